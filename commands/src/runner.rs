@@ -1,0 +1,119 @@
+//! Runs a stream of command-file lines through the engine in batches and
+//! answers every line, in order, malformed ones included.
+
+use serde::Serialize;
+
+use crate::engine::{CommandResult, EngineError, Ledger, Status, Submission, MAX_BATCH_COMMANDS};
+use crate::wire::{parse_line, Malformed};
+
+/// The answer to one line of a command file (`ledger exec --json` prints one per line).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LineAnswer {
+    pub line: u64,
+    pub command_id: Option<String>,
+    pub status: Status,
+    pub code: Option<String>,
+    pub message: Option<String>,
+    pub events: u64,
+    pub first_position: Option<u64>,
+    pub last_position: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_code: Option<String>,
+}
+
+impl LineAnswer {
+    fn malformed(line: u64, error: Malformed) -> Self {
+        Self {
+            line,
+            command_id: error.command_id,
+            status: Status::Rejected,
+            code: Some(ledger_domain::RejectCode::Malformed.as_str().to_owned()),
+            message: Some(format!("line {line}: {}", error.message)),
+            events: 0,
+            first_position: None,
+            last_position: None,
+            first_status: None,
+            first_code: None,
+        }
+    }
+
+    fn from_result(line: u64, result: CommandResult) -> Self {
+        Self {
+            line,
+            command_id: Some(result.command_id),
+            status: result.status,
+            code: result.code,
+            message: result.message,
+            events: result.events,
+            first_position: result.first_position,
+            last_position: result.last_position,
+            first_status: result.first_status,
+            first_code: result.first_code,
+        }
+    }
+}
+
+enum Pending {
+    Malformed(u64, Malformed),
+    Submitted(u64),
+}
+
+/// Collects lines into batches of at most `MAX_BATCH_COMMANDS` commands.
+pub struct LineRunner<'a> {
+    ledger: &'a mut Ledger,
+    actor: String,
+    pending: Vec<Pending>,
+    submissions: Vec<Submission>,
+}
+
+impl<'a> LineRunner<'a> {
+    pub fn new(ledger: &'a mut Ledger, actor: &str) -> Self {
+        Self {
+            ledger,
+            actor: actor.to_owned(),
+            pending: Vec::new(),
+            submissions: Vec::new(),
+        }
+    }
+
+    /// Adds a line (1-based `line` number). Blank lines are skipped. Returns the
+    /// answers of a batch when this line filled it, else nothing yet.
+    pub async fn push(&mut self, line: u64, text: &str) -> Result<Vec<LineAnswer>, EngineError> {
+        if text.trim().is_empty() {
+            return Ok(Vec::new());
+        }
+        match parse_line(text) {
+            Ok(parsed) => {
+                self.submissions.push(Submission::new(parsed, &self.actor));
+                self.pending.push(Pending::Submitted(line));
+            }
+            Err(malformed) => self.pending.push(Pending::Malformed(line, malformed)),
+        }
+        if self.submissions.len() >= MAX_BATCH_COMMANDS {
+            return self.flush().await;
+        }
+        Ok(Vec::new())
+    }
+
+    /// Runs what is left and returns its answers.
+    pub async fn flush(&mut self) -> Result<Vec<LineAnswer>, EngineError> {
+        let submissions = std::mem::take(&mut self.submissions);
+        let results = if submissions.is_empty() {
+            Vec::new()
+        } else {
+            self.ledger.execute(&submissions).await?
+        };
+        assert_eq!(results.len(), submissions.len(), "one result per submission");
+        let mut results = results.into_iter();
+        let answers = std::mem::take(&mut self.pending)
+            .into_iter()
+            .filter_map(|pending| match pending {
+                Pending::Malformed(line, error) => Some(LineAnswer::malformed(line, error)),
+                Pending::Submitted(line) => results.next().map(|result| LineAnswer::from_result(line, result)),
+            })
+            .collect();
+        Ok(answers)
+    }
+}

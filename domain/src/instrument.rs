@@ -1,0 +1,203 @@
+//! The `Instrument` aggregate: reference data of one listed security
+//! (name, board, product risk level) and its previous close per trade date.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{reject, RejectCode, Rejection};
+use crate::ids::InstrumentCode;
+use crate::money::is_on_tick;
+use crate::rules::MarketRules;
+
+/// Lowest and highest risk level of a customer or a product.
+pub const RISK_LEVELS: std::ops::RangeInclusive<u8> = 1..=5;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Board {
+    /// SSE / SZSE main board.
+    Main,
+    /// SZSE ChiNext (创业板).
+    Chinext,
+    /// SSE STAR Market (科创板).
+    Star,
+    /// Special treatment (ST, *ST) stocks.
+    St,
+}
+
+impl Board {
+    pub const ALL: [Board; 4] = [Board::Main, Board::Chinext, Board::Star, Board::St];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Board::Main => "main",
+            Board::Chinext => "chinext",
+            Board::Star => "star",
+            Board::St => "st",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Board> {
+        Board::ALL.into_iter().find(|b| b.as_str() == text)
+    }
+}
+
+/// What the account needs to know of an instrument to check an order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstrumentInfo {
+    pub code: InstrumentCode,
+    pub name: String,
+    pub board: Board,
+    pub risk_level: u8,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum InstrumentCommand {
+    /// Lists the instrument, or updates its reference data (a rename, a move to the ST board).
+    List(InstrumentInfo),
+    /// Sets the previous close that a trade date's price limits are computed from.
+    /// `day_closed` is the state of that trade date's clearing day, looked up by the caller.
+    SetPrevClose {
+        trade_date: NaiveDate,
+        price: Decimal,
+        day_closed: bool,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum InstrumentEvent {
+    InstrumentListed(InstrumentInfo),
+    InstrumentUpdated(InstrumentInfo),
+    PrevCloseSet { trade_date: NaiveDate, price: Decimal },
+}
+
+impl DomainEvent for InstrumentEvent {
+    fn event_type(&self) -> String {
+        match self {
+            InstrumentEvent::InstrumentListed(_) => "InstrumentListed",
+            InstrumentEvent::InstrumentUpdated(_) => "InstrumentUpdated",
+            InstrumentEvent::PrevCloseSet { .. } => "PrevCloseSet",
+        }
+        .to_string()
+    }
+
+    fn event_version(&self) -> String {
+        "1".to_string()
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Instrument {
+    info: Option<InstrumentInfo>,
+    prev_close_by_date: BTreeMap<NaiveDate, Decimal>,
+}
+
+impl Instrument {
+    pub fn info(&self) -> Option<&InstrumentInfo> {
+        self.info.as_ref()
+    }
+
+    pub fn prev_close(&self, trade_date: NaiveDate) -> Option<Decimal> {
+        self.prev_close_by_date.get(&trade_date).copied()
+    }
+
+    /// Decides the events of a command without changing the state.
+    pub fn decide(&self, command: InstrumentCommand, rules: &MarketRules) -> Result<Vec<InstrumentEvent>, Rejection> {
+        match command {
+            InstrumentCommand::List(info) => self.decide_list(info),
+            InstrumentCommand::SetPrevClose {
+                trade_date,
+                price,
+                day_closed,
+            } => self.decide_set_prev_close(trade_date, price, day_closed, rules),
+        }
+    }
+
+    fn decide_list(&self, info: InstrumentInfo) -> Result<Vec<InstrumentEvent>, Rejection> {
+        if !RISK_LEVELS.contains(&info.risk_level) {
+            return reject(
+                RejectCode::Malformed,
+                format!("risk_level must be 1 to 5, got {}", info.risk_level),
+            );
+        }
+        if info.name.trim().is_empty() {
+            return reject(RejectCode::Malformed, "name must not be empty");
+        }
+        Ok(match &self.info {
+            None => vec![InstrumentEvent::InstrumentListed(info)],
+            Some(current) if *current == info => vec![],
+            Some(_) => vec![InstrumentEvent::InstrumentUpdated(info)],
+        })
+    }
+
+    fn decide_set_prev_close(
+        &self,
+        trade_date: NaiveDate,
+        price: Decimal,
+        day_closed: bool,
+        rules: &MarketRules,
+    ) -> Result<Vec<InstrumentEvent>, Rejection> {
+        let Some(info) = &self.info else {
+            return reject(RejectCode::UnknownInstrument, "the instrument is not listed");
+        };
+        if price <= Decimal::ZERO || price > rules.max_price {
+            return reject(
+                RejectCode::Malformed,
+                format!("price must be above 0 and at most {}, got {price}", rules.max_price),
+            );
+        }
+        if !is_on_tick(price, rules.price_tick) {
+            return reject(
+                RejectCode::PriceTick,
+                format!("price {price} is not a multiple of the tick {}", rules.price_tick),
+            );
+        }
+        if day_closed {
+            return reject(
+                RejectCode::DayClosed,
+                format!("trade date {trade_date} is already closed"),
+            );
+        }
+        if self.prev_close(trade_date) == Some(price) {
+            return Ok(vec![]);
+        }
+        debug_assert!(info.code.as_str().len() == 9);
+        Ok(vec![InstrumentEvent::PrevCloseSet { trade_date, price }])
+    }
+}
+
+impl Aggregate for Instrument {
+    const TYPE: &'static str = "Instrument";
+    type Command = InstrumentCommand;
+    type Event = InstrumentEvent;
+    type Error = Rejection;
+    type Services = MarketRules;
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        rules: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        for event in self.decide(command, rules)? {
+            sink.write(event, self).await;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        match event {
+            InstrumentEvent::InstrumentListed(info) | InstrumentEvent::InstrumentUpdated(info) => {
+                self.info = Some(info)
+            }
+            InstrumentEvent::PrevCloseSet { trade_date, price } => {
+                self.prev_close_by_date.insert(trade_date, price);
+            }
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! The brokerage ledger's business rules: pure and deterministic.
+//!
+//! No I/O, no clock, no database: trade dates and reference data come in with
+//! the commands, so replaying the same events always gives the same state.
+
+pub mod account;
+pub mod clearing_day;
+pub mod error;
+pub mod fees;
+pub mod ids;
+pub mod instrument;
+pub mod invariants;
+pub mod money;
+pub mod order;
+pub mod rules;
+
+pub use account::{Account, AccountCommand, AccountEvent, MarketSnapshot, PlaceOrder};
+pub use clearing_day::{ClearingDay, ClearingDayCommand, ClearingDayEvent, DayStatus};
+pub use error::{RejectCode, Rejection};
+pub use instrument::{Board, Instrument, InstrumentCommand, InstrumentEvent, InstrumentInfo};
+pub use order::Side;
+pub use rules::MarketRules;

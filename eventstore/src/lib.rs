@@ -1,0 +1,210 @@
+//! The ledger's event log.
+//!
+//! The store knows the envelope (stream, sequence, global position, type,
+//! version, metadata) and nothing of brokerage rules: payloads are JSON.
+//! Backends implement [`EventStore`]; the embedded default is SQLite.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub mod codec;
+mod sqlite;
+
+pub use sqlite::SqliteEventStore;
+
+/// Most commands one `append` call takes: bounds a transaction's size.
+pub const MAX_APPEND_COMMANDS: usize = 10_000;
+/// Most events one `read_after` call returns.
+pub const MAX_READ_EVENTS: usize = 10_000;
+/// Most command ids one `find_outcomes` call looks up.
+pub const MAX_OUTCOME_LOOKUPS: usize = 10_000;
+
+/// One aggregate's stream of events.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct StreamId {
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+}
+
+impl StreamId {
+    pub fn new(aggregate_type: impl Into<String>, aggregate_id: impl Into<String>) -> Self {
+        Self {
+            aggregate_type: aggregate_type.into(),
+            aggregate_id: aggregate_id.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for StreamId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.aggregate_type, self.aggregate_id)
+    }
+}
+
+/// Who asked for a command and why; shared by every event the command wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventMetadata {
+    /// The idempotency key of the command that wrote the event.
+    pub command_id: String,
+    /// Groups the commands of one business flow (a file, a session).
+    pub correlation_id: String,
+    /// What caused the command: the command itself, or the command whose process sent it.
+    pub causation_id: String,
+    /// Who sent it: `cli:exec`, `demo`, a user or a system.
+    pub actor: String,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// An event to append; the store assigns its sequence and global position.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewEvent {
+    pub event_type: String,
+    pub event_version: u32,
+    pub payload: serde_json::Value,
+}
+
+/// An event as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedEvent {
+    pub global_position: u64,
+    pub stream: StreamId,
+    pub sequence: u64,
+    pub event_type: String,
+    pub event_version: u32,
+    pub payload: serde_json::Value,
+    pub metadata: EventMetadata,
+}
+
+/// Events for one stream, valid only if the stream is still at `expected_sequence`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamAppend {
+    pub stream: StreamId,
+    /// The sequence of the stream's last event when the command was decided (0: new stream).
+    pub expected_sequence: u64,
+    pub events: Vec<NewEvent>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeStatus {
+    Accepted,
+    Rejected,
+}
+
+impl OutcomeStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutcomeStatus::Accepted => "accepted",
+            OutcomeStatus::Rejected => "rejected",
+        }
+    }
+}
+
+/// A decided command: its outcome and, if accepted, its events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandRecord {
+    pub metadata: EventMetadata,
+    pub status: OutcomeStatus,
+    /// The refusal code, for a rejected command.
+    pub code: Option<String>,
+    pub message: Option<String>,
+    /// In order; a stream may appear more than once (a later append expects the earlier one's end).
+    pub appends: Vec<StreamAppend>,
+}
+
+/// The first outcome of a command id, as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredOutcome {
+    pub command_id: String,
+    pub status: OutcomeStatus,
+    pub code: Option<String>,
+    pub message: Option<String>,
+    pub event_count: u64,
+    pub first_position: Option<u64>,
+    pub last_position: Option<u64>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("stream {stream} is at sequence {actual}, expected {expected}: another writer got there first")]
+    Conflict {
+        stream: StreamId,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("command id {0} already has an outcome")]
+    DuplicateCommand(String),
+    #[error("{what} exceeds the limit of {limit}")]
+    LimitExceeded { what: &'static str, limit: usize },
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("database URL {url:?} is not supported: {reason}")]
+    UnsupportedUrl { url: String, reason: String },
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+}
+
+/// The log. Every backend passes the same tests.
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    /// Appends decided commands in one transaction: all or nothing. Each stream
+    /// append is checked against its expected sequence and each command id must
+    /// be new; otherwise nothing is written and the error names the cause.
+    /// Returns each command's outcome with the positions of its events.
+    async fn append(&self, commands: &[CommandRecord]) -> Result<Vec<StoredOutcome>, StoreError>;
+
+    /// All events of one stream, by sequence.
+    async fn load_stream(&self, stream: &StreamId) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Up to `limit` events with a global position above `after_position`, in order.
+    async fn read_after(&self, after_position: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// The stored outcomes of those command ids that have one.
+    async fn find_outcomes(&self, command_ids: &[String]) -> Result<HashMap<String, StoredOutcome>, StoreError>;
+
+    /// Ids of every stream of an aggregate type, sorted.
+    async fn stream_ids(&self, aggregate_type: &str) -> Result<Vec<String>, StoreError>;
+
+    /// The highest global position written (0 for an empty log).
+    async fn head_position(&self) -> Result<u64, StoreError>;
+}
+
+/// Default database: `ledger.db` in the working directory.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://ledger.db";
+
+/// Opens the store a URL names, creating and migrating it on first use.
+/// `sqlite://PATH`, `sqlite::memory:` or a plain file path select SQLite.
+pub async fn connect(url: &str) -> Result<Arc<dyn EventStore>, StoreError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Err(StoreError::UnsupportedUrl {
+            url: url.to_owned(),
+            reason: "the PostgreSQL backend is not built yet; use a sqlite:// URL or a file path".into(),
+        });
+    }
+    if let Some((scheme, _)) = url.split_once("://") {
+        if scheme != "sqlite" {
+            return Err(StoreError::UnsupportedUrl {
+                url: url.to_owned(),
+                reason: format!("unknown scheme {scheme:?}; use sqlite://PATH or a file path"),
+            });
+        }
+    }
+    Ok(Arc::new(SqliteEventStore::open(url).await?))
+}
+
+pub(crate) fn check_limit(what: &'static str, count: usize, limit: usize) -> Result<(), StoreError> {
+    if count > limit {
+        return Err(StoreError::LimitExceeded { what, limit });
+    }
+    Ok(())
+}

@@ -1,0 +1,299 @@
+//! Embedded SQLite backend: one file, WAL journal, synchronous=FULL.
+//!
+//! SQLite has one writer at a time and every append runs in a `BEGIN IMMEDIATE`
+//! transaction, so global positions are handed out in commit order and a reader
+//! of "positions after P" can never miss an event that commits later.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use crate::{
+    check_limit, CommandRecord, EventMetadata, EventStore, OutcomeStatus, RecordedEvent, StoreError, StoredOutcome,
+    StreamId, MAX_APPEND_COMMANDS, MAX_OUTCOME_LOOKUPS, MAX_READ_EVENTS,
+};
+
+/// How long a writer waits for another process's write lock before failing.
+const BUSY_TIMEOUT_MS: u64 = 10_000;
+/// Connections of the pool: one writer at a time, the rest for readers.
+const MAX_CONNECTIONS: u32 = 4;
+/// Bound parameters per `IN (...)` lookup, below SQLite's limit.
+const LOOKUP_CHUNK: usize = 500;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+
+pub struct SqliteEventStore {
+    pool: SqlitePool,
+}
+
+impl SqliteEventStore {
+    /// Opens (creating if needed) and migrates the database at `url`
+    /// (`sqlite://PATH`, `sqlite::memory:` or a plain path).
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let url = if url.starts_with("sqlite:") {
+            url.to_owned()
+        } else {
+            format!("sqlite://{url}")
+        };
+        let in_memory = url.contains(":memory:");
+        let options = SqliteConnectOptions::from_str(&url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))
+            .foreign_keys(true);
+        // An in-memory database lives in one connection; sharing it needs a pool of one.
+        let max_connections = if in_memory { 1 } else { MAX_CONNECTIONS };
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections)
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+#[async_trait]
+impl EventStore for SqliteEventStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn append(&self, commands: &[CommandRecord]) -> Result<Vec<StoredOutcome>, StoreError> {
+        check_limit("commands in one append", commands.len(), MAX_APPEND_COMMANDS)?;
+        // IMMEDIATE takes the write lock up front: no deferred-to-write upgrade can fail mid-way.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut stream_heads: HashMap<&StreamId, u64> = HashMap::new();
+        let mut outcomes = Vec::with_capacity(commands.len());
+        for command in commands {
+            let meta = &command.metadata;
+            let exists = sqlx::query("SELECT 1 FROM command_outcomes WHERE command_id = ?")
+                .bind(&meta.command_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if exists.is_some() {
+                return Err(StoreError::DuplicateCommand(meta.command_id.clone()));
+            }
+            let recorded_at = meta.recorded_at.to_rfc3339();
+            let mut first_position: Option<u64> = None;
+            let mut last_position: Option<u64> = None;
+            let mut event_count: u64 = 0;
+            for append in &command.appends {
+                let head = match stream_heads.get(&append.stream) {
+                    Some(head) => *head,
+                    None => {
+                        let row = sqlx::query(
+                            "SELECT COALESCE(MAX(sequence), 0) FROM events WHERE aggregate_type = ? AND aggregate_id = ?",
+                        )
+                        .bind(&append.stream.aggregate_type)
+                        .bind(&append.stream.aggregate_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        to_u64(row.try_get::<i64, _>(0)?, "sequence")?
+                    }
+                };
+                if head != append.expected_sequence {
+                    return Err(StoreError::Conflict {
+                        stream: append.stream.clone(),
+                        expected: append.expected_sequence,
+                        actual: head,
+                    });
+                }
+                let mut sequence = head;
+                for event in &append.events {
+                    sequence += 1;
+                    let payload = serde_json::to_string(&event.payload)
+                        .map_err(|e| StoreError::Corrupt(format!("payload does not serialize: {e}")))?;
+                    let row = sqlx::query(
+                        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, \
+                         command_id, correlation_id, causation_id, actor, recorded_at) \
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING global_position",
+                    )
+                    .bind(&append.stream.aggregate_type)
+                    .bind(&append.stream.aggregate_id)
+                    .bind(to_i64(sequence)?)
+                    .bind(&event.event_type)
+                    .bind(i64::from(event.event_version))
+                    .bind(payload)
+                    .bind(&meta.command_id)
+                    .bind(&meta.correlation_id)
+                    .bind(&meta.causation_id)
+                    .bind(&meta.actor)
+                    .bind(&recorded_at)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    let position = to_u64(row.try_get::<i64, _>(0)?, "global_position")?;
+                    assert!(
+                        last_position.is_none_or(|last| position > last),
+                        "positions increase within a command"
+                    );
+                    first_position.get_or_insert(position);
+                    last_position = Some(position);
+                    event_count += 1;
+                }
+                stream_heads.insert(&append.stream, sequence);
+            }
+            let outcome = StoredOutcome {
+                command_id: meta.command_id.clone(),
+                status: command.status,
+                code: command.code.clone(),
+                message: command.message.clone(),
+                event_count,
+                first_position,
+                last_position,
+                recorded_at: meta.recorded_at,
+            };
+            sqlx::query(
+                "INSERT INTO command_outcomes (command_id, status, code, message, event_count, first_position, \
+                 last_position, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&outcome.command_id)
+            .bind(outcome.status.as_str())
+            .bind(&outcome.code)
+            .bind(&outcome.message)
+            .bind(to_i64(event_count)?)
+            .bind(first_position.map(to_i64).transpose()?)
+            .bind(last_position.map(to_i64).transpose()?)
+            .bind(&recorded_at)
+            .execute(&mut *tx)
+            .await?;
+            outcomes.push(outcome);
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    async fn load_stream(&self, stream: &StreamId) -> Result<Vec<RecordedEvent>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM events WHERE aggregate_type = ? AND aggregate_id = ? ORDER BY sequence")
+            .bind(&stream.aggregate_type)
+            .bind(&stream.aggregate_id)
+            .fetch_all(&self.pool)
+            .await?;
+        let events = rows.iter().map(event_from_row).collect::<Result<Vec<_>, _>>()?;
+        for (index, event) in events.iter().enumerate() {
+            if event.sequence != index as u64 + 1 {
+                return Err(StoreError::Corrupt(format!(
+                    "stream {stream} has sequence {} at index {index}: a gap",
+                    event.sequence
+                )));
+            }
+        }
+        Ok(events)
+    }
+
+    async fn read_after(&self, after_position: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        check_limit("events in one read", limit, MAX_READ_EVENTS)?;
+        let rows = sqlx::query("SELECT * FROM events WHERE global_position > ? ORDER BY global_position LIMIT ?")
+            .bind(to_i64(after_position)?)
+            .bind(to_i64(limit as u64)?)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn find_outcomes(&self, command_ids: &[String]) -> Result<HashMap<String, StoredOutcome>, StoreError> {
+        check_limit("command ids in one lookup", command_ids.len(), MAX_OUTCOME_LOOKUPS)?;
+        let mut found = HashMap::new();
+        for chunk in command_ids.chunks(LOOKUP_CHUNK) {
+            let placeholders = vec!["?"; chunk.len()].join(", ");
+            let sql = format!("SELECT * FROM command_outcomes WHERE command_id IN ({placeholders})");
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id);
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                let outcome = outcome_from_row(&row)?;
+                found.insert(outcome.command_id.clone(), outcome);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn stream_ids(&self, aggregate_type: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT aggregate_id FROM events WHERE aggregate_type = ? AND sequence = 1 ORDER BY aggregate_id",
+        )
+        .bind(aggregate_type)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|row| Ok(row.try_get::<String, _>(0)?)).collect()
+    }
+
+    async fn head_position(&self) -> Result<u64, StoreError> {
+        let row = sqlx::query("SELECT COALESCE(MAX(global_position), 0) FROM events")
+            .fetch_one(&self.pool)
+            .await?;
+        to_u64(row.try_get::<i64, _>(0)?, "global_position")
+    }
+}
+
+fn event_from_row(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
+    let payload_text: String = row.try_get("payload")?;
+    let payload =
+        serde_json::from_str(&payload_text).map_err(|e| StoreError::Corrupt(format!("payload is not JSON: {e}")))?;
+    let version: i64 = row.try_get("event_version")?;
+    Ok(RecordedEvent {
+        global_position: to_u64(row.try_get("global_position")?, "global_position")?,
+        stream: StreamId::new(
+            row.try_get::<String, _>("aggregate_type")?,
+            row.try_get::<String, _>("aggregate_id")?,
+        ),
+        sequence: to_u64(row.try_get("sequence")?, "sequence")?,
+        event_type: row.try_get("event_type")?,
+        event_version: u32::try_from(version).map_err(|_| StoreError::Corrupt(format!("event_version {version}")))?,
+        payload,
+        metadata: EventMetadata {
+            command_id: row.try_get("command_id")?,
+            correlation_id: row.try_get("correlation_id")?,
+            causation_id: row.try_get("causation_id")?,
+            actor: row.try_get("actor")?,
+            recorded_at: parse_time(&row.try_get::<String, _>("recorded_at")?)?,
+        },
+    })
+}
+
+fn outcome_from_row(row: &SqliteRow) -> Result<StoredOutcome, StoreError> {
+    let status: String = row.try_get("status")?;
+    let status = match status.as_str() {
+        "accepted" => OutcomeStatus::Accepted,
+        "rejected" => OutcomeStatus::Rejected,
+        other => return Err(StoreError::Corrupt(format!("outcome status {other:?}"))),
+    };
+    let position = |name: &str| -> Result<Option<u64>, StoreError> {
+        row.try_get::<Option<i64>, _>(name)?
+            .map(|p| to_u64(p, "position"))
+            .transpose()
+    };
+    Ok(StoredOutcome {
+        command_id: row.try_get("command_id")?,
+        status,
+        code: row.try_get("code")?,
+        message: row.try_get("message")?,
+        event_count: to_u64(row.try_get("event_count")?, "event_count")?,
+        first_position: position("first_position")?,
+        last_position: position("last_position")?,
+        recorded_at: parse_time(&row.try_get::<String, _>("recorded_at")?)?,
+    })
+}
+
+fn parse_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("recorded_at {text:?}: {e}")))
+}
+
+fn to_u64(value: i64, what: &str) -> Result<u64, StoreError> {
+    u64::try_from(value).map_err(|_| StoreError::Corrupt(format!("{what} is negative: {value}")))
+}
+
+fn to_i64(value: u64) -> Result<i64, StoreError> {
+    i64::try_from(value).map_err(|_| StoreError::LimitExceeded {
+        what: "a position or sequence",
+        limit: i64::MAX as usize,
+    })
+}

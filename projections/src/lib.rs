@@ -1,0 +1,165 @@
+//! The read side: read models built from the event log in global-position order.
+//!
+//! [`AccountsView`] folds the log into every account's state and serves the
+//! contract's read-outs (`balances`, `positions`), event counts and the
+//! invariant check. It keeps its checkpoint, so it can catch up incrementally.
+
+use std::collections::BTreeMap;
+
+use cqrs_es::Aggregate;
+use ledger_domain::account::{Account, AccountEvent};
+use ledger_domain::invariants::{check_account, EventTotals};
+use ledger_domain::money::format_cny;
+use ledger_eventstore::codec::{decode, DecodeError};
+use ledger_eventstore::{EventStore, RecordedEvent, StoreError, MAX_READ_EVENTS};
+use serde::Serialize;
+
+/// Events read from the store per round trip while catching up.
+pub const CATCH_UP_BATCH_EVENTS: usize = MAX_READ_EVENTS;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error("event at position {position} arrived after checkpoint {checkpoint}: out of order")]
+    OutOfOrder { position: u64, checkpoint: u64 },
+}
+
+/// `ledger balances --json`: one row per account and currency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BalanceRow {
+    pub account_id: String,
+    pub currency: String,
+    pub available: String,
+    pub frozen: String,
+    pub unsettled: String,
+    pub withdrawable: String,
+}
+
+/// `ledger positions --json`: one row per account and instrument held or frozen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PositionRow {
+    pub account_id: String,
+    pub instrument: String,
+    pub quantity: u64,
+    pub frozen: u64,
+    pub sellable: u64,
+    pub avg_cost: String,
+}
+
+#[derive(Default)]
+pub struct AccountsView {
+    accounts: BTreeMap<String, Account>,
+    totals: BTreeMap<String, EventTotals>,
+    event_counts: BTreeMap<String, u64>,
+    checkpoint: u64,
+}
+
+impl AccountsView {
+    /// The position of the last event applied.
+    pub fn checkpoint(&self) -> u64 {
+        self.checkpoint
+    }
+
+    /// Reads the log from the checkpoint to its end. `on_batch` is told the new checkpoint after each batch.
+    pub async fn catch_up(
+        &mut self,
+        store: &dyn EventStore,
+        mut on_batch: impl FnMut(u64),
+    ) -> Result<u64, ProjectionError> {
+        let mut applied = 0;
+        loop {
+            let events = store.read_after(self.checkpoint, CATCH_UP_BATCH_EVENTS).await?;
+            if events.is_empty() {
+                return Ok(applied);
+            }
+            for event in &events {
+                self.apply(event)?;
+                applied += 1;
+            }
+            on_batch(self.checkpoint);
+        }
+    }
+
+    pub fn apply(&mut self, recorded: &RecordedEvent) -> Result<(), ProjectionError> {
+        if recorded.global_position <= self.checkpoint {
+            return Err(ProjectionError::OutOfOrder {
+                position: recorded.global_position,
+                checkpoint: self.checkpoint,
+            });
+        }
+        *self.event_counts.entry(recorded.event_type.clone()).or_default() += 1;
+        if recorded.stream.aggregate_type == Account::TYPE {
+            let event: AccountEvent = decode(recorded)?;
+            let id = &recorded.stream.aggregate_id;
+            self.totals.entry(id.clone()).or_default().add(&event);
+            self.accounts.entry(id.clone()).or_default().apply(event);
+        }
+        self.checkpoint = recorded.global_position;
+        Ok(())
+    }
+
+    pub fn account(&self, account_id: &str) -> Option<&Account> {
+        self.accounts.get(account_id)
+    }
+
+    pub fn account_count(&self) -> usize {
+        self.accounts.len()
+    }
+
+    /// Events seen per event type.
+    pub fn event_counts(&self) -> &BTreeMap<String, u64> {
+        &self.event_counts
+    }
+
+    pub fn balances(&self) -> Vec<BalanceRow> {
+        self.accounts
+            .iter()
+            .map(|(account_id, account)| {
+                let cash = account.cash();
+                BalanceRow {
+                    account_id: account_id.clone(),
+                    currency: "CNY".to_owned(),
+                    available: format_cny(cash.available_cny),
+                    frozen: format_cny(cash.frozen_cny),
+                    unsettled: format_cny(cash.unsettled_cny),
+                    withdrawable: format_cny(cash.withdrawable_cny()),
+                }
+            })
+            .collect()
+    }
+
+    pub fn positions(&self) -> Vec<PositionRow> {
+        let mut rows = Vec::new();
+        for (account_id, account) in &self.accounts {
+            for (instrument, position) in account.positions() {
+                if position.quantity == 0 && position.frozen == 0 {
+                    continue;
+                }
+                rows.push(PositionRow {
+                    account_id: account_id.clone(),
+                    instrument: instrument.to_string(),
+                    quantity: position.quantity,
+                    frozen: position.frozen,
+                    sellable: position.sellable(),
+                    avg_cost: position.avg_cost().to_string(),
+                });
+            }
+        }
+        rows
+    }
+
+    /// Every account whose state breaks an invariant, with the sentence saying how.
+    pub fn invariant_violations(&self) -> Vec<(String, String)> {
+        let empty = EventTotals::default();
+        self.accounts
+            .iter()
+            .filter_map(|(id, account)| {
+                let totals = self.totals.get(id).unwrap_or(&empty);
+                check_account(account, totals).err().map(|why| (id.clone(), why))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,91 @@
+//! Command-line arguments and dispatch.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use ledger_domain::MarketRules;
+use ledger_eventstore::{EventStore, DEFAULT_DATABASE_URL};
+
+#[derive(Debug, Parser)]
+#[command(name = "ledger", version, about = "Event-sourced securities brokerage ledger")]
+pub struct Cli {
+    /// Database URL: sqlite://PATH or a file path.
+    #[arg(long, global = true, env = "LEDGER_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub db: String,
+    /// Market rules file (TOML); the built-in China A-share rules by default.
+    #[arg(long, global = true, env = "LEDGER_RULES")]
+    pub rules: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate and run a realistic trading day on a fresh embedded database, then report.
+    Demo(crate::demo::DemoArgs),
+    /// Run a file of commands, one JSON object per line; every line is answered.
+    Exec {
+        file: PathBuf,
+        /// One JSON result object per line instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cash balances of every account.
+    Balances {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Securities positions of every account.
+    Positions {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The event log in global order.
+    Events {
+        /// First global position to show.
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+        /// Most events to show (all by default).
+        #[arg(long)]
+        limit: Option<u64>,
+        /// One JSON event per line.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let rules = Arc::new(load_rules(cli.rules.as_deref())?);
+    match cli.command {
+        Command::Demo(args) => crate::demo::run(args, rules).await,
+        Command::Exec { file, json } => {
+            let store = open_store(&cli.db).await?;
+            crate::exec::run(store, rules, &file, json).await
+        }
+        Command::Balances { json } => crate::readouts::balances(open_store(&cli.db).await?.as_ref(), json).await,
+        Command::Positions { json } => crate::readouts::positions(open_store(&cli.db).await?.as_ref(), json).await,
+        Command::Events { from, limit, json } => {
+            crate::readouts::events(open_store(&cli.db).await?.as_ref(), from, limit, json).await
+        }
+    }
+}
+
+pub fn load_rules(path: Option<&std::path::Path>) -> anyhow::Result<MarketRules> {
+    match path {
+        None => Ok(MarketRules::china_a_share()?),
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("cannot read rules file {}", path.display()))?;
+            MarketRules::from_toml(&text).with_context(|| format!("rules file {}", path.display()))
+        }
+    }
+}
+
+pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn EventStore>> {
+    ledger_eventstore::connect(url)
+        .await
+        .with_context(|| format!("cannot open the ledger database {url}"))
+}

@@ -1,0 +1,116 @@
+//! `ledger balances`, `ledger positions`, `ledger events`: the read-outs.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use comfy_table::{presets::UTF8_BORDERS_ONLY, CellAlignment, Table};
+use ledger_eventstore::{EventStore, MAX_READ_EVENTS};
+use ledger_projections::{AccountsView, BalanceRow, PositionRow};
+
+pub async fn accounts_view(store: &dyn EventStore) -> anyhow::Result<AccountsView> {
+    let mut view = AccountsView::default();
+    view.catch_up(store, |_| {}).await?;
+    Ok(view)
+}
+
+pub async fn balances(store: &dyn EventStore, json: bool) -> anyhow::Result<ExitCode> {
+    let rows = accounts_view(store).await?.balances();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        println!("{}", balance_table(&rows));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn positions(store: &dyn EventStore, json: bool) -> anyhow::Result<ExitCode> {
+    let rows = accounts_view(store).await?.positions();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        println!("{}", position_table(&rows));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn events(store: &dyn EventStore, from: u64, limit: Option<u64>, json: bool) -> anyhow::Result<ExitCode> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut after = from.saturating_sub(1);
+    let mut left = limit.unwrap_or(u64::MAX);
+    while left > 0 {
+        let page = usize::try_from(left).unwrap_or(usize::MAX).min(MAX_READ_EVENTS);
+        let events = store.read_after(after, page).await?;
+        let Some(last) = events.last() else { break };
+        after = last.global_position;
+        left -= events.len() as u64;
+        for event in &events {
+            if json {
+                writeln!(out, "{}", serde_json::to_string(event)?)?;
+            } else {
+                writeln!(
+                    out,
+                    "{:>8}  {:<28} #{:<4} {:<26} {:<14} {}",
+                    event.global_position,
+                    event.stream.to_string(),
+                    event.sequence,
+                    event.event_type,
+                    event.metadata.command_id,
+                    event.payload
+                )?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn balance_table(rows: &[BalanceRow]) -> Table {
+    let mut table = Table::new();
+    table.load_style(UTF8_BORDERS_ONLY);
+    table.set_header([
+        "account",
+        "currency",
+        "available",
+        "frozen",
+        "unsettled",
+        "withdrawable",
+    ]);
+    for row in rows {
+        table.add_row([
+            row.account_id.as_str(),
+            row.currency.as_str(),
+            row.available.as_str(),
+            row.frozen.as_str(),
+            row.unsettled.as_str(),
+            row.withdrawable.as_str(),
+        ]);
+    }
+    align_numbers(&mut table, 2..6);
+    table
+}
+
+pub fn position_table(rows: &[PositionRow]) -> Table {
+    let mut table = Table::new();
+    table.load_style(UTF8_BORDERS_ONLY);
+    table.set_header(["account", "instrument", "quantity", "frozen", "sellable", "avg cost"]);
+    for row in rows {
+        table.add_row([
+            row.account_id.clone(),
+            row.instrument.clone(),
+            row.quantity.to_string(),
+            row.frozen.to_string(),
+            row.sellable.to_string(),
+            row.avg_cost.clone(),
+        ]);
+    }
+    align_numbers(&mut table, 2..6);
+    table
+}
+
+pub fn align_numbers(table: &mut Table, columns: std::ops::Range<usize>) {
+    for index in columns {
+        if let Some(column) = table.column_mut(index) {
+            column.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+}
