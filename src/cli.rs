@@ -12,9 +12,10 @@ use ledger_eventstore::{EventStore, DEFAULT_DATABASE_URL};
 #[derive(Debug, Parser)]
 #[command(name = "ledger", version, about = "Event-sourced securities brokerage ledger")]
 pub struct Cli {
-    /// Database URL: sqlite://PATH or a file path.
-    #[arg(long, global = true, env = "LEDGER_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
-    pub db: String,
+    /// Database URL: sqlite://PATH or a file path [default: ledger.db in the working
+    /// directory; for `demo`, a fresh ledger-demo.db]
+    #[arg(long, global = true, env = "LEDGER_DATABASE_URL")]
+    pub db: Option<String>,
     /// Market rules file (TOML); the built-in China A-share rules by default.
     #[arg(long, global = true, env = "LEDGER_RULES")]
     pub rules: Option<PathBuf>,
@@ -59,16 +60,17 @@ pub enum Command {
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let rules = Arc::new(load_rules(cli.rules.as_deref())?);
+    let db = cli.db.clone().unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
     match cli.command {
-        Command::Demo(args) => crate::demo::run(args, rules).await,
+        Command::Demo(args) => crate::demo::run(args, cli.db, rules).await,
         Command::Exec { file, json } => {
-            let store = open_store(&cli.db).await?;
+            let store = open_store(&db).await?;
             crate::exec::run(store, rules, &file, json).await
         }
-        Command::Balances { json } => crate::readouts::balances(open_store(&cli.db).await?.as_ref(), json).await,
-        Command::Positions { json } => crate::readouts::positions(open_store(&cli.db).await?.as_ref(), json).await,
+        Command::Balances { json } => crate::readouts::balances(open_store(&db).await?.as_ref(), json).await,
+        Command::Positions { json } => crate::readouts::positions(open_store(&db).await?.as_ref(), json).await,
         Command::Events { from, limit, json } => {
-            crate::readouts::events(open_store(&cli.db).await?.as_ref(), from, limit, json).await
+            crate::readouts::events(open_store(&db).await?.as_ref(), from, limit, json).await
         }
     }
 }
