@@ -1,0 +1,175 @@
+//! The binary end to end: the demo, bad files and bad options fail cleanly.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn ledger_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .current_dir(dir)
+        .env_remove("LEDGER_DATABASE_URL")
+        .args(args)
+        .output()
+        .expect("the ledger binary runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn demo_runs_on_a_fresh_directory_and_holds_the_invariants() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ledger_in(
+        dir.path(),
+        &[
+            "demo",
+            "--accounts",
+            "30",
+            "--seed",
+            "7",
+            "--commands-out",
+            "demo.jsonl",
+        ],
+    );
+    assert!(out.status.success(), "demo failed: {}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("Invariants hold for all 30 accounts"), "{text}");
+    for section in [
+        "commands/s",
+        "event type",
+        "refusal code",
+        "FillBooked",
+        "OrderExpired",
+        "TradesSettled",
+    ] {
+        assert!(text.contains(section), "the report shows {section}: {text}");
+    }
+    assert!(dir.path().join("ledger-demo.db").exists());
+
+    // A second run replaces its own database and gives the same figures for the same seed.
+    let again = ledger_in(dir.path(), &["demo", "--accounts", "30", "--seed", "7"]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    let events_line = |t: &str| t.lines().find(|l| l.contains("events written")).map(str::to_owned);
+    assert_eq!(events_line(&text), events_line(&stdout(&again)));
+
+    // The commands it wrote replay through `ledger exec` to the same balances.
+    let demo_balances = ledger_in(dir.path(), &["--db", "ledger-demo.db", "balances", "--json"]);
+    let replay = ledger_in(dir.path(), &["--db", "replay.db", "exec", "demo.jsonl", "--json"]);
+    assert!(replay.status.success(), "{}", stderr(&replay));
+    let replay_balances = ledger_in(dir.path(), &["--db", "replay.db", "balances", "--json"]);
+    assert_eq!(stdout(&demo_balances), stdout(&replay_balances));
+    let balances: Value = serde_json::from_str(&stdout(&demo_balances)).unwrap();
+    assert_eq!(balances.as_array().unwrap().len(), 30);
+}
+
+#[test]
+fn demo_refuses_a_database_that_is_not_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("one.jsonl"),
+        r#"{"type":"list_instrument","command_id":"C1","instrument":"600519.SH","name":"Moutai","board":"main","risk_level":2}"#,
+    )
+    .unwrap();
+    assert!(ledger_in(dir.path(), &["--db", "busy.db", "exec", "one.jsonl"])
+        .status
+        .success());
+    let out = ledger_in(dir.path(), &["--db", "busy.db", "demo", "--accounts", "5"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("the demo needs an empty database"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn exec_answers_every_line_of_a_messy_file_and_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = [
+        r#"{"type":"open_account","command_id":"C1","account_id":"A1","customer_name":"Li Lei","id_number":"110101199001011234","risk_level":3}"#,
+        "this is not json",
+        "",
+        r#"{"type":"deposit","command_id":"C2","account_id":"A1","amount":"100.005","bank_ref":"B1"}"#,
+        r#"{"type":"deposit","command_id":"C3","account_id":"A1","amount":"100.00","bank_ref":"B1"}"#,
+        r#"{"type":"deposit","command_id":"C4","account_id":"A1","amount":"100.00","bank_ref":"B1"}"#,
+        r#"{"type":"withdraw","command_id":"C5","account_id":"A1","amount":"1000.00","bank_ref":"W1"}"#,
+    ];
+    std::fs::write(dir.path().join("messy.jsonl"), lines.join("\n")).unwrap();
+    let out = ledger_in(dir.path(), &["exec", "messy.jsonl", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let answers: Vec<Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let summary: Vec<(u64, &str, &str)> = answers
+        .iter()
+        .map(|a| {
+            (
+                a["line"].as_u64().unwrap(),
+                a["status"].as_str().unwrap(),
+                a["code"].as_str().unwrap_or("-"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (1, "accepted", "-"),
+            (2, "rejected", "malformed"),
+            (4, "rejected", "malformed"),
+            (5, "accepted", "-"),
+            (6, "rejected", "duplicate_bank_ref"),
+            (7, "rejected", "insufficient_funds"),
+        ]
+    );
+    assert!(answers[1]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("line 2: not valid JSON"));
+    assert!(
+        dir.path().join("ledger.db").exists(),
+        "the default database is ledger.db in the working directory"
+    );
+}
+
+#[test]
+fn missing_files_and_unknown_databases_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ledger_in(dir.path(), &["exec", "nowhere.jsonl"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("cannot open command file nowhere.jsonl"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = ledger_in(dir.path(), &["--db", "mysql://localhost/x", "balances"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("unknown scheme"), "{}", stderr(&out));
+
+    let out = ledger_in(dir.path(), &["--rules", "missing.toml", "balances"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("cannot read rules file missing.toml"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn events_can_be_read_from_a_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/two-days.jsonl");
+    assert!(ledger_in(dir.path(), &["exec", file.to_str().unwrap()])
+        .status
+        .success());
+    let out = ledger_in(dir.path(), &["events", "--from", "5", "--limit", "3", "--json"]);
+    assert!(out.status.success());
+    let events: Vec<Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let positions: Vec<u64> = events.iter().map(|e| e["global_position"].as_u64().unwrap()).collect();
+    assert_eq!(positions, vec![5, 6, 7]);
+    assert_eq!(events[0]["metadata"]["command_id"], "C000005");
+}
