@@ -712,6 +712,25 @@ impl Account {
         let fees = cumulative_fees(&rules.fees, order.side, cumulative_value_cny).minus(&order.fees_paid);
         assert!(fees.is_non_negative(), "cumulative fees never decrease as value grows");
         let fee_total = fees.total_cny();
+        let position = self.positions.get(&order.instrument);
+        match order.side {
+            Side::Buy => {
+                let held = position.map_or(0, |p| p.quantity);
+                held.checked_add(quantity)
+                    .ok_or_else(|| overflow("the position's quantity"))?;
+            }
+            Side::Sell => {
+                let proceeds = value_cny - fee_total;
+                self.cash
+                    .available_cny
+                    .checked_add(proceeds)
+                    .ok_or_else(|| overflow("available cash"))?;
+                self.cash
+                    .unsettled_cny
+                    .checked_add(proceeds)
+                    .ok_or_else(|| overflow("unsettled cash"))?;
+            }
+        }
         let (reserve_used_cny, available_change_cny, unsettled_change_cny) = match order.side {
             Side::Buy => {
                 let cost = value_cny + fee_total;

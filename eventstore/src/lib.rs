@@ -208,3 +208,82 @@ pub(crate) fn check_limit(what: &'static str, count: usize, limit: usize) -> Res
     }
     Ok(())
 }
+
+/// One event of an append, with the sequence it will get.
+pub(crate) struct PlannedEvent<'a> {
+    /// Index of its command in the append call.
+    pub command: usize,
+    pub stream: &'a StreamId,
+    pub sequence: u64,
+    pub event: &'a NewEvent,
+}
+
+/// Checks every stream append against the stream heads (and the appends before
+/// it in the same call) and lays the events out in order. Backend-independent.
+pub(crate) fn plan_append(
+    commands: &[CommandRecord],
+    mut heads: HashMap<StreamId, u64>,
+) -> Result<Vec<PlannedEvent<'_>>, StoreError> {
+    let mut ids = std::collections::HashSet::with_capacity(commands.len());
+    let mut plan = Vec::new();
+    for (index, command) in commands.iter().enumerate() {
+        if !ids.insert(command.metadata.command_id.as_str()) {
+            return Err(StoreError::DuplicateCommand(command.metadata.command_id.clone()));
+        }
+        assert!(
+            command.status == OutcomeStatus::Accepted || command.appends.iter().all(|a| a.events.is_empty()),
+            "a rejected command carries no events"
+        );
+        for append in &command.appends {
+            let head = heads.get(&append.stream).copied().unwrap_or(0);
+            if head != append.expected_sequence {
+                return Err(StoreError::Conflict {
+                    stream: append.stream.clone(),
+                    expected: append.expected_sequence,
+                    actual: head,
+                });
+            }
+            let mut sequence = head;
+            for event in &append.events {
+                sequence += 1;
+                plan.push(PlannedEvent {
+                    command: index,
+                    stream: &append.stream,
+                    sequence,
+                    event,
+                });
+            }
+            heads.insert(append.stream.clone(), sequence);
+        }
+    }
+    Ok(plan)
+}
+
+/// Each command's outcome, given the positions its planned events got (same order as the plan).
+pub(crate) fn outcomes_of(
+    commands: &[CommandRecord],
+    plan: &[PlannedEvent<'_>],
+    positions: &[u64],
+) -> Vec<StoredOutcome> {
+    assert_eq!(plan.len(), positions.len(), "one position per planned event");
+    let mut outcomes: Vec<StoredOutcome> = commands
+        .iter()
+        .map(|command| StoredOutcome {
+            command_id: command.metadata.command_id.clone(),
+            status: command.status,
+            code: command.code.clone(),
+            message: command.message.clone(),
+            event_count: 0,
+            first_position: None,
+            last_position: None,
+            recorded_at: command.metadata.recorded_at,
+        })
+        .collect();
+    for (planned, position) in plan.iter().zip(positions) {
+        let outcome = &mut outcomes[planned.command];
+        outcome.event_count += 1;
+        outcome.first_position.get_or_insert(*position);
+        outcome.last_position = Some(*position);
+    }
+    outcomes
+}

@@ -4,7 +4,7 @@
 //! transaction, so global positions are handed out in commit order and a reader
 //! of "positions after P" can never miss an event that commits later.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -14,8 +14,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use crate::{
-    check_limit, CommandRecord, EventMetadata, EventStore, OutcomeStatus, RecordedEvent, StoreError, StoredOutcome,
-    StreamId, MAX_APPEND_COMMANDS, MAX_OUTCOME_LOOKUPS, MAX_READ_EVENTS,
+    check_limit, outcomes_of, plan_append, CommandRecord, EventMetadata, EventStore, OutcomeStatus, RecordedEvent,
+    StoreError, StoredOutcome, StreamId, MAX_APPEND_COMMANDS, MAX_OUTCOME_LOOKUPS, MAX_READ_EVENTS,
 };
 
 /// How long a writer waits for another process's write lock before failing.
@@ -24,6 +24,10 @@ const BUSY_TIMEOUT_MS: u64 = 10_000;
 const MAX_CONNECTIONS: u32 = 4;
 /// Bound parameters per `IN (...)` lookup, below SQLite's limit.
 const LOOKUP_CHUNK: usize = 500;
+/// Events per multi-row INSERT (11 parameters each, below SQLite's 32,766).
+const EVENT_ROWS_PER_INSERT: usize = 500;
+/// Outcomes per multi-row INSERT (8 parameters each).
+const OUTCOME_ROWS_PER_INSERT: usize = 500;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
@@ -66,103 +70,79 @@ impl EventStore for SqliteEventStore {
 
     async fn append(&self, commands: &[CommandRecord]) -> Result<Vec<StoredOutcome>, StoreError> {
         check_limit("commands in one append", commands.len(), MAX_APPEND_COMMANDS)?;
-        // IMMEDIATE takes the write lock up front: no deferred-to-write upgrade can fail mid-way.
+        // IMMEDIATE takes the write lock up front: no deferred-to-write upgrade can fail mid-way,
+        // and positions are handed out in commit order.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let mut stream_heads: HashMap<&StreamId, u64> = HashMap::new();
-        let mut outcomes = Vec::with_capacity(commands.len());
-        for command in commands {
-            let meta = &command.metadata;
-            let exists = sqlx::query("SELECT 1 FROM command_outcomes WHERE command_id = ?")
-                .bind(&meta.command_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if exists.is_some() {
-                return Err(StoreError::DuplicateCommand(meta.command_id.clone()));
-            }
-            let recorded_at = meta.recorded_at.to_rfc3339();
-            let mut first_position: Option<u64> = None;
-            let mut last_position: Option<u64> = None;
-            let mut event_count: u64 = 0;
-            for append in &command.appends {
-                let head = match stream_heads.get(&append.stream) {
-                    Some(head) => *head,
-                    None => {
-                        let row = sqlx::query(
-                            "SELECT COALESCE(MAX(sequence), 0) FROM events WHERE aggregate_type = ? AND aggregate_id = ?",
-                        )
-                        .bind(&append.stream.aggregate_type)
-                        .bind(&append.stream.aggregate_id)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                        to_u64(row.try_get::<i64, _>(0)?, "sequence")?
-                    }
-                };
-                if head != append.expected_sequence {
-                    return Err(StoreError::Conflict {
-                        stream: append.stream.clone(),
-                        expected: append.expected_sequence,
-                        actual: head,
-                    });
-                }
-                let mut sequence = head;
-                for event in &append.events {
-                    sequence += 1;
-                    let payload = serde_json::to_string(&event.payload)
-                        .map_err(|e| StoreError::Corrupt(format!("payload does not serialize: {e}")))?;
-                    let row = sqlx::query(
-                        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, \
-                         command_id, correlation_id, causation_id, actor, recorded_at) \
-                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING global_position",
-                    )
-                    .bind(&append.stream.aggregate_type)
-                    .bind(&append.stream.aggregate_id)
-                    .bind(to_i64(sequence)?)
-                    .bind(&event.event_type)
-                    .bind(i64::from(event.event_version))
-                    .bind(payload)
+        let command_ids: Vec<&str> = commands.iter().map(|c| c.metadata.command_id.as_str()).collect();
+        if let Some(seen) = first_existing_command_id(&mut tx, &command_ids).await? {
+            return Err(StoreError::DuplicateCommand(seen));
+        }
+        let plan = plan_append(commands, stream_heads(&mut tx, commands).await?)?;
+        // Rows are inserted in plan order, many per statement: each statement is a round trip
+        // to SQLite's worker thread, which costs more than the insert itself.
+        let mut positions = Vec::with_capacity(plan.len());
+        for chunk in plan.chunks(EVENT_ROWS_PER_INSERT) {
+            let sql = format!(
+                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, \
+                 command_id, correlation_id, causation_id, actor, recorded_at) VALUES {} RETURNING global_position",
+                vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for row in chunk {
+                let meta = &commands[row.command].metadata;
+                query = query
+                    .bind(&row.stream.aggregate_type)
+                    .bind(&row.stream.aggregate_id)
+                    .bind(to_i64(row.sequence)?)
+                    .bind(&row.event.event_type)
+                    .bind(i64::from(row.event.event_version))
+                    .bind(serde_json::to_string(&row.event.payload).map_err(|e| StoreError::Corrupt(e.to_string()))?)
                     .bind(&meta.command_id)
                     .bind(&meta.correlation_id)
                     .bind(&meta.causation_id)
                     .bind(&meta.actor)
-                    .bind(&recorded_at)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    let position = to_u64(row.try_get::<i64, _>(0)?, "global_position")?;
-                    assert!(
-                        last_position.is_none_or(|last| position > last),
-                        "positions increase within a command"
-                    );
-                    first_position.get_or_insert(position);
-                    last_position = Some(position);
-                    event_count += 1;
-                }
-                stream_heads.insert(&append.stream, sequence);
+                    .bind(meta.recorded_at.to_rfc3339());
             }
-            let outcome = StoredOutcome {
-                command_id: meta.command_id.clone(),
-                status: command.status,
-                code: command.code.clone(),
-                message: command.message.clone(),
-                event_count,
-                first_position,
-                last_position,
-                recorded_at: meta.recorded_at,
-            };
-            sqlx::query(
+            let mut returned = query
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| to_u64(r.try_get::<i64, _>(0)?, "global_position"))
+                .collect::<Result<Vec<_>, _>>()?;
+            // SQLite does not promise RETURNING's row order; under the write lock the
+            // positions of one statement are consecutive and follow the VALUES order.
+            returned.sort_unstable();
+            assert_eq!(returned.len(), chunk.len(), "one position per inserted event");
+            assert!(
+                returned.windows(2).all(|w| w[1] == w[0] + 1),
+                "positions of one insert are consecutive"
+            );
+            assert!(
+                positions.last().is_none_or(|last: &u64| returned[0] > *last),
+                "positions increase"
+            );
+            positions.extend(returned);
+        }
+        let outcomes = outcomes_of(commands, &plan, &positions);
+        for chunk in outcomes.chunks(OUTCOME_ROWS_PER_INSERT) {
+            let sql = format!(
                 "INSERT INTO command_outcomes (command_id, status, code, message, event_count, first_position, \
-                 last_position, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&outcome.command_id)
-            .bind(outcome.status.as_str())
-            .bind(&outcome.code)
-            .bind(&outcome.message)
-            .bind(to_i64(event_count)?)
-            .bind(first_position.map(to_i64).transpose()?)
-            .bind(last_position.map(to_i64).transpose()?)
-            .bind(&recorded_at)
-            .execute(&mut *tx)
-            .await?;
-            outcomes.push(outcome);
+                 last_position, recorded_at) VALUES {}",
+                vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for outcome in chunk {
+                query = query
+                    .bind(&outcome.command_id)
+                    .bind(outcome.status.as_str())
+                    .bind(&outcome.code)
+                    .bind(&outcome.message)
+                    .bind(to_i64(outcome.event_count)?)
+                    .bind(outcome.first_position.map(to_i64).transpose()?)
+                    .bind(outcome.last_position.map(to_i64).transpose()?)
+                    .bind(outcome.recorded_at.to_rfc3339());
+            }
+            query.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(outcomes)
@@ -230,6 +210,55 @@ impl EventStore for SqliteEventStore {
             .await?;
         to_u64(row.try_get::<i64, _>(0)?, "global_position")
     }
+}
+
+/// The first of these command ids that already has an outcome.
+async fn first_existing_command_id(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    command_ids: &[&str],
+) -> Result<Option<String>, StoreError> {
+    for chunk in command_ids.chunks(LOOKUP_CHUNK) {
+        let sql = format!(
+            "SELECT command_id FROM command_outcomes WHERE command_id IN ({}) LIMIT 1",
+            vec!["?"; chunk.len()].join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        if let Some(row) = query.fetch_optional(&mut **tx).await? {
+            return Ok(Some(row.try_get(0)?));
+        }
+    }
+    Ok(None)
+}
+
+/// The sequence of the last event of every stream the commands append to (absent: 0).
+async fn stream_heads(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    commands: &[CommandRecord],
+) -> Result<HashMap<StreamId, u64>, StoreError> {
+    let streams: BTreeSet<&StreamId> = commands
+        .iter()
+        .flat_map(|c| c.appends.iter().map(|a| &a.stream))
+        .collect();
+    let streams: Vec<&StreamId> = streams.into_iter().collect();
+    let mut heads = HashMap::with_capacity(streams.len());
+    for chunk in streams.chunks(LOOKUP_CHUNK / 2) {
+        let sql = format!(
+            "SELECT aggregate_type, aggregate_id, MAX(sequence) FROM events              WHERE (aggregate_type, aggregate_id) IN (VALUES {}) GROUP BY aggregate_type, aggregate_id",
+            vec!["(?, ?)"; chunk.len()].join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for stream in chunk {
+            query = query.bind(&stream.aggregate_type).bind(&stream.aggregate_id);
+        }
+        for row in query.fetch_all(&mut **tx).await? {
+            let stream = StreamId::new(row.try_get::<String, _>(0)?, row.try_get::<String, _>(1)?);
+            heads.insert(stream, to_u64(row.try_get::<i64, _>(2)?, "sequence")?);
+        }
+    }
+    Ok(heads)
 }
 
 fn event_from_row(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
