@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub mod chain;
 pub mod codec;
 mod sqlite;
 
@@ -77,6 +78,10 @@ pub struct RecordedEvent {
     pub event_version: u32,
     pub payload: serde_json::Value,
     pub metadata: EventMetadata,
+    /// Hash of the event before this one in global order (see `chain`).
+    pub prev_hash: String,
+    /// SHA-256 of this event's canonical bytes, lower-case hex.
+    pub hash: String,
 }
 
 /// Events for one stream, valid only if the stream is still at `expected_sequence`.
@@ -262,13 +267,15 @@ pub(crate) fn plan_append(
 /// Each command's outcome, given the positions its planned events got (same order as the plan).
 pub(crate) fn outcomes_of(
     commands: &[CommandRecord],
+    metadata: &[EventMetadata],
     plan: &[PlannedEvent<'_>],
     positions: &[u64],
 ) -> Vec<StoredOutcome> {
     assert_eq!(plan.len(), positions.len(), "one position per planned event");
     let mut outcomes: Vec<StoredOutcome> = commands
         .iter()
-        .map(|command| StoredOutcome {
+        .zip(metadata)
+        .map(|(command, metadata)| StoredOutcome {
             command_id: command.metadata.command_id.clone(),
             status: command.status,
             code: command.code.clone(),
@@ -276,7 +283,7 @@ pub(crate) fn outcomes_of(
             event_count: 0,
             first_position: None,
             last_position: None,
-            recorded_at: command.metadata.recorded_at,
+            recorded_at: metadata.recorded_at,
         })
         .collect();
     for (planned, position) in plan.iter().zip(positions) {
@@ -286,4 +293,54 @@ pub(crate) fn outcomes_of(
         outcome.last_position = Some(*position);
     }
     outcomes
+}
+
+/// Where an event lands in the log and how it is chained.
+pub(crate) struct ChainedRow {
+    pub global_position: u64,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// Gives the planned events consecutive positions after `last_position` and
+/// chains their hashes from `last_hash`. `metadata` is per command, already at
+/// stored precision.
+pub(crate) fn chain_plan(
+    plan: &[PlannedEvent<'_>],
+    metadata: &[EventMetadata],
+    last_position: u64,
+    last_hash: &str,
+) -> Vec<ChainedRow> {
+    let mut rows = Vec::with_capacity(plan.len());
+    let mut prev_hash = last_hash.to_owned();
+    for (offset, planned) in plan.iter().enumerate() {
+        let global_position = last_position + offset as u64 + 1;
+        let hash = chain::ChainedFields::of_new(
+            global_position,
+            planned.stream,
+            planned.sequence,
+            planned.event,
+            &metadata[planned.command],
+            &prev_hash,
+        )
+        .hash();
+        rows.push(ChainedRow {
+            global_position,
+            prev_hash: std::mem::replace(&mut prev_hash, hash.clone()),
+            hash,
+        });
+    }
+    rows
+}
+
+/// Each command's metadata with `recorded_at` at the precision the backends keep,
+/// so that the hash computed now is the hash recomputed from what is stored.
+pub(crate) fn stored_metadata(commands: &[CommandRecord]) -> Vec<EventMetadata> {
+    commands
+        .iter()
+        .map(|c| EventMetadata {
+            recorded_at: chain::to_stored_precision(c.metadata.recorded_at),
+            ..c.metadata.clone()
+        })
+        .collect()
 }

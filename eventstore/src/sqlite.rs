@@ -13,9 +13,11 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
+use crate::chain::{format_recorded_at, GENESIS_HASH};
 use crate::{
-    check_limit, outcomes_of, plan_append, CommandRecord, EventMetadata, EventStore, OutcomeStatus, RecordedEvent,
-    StoreError, StoredOutcome, StreamId, MAX_APPEND_COMMANDS, MAX_OUTCOME_LOOKUPS, MAX_READ_EVENTS,
+    chain_plan, check_limit, outcomes_of, plan_append, stored_metadata, CommandRecord, EventMetadata, EventStore,
+    OutcomeStatus, RecordedEvent, StoreError, StoredOutcome, StreamId, MAX_APPEND_COMMANDS, MAX_OUTCOME_LOOKUPS,
+    MAX_READ_EVENTS,
 };
 
 /// How long a writer waits for another process's write lock before failing.
@@ -70,27 +72,33 @@ impl EventStore for SqliteEventStore {
 
     async fn append(&self, commands: &[CommandRecord]) -> Result<Vec<StoredOutcome>, StoreError> {
         check_limit("commands in one append", commands.len(), MAX_APPEND_COMMANDS)?;
-        // IMMEDIATE takes the write lock up front: no deferred-to-write upgrade can fail mid-way,
-        // and positions are handed out in commit order.
+        // IMMEDIATE takes the write lock up front: one appender at a time, so positions
+        // are handed out in commit order and each append chains onto the last hash.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let command_ids: Vec<&str> = commands.iter().map(|c| c.metadata.command_id.as_str()).collect();
         if let Some(seen) = first_existing_command_id(&mut tx, &command_ids).await? {
             return Err(StoreError::DuplicateCommand(seen));
         }
         let plan = plan_append(commands, stream_heads(&mut tx, commands).await?)?;
-        // Rows are inserted in plan order, many per statement: each statement is a round trip
-        // to SQLite's worker thread, which costs more than the insert itself.
-        let mut positions = Vec::with_capacity(plan.len());
-        for chunk in plan.chunks(EVENT_ROWS_PER_INSERT) {
+        let metadata = stored_metadata(commands);
+        let (last_position, last_hash) = chain_head(&mut tx).await?;
+        let rows = chain_plan(&plan, &metadata, last_position, &last_hash);
+        // Many rows per statement: each statement is a round trip to SQLite's worker
+        // thread, which costs more than the insert itself.
+        for (planned, chained) in plan
+            .chunks(EVENT_ROWS_PER_INSERT)
+            .zip(rows.chunks(EVENT_ROWS_PER_INSERT))
+        {
             let sql = format!(
-                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, \
-                 command_id, correlation_id, causation_id, actor, recorded_at) VALUES {} RETURNING global_position",
-                vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ")
+                "INSERT INTO events (global_position, aggregate_type, aggregate_id, sequence, event_type, event_version, \
+                 payload, command_id, correlation_id, causation_id, actor, recorded_at, prev_hash, hash) VALUES {}",
+                vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; planned.len()].join(", ")
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for row in chunk {
-                let meta = &commands[row.command].metadata;
+            for (row, chained) in planned.iter().zip(chained) {
+                let meta = &metadata[row.command];
                 query = query
+                    .bind(to_i64(chained.global_position)?)
                     .bind(&row.stream.aggregate_type)
                     .bind(&row.stream.aggregate_id)
                     .bind(to_i64(row.sequence)?)
@@ -101,29 +109,14 @@ impl EventStore for SqliteEventStore {
                     .bind(&meta.correlation_id)
                     .bind(&meta.causation_id)
                     .bind(&meta.actor)
-                    .bind(meta.recorded_at.to_rfc3339());
+                    .bind(format_recorded_at(&meta.recorded_at))
+                    .bind(&chained.prev_hash)
+                    .bind(&chained.hash);
             }
-            let mut returned = query
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(|r| to_u64(r.try_get::<i64, _>(0)?, "global_position"))
-                .collect::<Result<Vec<_>, _>>()?;
-            // SQLite does not promise RETURNING's row order; under the write lock the
-            // positions of one statement are consecutive and follow the VALUES order.
-            returned.sort_unstable();
-            assert_eq!(returned.len(), chunk.len(), "one position per inserted event");
-            assert!(
-                returned.windows(2).all(|w| w[1] == w[0] + 1),
-                "positions of one insert are consecutive"
-            );
-            assert!(
-                positions.last().is_none_or(|last: &u64| returned[0] > *last),
-                "positions increase"
-            );
-            positions.extend(returned);
+            query.execute(&mut *tx).await?;
         }
-        let outcomes = outcomes_of(commands, &plan, &positions);
+        let positions: Vec<u64> = rows.iter().map(|r| r.global_position).collect();
+        let outcomes = outcomes_of(commands, &metadata, &plan, &positions);
         for chunk in outcomes.chunks(OUTCOME_ROWS_PER_INSERT) {
             let sql = format!(
                 "INSERT INTO command_outcomes (command_id, status, code, message, event_count, first_position, \
@@ -140,7 +133,7 @@ impl EventStore for SqliteEventStore {
                     .bind(to_i64(outcome.event_count)?)
                     .bind(outcome.first_position.map(to_i64).transpose()?)
                     .bind(outcome.last_position.map(to_i64).transpose()?)
-                    .bind(outcome.recorded_at.to_rfc3339());
+                    .bind(format_recorded_at(&outcome.recorded_at));
             }
             query.execute(&mut *tx).await?;
         }
@@ -209,6 +202,17 @@ impl EventStore for SqliteEventStore {
             .fetch_one(&self.pool)
             .await?;
         to_u64(row.try_get::<i64, _>(0)?, "global_position")
+    }
+}
+
+/// The position and hash of the last event, or (0, genesis) for an empty log.
+async fn chain_head(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>) -> Result<(u64, String), StoreError> {
+    let row = sqlx::query("SELECT global_position, hash FROM events ORDER BY global_position DESC LIMIT 1")
+        .fetch_optional(&mut **tx)
+        .await?;
+    match row {
+        Some(row) => Ok((to_u64(row.try_get(0)?, "global_position")?, row.try_get(1)?)),
+        None => Ok((0, GENESIS_HASH.to_owned())),
     }
 }
 
@@ -283,6 +287,8 @@ fn event_from_row(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
             actor: row.try_get("actor")?,
             recorded_at: parse_time(&row.try_get::<String, _>("recorded_at")?)?,
         },
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
     })
 }
 

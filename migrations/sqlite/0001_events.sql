@@ -14,6 +14,9 @@ CREATE TABLE events (
     causation_id    TEXT    NOT NULL,
     actor           TEXT    NOT NULL,
     recorded_at     TEXT    NOT NULL,
+    -- The hash chain (docs/events.md): the previous event's hash and this one's, SHA-256 hex.
+    prev_hash       TEXT    NOT NULL,
+    hash            TEXT    NOT NULL,
     UNIQUE (aggregate_type, aggregate_id, sequence)
 );
 
