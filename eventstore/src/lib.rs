@@ -13,8 +13,10 @@ use serde::{Deserialize, Serialize};
 
 pub mod chain;
 pub mod codec;
+mod postgres;
 mod sqlite;
 
+pub use postgres::PostgresEventStore;
 pub use sqlite::SqliteEventStore;
 
 /// Most commands one `append` call takes: bounds a transaction's size.
@@ -150,6 +152,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database URL {url:?} is not supported: {reason}")]
     UnsupportedUrl { url: String, reason: String },
+    #[error("cannot reach the database at {url}: {reason}. Is PostgreSQL running? Start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start")]
+    Unreachable { url: String, reason: String },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
@@ -188,19 +192,16 @@ pub trait EventStore: Send + Sync {
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://ledger.db";
 
 /// Opens the store a URL names, creating and migrating it on first use.
-/// `sqlite://PATH`, `sqlite::memory:` or a plain file path select SQLite.
+/// `postgres://…` selects PostgreSQL; `sqlite://PATH`, `sqlite::memory:` or a plain file path select SQLite.
 pub async fn connect(url: &str) -> Result<Arc<dyn EventStore>, StoreError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err(StoreError::UnsupportedUrl {
-            url: url.to_owned(),
-            reason: "the PostgreSQL backend is not built yet; use a sqlite:// URL or a file path".into(),
-        });
+        return Ok(Arc::new(PostgresEventStore::open(url).await?));
     }
     if let Some((scheme, _)) = url.split_once("://") {
         if scheme != "sqlite" {
             return Err(StoreError::UnsupportedUrl {
                 url: url.to_owned(),
-                reason: format!("unknown scheme {scheme:?}; use sqlite://PATH or a file path"),
+                reason: format!("unknown scheme {scheme:?}; use postgres://…, sqlite://PATH or a file path"),
             });
         }
     }
@@ -343,4 +344,34 @@ pub(crate) fn stored_metadata(commands: &[CommandRecord]) -> Vec<EventMetadata> 
             ..c.metadata.clone()
         })
         .collect()
+}
+
+pub(crate) fn to_u64(value: i64, what: &str) -> Result<u64, StoreError> {
+    u64::try_from(value).map_err(|_| StoreError::Corrupt(format!("{what} is negative: {value}")))
+}
+
+pub(crate) fn to_i64(value: u64) -> Result<i64, StoreError> {
+    i64::try_from(value).map_err(|_| StoreError::LimitExceeded {
+        what: "a position or sequence",
+        limit: i64::MAX as usize,
+    })
+}
+
+pub(crate) fn parse_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("recorded_at {text:?}: {e}")))
+}
+
+/// A stream read back must be 1, 2, 3, … with no hole.
+pub(crate) fn check_stream_sequences(stream: &StreamId, events: &[RecordedEvent]) -> Result<(), StoreError> {
+    for (index, event) in events.iter().enumerate() {
+        if event.sequence != index as u64 + 1 {
+            return Err(StoreError::Corrupt(format!(
+                "stream {stream} has sequence {} at index {index}: a gap",
+                event.sequence
+            )));
+        }
+    }
+    Ok(())
 }

@@ -9,15 +9,14 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
 use crate::chain::{format_recorded_at, GENESIS_HASH};
 use crate::{
-    chain_plan, check_limit, outcomes_of, plan_append, stored_metadata, CommandRecord, EventMetadata, EventStore,
-    OutcomeStatus, RecordedEvent, StoreError, StoredOutcome, StreamId, MAX_APPEND_COMMANDS, MAX_OUTCOME_LOOKUPS,
-    MAX_READ_EVENTS,
+    chain_plan, check_limit, outcomes_of, parse_time, plan_append, stored_metadata, to_i64, to_u64, CommandRecord,
+    EventMetadata, EventStore, OutcomeStatus, RecordedEvent, StoreError, StoredOutcome, StreamId, MAX_APPEND_COMMANDS,
+    MAX_OUTCOME_LOOKUPS, MAX_READ_EVENTS,
 };
 
 /// How long a writer waits for another process's write lock before failing.
@@ -148,14 +147,7 @@ impl EventStore for SqliteEventStore {
             .fetch_all(&self.pool)
             .await?;
         let events = rows.iter().map(event_from_row).collect::<Result<Vec<_>, _>>()?;
-        for (index, event) in events.iter().enumerate() {
-            if event.sequence != index as u64 + 1 {
-                return Err(StoreError::Corrupt(format!(
-                    "stream {stream} has sequence {} at index {index}: a gap",
-                    event.sequence
-                )));
-            }
-        }
+        crate::check_stream_sequences(stream, &events)?;
         Ok(events)
     }
 
@@ -313,22 +305,5 @@ fn outcome_from_row(row: &SqliteRow) -> Result<StoredOutcome, StoreError> {
         first_position: position("first_position")?,
         last_position: position("last_position")?,
         recorded_at: parse_time(&row.try_get::<String, _>("recorded_at")?)?,
-    })
-}
-
-fn parse_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| StoreError::Corrupt(format!("recorded_at {text:?}: {e}")))
-}
-
-fn to_u64(value: i64, what: &str) -> Result<u64, StoreError> {
-    u64::try_from(value).map_err(|_| StoreError::Corrupt(format!("{what} is negative: {value}")))
-}
-
-fn to_i64(value: u64) -> Result<i64, StoreError> {
-    i64::try_from(value).map_err(|_| StoreError::LimitExceeded {
-        what: "a position or sequence",
-        limit: i64::MAX as usize,
     })
 }
