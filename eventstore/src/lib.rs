@@ -4,7 +4,7 @@
 //! version, metadata) and nothing of brokerage rules: payloads are JSON.
 //! Backends implement [`EventStore`]; the embedded default is SQLite.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -166,11 +166,32 @@ pub trait EventStore: Send + Sync {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 
-    /// Appends decided commands in one transaction: all or nothing. Each stream
-    /// append is checked against its expected sequence and each command id must
-    /// be new; otherwise nothing is written and the error names the cause.
-    /// Returns each command's outcome with the positions of its events.
-    async fn append(&self, commands: &[CommandRecord]) -> Result<Vec<StoredOutcome>, StoreError>;
+    /// Appends decided commands in one transaction. Each stream append is checked
+    /// against its expected sequence and each command id must be new. With
+    /// `AllOrNothing`, one refusal writes nothing and is the error; with
+    /// `EachCommand`, a refused command is answered with its error and the others
+    /// are written. Returns each command's outcome with its events' positions.
+    async fn append_batch(
+        &self,
+        commands: &[CommandRecord],
+        atomicity: Atomicity,
+    ) -> Result<Vec<Result<StoredOutcome, StoreError>>, StoreError>;
+
+    /// All or nothing: the engine's sequential batches.
+    async fn append(&self, commands: &[CommandRecord]) -> Result<Vec<StoredOutcome>, StoreError> {
+        self.append_batch(commands, Atomicity::AllOrNothing)
+            .await?
+            .into_iter()
+            .collect()
+    }
+
+    /// Each command on its own: a conflict or a duplicate fails only that command.
+    async fn append_each(
+        &self,
+        commands: &[CommandRecord],
+    ) -> Result<Vec<Result<StoredOutcome, StoreError>>, StoreError> {
+        self.append_batch(commands, Atomicity::EachCommand).await
+    }
 
     /// All events of one stream, by sequence.
     async fn load_stream(&self, stream: &StreamId) -> Result<Vec<RecordedEvent>, StoreError>;
@@ -224,74 +245,129 @@ pub(crate) struct PlannedEvent<'a> {
     pub event: &'a NewEvent,
 }
 
-/// Checks every stream append against the stream heads (and the appends before
-/// it in the same call) and lays the events out in order. Backend-independent.
-pub(crate) fn plan_append(
-    commands: &[CommandRecord],
+/// What an append does when one command of the batch cannot be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Atomicity {
+    /// Nothing of the batch is written (the engine's sequential batches, where a
+    /// later command may depend on an earlier one).
+    AllOrNothing,
+    /// That command alone is refused; the others are written (group commit of
+    /// independent commands).
+    EachCommand,
+}
+
+/// The events to write, in order, and why each refused command was refused.
+pub(crate) struct AppendPlan<'a> {
+    pub events: Vec<PlannedEvent<'a>>,
+    /// One entry per command: `Some` when it cannot be written.
+    pub refusals: Vec<Option<StoreError>>,
+}
+
+/// Checks every command against the command ids already stored and every stream
+/// append against the stream heads (and the commands before it in the batch),
+/// and lays the events out in order. Backend-independent.
+pub(crate) fn plan_append<'a>(
+    commands: &'a [CommandRecord],
     mut heads: HashMap<StreamId, u64>,
-) -> Result<Vec<PlannedEvent<'_>>, StoreError> {
-    let mut ids = std::collections::HashSet::with_capacity(commands.len());
-    let mut plan = Vec::new();
+    existing_ids: &HashSet<String>,
+    atomicity: Atomicity,
+) -> Result<AppendPlan<'a>, StoreError> {
+    let mut written_ids: HashSet<&str> = HashSet::with_capacity(commands.len());
+    let mut plan = AppendPlan {
+        events: Vec::new(),
+        refusals: Vec::with_capacity(commands.len()),
+    };
     for (index, command) in commands.iter().enumerate() {
-        if !ids.insert(command.metadata.command_id.as_str()) {
-            return Err(StoreError::DuplicateCommand(command.metadata.command_id.clone()));
-        }
         assert!(
             command.status == OutcomeStatus::Accepted || command.appends.iter().all(|a| a.events.is_empty()),
             "a rejected command carries no events"
         );
+        let command_id = command.metadata.command_id.as_str();
+        let mut refusal = None;
+        if existing_ids.contains(command_id) || written_ids.contains(command_id) {
+            refusal = Some(StoreError::DuplicateCommand(command_id.to_owned()));
+        }
+        let mut tentative_heads: HashMap<&StreamId, u64> = HashMap::new();
+        let mut events = Vec::new();
         for append in &command.appends {
-            let head = heads.get(&append.stream).copied().unwrap_or(0);
+            if refusal.is_some() {
+                break;
+            }
+            let head = tentative_heads
+                .get(&append.stream)
+                .or_else(|| heads.get(&append.stream))
+                .copied()
+                .unwrap_or(0);
             if head != append.expected_sequence {
-                return Err(StoreError::Conflict {
+                refusal = Some(StoreError::Conflict {
                     stream: append.stream.clone(),
                     expected: append.expected_sequence,
                     actual: head,
                 });
+                break;
             }
             let mut sequence = head;
             for event in &append.events {
                 sequence += 1;
-                plan.push(PlannedEvent {
+                events.push(PlannedEvent {
                     command: index,
                     stream: &append.stream,
                     sequence,
                     event,
                 });
             }
-            heads.insert(append.stream.clone(), sequence);
+            tentative_heads.insert(&append.stream, sequence);
+        }
+        match refusal {
+            Some(refusal) if atomicity == Atomicity::AllOrNothing => return Err(refusal),
+            Some(refusal) => plan.refusals.push(Some(refusal)),
+            None => {
+                for (stream, sequence) in tentative_heads {
+                    heads.insert(stream.clone(), sequence);
+                }
+                written_ids.insert(command_id);
+                plan.events.extend(events);
+                plan.refusals.push(None);
+            }
         }
     }
     Ok(plan)
 }
 
-/// Each command's outcome, given the positions its planned events got (same order as the plan).
+/// Each command's outcome, given the positions its planned events got (same
+/// order as the plan), or why it was refused.
 pub(crate) fn outcomes_of(
     commands: &[CommandRecord],
     metadata: &[EventMetadata],
-    plan: &[PlannedEvent<'_>],
+    plan: AppendPlan<'_>,
     positions: &[u64],
-) -> Vec<StoredOutcome> {
-    assert_eq!(plan.len(), positions.len(), "one position per planned event");
-    let mut outcomes: Vec<StoredOutcome> = commands
+) -> Vec<Result<StoredOutcome, StoreError>> {
+    assert_eq!(plan.events.len(), positions.len(), "one position per planned event");
+    assert_eq!(plan.refusals.len(), commands.len(), "one verdict per command");
+    let mut outcomes: Vec<Result<StoredOutcome, StoreError>> = commands
         .iter()
         .zip(metadata)
-        .map(|(command, metadata)| StoredOutcome {
-            command_id: command.metadata.command_id.clone(),
-            status: command.status,
-            code: command.code.clone(),
-            message: command.message.clone(),
-            event_count: 0,
-            first_position: None,
-            last_position: None,
-            recorded_at: metadata.recorded_at,
+        .zip(plan.refusals)
+        .map(|((command, metadata), refusal)| match refusal {
+            Some(refusal) => Err(refusal),
+            None => Ok(StoredOutcome {
+                command_id: command.metadata.command_id.clone(),
+                status: command.status,
+                code: command.code.clone(),
+                message: command.message.clone(),
+                event_count: 0,
+                first_position: None,
+                last_position: None,
+                recorded_at: metadata.recorded_at,
+            }),
         })
         .collect();
-    for (planned, position) in plan.iter().zip(positions) {
-        let outcome = &mut outcomes[planned.command];
-        outcome.event_count += 1;
-        outcome.first_position.get_or_insert(*position);
-        outcome.last_position = Some(*position);
+    for (planned, position) in plan.events.iter().zip(positions) {
+        if let Ok(outcome) = &mut outcomes[planned.command] {
+            outcome.event_count += 1;
+            outcome.first_position.get_or_insert(*position);
+            outcome.last_position = Some(*position);
+        }
     }
     outcomes
 }

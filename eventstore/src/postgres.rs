@@ -7,7 +7,7 @@
 //! flight (`pg_snapshot_xmin`), so even a writer that bypassed the lock could
 //! not make a reader skip an event that commits late.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -17,9 +17,9 @@ use sqlx::{PgPool, Postgres, Row, Transaction};
 
 use crate::chain::{format_recorded_at, GENESIS_HASH};
 use crate::{
-    chain_plan, check_limit, outcomes_of, parse_time, plan_append, stored_metadata, to_i64, to_u64, CommandRecord,
-    EventMetadata, EventStore, OutcomeStatus, RecordedEvent, StoreError, StoredOutcome, StreamId, MAX_APPEND_COMMANDS,
-    MAX_OUTCOME_LOOKUPS, MAX_READ_EVENTS,
+    chain_plan, check_limit, outcomes_of, parse_time, plan_append, stored_metadata, to_i64, to_u64, Atomicity,
+    CommandRecord, EventMetadata, EventStore, OutcomeStatus, RecordedEvent, StoreError, StoredOutcome, StreamId,
+    MAX_APPEND_COMMANDS, MAX_OUTCOME_LOOKUPS, MAX_READ_EVENTS,
 };
 
 /// Key of the advisory lock that serialises appends ("LEDGERAP" in ASCII).
@@ -83,7 +83,11 @@ impl EventStore for PostgresEventStore {
         "postgres"
     }
 
-    async fn append(&self, commands: &[CommandRecord]) -> Result<Vec<StoredOutcome>, StoreError> {
+    async fn append_batch(
+        &self,
+        commands: &[CommandRecord],
+        atomicity: Atomicity,
+    ) -> Result<Vec<Result<StoredOutcome, StoreError>>, StoreError> {
         check_limit("commands in one append", commands.len(), MAX_APPEND_COMMANDS)?;
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -91,18 +95,19 @@ impl EventStore for PostgresEventStore {
             .execute(&mut *tx)
             .await?;
         let command_ids: Vec<String> = commands.iter().map(|c| c.metadata.command_id.clone()).collect();
-        let seen = sqlx::query("SELECT command_id FROM command_outcomes WHERE command_id = ANY($1) LIMIT 1")
-            .bind(&command_ids)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if let Some(row) = seen {
-            return Err(StoreError::DuplicateCommand(row.try_get(0)?));
-        }
-        let plan = plan_append(commands, stream_heads(&mut tx, commands).await?)?;
+        let existing: HashSet<String> =
+            sqlx::query("SELECT command_id FROM command_outcomes WHERE command_id = ANY($1)")
+                .bind(&command_ids)
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|row| row.try_get(0))
+                .collect::<Result<_, _>>()?;
+        let plan = plan_append(commands, stream_heads(&mut tx, commands).await?, &existing, atomicity)?;
         let metadata = stored_metadata(commands);
         let (last_position, last_hash) = chain_head(&mut tx).await?;
-        let rows = chain_plan(&plan, &metadata, last_position, &last_hash);
-        for (planned, chained) in plan.chunks(ROWS_PER_INSERT).zip(rows.chunks(ROWS_PER_INSERT)) {
+        let rows = chain_plan(&plan.events, &metadata, last_position, &last_hash);
+        for (planned, chained) in plan.events.chunks(ROWS_PER_INSERT).zip(rows.chunks(ROWS_PER_INSERT)) {
             let mut columns = EventColumns::default();
             for (row, chained) in planned.iter().zip(chained) {
                 let meta = &metadata[row.command];
@@ -154,8 +159,9 @@ impl EventStore for PostgresEventStore {
             .await?;
         }
         let positions: Vec<u64> = rows.iter().map(|r| r.global_position).collect();
-        let outcomes = outcomes_of(commands, &metadata, &plan, &positions);
-        for chunk in outcomes.chunks(ROWS_PER_INSERT) {
+        let outcomes = outcomes_of(commands, &metadata, plan, &positions);
+        let written: Vec<&StoredOutcome> = outcomes.iter().filter_map(|o| o.as_ref().ok()).collect();
+        for chunk in written.chunks(ROWS_PER_INSERT) {
             let mut ids = Vec::with_capacity(chunk.len());
             let mut statuses = Vec::with_capacity(chunk.len());
             let mut codes: Vec<Option<String>> = Vec::with_capacity(chunk.len());

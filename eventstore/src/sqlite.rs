@@ -4,7 +4,7 @@
 //! transaction, so global positions are handed out in commit order and a reader
 //! of "positions after P" can never miss an event that commits later.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -14,9 +14,9 @@ use sqlx::{Row, SqlitePool};
 
 use crate::chain::{format_recorded_at, GENESIS_HASH};
 use crate::{
-    chain_plan, check_limit, outcomes_of, parse_time, plan_append, stored_metadata, to_i64, to_u64, CommandRecord,
-    EventMetadata, EventStore, OutcomeStatus, RecordedEvent, StoreError, StoredOutcome, StreamId, MAX_APPEND_COMMANDS,
-    MAX_OUTCOME_LOOKUPS, MAX_READ_EVENTS,
+    chain_plan, check_limit, outcomes_of, parse_time, plan_append, stored_metadata, to_i64, to_u64, Atomicity,
+    CommandRecord, EventMetadata, EventStore, OutcomeStatus, RecordedEvent, StoreError, StoredOutcome, StreamId,
+    MAX_APPEND_COMMANDS, MAX_OUTCOME_LOOKUPS, MAX_READ_EVENTS,
 };
 
 /// How long a writer waits for another process's write lock before failing.
@@ -69,22 +69,25 @@ impl EventStore for SqliteEventStore {
         "sqlite"
     }
 
-    async fn append(&self, commands: &[CommandRecord]) -> Result<Vec<StoredOutcome>, StoreError> {
+    async fn append_batch(
+        &self,
+        commands: &[CommandRecord],
+        atomicity: Atomicity,
+    ) -> Result<Vec<Result<StoredOutcome, StoreError>>, StoreError> {
         check_limit("commands in one append", commands.len(), MAX_APPEND_COMMANDS)?;
         // IMMEDIATE takes the write lock up front: one appender at a time, so positions
         // are handed out in commit order and each append chains onto the last hash.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let command_ids: Vec<&str> = commands.iter().map(|c| c.metadata.command_id.as_str()).collect();
-        if let Some(seen) = first_existing_command_id(&mut tx, &command_ids).await? {
-            return Err(StoreError::DuplicateCommand(seen));
-        }
-        let plan = plan_append(commands, stream_heads(&mut tx, commands).await?)?;
+        let existing = existing_command_ids(&mut tx, &command_ids).await?;
+        let plan = plan_append(commands, stream_heads(&mut tx, commands).await?, &existing, atomicity)?;
         let metadata = stored_metadata(commands);
         let (last_position, last_hash) = chain_head(&mut tx).await?;
-        let rows = chain_plan(&plan, &metadata, last_position, &last_hash);
+        let rows = chain_plan(&plan.events, &metadata, last_position, &last_hash);
         // Many rows per statement: each statement is a round trip to SQLite's worker
         // thread, which costs more than the insert itself.
         for (planned, chained) in plan
+            .events
             .chunks(EVENT_ROWS_PER_INSERT)
             .zip(rows.chunks(EVENT_ROWS_PER_INSERT))
         {
@@ -115,8 +118,9 @@ impl EventStore for SqliteEventStore {
             query.execute(&mut *tx).await?;
         }
         let positions: Vec<u64> = rows.iter().map(|r| r.global_position).collect();
-        let outcomes = outcomes_of(commands, &metadata, &plan, &positions);
-        for chunk in outcomes.chunks(OUTCOME_ROWS_PER_INSERT) {
+        let outcomes = outcomes_of(commands, &metadata, plan, &positions);
+        let written: Vec<&StoredOutcome> = outcomes.iter().filter_map(|o| o.as_ref().ok()).collect();
+        for chunk in written.chunks(OUTCOME_ROWS_PER_INSERT) {
             let sql = format!(
                 "INSERT INTO command_outcomes (command_id, status, code, message, event_count, first_position, \
                  last_position, recorded_at) VALUES {}",
@@ -208,25 +212,26 @@ async fn chain_head(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>) -> Result<(u64
     }
 }
 
-/// The first of these command ids that already has an outcome.
-async fn first_existing_command_id(
+/// Those of these command ids that already have an outcome.
+async fn existing_command_ids(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     command_ids: &[&str],
-) -> Result<Option<String>, StoreError> {
+) -> Result<HashSet<String>, StoreError> {
+    let mut existing = HashSet::new();
     for chunk in command_ids.chunks(LOOKUP_CHUNK) {
         let sql = format!(
-            "SELECT command_id FROM command_outcomes WHERE command_id IN ({}) LIMIT 1",
+            "SELECT command_id FROM command_outcomes WHERE command_id IN ({})",
             vec!["?"; chunk.len()].join(", ")
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for id in chunk {
             query = query.bind(*id);
         }
-        if let Some(row) = query.fetch_optional(&mut **tx).await? {
-            return Ok(Some(row.try_get(0)?));
+        for row in query.fetch_all(&mut **tx).await? {
+            existing.insert(row.try_get(0)?);
         }
     }
-    Ok(None)
+    Ok(existing)
 }
 
 /// The sequence of the last event of every stream the commands append to (absent: 0).

@@ -1,0 +1,112 @@
+//! Test support: every backend's test database, fresh per test.
+//!
+//! PostgreSQL tests use `postgres://postgres@127.0.0.1:5432/test`, or
+//! `LEDGER_TEST_PG_URL`, each in its own schema so tests run in parallel.
+//! They never skip: an unreachable server fails the test with a sentence
+//! saying how to start it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sqlx::Connection;
+
+pub const DEFAULT_TEST_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Every backend, for suites that run each test body on all of them.
+pub const BACKENDS: [Backend; 2] = [Backend::Sqlite, Backend::Postgres];
+
+/// A database that exists for one test and is removed after it.
+pub struct TestDatabase {
+    pub backend: Backend,
+    pub url: String,
+    /// The base URL and schema of a PostgreSQL test database, dropped at the end.
+    postgres_schema: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDatabase {
+    pub async fn fresh(backend: Backend) -> TestDatabase {
+        match backend {
+            Backend::Sqlite => sqlite(),
+            Backend::Postgres => postgres().await,
+        }
+    }
+}
+
+pub fn postgres_base_url() -> String {
+    std::env::var("LEDGER_TEST_PG_URL").unwrap_or_else(|_| DEFAULT_TEST_PG_URL.to_owned())
+}
+
+/// A new SQLite file in a temporary directory.
+pub fn sqlite() -> TestDatabase {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create a temporary directory: {e}"));
+    let url = format!("sqlite://{}", dir.path().join("ledger.db").display());
+    TestDatabase {
+        backend: Backend::Sqlite,
+        url,
+        postgres_schema: None,
+        _dir: Some(dir),
+    }
+}
+
+/// A new, empty schema in the PostgreSQL test database.
+pub async fn postgres() -> TestDatabase {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let base = postgres_base_url();
+    let schema = format!(
+        "t_{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0)
+    );
+    let mut conn = match sqlx::PgConnection::connect(&base).await {
+        Ok(conn) => conn,
+        Err(e) => panic!(
+            "PostgreSQL tests need a server at {base} (override with LEDGER_TEST_PG_URL), but connecting failed: {e}.\n\
+             Start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+        ),
+    };
+    let create = format!("CREATE SCHEMA {schema}");
+    if let Err(e) = sqlx::raw_sql(sqlx::AssertSqlSafe(create)).execute(&mut conn).await {
+        panic!("cannot create test schema {schema} in {base}: {e}");
+    }
+    let _ = conn.close().await;
+    let separator = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
+    TestDatabase {
+        backend: Backend::Postgres,
+        url,
+        postgres_schema: Some((base, schema)),
+        _dir: None,
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some((base, schema)) = self.postgres_schema.take() else {
+            return;
+        };
+        // Drop may run inside a runtime; the schema is removed from a thread of its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let mut conn = sqlx::PgConnection::connect(&base).await.ok()?;
+                let drop = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(drop)).execute(&mut conn).await.ok()?;
+                conn.close().await.ok()
+            })
+        });
+        let _ = dropped.join();
+    }
+}
