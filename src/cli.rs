@@ -33,6 +33,18 @@ pub enum Command {
         /// One JSON result object per line instead of text.
         #[arg(long)]
         json: bool,
+        /// Stamp every event with this instant (RFC 3339) instead of the wall clock,
+        /// for reproducible runs: the same file then gives the same hash chain.
+        #[arg(long)]
+        recorded_at: Option<String>,
+    },
+    /// Create or update the database schema (also done on first use).
+    Migrate,
+    /// Prove the log intact: hash chain, positions, sequences, replay and invariants.
+    /// Exits 1 and names the first broken position if anything fails.
+    Verify {
+        #[arg(long)]
+        json: bool,
     },
     /// Cash balances of every account.
     Balances {
@@ -63,10 +75,33 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let db = cli.db.clone().unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
     match cli.command {
         Command::Demo(args) => crate::demo::run(args, cli.db, rules).await,
-        Command::Exec { file, json } => {
+        Command::Exec {
+            file,
+            json,
+            recorded_at,
+        } => {
+            let recorded_at = recorded_at
+                .map(|text| {
+                    chrono::DateTime::parse_from_rfc3339(&text)
+                        .map(|t| t.with_timezone(&chrono::Utc))
+                        .with_context(|| {
+                            format!("--recorded-at {text:?} is not an RFC 3339 instant like 2024-03-04T09:30:00Z")
+                        })
+                })
+                .transpose()?;
             let store = open_store(&db).await?;
-            crate::exec::run(store, rules, &file, json).await
+            crate::exec::run(store, rules, &file, json, recorded_at).await
         }
+        Command::Migrate => {
+            let store = open_store(&db).await?;
+            println!(
+                "{} database {db} is migrated ({} events)",
+                store.backend(),
+                store.head_position().await?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify { json } => crate::verify::run(open_store(&db).await?.as_ref(), json).await,
         Command::Balances { json } => crate::readouts::balances(open_store(&db).await?.as_ref(), json).await,
         Command::Positions { json } => crate::readouts::positions(open_store(&db).await?.as_ref(), json).await,
         Command::Events { from, limit, json } => {

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use ledger_commands::{Ledger, LineAnswer, LineRunner, Status};
 use ledger_domain::MarketRules;
 use ledger_eventstore::EventStore;
@@ -16,11 +17,15 @@ pub async fn run(
     rules: Arc<MarketRules>,
     file: &Path,
     json: bool,
+    recorded_at: Option<DateTime<Utc>>,
 ) -> anyhow::Result<ExitCode> {
     let reader = BufReader::new(
         std::fs::File::open(file).with_context(|| format!("cannot open command file {}", file.display()))?,
     );
     let mut ledger = Ledger::new(store, rules);
+    if let Some(at) = recorded_at {
+        ledger.set_clock(move || at);
+    }
     let mut runner = LineRunner::new(&mut ledger, "cli:exec");
     let mut tally: BTreeMap<&'static str, u64> = BTreeMap::new();
     let stdout = std::io::stdout();

@@ -5,6 +5,7 @@ mod cli;
 mod demo;
 mod exec;
 mod readouts;
+mod verify;
 
 use std::process::ExitCode;
 

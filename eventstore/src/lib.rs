@@ -207,6 +207,17 @@ pub trait EventStore: Send + Sync {
 
     /// The highest global position written (0 for an empty log).
     async fn head_position(&self) -> Result<u64, StoreError>;
+
+    /// What the idempotency records claim about the log, for `verify`.
+    async fn outcome_totals(&self) -> Result<OutcomeTotals, StoreError>;
+}
+
+/// Sums over `command_outcomes`: every accepted command's events must be in the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct OutcomeTotals {
+    pub commands: u64,
+    pub events_claimed: u64,
+    pub highest_position: u64,
 }
 
 /// Default database: `ledger.db` in the working directory.

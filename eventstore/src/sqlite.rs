@@ -13,6 +13,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use crate::chain::{format_recorded_at, GENESIS_HASH};
+use crate::OutcomeTotals;
 use crate::{
     chain_plan, check_limit, outcomes_of, parse_time, plan_append, stored_metadata, to_i64, to_u64, Atomicity,
     CommandRecord, EventMetadata, EventStore, OutcomeStatus, RecordedEvent, StoreError, StoredOutcome, StreamId,
@@ -198,6 +199,21 @@ impl EventStore for SqliteEventStore {
             .fetch_one(&self.pool)
             .await?;
         to_u64(row.try_get::<i64, _>(0)?, "global_position")
+    }
+
+    async fn outcome_totals(&self) -> Result<OutcomeTotals, StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*), CAST(COALESCE(SUM(event_count), 0) AS BIGINT), \
+             CAST(COALESCE(MAX(last_position), 0) AS BIGINT) \
+             FROM command_outcomes",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(OutcomeTotals {
+            commands: to_u64(row.try_get::<i64, _>(0)?, "count")?,
+            events_claimed: to_u64(row.try_get::<i64, _>(1)?, "event_count")?,
+            highest_position: to_u64(row.try_get::<i64, _>(2)?, "last_position")?,
+        })
     }
 }
 

@@ -1,0 +1,233 @@
+//! The auditors' tools.
+//!
+//! [`verify`] reads the whole log in global order and proves, or names the
+//! first place where it fails, that:
+//! - positions run 1, 2, 3, … with nothing missing or moved;
+//! - every event's `prev_hash` is its predecessor's hash and its `hash` is the
+//!   SHA-256 of its canonical bytes (nothing edited, deleted, inserted, reordered);
+//! - every stream's sequences run 1, 2, 3, …;
+//! - every event decodes and every aggregate replays, and every account holds
+//!   the invariants of DESIGN.md;
+//! - the idempotency records agree with the log (no accepted command's events missing).
+
+use std::collections::HashMap;
+
+use cqrs_es::Aggregate;
+use ledger_domain::{ClearingDay, Instrument};
+use ledger_eventstore::chain::{ChainedFields, GENESIS_HASH};
+use ledger_eventstore::codec::decode;
+use ledger_eventstore::{EventStore, RecordedEvent, StoreError, MAX_READ_EVENTS};
+use ledger_projections::{AccountsView, ProjectionError};
+use serde::Serialize;
+
+/// Events read per round trip.
+pub const VERIFY_BATCH_EVENTS: usize = MAX_READ_EVENTS;
+/// Problems listed in a report; counting goes on past it.
+pub const MAX_REPORTED_PROBLEMS: usize = 100;
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemKind {
+    /// A position is missing or out of order: an event was deleted or moved.
+    PositionGap,
+    /// `prev_hash` is not the predecessor's hash: the chain was cut or rewired.
+    ChainBroken,
+    /// The event's content does not hash to its stored hash: it was edited.
+    HashMismatch,
+    /// A stream's sequence is not its previous one plus one.
+    SequenceGap,
+    /// The payload does not decode as its event type and version.
+    Undecodable,
+    /// An account's state breaks an invariant of DESIGN.md.
+    InvariantBroken,
+    /// The idempotency records claim events the log does not hold.
+    OutcomesDisagree,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub kind: ProblemKind,
+    /// The global position where it shows, when there is one.
+    pub position: Option<u64>,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerifyReport {
+    pub events: u64,
+    pub streams: u64,
+    pub accounts: u64,
+    /// Hash of the last event: record it elsewhere to anchor the chain.
+    pub head_hash: String,
+    pub problem_count: u64,
+    /// The first position where anything breaks.
+    pub first_broken_position: Option<u64>,
+    /// Up to `MAX_REPORTED_PROBLEMS`, in log order.
+    pub problems: Vec<Problem>,
+}
+
+impl VerifyReport {
+    pub fn is_ok(&self) -> bool {
+        self.problem_count == 0
+    }
+}
+
+struct Verifier {
+    previous_position: u64,
+    previous_hash: String,
+    sequences: HashMap<(String, String), u64>,
+    accounts: AccountsView,
+    instruments: HashMap<String, Instrument>,
+    days: HashMap<String, ClearingDay>,
+    events: u64,
+    report_problems: Vec<Problem>,
+    problem_count: u64,
+    first_broken_position: Option<u64>,
+}
+
+impl Verifier {
+    fn problem(&mut self, kind: ProblemKind, position: Option<u64>, detail: String) {
+        self.problem_count += 1;
+        if let Some(position) = position {
+            self.first_broken_position = Some(self.first_broken_position.map_or(position, |p| p.min(position)));
+        }
+        if self.report_problems.len() < MAX_REPORTED_PROBLEMS {
+            self.report_problems.push(Problem { kind, position, detail });
+        }
+    }
+
+    fn check(&mut self, event: &RecordedEvent) {
+        let position = event.global_position;
+        self.events += 1;
+        if position != self.previous_position + 1 {
+            self.problem(
+                ProblemKind::PositionGap,
+                Some(position),
+                format!(
+                    "position {position} follows {}: the log is not contiguous",
+                    self.previous_position
+                ),
+            );
+        }
+        if event.prev_hash != self.previous_hash {
+            self.problem(
+                ProblemKind::ChainBroken,
+                Some(position),
+                format!(
+                    "prev_hash {} is not the previous event's hash {}",
+                    event.prev_hash, self.previous_hash
+                ),
+            );
+        }
+        let recomputed = ChainedFields {
+            global_position: position,
+            stream: &event.stream,
+            sequence: event.sequence,
+            event_type: &event.event_type,
+            event_version: event.event_version,
+            payload: &event.payload,
+            metadata: &event.metadata,
+            prev_hash: &event.prev_hash,
+        }
+        .hash();
+        if recomputed != event.hash {
+            self.problem(
+                ProblemKind::HashMismatch,
+                Some(position),
+                format!(
+                    "stored hash {} but the content hashes to {recomputed}: the event was edited",
+                    event.hash
+                ),
+            );
+        }
+        let key = (event.stream.aggregate_type.clone(), event.stream.aggregate_id.clone());
+        let last_sequence = self.sequences.get(&key).copied().unwrap_or(0);
+        if event.sequence != last_sequence + 1 {
+            self.problem(
+                ProblemKind::SequenceGap,
+                Some(position),
+                format!("{} has sequence {} after {last_sequence}", event.stream, event.sequence),
+            );
+        }
+        self.sequences.insert(key, event.sequence);
+        self.previous_position = position;
+        self.previous_hash = event.hash.clone();
+        self.replay(event);
+    }
+
+    fn replay(&mut self, event: &RecordedEvent) {
+        let id = event.stream.aggregate_id.clone();
+        let decoded = match event.stream.aggregate_type.as_str() {
+            ledger_domain::Account::TYPE => match self.accounts.apply(event) {
+                Ok(()) => Ok(()),
+                Err(ProjectionError::Decode(e)) => Err(e.to_string()),
+                Err(e) => Err(e.to_string()),
+            },
+            Instrument::TYPE => decode(event)
+                .map(|e| self.instruments.entry(id).or_default().apply(e))
+                .map_err(|e| e.to_string()),
+            ClearingDay::TYPE => decode(event)
+                .map(|e| self.days.entry(id).or_default().apply(e))
+                .map_err(|e| e.to_string()),
+            other => Err(format!("unknown aggregate type {other:?}")),
+        };
+        if let Err(reason) = decoded {
+            self.problem(ProblemKind::Undecodable, Some(event.global_position), reason);
+        }
+    }
+}
+
+/// Verifies the whole log; `on_progress` is told how many events were read so far.
+pub async fn verify(store: &dyn EventStore, mut on_progress: impl FnMut(u64)) -> Result<VerifyReport, VerifyError> {
+    let mut verifier = Verifier {
+        previous_position: 0,
+        previous_hash: GENESIS_HASH.to_owned(),
+        sequences: HashMap::new(),
+        accounts: AccountsView::default(),
+        instruments: HashMap::new(),
+        days: HashMap::new(),
+        events: 0,
+        report_problems: Vec::new(),
+        problem_count: 0,
+        first_broken_position: None,
+    };
+    let mut after = 0;
+    loop {
+        let batch = store.read_after(after, VERIFY_BATCH_EVENTS).await?;
+        let Some(last) = batch.last() else { break };
+        after = last.global_position;
+        for event in &batch {
+            verifier.check(event);
+        }
+        on_progress(verifier.events);
+    }
+    for (account, why) in verifier.accounts.invariant_violations() {
+        verifier.problem(ProblemKind::InvariantBroken, None, format!("account {account}: {why}"));
+    }
+    let totals = store.outcome_totals().await?;
+    if totals.events_claimed != verifier.events || totals.highest_position > verifier.previous_position {
+        verifier.problem(
+            ProblemKind::OutcomesDisagree,
+            Some(verifier.previous_position + 1),
+            format!(
+                "accepted commands account for {} events up to position {}, the log holds {} up to {}: events were removed",
+                totals.events_claimed, totals.highest_position, verifier.events, verifier.previous_position
+            ),
+        );
+    }
+    Ok(VerifyReport {
+        events: verifier.events,
+        streams: verifier.sequences.len() as u64,
+        accounts: verifier.accounts.account_count() as u64,
+        head_hash: verifier.previous_hash,
+        problem_count: verifier.problem_count,
+        first_broken_position: verifier.first_broken_position,
+        problems: verifier.report_problems,
+    })
+}

@@ -1,0 +1,52 @@
+//! `ledger verify`: the auditor's proof that the log is intact.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use ledger_eventstore::EventStore;
+
+pub async fn run(store: &dyn EventStore, json: bool) -> anyhow::Result<ExitCode> {
+    let total = store.head_position().await?;
+    let progress = ProgressBar::new(total).with_style(
+        ProgressStyle::with_template("{spinner} verifying [{bar:40}] {pos}/{len} events ({per_sec})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let started = Instant::now();
+    let report = ledger_replay::verify(store, |done| progress.set_position(done)).await?;
+    progress.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    let events_per_second = report.events as f64 / seconds.max(f64::EPSILON);
+    if json {
+        let mut value = serde_json::to_value(&report)?;
+        value["seconds"] = serde_json::json!(seconds);
+        value["events_per_second"] = serde_json::json!(events_per_second.round());
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        println!(
+            "{} events in {} streams, {} accounts, verified in {seconds:.2} s ({events_per_second:.0} events/s) on {}",
+            report.events,
+            report.streams,
+            report.accounts,
+            store.backend()
+        );
+        println!("head hash {}", report.head_hash);
+        match report.first_broken_position {
+            None if report.is_ok() => {
+                println!("OK: the hash chain, positions, sequences, replay and invariants all hold")
+            }
+            None => println!("BROKEN: {} problems", report.problem_count),
+            Some(position) => println!("BROKEN at position {position}: {} problems", report.problem_count),
+        }
+        for problem in &report.problems {
+            let at = problem.position.map_or("-".to_owned(), |p| p.to_string());
+            println!("  {at:>8}  {:?}: {}", problem.kind, problem.detail);
+        }
+    }
+    Ok(if report.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
