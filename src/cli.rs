@@ -124,5 +124,5 @@ pub fn load_rules(path: Option<&std::path::Path>) -> anyhow::Result<MarketRules>
 pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn EventStore>> {
     ledger_eventstore::connect(url)
         .await
-        .with_context(|| format!("cannot open the ledger database {url}"))
+        .with_context(|| format!("cannot open the ledger database {}", ledger_eventstore::redact_url(url)))
 }

@@ -13,7 +13,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use chrono::NaiveDate;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use chrono::{DateTime, NaiveDate};
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
 use indicatif::{ProgressBar, ProgressStyle};
 use ledger_commands::{Ledger, LineAnswer, LineRunner, Status};
@@ -33,6 +35,8 @@ use crate::readouts::{accounts_view, align_numbers, balance_table, position_tabl
 pub const DEMO_DATABASE_FILE: &str = "ledger-demo.db";
 /// Most accounts a demo generates (its plans live in memory).
 const MAX_DEMO_ACCOUNTS: usize = 1_000_000;
+/// Simulated time between two commands (09:15 Beijing time is 01:15 UTC).
+const SIMULATED_MICROS_PER_COMMAND: i64 = 1_000;
 /// Accounts whose balances and positions the demo prints.
 const SAMPLE_ACCOUNTS: usize = 3;
 
@@ -66,7 +70,8 @@ pub async fn run(args: DemoArgs, db: Option<String>, rules: Arc<MarketRules>) ->
     let head = store.head_position().await?;
     anyhow::ensure!(
         head == 0,
-        "the demo needs an empty database, but {url} already holds {head} events"
+        "the demo needs an empty database, but {} already holds {head} events",
+        ledger_eventstore::redact_url(&url)
     );
 
     let mut demo = Demo::new(args.seed, args.accounts, Arc::clone(&rules));
@@ -231,9 +236,20 @@ impl Demo {
         let day1 = NaiveDate::from_ymd_opt(2024, 3, 4).context("calendar")?;
         let day2 = NaiveDate::from_ymd_opt(2024, 3, 5).context("calendar")?;
 
+        // A simulated clock, so that the same seed gives the same log and hash chain on every backend.
+        let clock_micros = Arc::new(AtomicI64::new(0));
+        let clock = Arc::clone(&clock_micros);
+        ledger.set_clock(move || {
+            let micros = clock.fetch_add(SIMULATED_MICROS_PER_COMMAND, Ordering::Relaxed);
+            DateTime::from_timestamp_micros(micros).unwrap_or_default()
+        });
+        let open_of = |day: NaiveDate| day.and_hms_opt(1, 15, 0).map_or(0, |t| t.and_utc().timestamp_micros());
+
+        clock_micros.store(open_of(day1), Ordering::Relaxed);
         let plan = self.plan_setup(day1);
         self.run_phase(ledger, progress, "listings and accounts", plan).await?;
         for (day, first_day) in [(day1, true), (day2, false)] {
+            clock_micros.fetch_max(open_of(day), Ordering::Relaxed);
             let plan = self.plan_cash_movements(first_day);
             self.run_phase(ledger, progress, "deposits and withdrawals", plan)
                 .await?;
@@ -825,7 +841,8 @@ async fn report(
             println!("  {account}: {why}");
         }
     }
-    println!("\nThe log is in {url}. Try: ledger --db {url} balances");
+    let shown = ledger_eventstore::redact_url(url);
+    println!("\nThe log is in {shown}. Try: ledger --db {shown} balances");
     if let Some(path) = commands_out {
         println!(
             "The commands are in {} (replay them with: ledger --db NEW.db exec {})",

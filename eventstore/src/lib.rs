@@ -16,7 +16,7 @@ pub mod codec;
 mod postgres;
 mod sqlite;
 
-pub use postgres::PostgresEventStore;
+pub use postgres::{redact as redact_url, PostgresEventStore};
 pub use sqlite::SqliteEventStore;
 
 /// Most commands one `append` call takes: bounds a transaction's size.

@@ -64,8 +64,8 @@ impl PostgresEventStore {
     }
 }
 
-/// The URL without its password, for error messages.
-fn redact(url: &str) -> String {
+/// The URL without its password, for messages.
+pub fn redact(url: &str) -> String {
     match (url.find("://"), url.find('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let credentials = &url[scheme_end + 3..at];

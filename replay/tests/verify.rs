@@ -1,0 +1,180 @@
+//! `verify` on both backends: a clean log passes; every kind of tampering done
+//! directly in the database is caught at the first broken position.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use ledger_commands::{Ledger, LineRunner};
+use ledger_domain::MarketRules;
+use ledger_eventstore::{connect, EventStore};
+use ledger_replay::{verify, ProblemKind, VerifyReport};
+use ledger_testkit::{Backend, TestDatabase, BACKENDS};
+use sqlx::Connection;
+
+/// The contract's worked example, run with a fixed clock so that every backend writes the same log.
+async fn load_example(store: Arc<dyn EventStore>) {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/conformance/two-days.jsonl");
+    let text = std::fs::read_to_string(file).unwrap();
+    let mut ledger = Ledger::new(store, Arc::new(MarketRules::china_a_share().unwrap()));
+    let at: DateTime<Utc> = "2024-03-04T01:30:00Z".parse().unwrap();
+    ledger.set_clock(move || at);
+    let mut runner = LineRunner::new(&mut ledger, "test");
+    for (index, line) in text.lines().enumerate() {
+        runner.push(index as u64 + 1, line).await.unwrap();
+    }
+    runner.flush().await.unwrap();
+}
+
+async fn loaded(backend: Backend) -> (TestDatabase, Arc<dyn EventStore>) {
+    let db = TestDatabase::fresh(backend).await;
+    let store = connect(&db.url).await.unwrap();
+    load_example(Arc::clone(&store)).await;
+    (db, store)
+}
+
+/// Runs SQL on the database directly, with the immutability triggers out of the way,
+/// as someone with write access to the database file or server could.
+async fn tamper(db: &TestDatabase, statements: &[&str]) {
+    match db.backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+            for statement in [
+                "DROP TRIGGER events_are_immutable_update",
+                "DROP TRIGGER events_are_immutable_delete",
+            ]
+            .iter()
+            .chain(statements)
+            {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_string()))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+            }
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            for statement in ["ALTER TABLE events DISABLE TRIGGER USER"].iter().chain(statements) {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_string()))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
+fn kinds(report: &VerifyReport) -> Vec<ProblemKind> {
+    report.problems.iter().map(|p| p.kind).collect()
+}
+
+#[tokio::test]
+async fn a_clean_log_verifies_and_both_backends_write_the_same_chain() {
+    let mut heads = Vec::new();
+    for backend in BACKENDS {
+        let (_db, store) = loaded(backend).await;
+        let mut progress_calls = 0;
+        let report = verify(store.as_ref(), |_| progress_calls += 1).await.unwrap();
+        assert!(report.is_ok(), "{backend:?}: {report:?}");
+        assert_eq!(report.events, 167);
+        assert_eq!(report.accounts, 6);
+        assert!(progress_calls > 0);
+        let hashes: Vec<String> = store
+            .read_after(0, 1_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.hash)
+            .collect();
+        heads.push((report.head_hash, hashes));
+    }
+    assert_eq!(
+        heads[0], heads[1],
+        "SQLite and PostgreSQL chain the same input to the same hashes"
+    );
+}
+
+#[tokio::test]
+async fn an_edited_payload_is_caught_at_its_position() {
+    for backend in BACKENDS {
+        let (db, store) = loaded(backend).await;
+        // Position 18 is A0001's deposit of 40834.19: make it 40835.19.
+        let edit = match backend {
+            Backend::Sqlite => "UPDATE events SET payload = REPLACE(payload, '40834.19', '40835.19') WHERE global_position = 18",
+            Backend::Postgres => {
+                "UPDATE events SET payload = jsonb_set(payload, '{amount_cny}', '\"40835.19\"') WHERE global_position = 18"
+            }
+        };
+        tamper(&db, &[edit]).await;
+        let report = verify(store.as_ref(), |_| {}).await.unwrap();
+        assert_eq!(report.first_broken_position, Some(18), "{backend:?}: {report:?}");
+        assert_eq!(kinds(&report), vec![ProblemKind::HashMismatch], "{backend:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_deleted_event_is_caught_where_the_gap_is() {
+    for backend in BACKENDS {
+        let (db, store) = loaded(backend).await;
+        tamper(&db, &["DELETE FROM events WHERE global_position = 40"]).await;
+        let report = verify(store.as_ref(), |_| {}).await.unwrap();
+        assert_eq!(report.first_broken_position, Some(41), "{backend:?}: {report:?}");
+        let found = kinds(&report);
+        assert!(
+            found.contains(&ProblemKind::PositionGap) && found.contains(&ProblemKind::ChainBroken),
+            "{found:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_deleted_last_event_is_caught_by_the_idempotency_records() {
+    for backend in BACKENDS {
+        let (db, store) = loaded(backend).await;
+        tamper(&db, &["DELETE FROM events WHERE global_position = 167"]).await;
+        let report = verify(store.as_ref(), |_| {}).await.unwrap();
+        assert_eq!(report.first_broken_position, Some(167), "{backend:?}: {report:?}");
+        assert!(kinds(&report).contains(&ProblemKind::OutcomesDisagree));
+    }
+}
+
+#[tokio::test]
+async fn reordered_events_are_caught() {
+    for backend in BACKENDS {
+        let (db, store) = loaded(backend).await;
+        // Swap positions 50 and 51 through a free position.
+        tamper(
+            &db,
+            &[
+                "UPDATE events SET global_position = 100000 WHERE global_position = 50",
+                "UPDATE events SET global_position = 50 WHERE global_position = 51",
+                "UPDATE events SET global_position = 51 WHERE global_position = 100000",
+            ],
+        )
+        .await;
+        let report = verify(store.as_ref(), |_| {}).await.unwrap();
+        assert_eq!(report.first_broken_position, Some(50), "{backend:?}: {report:?}");
+        assert!(kinds(&report).contains(&ProblemKind::HashMismatch));
+    }
+}
+
+#[tokio::test]
+async fn an_edited_hash_is_caught() {
+    for backend in BACKENDS {
+        let (db, store) = loaded(backend).await;
+        tamper(
+            &db,
+            &["UPDATE events SET hash = REPLACE(hash, SUBSTR(hash, 1, 4), 'beef') WHERE global_position = 77"],
+        )
+        .await;
+        let report = verify(store.as_ref(), |_| {}).await.unwrap();
+        assert_eq!(report.first_broken_position, Some(77), "{backend:?}: {report:?}");
+        // The edited event no longer matches its content, and its successor no longer links to it.
+        assert_eq!(
+            kinds(&report),
+            vec![ProblemKind::HashMismatch, ProblemKind::ChainBroken],
+            "{backend:?}"
+        );
+        assert_eq!(report.problems[1].position, Some(78));
+    }
+}

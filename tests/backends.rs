@@ -1,0 +1,101 @@
+//! The binary on both backends: `ledger exec` and `ledger demo` give the same
+//! balances, positions and hash chain on PostgreSQL as on SQLite.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use ledger_testkit::{Backend, TestDatabase, BACKENDS};
+use serde_json::Value;
+
+fn ledger(dir: &Path, db: &str, args: &[&str]) -> Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .current_dir(dir)
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .output()
+        .expect("the ledger binary runs");
+    assert!(
+        output.status.success(),
+        "ledger {args:?} on {db}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn hashes(output: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<Value>(line).unwrap()["hash"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn exec_gives_the_same_read_outs_and_chain_on_every_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/two-days.jsonl");
+    let mut results = Vec::new();
+    for backend in BACKENDS {
+        let db = TestDatabase::fresh(backend).await;
+        ledger(
+            dir.path(),
+            &db.url,
+            &["exec", file.to_str().unwrap(), "--recorded-at", "2024-03-04T01:30:00Z"],
+        );
+        let balances = ledger(dir.path(), &db.url, &["balances", "--json"]).stdout;
+        let positions = ledger(dir.path(), &db.url, &["positions", "--json"]).stdout;
+        let chain = hashes(&ledger(dir.path(), &db.url, &["events", "--json"]));
+        let verified = ledger(dir.path(), &db.url, &["verify"]);
+        assert!(String::from_utf8_lossy(&verified.stdout).contains("OK:"), "{backend:?}");
+        results.push((balances, positions, chain));
+    }
+    assert_eq!(results[0].0, results[1].0, "balances");
+    assert_eq!(results[0].1, results[1].1, "positions");
+    assert_eq!(results[0].2.len(), 167);
+    assert_eq!(results[0].2, results[1].2, "hash chain");
+}
+
+#[tokio::test]
+async fn the_demo_writes_the_same_log_on_every_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut heads = Vec::new();
+    for backend in BACKENDS {
+        let db = TestDatabase::fresh(backend).await;
+        let out = ledger(dir.path(), &db.url, &["demo", "--accounts", "40", "--seed", "11"]);
+        assert!(String::from_utf8_lossy(&out.stdout).contains("Invariants hold for all 40 accounts"));
+        let verified = ledger(dir.path(), &db.url, &["verify", "--json"]);
+        let report: Value = serde_json::from_slice(&verified.stdout).unwrap();
+        assert_eq!(report["problem_count"], 0, "{backend:?}: {report}");
+        let balances = ledger(dir.path(), &db.url, &["balances", "--json"]).stdout;
+        heads.push((report["head_hash"].clone(), report["events"].clone(), balances));
+        if backend == Backend::Postgres {
+            assert!(db.url.starts_with("postgres://"));
+        }
+    }
+    assert_eq!(heads[0], heads[1], "same seed, same log, same head hash");
+}
+
+#[test]
+fn an_unreachable_postgres_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .current_dir(dir.path())
+        .args(["--db", "postgres://postgres:secret@127.0.0.1:1/none", "balances"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        message.contains("cannot reach the database") && message.contains("pg_ctlcluster"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("secret"),
+        "the password stays out of messages: {message}"
+    );
+}
