@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
+use indicatif::{ProgressBar, ProgressStyle};
 use ledger_commands::{Ledger, LineAnswer, LineRunner, Status};
 use ledger_domain::MarketRules;
 use ledger_eventstore::EventStore;
@@ -28,15 +29,22 @@ pub async fn run(
     }
     let mut runner = LineRunner::new(&mut ledger, "cli:exec");
     let mut tally: BTreeMap<&'static str, u64> = BTreeMap::new();
+    // Drawn on stderr only when it is a terminal, so piped answers stay clean.
+    let progress = ProgressBar::new_spinner().with_style(
+        ProgressStyle::with_template("{spinner} {pos} lines answered ({per_sec})")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     for (index, line) in reader.lines().enumerate() {
         let line_no = index as u64 + 1;
         let text = line.with_context(|| format!("{}: line {line_no} cannot be read as UTF-8 text", file.display()))?;
         let answers = runner.push(line_no, &text).await?;
+        progress.inc(answers.len() as u64);
         print_answers(&mut out, &answers, json, &mut tally)?;
     }
     let answers = runner.flush().await?;
+    progress.finish_and_clear();
     print_answers(&mut out, &answers, json, &mut tally)?;
     if !json {
         let total: u64 = tally.values().sum();
