@@ -525,21 +525,7 @@ impl Account {
             trade_date,
             market,
         } = order;
-        if quantity == 0 || quantity > rules.max_order_quantity {
-            return reject(
-                RejectCode::Malformed,
-                format!(
-                    "quantity must be 1 to {} shares, got {quantity}",
-                    rules.max_order_quantity
-                ),
-            );
-        }
-        if price <= Decimal::ZERO || price > rules.max_price {
-            return reject(
-                RejectCode::Malformed,
-                format!("price must be above 0 and at most {}, got {price}", rules.max_price),
-            );
-        }
+        check_order_size("order", quantity, price, rules)?;
         let Some(info) = market.instrument else {
             return reject(
                 RejectCode::UnknownInstrument,
@@ -659,24 +645,7 @@ impl Account {
         price: Decimal,
         rules: &MarketRules,
     ) -> Result<Vec<AccountEvent>, Rejection> {
-        if quantity == 0 || quantity > rules.max_order_quantity {
-            return reject(
-                RejectCode::Malformed,
-                format!(
-                    "fill quantity must be 1 to {}, got {quantity}",
-                    rules.max_order_quantity
-                ),
-            );
-        }
-        if price <= Decimal::ZERO || price > rules.max_price {
-            return reject(
-                RejectCode::Malformed,
-                format!(
-                    "fill price must be above 0 and at most {}, got {price}",
-                    rules.max_price
-                ),
-            );
-        }
+        check_order_size("fill", quantity, price, rules)?;
         if self.booked_exec_ids.contains(&exec_id) {
             return reject(
                 RejectCode::DuplicateExec,
@@ -1070,6 +1039,30 @@ pub fn price_limits(prev_close: Decimal, limit_rate: Decimal) -> (Decimal, Decim
 pub fn sell_fee_cover(limit_price: Decimal, rules: &MarketRules) -> Decimal {
     let one_share_cny = limit_price;
     (cumulative_fees(&rules.fees, Side::Sell, one_share_cny).total_cny() - one_share_cny).max(Decimal::ZERO)
+}
+
+/// Quantity and price of an order or a fill within the rules' bounds, which also
+/// keep `price × quantity` far inside `Decimal`'s range.
+fn check_order_size(what: &str, quantity: u64, price: Decimal, rules: &MarketRules) -> Result<(), Rejection> {
+    if quantity == 0 || quantity > rules.max_order_quantity {
+        return reject(
+            RejectCode::Malformed,
+            format!(
+                "{what} quantity must be 1 to {} shares, got {quantity}",
+                rules.max_order_quantity
+            ),
+        );
+    }
+    if price <= Decimal::ZERO || price > rules.max_price {
+        return reject(
+            RejectCode::Malformed,
+            format!(
+                "{what} price must be above 0 and at most {}, got {price}",
+                rules.max_price
+            ),
+        );
+    }
+    Ok(())
 }
 
 fn check_cash_amount(amount_cny: Decimal, rules: &MarketRules) -> Result<(), Rejection> {

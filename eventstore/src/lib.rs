@@ -10,6 +10,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sqlx::{ColumnIndex, Decode, Row, Type};
 
 pub mod chain;
 pub mod codec;
@@ -461,4 +462,73 @@ pub(crate) fn check_stream_sequences(stream: &StreamId, events: &[RecordedEvent]
         }
     }
     Ok(())
+}
+
+/// An `events` row as read by either backend (`recorded_at` as canonical text).
+pub(crate) fn event_from_row<R>(row: &R) -> Result<RecordedEvent, StoreError>
+where
+    R: Row,
+    for<'c> &'c str: ColumnIndex<R>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let payload_text: String = row.try_get("payload")?;
+    let payload =
+        serde_json::from_str(&payload_text).map_err(|e| StoreError::Corrupt(format!("payload is not JSON: {e}")))?;
+    let version: i64 = row.try_get("event_version")?;
+    Ok(RecordedEvent {
+        global_position: to_u64(row.try_get("global_position")?, "global_position")?,
+        stream: StreamId::new(
+            row.try_get::<String, _>("aggregate_type")?,
+            row.try_get::<String, _>("aggregate_id")?,
+        ),
+        sequence: to_u64(row.try_get("sequence")?, "sequence")?,
+        event_type: row.try_get("event_type")?,
+        event_version: u32::try_from(version).map_err(|_| StoreError::Corrupt(format!("event_version {version}")))?,
+        payload,
+        metadata: EventMetadata {
+            command_id: row.try_get("command_id")?,
+            correlation_id: row.try_get("correlation_id")?,
+            causation_id: row.try_get("causation_id")?,
+            actor: row.try_get("actor")?,
+            recorded_at: parse_time(&row.try_get::<String, _>("recorded_at")?)?,
+        },
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
+    })
+}
+
+/// A `command_outcomes` row as read by either backend (`recorded_at` as canonical text).
+pub(crate) fn outcome_from_row<R>(row: &R) -> Result<StoredOutcome, StoreError>
+where
+    R: Row,
+    for<'c> &'c str: ColumnIndex<R>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let status: String = row.try_get("status")?;
+    let status = match status.as_str() {
+        "accepted" => OutcomeStatus::Accepted,
+        "rejected" => OutcomeStatus::Rejected,
+        other => return Err(StoreError::Corrupt(format!("outcome status {other:?}"))),
+    };
+    let position = |name: &str| -> Result<Option<u64>, StoreError> {
+        row.try_get::<Option<i64>, _>(name)?
+            .map(|p| to_u64(p, "position"))
+            .transpose()
+    };
+    Ok(StoredOutcome {
+        command_id: row.try_get("command_id")?,
+        status,
+        code: row.try_get("code")?,
+        message: row.try_get("message")?,
+        event_count: to_u64(row.try_get("event_count")?, "event_count")?,
+        first_position: position("first_position")?,
+        last_position: position("last_position")?,
+        recorded_at: parse_time(&row.try_get::<String, _>("recorded_at")?)?,
+    })
 }

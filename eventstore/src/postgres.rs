@@ -12,14 +12,14 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Row, Transaction};
 
 use crate::chain::{format_recorded_at, GENESIS_HASH};
 use crate::OutcomeTotals;
 use crate::{
-    chain_plan, check_limit, outcomes_of, parse_time, plan_append, stored_metadata, to_i64, to_u64, Atomicity,
-    CommandRecord, EventMetadata, EventStore, OutcomeStatus, RecordedEvent, StoreError, StoredOutcome, StreamId,
+    chain_plan, check_limit, event_from_row, outcome_from_row, outcomes_of, plan_append, stored_metadata, to_i64,
+    to_u64, Atomicity, CommandRecord, EventStore, RecordedEvent, StoreError, StoredOutcome, StreamId,
     MAX_APPEND_COMMANDS, MAX_OUTCOME_LOOKUPS, MAX_READ_EVENTS,
 };
 
@@ -33,7 +33,8 @@ const ROWS_PER_INSERT: usize = 5_000;
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
 /// Columns of `events` as read back, with `recorded_at` as canonical text.
-const EVENT_COLUMNS: &str = "global_position, aggregate_type, aggregate_id, sequence, event_type, event_version, \
+const EVENT_COLUMNS: &str = "global_position, aggregate_type, aggregate_id, sequence, event_type, \
+     CAST(event_version AS BIGINT) AS event_version, \
      payload::text AS payload, command_id, correlation_id, causation_id, actor, \
      to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS recorded_at, prev_hash, hash";
 
@@ -334,57 +335,6 @@ async fn chain_head(tx: &mut Transaction<'_, Postgres>) -> Result<(u64, String),
         Some(row) => Ok((to_u64(row.try_get(0)?, "global_position")?, row.try_get(1)?)),
         None => Ok((0, GENESIS_HASH.to_owned())),
     }
-}
-
-fn event_from_row(row: &PgRow) -> Result<RecordedEvent, StoreError> {
-    let payload_text: String = row.try_get("payload")?;
-    let payload =
-        serde_json::from_str(&payload_text).map_err(|e| StoreError::Corrupt(format!("payload is not JSON: {e}")))?;
-    let version: i32 = row.try_get("event_version")?;
-    Ok(RecordedEvent {
-        global_position: to_u64(row.try_get("global_position")?, "global_position")?,
-        stream: StreamId::new(
-            row.try_get::<String, _>("aggregate_type")?,
-            row.try_get::<String, _>("aggregate_id")?,
-        ),
-        sequence: to_u64(row.try_get("sequence")?, "sequence")?,
-        event_type: row.try_get("event_type")?,
-        event_version: u32::try_from(version).map_err(|_| StoreError::Corrupt(format!("event_version {version}")))?,
-        payload,
-        metadata: EventMetadata {
-            command_id: row.try_get("command_id")?,
-            correlation_id: row.try_get("correlation_id")?,
-            causation_id: row.try_get("causation_id")?,
-            actor: row.try_get("actor")?,
-            recorded_at: parse_time(&row.try_get::<String, _>("recorded_at")?)?,
-        },
-        prev_hash: row.try_get("prev_hash")?,
-        hash: row.try_get("hash")?,
-    })
-}
-
-fn outcome_from_row(row: &PgRow) -> Result<StoredOutcome, StoreError> {
-    let status: String = row.try_get("status")?;
-    let status = match status.as_str() {
-        "accepted" => OutcomeStatus::Accepted,
-        "rejected" => OutcomeStatus::Rejected,
-        other => return Err(StoreError::Corrupt(format!("outcome status {other:?}"))),
-    };
-    let position = |name: &str| -> Result<Option<u64>, StoreError> {
-        row.try_get::<Option<i64>, _>(name)?
-            .map(|p| to_u64(p, "position"))
-            .transpose()
-    };
-    Ok(StoredOutcome {
-        command_id: row.try_get("command_id")?,
-        status,
-        code: row.try_get("code")?,
-        message: row.try_get("message")?,
-        event_count: to_u64(row.try_get("event_count")?, "event_count")?,
-        first_position: position("first_position")?,
-        last_position: position("last_position")?,
-        recorded_at: parse_time(&row.try_get::<String, _>("recorded_at")?)?,
-    })
 }
 
 #[cfg(test)]
