@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use comfy_table::{presets::UTF8_BORDERS_ONLY, CellAlignment, Table};
-use ledger_eventstore::{EventStore, MAX_READ_EVENTS};
+use ledger_eventstore::{read_towards, EventStore, MAX_READ_EVENTS};
 use ledger_projections::{AccountsView, BalanceRow, PositionRow};
 
 pub async fn accounts_view(store: &dyn EventStore) -> anyhow::Result<AccountsView> {
@@ -36,11 +36,12 @@ pub async fn positions(store: &dyn EventStore, json: bool) -> anyhow::Result<Exi
 pub async fn events(store: &dyn EventStore, from: u64, limit: Option<u64>, json: bool) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
+    let head = store.head_position().await?;
     let mut after = from.saturating_sub(1);
     let mut left = limit.unwrap_or(u64::MAX);
     while left > 0 {
         let page = usize::try_from(left).unwrap_or(usize::MAX).min(MAX_READ_EVENTS);
-        let events = store.read_after(after, page).await?;
+        let events = read_towards(store, after, head, page).await?;
         let Some(last) = events.last() else { break };
         after = last.global_position;
         left -= events.len() as u64;

@@ -155,6 +155,11 @@ pub enum StoreError {
     UnsupportedUrl { url: String, reason: String },
     #[error("cannot reach the database at {url}: {reason}. Is PostgreSQL running? Start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start")]
     Unreachable { url: String, reason: String },
+    #[error(
+        "events from position {position} are committed but held back for {waited_ms} ms behind an older \
+         transaction still open on the database server (see pg_stat_activity); close it and retry"
+    )]
+    HeldBack { position: u64, waited_ms: u64 },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
@@ -219,6 +224,37 @@ pub struct OutcomeTotals {
     pub commands: u64,
     pub events_claimed: u64,
     pub highest_position: u64,
+}
+
+/// Longest a reader waits for committed events held back behind an older open transaction.
+pub const MAX_HELD_BACK_MS: u64 = 30_000;
+const HELD_BACK_POLL_MS: u64 = 5;
+
+/// The next events after `after`, for a reader that wants everything up to
+/// `head` (a position it saw committed). `read_after` holds back events while
+/// an older transaction is still open (so none is ever skipped); this waits
+/// for them, up to `MAX_HELD_BACK_MS`, instead of returning nothing.
+pub async fn read_towards(
+    store: &dyn EventStore,
+    after: u64,
+    head: u64,
+    limit: usize,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let mut waited_ms = 0;
+    loop {
+        let events = store.read_after(after, limit).await?;
+        if !events.is_empty() || after >= head {
+            return Ok(events);
+        }
+        if waited_ms >= MAX_HELD_BACK_MS {
+            return Err(StoreError::HeldBack {
+                position: after + 1,
+                waited_ms,
+            });
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(HELD_BACK_POLL_MS)).await;
+        waited_ms += HELD_BACK_POLL_MS;
+    }
 }
 
 /// Default database: `ledger.db` in the working directory.

@@ -11,7 +11,7 @@ use ledger_domain::account::{Account, AccountEvent};
 use ledger_domain::invariants::{check_account, EventTotals};
 use ledger_domain::money::format_cny;
 use ledger_eventstore::codec::{decode, DecodeError};
-use ledger_eventstore::{EventStore, RecordedEvent, StoreError, MAX_READ_EVENTS};
+use ledger_eventstore::{read_towards, EventStore, RecordedEvent, StoreError, MAX_READ_EVENTS};
 use serde::Serialize;
 
 /// Events read from the store per round trip while catching up.
@@ -63,15 +63,17 @@ impl AccountsView {
         self.checkpoint
     }
 
-    /// Reads the log from the checkpoint to its end. `on_batch` is told the new checkpoint after each batch.
+    /// Reads the log from the checkpoint to the head it has when called. `on_batch`
+    /// is told the new checkpoint after each batch.
     pub async fn catch_up(
         &mut self,
         store: &dyn EventStore,
         mut on_batch: impl FnMut(u64),
     ) -> Result<u64, ProjectionError> {
+        let head = store.head_position().await?;
         let mut applied = 0;
         loop {
-            let events = store.read_after(self.checkpoint, CATCH_UP_BATCH_EVENTS).await?;
+            let events = read_towards(store, self.checkpoint, head, CATCH_UP_BATCH_EVENTS).await?;
             if events.is_empty() {
                 return Ok(applied);
             }
