@@ -67,6 +67,7 @@ async fn concurrent_writers_and_a_tailing_reader(backend: Backend) {
         let store = Arc::clone(&store);
         tokio::spawn(async move {
             let mut seen = Vec::with_capacity(total as usize);
+            let mut previous_hash = ledger_eventstore::chain::GENESIS_HASH.to_owned();
             let mut after = 0;
             let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
             while (seen.len() as u64) < total {
