@@ -216,6 +216,16 @@ pub trait EventStore: Send + Sync {
 
     /// What the idempotency records claim about the log, for `verify`.
     async fn outcome_totals(&self) -> Result<OutcomeTotals, StoreError>;
+
+    /// The database behind the log, for the read models that live beside it.
+    fn database(&self) -> Database;
+}
+
+/// A connection pool to the ledger's database, whichever backend it is.
+#[derive(Debug, Clone)]
+pub enum Database {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
 }
 
 /// Sums over `command_outcomes`: every accepted command's events must be in the log.

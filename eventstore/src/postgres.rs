@@ -266,6 +266,10 @@ impl EventStore for PostgresEventStore {
         to_u64(row.try_get::<i64, _>(0)?, "global_position")
     }
 
+    fn database(&self) -> crate::Database {
+        crate::Database::Postgres(self.pool.clone())
+    }
+
     async fn outcome_totals(&self) -> Result<OutcomeTotals, StoreError> {
         let row = sqlx::query(
             "SELECT COUNT(*), CAST(COALESCE(SUM(event_count), 0) AS BIGINT), \

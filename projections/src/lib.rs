@@ -6,6 +6,8 @@
 
 use std::collections::BTreeMap;
 
+pub mod tables;
+
 use cqrs_es::Aggregate;
 use ledger_domain::account::{Account, AccountEvent};
 use ledger_domain::invariants::{check_account, EventTotals};
@@ -25,6 +27,20 @@ pub enum ProjectionError {
     Decode(#[from] DecodeError),
     #[error("event at position {position} arrived after checkpoint {checkpoint}: out of order")]
     OutOfOrder { position: u64, checkpoint: u64 },
+    #[error("read model database error: {0}")]
+    Database(sqlx::Error),
+    #[error("read model data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("the checkpoint moved from {expected} to {found} under this runner: another runner is at work")]
+    Moved { expected: u64, found: u64 },
+    #[error("injected fault: {0}")]
+    Injected(String),
+}
+
+impl ProjectionError {
+    fn database(error: sqlx::Error) -> Self {
+        ProjectionError::Database(error)
+    }
 }
 
 /// `ledger balances --json`: one row per account and currency.
@@ -146,7 +162,7 @@ impl AccountsView {
                     quantity: position.quantity,
                     frozen: position.frozen,
                     sellable: position.sellable(),
-                    avg_cost: position.avg_cost().to_string(),
+                    avg_cost: format!("{:.4}", position.avg_cost()),
                 });
             }
         }

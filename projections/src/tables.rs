@@ -1,0 +1,433 @@
+//! The accounts read models as SQL tables, kept by a checkpointed runner.
+//!
+//! `account_balances` and `positions` live in the ledger's own database. The
+//! runner reads the log from its checkpoint and applies each batch of events,
+//! the rows it changes and the new checkpoint in ONE transaction: a crash at
+//! any point neither loses nor doubles an effect, and a rerun resumes. The
+//! rows are derived by the domain's own `Account::apply` from each account's
+//! state, kept as JSON in `projection_account_state`, so the read model can
+//! never disagree with the aggregate about a rule.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use cqrs_es::Aggregate;
+use ledger_domain::account::{Account, AccountEvent};
+use ledger_domain::money::format_cny;
+use ledger_eventstore::codec::decode;
+use ledger_eventstore::{read_towards, Database, EventStore, RecordedEvent};
+
+use crate::{BalanceRow, PositionRow, ProjectionError};
+
+/// The name of the accounts projection's checkpoint.
+pub const ACCOUNTS_PROJECTION: &str = "accounts";
+/// Events applied per transaction by default.
+pub const DEFAULT_BATCH_EVENTS: usize = 1_000;
+
+/// How a run goes. `fault` makes it fail on purpose, to test crash safety.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOptions {
+    pub batch_events: usize,
+    pub fault: Option<Fault>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            batch_events: DEFAULT_BATCH_EVENTS,
+            fault: None,
+        }
+    }
+}
+
+/// A failure injected into a run, as a crash would happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Stop with an error after this many batches were committed.
+    AfterBatches(u32),
+    /// Fail inside this batch (0-based), after its rows were written, before its commit.
+    MidBatch(u32),
+}
+
+/// Catches the projection up with the log's head as of the call. Returns the events applied.
+pub async fn run_accounts(
+    store: &dyn EventStore,
+    options: RunOptions,
+    mut on_batch: impl FnMut(u64),
+) -> Result<u64, ProjectionError> {
+    assert!(options.batch_events > 0 && options.batch_events <= ledger_eventstore::MAX_READ_EVENTS);
+    let head = store.head_position().await?;
+    let database = store.database();
+    let mut applied = 0;
+    let mut batch_index = 0u32;
+    loop {
+        let checkpoint = match &database {
+            Database::Sqlite(pool) => sqlite::checkpoint(pool).await?,
+            Database::Postgres(pool) => postgres::checkpoint(pool).await?,
+        };
+        let events = read_towards(store, checkpoint, head, options.batch_events).await?;
+        let Some(last) = events.last() else { return Ok(applied) };
+        let last_position = last.global_position;
+        let fail_mid_batch = options.fault == Some(Fault::MidBatch(batch_index));
+        let changes = Changes::of(&events)?;
+        match &database {
+            Database::Sqlite(pool) => sqlite::apply(pool, checkpoint, last_position, changes, fail_mid_batch).await?,
+            Database::Postgres(pool) => {
+                postgres::apply(pool, checkpoint, last_position, changes, fail_mid_batch).await?
+            }
+        }
+        applied += events.len() as u64;
+        batch_index += 1;
+        on_batch(last_position);
+        if options.fault == Some(Fault::AfterBatches(batch_index)) {
+            return Err(ProjectionError::Injected(format!(
+                "stopped after {batch_index} committed batches"
+            )));
+        }
+    }
+}
+
+/// Empties the accounts projection and its checkpoint (one transaction), then runs it from zero.
+pub async fn rebuild_accounts(
+    store: &dyn EventStore,
+    options: RunOptions,
+    on_batch: impl FnMut(u64),
+) -> Result<u64, ProjectionError> {
+    match store.database() {
+        Database::Sqlite(pool) => sqlite::reset(&pool).await?,
+        Database::Postgres(pool) => postgres::reset(&pool).await?,
+    }
+    run_accounts(store, options, on_batch).await
+}
+
+/// The position the accounts projection has reached.
+pub async fn accounts_checkpoint(store: &dyn EventStore) -> Result<u64, ProjectionError> {
+    match store.database() {
+        Database::Sqlite(pool) => sqlite::checkpoint(&pool).await,
+        Database::Postgres(pool) => postgres::checkpoint(&pool).await,
+    }
+}
+
+/// `account_balances`, ordered by account.
+pub async fn read_balances(store: &dyn EventStore) -> Result<Vec<BalanceRow>, ProjectionError> {
+    match store.database() {
+        Database::Sqlite(pool) => sqlite::balances(&pool).await,
+        Database::Postgres(pool) => postgres::balances(&pool).await,
+    }
+}
+
+/// `positions`, ordered by account and instrument.
+pub async fn read_positions(store: &dyn EventStore) -> Result<Vec<PositionRow>, ProjectionError> {
+    match store.database() {
+        Database::Sqlite(pool) => sqlite::positions(&pool).await,
+        Database::Postgres(pool) => postgres::positions(&pool).await,
+    }
+}
+
+/// Which accounts a batch touches, and their events in order.
+struct Changes {
+    events_by_account: BTreeMap<String, Vec<AccountEvent>>,
+}
+
+impl Changes {
+    fn of(events: &[RecordedEvent]) -> Result<Self, ProjectionError> {
+        let mut events_by_account: BTreeMap<String, Vec<AccountEvent>> = BTreeMap::new();
+        for recorded in events.iter().filter(|e| e.stream.aggregate_type == Account::TYPE) {
+            let event: AccountEvent = decode(recorded)?;
+            events_by_account
+                .entry(recorded.stream.aggregate_id.clone())
+                .or_default()
+                .push(event);
+        }
+        Ok(Self { events_by_account })
+    }
+
+    fn account_ids(&self) -> BTreeSet<&String> {
+        self.events_by_account.keys().collect()
+    }
+
+    /// Applies the events to the loaded states (a missing one starts empty).
+    fn apply(self, mut states: BTreeMap<String, Account>) -> BTreeMap<String, Account> {
+        for (account_id, events) in self.events_by_account {
+            let account = states.entry(account_id).or_default();
+            for event in events {
+                account.apply(event);
+            }
+        }
+        states
+    }
+}
+
+/// The rows an account's state shows.
+fn rows_of(account_id: &str, account: &Account) -> (BalanceRow, Vec<PositionRow>) {
+    let cash = account.cash();
+    let balance = BalanceRow {
+        account_id: account_id.to_owned(),
+        currency: "CNY".to_owned(),
+        available: format_cny(cash.available_cny),
+        frozen: format_cny(cash.frozen_cny),
+        unsettled: format_cny(cash.unsettled_cny),
+        withdrawable: format_cny(cash.withdrawable_cny()),
+    };
+    let positions = account
+        .positions()
+        .iter()
+        .filter(|(_, p)| p.quantity > 0 || p.frozen > 0)
+        .map(|(instrument, p)| PositionRow {
+            account_id: account_id.to_owned(),
+            instrument: instrument.to_string(),
+            quantity: p.quantity,
+            frozen: p.frozen,
+            sellable: p.sellable(),
+            avg_cost: format!("{:.4}", p.avg_cost()),
+        })
+        .collect();
+    (balance, positions)
+}
+
+fn cost_of(account: &Account, instrument: &str) -> String {
+    account
+        .positions()
+        .iter()
+        .find(|(code, _)| code.as_str() == instrument)
+        .map_or_else(|| "0.00".to_owned(), |(_, p)| format_cny(p.cost_cny))
+}
+
+fn to_i64(value: u64) -> Result<i64, ProjectionError> {
+    i64::try_from(value).map_err(|_| ProjectionError::Corrupt(format!("{value} does not fit a BIGINT")))
+}
+
+fn to_u64(value: i64) -> Result<u64, ProjectionError> {
+    u64::try_from(value).map_err(|_| ProjectionError::Corrupt(format!("negative value {value}")))
+}
+
+/// The same code for both backends; only the SQL dialect differs: placeholders,
+/// and money written as exact text (SQLite) or cast to NUMERIC (PostgreSQL).
+macro_rules! backend {
+    ($module:ident, $db:ty, $begin:expr, $lock_checkpoint:expr, $money:expr, $money_out:expr, $dollar:expr) => {
+        mod $module {
+            use super::*;
+            use sqlx::Row;
+
+            fn sql(text: &str) -> String {
+                let text = text.replace("{money}", $money).replace("{money_out}", $money_out);
+                if !$dollar {
+                    return text;
+                }
+                let mut out = String::with_capacity(text.len() + 8);
+                let mut n = 0;
+                for c in text.chars() {
+                    if c == '?' {
+                        n += 1;
+                        out.push_str(&format!("${n}"));
+                    } else {
+                        out.push(c);
+                    }
+                }
+                out
+            }
+
+            pub async fn checkpoint(pool: &sqlx::Pool<$db>) -> Result<u64, ProjectionError> {
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql("SELECT position FROM projection_checkpoints WHERE name = ?")))
+                    .bind(ACCOUNTS_PROJECTION)
+                    .fetch_optional(pool)
+                    .await
+                    .map_err(ProjectionError::database)?;
+                match row {
+                    Some(row) => to_u64(row.try_get::<i64, _>(0).map_err(ProjectionError::database)?),
+                    None => Ok(0),
+                }
+            }
+
+            pub async fn reset(pool: &sqlx::Pool<$db>) -> Result<(), ProjectionError> {
+                let mut tx = pool.begin_with($begin).await.map_err(ProjectionError::database)?;
+                for statement in [
+                    "DELETE FROM account_balances",
+                    "DELETE FROM positions",
+                    "DELETE FROM projection_account_state",
+                ] {
+                    sqlx::query(statement).execute(&mut *tx).await.map_err(ProjectionError::database)?;
+                }
+                sqlx::query(sqlx::AssertSqlSafe(sql("DELETE FROM projection_checkpoints WHERE name = ?")))
+                    .bind(ACCOUNTS_PROJECTION)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(ProjectionError::database)?;
+                tx.commit().await.map_err(ProjectionError::database)
+            }
+
+            pub async fn apply(
+                pool: &sqlx::Pool<$db>,
+                expected_checkpoint: u64,
+                last_position: u64,
+                changes: Changes,
+                fail_mid_batch: bool,
+            ) -> Result<(), ProjectionError> {
+                let mut tx = pool.begin_with($begin).await.map_err(ProjectionError::database)?;
+                // Another runner may have moved the checkpoint since we read it: then this batch is not ours.
+                sqlx::query(sqlx::AssertSqlSafe(sql(
+                    "INSERT INTO projection_checkpoints (name, position) VALUES (?, 0) ON CONFLICT (name) DO NOTHING",
+                )))
+                .bind(ACCOUNTS_PROJECTION)
+                .execute(&mut *tx)
+                .await
+                .map_err(ProjectionError::database)?;
+                let current: i64 = sqlx::query(sqlx::AssertSqlSafe(sql(&format!(
+                    "SELECT position FROM projection_checkpoints WHERE name = ?{}",
+                    $lock_checkpoint
+                ))))
+                .bind(ACCOUNTS_PROJECTION)
+                .fetch_one(&mut *tx)
+                .await
+                .and_then(|row| row.try_get(0))
+                .map_err(ProjectionError::database)?;
+                if to_u64(current)? != expected_checkpoint {
+                    return Err(ProjectionError::Moved { expected: expected_checkpoint, found: to_u64(current)? });
+                }
+                let mut states = BTreeMap::new();
+                for account_id in changes.account_ids() {
+                    let row = sqlx::query(sqlx::AssertSqlSafe(sql(
+                        "SELECT state FROM projection_account_state WHERE account_id = ?",
+                    )))
+                    .bind(account_id.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(ProjectionError::database)?;
+                    if let Some(row) = row {
+                        let text: String = row.try_get(0).map_err(ProjectionError::database)?;
+                        let state: Account = serde_json::from_str(&text)
+                            .map_err(|e| ProjectionError::Corrupt(format!("state of {account_id}: {e}")))?;
+                        states.insert(account_id.clone(), state);
+                    }
+                }
+                let as_of = to_i64(last_position)?;
+                for (account_id, account) in changes.apply(states) {
+                    let state = serde_json::to_string(&account)
+                        .map_err(|e| ProjectionError::Corrupt(format!("state of {account_id}: {e}")))?;
+                    sqlx::query(sqlx::AssertSqlSafe(sql(
+                        "INSERT INTO projection_account_state (account_id, state) VALUES (?, ?) \
+                         ON CONFLICT (account_id) DO UPDATE SET state = excluded.state",
+                    )))
+                    .bind(account_id.as_str())
+                    .bind(state)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(ProjectionError::database)?;
+                    let (balance, positions) = rows_of(&account_id, &account);
+                    sqlx::query(sqlx::AssertSqlSafe(sql(
+                        "INSERT INTO account_balances (account_id, currency, available, frozen, unsettled, withdrawable, \
+                         as_of_position) VALUES (?, ?, {money}, {money}, {money}, {money}, ?) \
+                         ON CONFLICT (account_id, currency) DO UPDATE SET available = excluded.available, \
+                         frozen = excluded.frozen, unsettled = excluded.unsettled, \
+                         withdrawable = excluded.withdrawable, as_of_position = excluded.as_of_position",
+                    )))
+                    .bind(balance.account_id)
+                    .bind(balance.currency)
+                    .bind(balance.available)
+                    .bind(balance.frozen)
+                    .bind(balance.unsettled)
+                    .bind(balance.withdrawable)
+                    .bind(as_of)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(ProjectionError::database)?;
+                    sqlx::query(sqlx::AssertSqlSafe(sql("DELETE FROM positions WHERE account_id = ?")))
+                        .bind(account_id.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(ProjectionError::database)?;
+                    for position in positions {
+                        let cost = cost_of(&account, &position.instrument);
+                        sqlx::query(sqlx::AssertSqlSafe(sql(
+                            "INSERT INTO positions (account_id, instrument, quantity, frozen, sellable, cost, avg_cost, \
+                             as_of_position) VALUES (?, ?, ?, ?, ?, {money}, {money}, ?)",
+                        )))
+                        .bind(position.account_id)
+                        .bind(position.instrument)
+                        .bind(to_i64(position.quantity)?)
+                        .bind(to_i64(position.frozen)?)
+                        .bind(to_i64(position.sellable)?)
+                        .bind(cost)
+                        .bind(position.avg_cost)
+                        .bind(as_of)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(ProjectionError::database)?;
+                    }
+                }
+                if fail_mid_batch {
+                    // Dropping the transaction rolls every row of this batch back.
+                    return Err(ProjectionError::Injected("failed in the middle of a batch".into()));
+                }
+                sqlx::query(sqlx::AssertSqlSafe(sql("UPDATE projection_checkpoints SET position = ? WHERE name = ?")))
+                    .bind(as_of)
+                    .bind(ACCOUNTS_PROJECTION)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(ProjectionError::database)?;
+                tx.commit().await.map_err(ProjectionError::database)
+            }
+
+            pub async fn balances(pool: &sqlx::Pool<$db>) -> Result<Vec<BalanceRow>, ProjectionError> {
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql(
+                    "SELECT account_id, currency, {money_out}available{end}, {money_out}frozen{end}, \
+                     {money_out}unsettled{end}, {money_out}withdrawable{end} FROM account_balances \
+                     ORDER BY account_id, currency",
+                )
+                .replace("{end}", if $dollar { " AS TEXT)" } else { "" })))
+                .fetch_all(pool)
+                .await
+                .map_err(ProjectionError::database)?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(BalanceRow {
+                            account_id: row.try_get(0)?,
+                            currency: row.try_get(1)?,
+                            available: row.try_get(2)?,
+                            frozen: row.try_get(3)?,
+                            unsettled: row.try_get(4)?,
+                            withdrawable: row.try_get(5)?,
+                        })
+                    })
+                    .collect::<Result<_, sqlx::Error>>()
+                    .map_err(ProjectionError::database)
+            }
+
+            pub async fn positions(pool: &sqlx::Pool<$db>) -> Result<Vec<PositionRow>, ProjectionError> {
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql(
+                    "SELECT account_id, instrument, quantity, frozen, sellable, {money_out}avg_cost{end} FROM positions \
+                     ORDER BY account_id, instrument",
+                )
+                .replace("{end}", if $dollar { " AS TEXT)" } else { "" })))
+                .fetch_all(pool)
+                .await
+                .map_err(ProjectionError::database)?;
+                let mut out = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    let number = |i: usize| -> Result<u64, ProjectionError> {
+                        to_u64(row.try_get::<i64, _>(i).map_err(ProjectionError::database)?)
+                    };
+                    out.push(PositionRow {
+                        account_id: row.try_get(0).map_err(ProjectionError::database)?,
+                        instrument: row.try_get(1).map_err(ProjectionError::database)?,
+                        quantity: number(2)?,
+                        frozen: number(3)?,
+                        sellable: number(4)?,
+                        avg_cost: row.try_get(5).map_err(ProjectionError::database)?,
+                    });
+                }
+                Ok(out)
+            }
+        }
+    };
+}
+
+backend!(sqlite, sqlx::Sqlite, "BEGIN IMMEDIATE", "", "?", "", false);
+backend!(
+    postgres,
+    sqlx::Postgres,
+    "BEGIN",
+    " FOR UPDATE",
+    "CAST(? AS NUMERIC)",
+    "CAST(",
+    true
+);

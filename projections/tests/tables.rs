@@ -1,0 +1,160 @@
+//! The accounts read models in SQL, on both backends: equal to a fresh replay,
+//! crash-safe between batches and mid-batch, rebuildable, incremental.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use ledger_commands::{Ledger, LineRunner};
+use ledger_domain::MarketRules;
+use ledger_eventstore::{connect, EventStore};
+use ledger_projections::tables::{
+    accounts_checkpoint, read_balances, read_positions, rebuild_accounts, run_accounts, Fault, RunOptions,
+};
+use ledger_projections::{AccountsView, ProjectionError};
+use ledger_testkit::{TestDatabase, BACKENDS};
+
+async fn exec(store: Arc<dyn EventStore>, lines: &[String]) {
+    let mut ledger = Ledger::new(store, Arc::new(MarketRules::china_a_share().unwrap()));
+    let mut runner = LineRunner::new(&mut ledger, "test");
+    for (index, line) in lines.iter().enumerate() {
+        runner.push(index as u64 + 1, line).await.unwrap();
+    }
+    runner.flush().await.unwrap();
+}
+
+fn example() -> Vec<String> {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/conformance/two-days.jsonl");
+    std::fs::read_to_string(file)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The tables' rows, as text, to compare runs.
+async fn tables(store: &dyn EventStore) -> String {
+    format!(
+        "{:?}\n{:?}",
+        read_balances(store).await.unwrap(),
+        read_positions(store).await.unwrap()
+    )
+}
+
+async fn replayed(store: &dyn EventStore) -> String {
+    let mut view = AccountsView::default();
+    view.catch_up(store, |_| {}).await.unwrap();
+    format!("{:?}\n{:?}", view.balances(), view.positions())
+}
+
+fn small_batches(fault: Option<Fault>) -> RunOptions {
+    RunOptions { batch_events: 7, fault }
+}
+
+#[tokio::test]
+async fn the_tables_equal_a_fresh_replay() {
+    for backend in BACKENDS {
+        let db = TestDatabase::fresh(backend).await;
+        let store = connect(&db.url).await.unwrap();
+        exec(Arc::clone(&store), &example()).await;
+        let mut batches = 0;
+        let applied = run_accounts(store.as_ref(), small_batches(None), |_| batches += 1)
+            .await
+            .unwrap();
+        assert_eq!(applied, 167, "{backend:?}");
+        assert_eq!(batches, 24, "167 events in batches of 7");
+        assert_eq!(accounts_checkpoint(store.as_ref()).await.unwrap(), 167);
+        assert_eq!(
+            tables(store.as_ref()).await,
+            replayed(store.as_ref()).await,
+            "{backend:?}"
+        );
+        assert!(
+            tables(store.as_ref()).await.contains("47364.50"),
+            "A0001's balance of the worked example"
+        );
+        // Nothing new: a second run applies nothing.
+        assert_eq!(
+            run_accounts(store.as_ref(), RunOptions::default(), |_| {})
+                .await
+                .unwrap(),
+            0
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_crash_between_batches_loses_and_doubles_nothing() {
+    for backend in BACKENDS {
+        let db = TestDatabase::fresh(backend).await;
+        let store = connect(&db.url).await.unwrap();
+        exec(Arc::clone(&store), &example()).await;
+        let crashed = run_accounts(store.as_ref(), small_batches(Some(Fault::AfterBatches(3))), |_| {}).await;
+        assert!(matches!(crashed, Err(ProjectionError::Injected(_))));
+        assert_eq!(
+            accounts_checkpoint(store.as_ref()).await.unwrap(),
+            21,
+            "three batches of 7 committed"
+        );
+        run_accounts(store.as_ref(), small_batches(None), |_| {}).await.unwrap();
+        assert_eq!(
+            tables(store.as_ref()).await,
+            replayed(store.as_ref()).await,
+            "{backend:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_crash_mid_batch_leaves_no_trace_of_that_batch() {
+    for backend in BACKENDS {
+        // The reference: the state after exactly two batches.
+        let reference_db = TestDatabase::fresh(backend).await;
+        let reference = connect(&reference_db.url).await.unwrap();
+        exec(Arc::clone(&reference), &example()).await;
+        let _ = run_accounts(reference.as_ref(), small_batches(Some(Fault::AfterBatches(2))), |_| {}).await;
+
+        let db = TestDatabase::fresh(backend).await;
+        let store = connect(&db.url).await.unwrap();
+        exec(Arc::clone(&store), &example()).await;
+        let crashed = run_accounts(store.as_ref(), small_batches(Some(Fault::MidBatch(2))), |_| {}).await;
+        assert!(matches!(crashed, Err(ProjectionError::Injected(_))));
+        assert_eq!(accounts_checkpoint(store.as_ref()).await.unwrap(), 14);
+        assert_eq!(
+            tables(store.as_ref()).await,
+            tables(reference.as_ref()).await,
+            "{backend:?}: batch 2 left rows behind"
+        );
+
+        run_accounts(store.as_ref(), small_batches(None), |_| {}).await.unwrap();
+        assert_eq!(
+            tables(store.as_ref()).await,
+            replayed(store.as_ref()).await,
+            "{backend:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn rebuild_from_zero_and_incremental_runs_agree() {
+    for backend in BACKENDS {
+        let db = TestDatabase::fresh(backend).await;
+        let store = connect(&db.url).await.unwrap();
+        let lines = example();
+        let (first, second) = lines.split_at(90);
+        exec(Arc::clone(&store), first).await;
+        run_accounts(store.as_ref(), RunOptions::default(), |_| {})
+            .await
+            .unwrap();
+        exec(Arc::clone(&store), second).await;
+        run_accounts(store.as_ref(), RunOptions::default(), |_| {})
+            .await
+            .unwrap();
+        let incremental = tables(store.as_ref()).await;
+        assert_eq!(incremental, replayed(store.as_ref()).await, "{backend:?}");
+        let rebuilt = rebuild_accounts(store.as_ref(), small_batches(None), |_| {})
+            .await
+            .unwrap();
+        assert_eq!(rebuilt, 167);
+        assert_eq!(tables(store.as_ref()).await, incremental, "{backend:?}");
+    }
+}
