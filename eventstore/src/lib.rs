@@ -578,3 +578,40 @@ where
         recorded_at: parse_time(&row.try_get::<String, _>("recorded_at")?)?,
     })
 }
+
+/// The highest position written; the same SQL on every backend.
+pub(crate) async fn head_position_of<DB>(pool: &sqlx::Pool<DB>) -> Result<u64, StoreError>
+where
+    DB: sqlx::Database,
+    for<'c> &'c sqlx::Pool<DB>: sqlx::Executor<'c, Database = DB>,
+    for<'r> i64: Decode<'r, DB> + Type<DB>,
+    usize: ColumnIndex<DB::Row>,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+{
+    let row = sqlx::query("SELECT COALESCE(MAX(global_position), 0) FROM events")
+        .fetch_one(pool)
+        .await?;
+    to_u64(row.try_get::<i64, _>(0)?, "global_position")
+}
+
+/// Sums over the idempotency records; the same SQL on every backend.
+pub(crate) async fn outcome_totals_of<DB>(pool: &sqlx::Pool<DB>) -> Result<OutcomeTotals, StoreError>
+where
+    DB: sqlx::Database,
+    for<'c> &'c sqlx::Pool<DB>: sqlx::Executor<'c, Database = DB>,
+    for<'r> i64: Decode<'r, DB> + Type<DB>,
+    usize: ColumnIndex<DB::Row>,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+{
+    let row = sqlx::query(
+        "SELECT COUNT(*), CAST(COALESCE(SUM(event_count), 0) AS BIGINT), \
+         CAST(COALESCE(MAX(last_position), 0) AS BIGINT) FROM command_outcomes",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(OutcomeTotals {
+        commands: to_u64(row.try_get::<i64, _>(0)?, "count")?,
+        events_claimed: to_u64(row.try_get::<i64, _>(1)?, "event_count")?,
+        highest_position: to_u64(row.try_get::<i64, _>(2)?, "last_position")?,
+    })
+}

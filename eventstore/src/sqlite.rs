@@ -195,10 +195,7 @@ impl EventStore for SqliteEventStore {
     }
 
     async fn head_position(&self) -> Result<u64, StoreError> {
-        let row = sqlx::query("SELECT COALESCE(MAX(global_position), 0) FROM events")
-            .fetch_one(&self.pool)
-            .await?;
-        to_u64(row.try_get::<i64, _>(0)?, "global_position")
+        crate::head_position_of(&self.pool).await
     }
 
     fn database(&self) -> crate::Database {
@@ -206,18 +203,7 @@ impl EventStore for SqliteEventStore {
     }
 
     async fn outcome_totals(&self) -> Result<OutcomeTotals, StoreError> {
-        let row = sqlx::query(
-            "SELECT COUNT(*), CAST(COALESCE(SUM(event_count), 0) AS BIGINT), \
-             CAST(COALESCE(MAX(last_position), 0) AS BIGINT) \
-             FROM command_outcomes",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(OutcomeTotals {
-            commands: to_u64(row.try_get::<i64, _>(0)?, "count")?,
-            events_claimed: to_u64(row.try_get::<i64, _>(1)?, "event_count")?,
-            highest_position: to_u64(row.try_get::<i64, _>(2)?, "last_position")?,
-        })
+        crate::outcome_totals_of(&self.pool).await
     }
 }
 
