@@ -46,6 +46,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Keep the read models (SQL tables beside the log) up to date.
+    Projections {
+        #[command(subcommand)]
+        action: ProjectionsAction,
+    },
     /// Cash balances of every account.
     Balances {
         #[arg(long)]
@@ -67,6 +72,17 @@ pub enum Command {
         /// One JSON event per line.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectionsAction {
+    /// Apply the events written since each projection's checkpoint.
+    Run,
+    /// Empty a projection (or all of them) and rebuild it from the first event.
+    Rebuild {
+        /// The projection: accounts (balances and positions). All when left out.
+        name: Option<String>,
     },
 }
 
@@ -102,6 +118,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify { json } => crate::verify::run(open_store(&db).await?.as_ref(), json).await,
+        Command::Projections { action } => crate::readouts::projections(open_store(&db).await?.as_ref(), action).await,
         Command::Balances { json } => crate::readouts::balances(open_store(&db).await?.as_ref(), json).await,
         Command::Positions { json } => crate::readouts::positions(open_store(&db).await?.as_ref(), json).await,
         Command::Events { from, limit, json } => {

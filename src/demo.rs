@@ -91,7 +91,23 @@ pub async fn run(args: DemoArgs, db: Option<String>, rules: Arc<MarketRules>) ->
         text.push('\n');
         std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    report(&demo, store.as_ref(), &url, wall, args.commands_out.as_ref()).await
+    let projecting = Instant::now();
+    let projected = ledger_projections::tables::run_accounts(
+        store.as_ref(),
+        ledger_projections::tables::RunOptions::default(),
+        |_| {},
+    )
+    .await?;
+    let projection_time = projecting.elapsed();
+    report(
+        &demo,
+        store.as_ref(),
+        &url,
+        wall,
+        args.commands_out.as_ref(),
+        (projected, projection_time),
+    )
+    .await
 }
 
 fn remove_demo_database() -> anyhow::Result<()> {
@@ -748,6 +764,7 @@ async fn report(
     url: &str,
     wall: Duration,
     commands_out: Option<&PathBuf>,
+    (projected, projection_time): (u64, Duration),
 ) -> anyhow::Result<ExitCode> {
     let view = accounts_view(store).await?;
     let commands = demo.answers.len() as u64;
@@ -786,6 +803,14 @@ async fn report(
     summary.add_row([
         "wall time (with generation)".to_owned(),
         format!("{:.2} s", wall.as_secs_f64()),
+    ]);
+    summary.add_row([
+        "read models (balances, positions)".to_owned(),
+        format!(
+            "{projected} events in {:.2} s ({:.0} events/s)",
+            projection_time.as_secs_f64(),
+            projected as f64 / projection_time.as_secs_f64().max(f64::EPSILON)
+        ),
     ]);
     align_numbers(&mut summary, 1..2);
     println!("{summary}\n");

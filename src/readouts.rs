@@ -5,7 +5,13 @@ use std::process::ExitCode;
 
 use comfy_table::{presets::UTF8_BORDERS_ONLY, CellAlignment, Table};
 use ledger_eventstore::{read_towards, EventStore, MAX_READ_EVENTS};
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use ledger_projections::tables::{self, RunOptions};
 use ledger_projections::{AccountsView, BalanceRow, PositionRow};
+
+use crate::cli::ProjectionsAction;
 
 pub async fn accounts_view(store: &dyn EventStore) -> anyhow::Result<AccountsView> {
     let mut view = AccountsView::default();
@@ -13,8 +19,52 @@ pub async fn accounts_view(store: &dyn EventStore) -> anyhow::Result<AccountsVie
     Ok(view)
 }
 
+/// Brings the accounts tables up to the log's head, with a progress bar on a terminal.
+async fn catch_up_tables(store: &dyn EventStore, rebuild: bool) -> anyhow::Result<u64> {
+    let head = store.head_position().await?;
+    let progress = ProgressBar::new(head).with_style(
+        ProgressStyle::with_template("{spinner} projecting [{bar:40}] {pos}/{len} events ({per_sec})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    progress.set_position(tables::accounts_checkpoint(store).await?);
+    let update = |position: u64| progress.set_position(position);
+    let applied = if rebuild {
+        tables::rebuild_accounts(store, RunOptions::default(), update).await?
+    } else {
+        tables::run_accounts(store, RunOptions::default(), update).await?
+    };
+    progress.finish_and_clear();
+    Ok(applied)
+}
+
+pub async fn projections(store: &dyn EventStore, action: ProjectionsAction) -> anyhow::Result<ExitCode> {
+    let rebuild = match action {
+        ProjectionsAction::Run => false,
+        ProjectionsAction::Rebuild { name: None } => true,
+        ProjectionsAction::Rebuild { name: Some(name) } if name == tables::ACCOUNTS_PROJECTION => true,
+        ProjectionsAction::Rebuild { name: Some(name) } => {
+            anyhow::bail!(
+                "unknown projection {name:?}; the projections are: {}",
+                tables::ACCOUNTS_PROJECTION
+            )
+        }
+    };
+    let started = Instant::now();
+    let applied = catch_up_tables(store, rebuild).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "projection {}: {applied} events applied in {seconds:.2} s ({:.0} events/s), checkpoint {}",
+        tables::ACCOUNTS_PROJECTION,
+        applied as f64 / seconds.max(f64::EPSILON),
+        tables::accounts_checkpoint(store).await?
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 pub async fn balances(store: &dyn EventStore, json: bool) -> anyhow::Result<ExitCode> {
-    let rows = accounts_view(store).await?.balances();
+    catch_up_tables(store, false).await?;
+    let rows = tables::read_balances(store).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
@@ -24,7 +74,8 @@ pub async fn balances(store: &dyn EventStore, json: bool) -> anyhow::Result<Exit
 }
 
 pub async fn positions(store: &dyn EventStore, json: bool) -> anyhow::Result<ExitCode> {
-    let rows = accounts_view(store).await?.positions();
+    catch_up_tables(store, false).await?;
+    let rows = tables::read_positions(store).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {

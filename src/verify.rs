@@ -32,7 +32,15 @@ pub async fn run(store: &dyn EventStore, json: bool) -> anyhow::Result<ExitCode>
             store.backend()
         );
         println!("head hash {}", report.head_hash);
+        if !report.projections_checked {
+            println!(
+                "note: the read models are behind the log and were not compared; run `ledger projections run` first"
+            );
+        }
         match report.first_broken_position {
+            None if report.is_ok() && report.projections_checked => {
+                println!("OK: the hash chain, positions, sequences, replay, invariants and read models all hold")
+            }
             None if report.is_ok() => {
                 println!("OK: the hash chain, positions, sequences, replay and invariants all hold")
             }

@@ -8,7 +8,8 @@
 //! - every stream's sequences run 1, 2, 3, …;
 //! - every event decodes and every aggregate replays, and every account holds
 //!   the invariants of DESIGN.md;
-//! - the idempotency records agree with the log (no accepted command's events missing).
+//! - the idempotency records agree with the log (no accepted command's events missing);
+//! - the read model tables equal a fresh replay (when they are caught up to the head).
 
 use std::collections::HashMap;
 
@@ -17,7 +18,7 @@ use ledger_domain::{ClearingDay, Instrument};
 use ledger_eventstore::chain::{ChainedFields, GENESIS_HASH};
 use ledger_eventstore::codec::decode;
 use ledger_eventstore::{read_towards, EventStore, RecordedEvent, StoreError, MAX_READ_EVENTS};
-use ledger_projections::{AccountsView, ProjectionError};
+use ledger_projections::{tables, AccountsView, ProjectionError};
 use serde::Serialize;
 
 /// Events read per round trip.
@@ -29,6 +30,8 @@ pub const MAX_REPORTED_PROBLEMS: usize = 100;
 pub enum VerifyError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Projection(#[from] ProjectionError),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -48,6 +51,8 @@ pub enum ProblemKind {
     InvariantBroken,
     /// The idempotency records claim events the log does not hold.
     OutcomesDisagree,
+    /// A read model table differs from a fresh replay of the log.
+    ProjectionDiffers,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -66,6 +71,9 @@ pub struct VerifyReport {
     /// Hash of the last event: record it elsewhere to anchor the chain.
     pub head_hash: String,
     pub problem_count: u64,
+    /// Whether the read model tables were compared with the replay (they are when
+    /// their checkpoint is the verified head; run `ledger projections run` first).
+    pub projections_checked: bool,
     /// The first position where anything breaks.
     pub first_broken_position: Option<u64>,
     /// Up to `MAX_REPORTED_PROBLEMS`, in log order.
@@ -228,7 +236,36 @@ pub async fn verify(store: &dyn EventStore, mut on_progress: impl FnMut(u64)) ->
             ),
         );
     }
+    let projections_checked = tables::accounts_checkpoint(store).await? == verifier.previous_position;
+    if projections_checked {
+        let tables = (
+            tables::read_balances(store).await?,
+            tables::read_positions(store).await?,
+        );
+        let replayed = (verifier.accounts.balances(), verifier.accounts.positions());
+        if tables.0 != replayed.0 {
+            let first = tables
+                .0
+                .iter()
+                .zip(&replayed.0)
+                .find(|(t, r)| t != r)
+                .map(|(t, _)| t.account_id.clone());
+            verifier.problem(
+                ProblemKind::ProjectionDiffers,
+                None,
+                format!("account_balances differs from the replay (first at account {first:?})"),
+            );
+        }
+        if tables.1 != replayed.1 {
+            verifier.problem(
+                ProblemKind::ProjectionDiffers,
+                None,
+                "positions differs from the replay".into(),
+            );
+        }
+    }
     Ok(VerifyReport {
+        projections_checked,
         events: verifier.events,
         streams: verifier.sequences.len() as u64,
         accounts: verifier.accounts.account_count() as u64,

@@ -177,3 +177,27 @@ async fn an_edited_hash_is_caught() {
         assert_eq!(report.problems[1].position, Some(78));
     }
 }
+
+#[tokio::test]
+async fn read_models_that_differ_from_the_replay_are_caught() {
+    use ledger_projections::tables::{run_accounts, RunOptions};
+    for backend in BACKENDS {
+        let (db, store) = loaded(backend).await;
+        let before = verify(store.as_ref(), |_| {}).await.unwrap();
+        assert!(!before.projections_checked, "tables behind the log are not compared");
+        run_accounts(store.as_ref(), RunOptions::default(), |_| {})
+            .await
+            .unwrap();
+        let clean = verify(store.as_ref(), |_| {}).await.unwrap();
+        assert!(clean.is_ok() && clean.projections_checked, "{backend:?}: {clean:?}");
+        // The log is intact, but someone edits a balance in the read model.
+        let edit = match backend {
+            Backend::Sqlite => "UPDATE account_balances SET available = '47365.50' WHERE account_id = 'A0001'",
+            Backend::Postgres => "UPDATE account_balances SET available = 47365.50 WHERE account_id = 'A0001'",
+        };
+        tamper(&db, &[edit]).await;
+        let report = verify(store.as_ref(), |_| {}).await.unwrap();
+        assert_eq!(kinds(&report), vec![ProblemKind::ProjectionDiffers], "{backend:?}");
+        assert!(report.problems[0].detail.contains("A0001"));
+    }
+}
