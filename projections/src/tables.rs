@@ -11,10 +11,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use cqrs_es::Aggregate;
-use ledger_domain::account::{Account, AccountEvent};
+use ledger_domain::account::{Account, AccountEvent, CashDirection};
+use ledger_domain::fees::FeeBreakdown;
+use ledger_domain::ids::OrderId;
 use ledger_domain::money::format_cny;
+use ledger_domain::Side;
+use ledger_eventstore::chain::format_recorded_at;
 use ledger_eventstore::codec::decode;
 use ledger_eventstore::{read_towards, Database, EventStore, RecordedEvent};
+use rust_decimal::Decimal;
 
 use crate::{BalanceRow, PositionRow, ProjectionError};
 
@@ -126,19 +131,200 @@ pub async fn read_positions(store: &dyn EventStore) -> Result<Vec<PositionRow>, 
 /// Which accounts a batch touches, and their events in order.
 struct Changes {
     events_by_account: BTreeMap<String, Vec<AccountEvent>>,
+    rows: Vec<RowChange>,
+}
+
+/// A row an event adds or changes beside the balances and positions.
+enum RowChange {
+    Trade(TradeRow),
+    OrderPlaced {
+        account_id: String,
+        order_id: String,
+        instrument: String,
+        side: &'static str,
+        quantity: u64,
+        limit_price: String,
+        trade_date: String,
+        position: u64,
+    },
+    OrderFilled {
+        account_id: String,
+        order_id: String,
+        quantity: u64,
+        position: u64,
+    },
+    OrderStatus {
+        account_id: String,
+        order_id: String,
+        status: &'static str,
+        position: u64,
+    },
+    Alert {
+        position: u64,
+        account_id: String,
+        direction: &'static str,
+        amount: String,
+        threshold: String,
+        bank_ref: String,
+        recorded_at: String,
+    },
+}
+
+/// One row of `trades`: a fill with each fee, as the clearing staff read it.
+struct TradeRow {
+    position: u64,
+    account_id: String,
+    order_id: String,
+    exec_id: String,
+    instrument: String,
+    side: &'static str,
+    trade_date: String,
+    quantity: u64,
+    price: String,
+    value_cny: Decimal,
+    fees: FeeBreakdown,
+    net_cash_cny: Decimal,
+}
+
+fn row_changes(recorded: &RecordedEvent, event: &AccountEvent) -> Vec<RowChange> {
+    let account_id = recorded.stream.aggregate_id.clone();
+    let position = recorded.global_position;
+    let status = |order_id: &OrderId, status| RowChange::OrderStatus {
+        account_id: account_id.clone(),
+        order_id: order_id.to_string(),
+        status,
+        position,
+    };
+    match event {
+        AccountEvent::OrderPlaced {
+            order_id,
+            instrument,
+            side,
+            quantity,
+            limit_price,
+            trade_date,
+            ..
+        } => {
+            vec![RowChange::OrderPlaced {
+                account_id,
+                order_id: order_id.to_string(),
+                instrument: instrument.to_string(),
+                side: side.as_str(),
+                quantity: *quantity,
+                limit_price: limit_price.to_string(),
+                trade_date: trade_date.to_string(),
+                position,
+            }]
+        }
+        AccountEvent::FillBooked {
+            order_id,
+            exec_id,
+            instrument,
+            side,
+            trade_date,
+            quantity,
+            price,
+            value_cny,
+            fees,
+            ..
+        } => {
+            let net_cash_cny = match side {
+                Side::Buy => -(value_cny + fees.total_cny()),
+                Side::Sell => value_cny - fees.total_cny(),
+            };
+            vec![
+                RowChange::OrderFilled {
+                    account_id: account_id.clone(),
+                    order_id: order_id.to_string(),
+                    quantity: *quantity,
+                    position,
+                },
+                RowChange::Trade(TradeRow {
+                    position,
+                    account_id,
+                    order_id: order_id.to_string(),
+                    exec_id: exec_id.to_string(),
+                    instrument: instrument.to_string(),
+                    side: side.as_str(),
+                    trade_date: trade_date.to_string(),
+                    quantity: *quantity,
+                    price: price.to_string(),
+                    value_cny: *value_cny,
+                    fees: *fees,
+                    net_cash_cny,
+                }),
+            ]
+        }
+        AccountEvent::CancelRequested { order_id } => vec![status(order_id, "cancel_requested")],
+        AccountEvent::OrderCompleted { order_id, .. } => vec![status(order_id, "filled")],
+        AccountEvent::OrderCanceled { order_id, .. } => vec![status(order_id, "canceled")],
+        AccountEvent::OrderRejected { order_id, .. } => vec![status(order_id, "rejected")],
+        AccountEvent::OrderExpired { order_id, .. } => vec![status(order_id, "expired")],
+        AccountEvent::LargeCashMovementFlagged {
+            direction,
+            amount_cny,
+            threshold_cny,
+            bank_ref,
+        } => vec![RowChange::Alert {
+            position,
+            account_id,
+            direction: match direction {
+                CashDirection::Deposit => "deposit",
+                CashDirection::Withdrawal => "withdrawal",
+            },
+            amount: format_cny(*amount_cny),
+            threshold: format_cny(*threshold_cny),
+            bank_ref: bank_ref.to_string(),
+            recorded_at: format_recorded_at(&recorded.metadata.recorded_at),
+        }],
+        _ => vec![],
+    }
+}
+
+/// A clearing obligation: per trade date, account and instrument.
+#[derive(Default, Clone)]
+struct Obligation {
+    net_quantity: i64,
+    net_amount_cny: Decimal,
+    fees_cny: Decimal,
 }
 
 impl Changes {
     fn of(events: &[RecordedEvent]) -> Result<Self, ProjectionError> {
         let mut events_by_account: BTreeMap<String, Vec<AccountEvent>> = BTreeMap::new();
+        let mut rows = Vec::new();
         for recorded in events.iter().filter(|e| e.stream.aggregate_type == Account::TYPE) {
             let event: AccountEvent = decode(recorded)?;
+            rows.extend(row_changes(recorded, &event));
             events_by_account
                 .entry(recorded.stream.aggregate_id.clone())
                 .or_default()
                 .push(event);
         }
-        Ok(Self { events_by_account })
+        Ok(Self {
+            events_by_account,
+            rows,
+        })
+    }
+
+    /// The batch's trades summed per (trade date, account, instrument).
+    fn obligations(&self) -> BTreeMap<(String, String, String), Obligation> {
+        let mut sums: BTreeMap<(String, String, String), Obligation> = BTreeMap::new();
+        for row in &self.rows {
+            if let RowChange::Trade(trade) = row {
+                let key = (
+                    trade.trade_date.clone(),
+                    trade.account_id.clone(),
+                    trade.instrument.clone(),
+                );
+                let sum = sums.entry(key).or_default();
+                let quantity = i64::try_from(trade.quantity).unwrap_or(i64::MAX);
+                sum.net_quantity += if trade.side == "buy" { quantity } else { -quantity };
+                sum.net_amount_cny += trade.net_cash_cny;
+                sum.fees_cny += trade.fees.total_cny();
+            }
+        }
+        sums
     }
 
     fn account_ids(&self) -> BTreeSet<&String> {
@@ -146,8 +332,8 @@ impl Changes {
     }
 
     /// Applies the events to the loaded states (a missing one starts empty).
-    fn apply(self, mut states: BTreeMap<String, Account>) -> BTreeMap<String, Account> {
-        for (account_id, events) in self.events_by_account {
+    fn apply(&mut self, mut states: BTreeMap<String, Account>) -> BTreeMap<String, Account> {
+        for (account_id, events) in std::mem::take(&mut self.events_by_account) {
             let account = states.entry(account_id).or_default();
             for event in events {
                 account.apply(event);
@@ -192,6 +378,11 @@ fn cost_of(account: &Account, instrument: &str) -> String {
         .map_or_else(|| "0.00".to_owned(), |(_, p)| format_cny(p.cost_cny))
 }
 
+fn parse_money(text: &str) -> Result<Decimal, ProjectionError> {
+    text.parse()
+        .map_err(|_| ProjectionError::Corrupt(format!("{text:?} is not a decimal amount")))
+}
+
 fn to_i64(value: u64) -> Result<i64, ProjectionError> {
     i64::try_from(value).map_err(|_| ProjectionError::Corrupt(format!("{value} does not fit a BIGINT")))
 }
@@ -209,7 +400,12 @@ macro_rules! backend {
             use sqlx::Row;
 
             fn sql(text: &str) -> String {
-                let text = text.replace("{money}", $money).replace("{money_out}", $money_out);
+                let text = text
+                    .replace("{money}", $money)
+                    .replace("{money_out}", $money_out)
+                    .replace("{date}", if $dollar { "CAST(? AS DATE)" } else { "?" })
+                    .replace("{time}", if $dollar { "CAST(? AS TIMESTAMPTZ)" } else { "?" })
+                    .replace("{end}", if $dollar { " AS TEXT)" } else { "" });
                 if !$dollar {
                     return text;
                 }
@@ -244,6 +440,10 @@ macro_rules! backend {
                     "DELETE FROM account_balances",
                     "DELETE FROM positions",
                     "DELETE FROM projection_account_state",
+                    "DELETE FROM trades",
+                    "DELETE FROM orders",
+                    "DELETE FROM clearing_obligations",
+                    "DELETE FROM compliance_alerts",
                 ] {
                     sqlx::query(statement).execute(&mut *tx).await.map_err(ProjectionError::database)?;
                 }
@@ -259,7 +459,7 @@ macro_rules! backend {
                 pool: &sqlx::Pool<$db>,
                 expected_checkpoint: u64,
                 last_position: u64,
-                changes: Changes,
+                mut changes: Changes,
                 fail_mid_batch: bool,
             ) -> Result<(), ProjectionError> {
                 let mut tx = pool.begin_with($begin).await.map_err(ProjectionError::database)?;
@@ -354,6 +554,7 @@ macro_rules! backend {
                         .map_err(ProjectionError::database)?;
                     }
                 }
+                write_rows(&mut tx, &changes).await?;
                 if fail_mid_batch {
                     // Dropping the transaction rolls every row of this batch back.
                     return Err(ProjectionError::Injected("failed in the middle of a batch".into()));
@@ -367,13 +568,132 @@ macro_rules! backend {
                 tx.commit().await.map_err(ProjectionError::database)
             }
 
+            async fn write_rows(tx: &mut sqlx::Transaction<'_, $db>, changes: &Changes) -> Result<(), ProjectionError> {
+                for row in &changes.rows {
+                    let done = match row {
+                        RowChange::Trade(t) => sqlx::query(sqlx::AssertSqlSafe(sql(
+                            "INSERT INTO trades (global_position, account_id, order_id, exec_id, instrument, side, trade_date, \
+                             quantity, price, value, commission, stamp_duty, transfer_fee, handling_fee, regulatory_fee, fees, \
+                             net_cash) VALUES (?, ?, ?, ?, ?, ?, {date}, ?, {money}, {money}, {money}, {money}, {money}, \
+                             {money}, {money}, {money}, {money})",
+                        )))
+                        .bind(to_i64(t.position)?)
+                        .bind(t.account_id.clone())
+                        .bind(t.order_id.clone())
+                        .bind(t.exec_id.clone())
+                        .bind(t.instrument.clone())
+                        .bind(t.side)
+                        .bind(t.trade_date.clone())
+                        .bind(to_i64(t.quantity)?)
+                        .bind(t.price.clone())
+                        .bind(format_cny(t.value_cny))
+                        .bind(format_cny(t.fees.commission_cny))
+                        .bind(format_cny(t.fees.stamp_duty_cny))
+                        .bind(format_cny(t.fees.transfer_fee_cny))
+                        .bind(format_cny(t.fees.handling_fee_cny))
+                        .bind(format_cny(t.fees.regulatory_fee_cny))
+                        .bind(format_cny(t.fees.total_cny()))
+                        .bind(format_cny(t.net_cash_cny))
+                        .execute(&mut **tx)
+                        .await,
+                        RowChange::OrderPlaced { account_id, order_id, instrument, side, quantity, limit_price, trade_date, position } => {
+                            sqlx::query(sqlx::AssertSqlSafe(sql(
+                                "INSERT INTO orders (account_id, order_id, instrument, side, quantity, limit_price, trade_date, \
+                                 status, filled_quantity, as_of_position) VALUES (?, ?, ?, ?, ?, {money}, {date}, 'open', 0, ?)",
+                            )))
+                            .bind(account_id.clone())
+                            .bind(order_id.clone())
+                            .bind(instrument.clone())
+                            .bind(*side)
+                            .bind(to_i64(*quantity)?)
+                            .bind(limit_price.clone())
+                            .bind(trade_date.clone())
+                            .bind(to_i64(*position)?)
+                            .execute(&mut **tx)
+                            .await
+                        }
+                        RowChange::OrderFilled { account_id, order_id, quantity, position } => sqlx::query(sqlx::AssertSqlSafe(sql(
+                            "UPDATE orders SET filled_quantity = filled_quantity + ?, as_of_position = ? \
+                             WHERE account_id = ? AND order_id = ?",
+                        )))
+                        .bind(to_i64(*quantity)?)
+                        .bind(to_i64(*position)?)
+                        .bind(account_id.clone())
+                        .bind(order_id.clone())
+                        .execute(&mut **tx)
+                        .await,
+                        RowChange::OrderStatus { account_id, order_id, status, position } => sqlx::query(sqlx::AssertSqlSafe(sql(
+                            "UPDATE orders SET status = ?, as_of_position = ? WHERE account_id = ? AND order_id = ?",
+                        )))
+                        .bind(*status)
+                        .bind(to_i64(*position)?)
+                        .bind(account_id.clone())
+                        .bind(order_id.clone())
+                        .execute(&mut **tx)
+                        .await,
+                        RowChange::Alert { position, account_id, direction, amount, threshold, bank_ref, recorded_at } => {
+                            sqlx::query(sqlx::AssertSqlSafe(sql(
+                                "INSERT INTO compliance_alerts (global_position, account_id, kind, direction, amount, threshold, \
+                                 bank_ref, recorded_at) VALUES (?, ?, 'large_cash_movement', ?, {money}, {money}, ?, {time})",
+                            )))
+                            .bind(to_i64(*position)?)
+                            .bind(account_id.clone())
+                            .bind(*direction)
+                            .bind(amount.clone())
+                            .bind(threshold.clone())
+                            .bind(bank_ref.clone())
+                            .bind(recorded_at.clone())
+                            .execute(&mut **tx)
+                            .await
+                        }
+                    };
+                    done.map_err(ProjectionError::database)?;
+                }
+                for ((trade_date, account_id, instrument), add) in changes.obligations() {
+                    let existing = sqlx::query(sqlx::AssertSqlSafe(sql(
+                        "SELECT net_quantity, {money_out}net_amount{end}, {money_out}fees{end} FROM clearing_obligations \
+                         WHERE trade_date = {date} AND account_id = ? AND instrument = ?",
+                    )))
+                    .bind(trade_date.clone())
+                    .bind(account_id.clone())
+                    .bind(instrument.clone())
+                    .fetch_optional(&mut **tx)
+                    .await
+                    .map_err(ProjectionError::database)?;
+                    let mut total = Obligation::default();
+                    if let Some(row) = existing {
+                        total.net_quantity = row.try_get(0).map_err(ProjectionError::database)?;
+                        total.net_amount_cny = parse_money(&row.try_get::<String, _>(1).map_err(ProjectionError::database)?)?;
+                        total.fees_cny = parse_money(&row.try_get::<String, _>(2).map_err(ProjectionError::database)?)?;
+                    }
+                    total.net_quantity += add.net_quantity;
+                    total.net_amount_cny += add.net_amount_cny;
+                    total.fees_cny += add.fees_cny;
+                    sqlx::query(sqlx::AssertSqlSafe(sql(
+                        "INSERT INTO clearing_obligations (trade_date, account_id, instrument, net_quantity, net_amount, fees) \
+                         VALUES ({date}, ?, ?, ?, {money}, {money}) ON CONFLICT (trade_date, account_id, instrument) \
+                         DO UPDATE SET net_quantity = excluded.net_quantity, net_amount = excluded.net_amount, fees = excluded.fees",
+                    )))
+                    .bind(trade_date)
+                    .bind(account_id)
+                    .bind(instrument)
+                    .bind(total.net_quantity)
+                    .bind(format_cny(total.net_amount_cny))
+                    .bind(format_cny(total.fees_cny))
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(ProjectionError::database)?;
+                }
+                Ok(())
+            }
+
             pub async fn balances(pool: &sqlx::Pool<$db>) -> Result<Vec<BalanceRow>, ProjectionError> {
                 let rows = sqlx::query(sqlx::AssertSqlSafe(sql(
                     "SELECT account_id, currency, {money_out}available{end}, {money_out}frozen{end}, \
                      {money_out}unsettled{end}, {money_out}withdrawable{end} FROM account_balances \
                      ORDER BY account_id, currency",
                 )
-                .replace("{end}", if $dollar { " AS TEXT)" } else { "" })))
+))
                 .fetch_all(pool)
                 .await
                 .map_err(ProjectionError::database)?;
@@ -397,7 +717,7 @@ macro_rules! backend {
                     "SELECT account_id, instrument, quantity, frozen, sellable, {money_out}avg_cost{end} FROM positions \
                      ORDER BY account_id, instrument",
                 )
-                .replace("{end}", if $dollar { " AS TEXT)" } else { "" })))
+))
                 .fetch_all(pool)
                 .await
                 .map_err(ProjectionError::database)?;

@@ -40,6 +40,42 @@ async fn tables(store: &dyn EventStore) -> String {
     )
 }
 
+/// Every row of the other read models, as text, in key order.
+async fn other_tables(db: &TestDatabase) -> String {
+    use sqlx::{Connection, Row};
+    let queries = [
+        "SELECT CAST(global_position AS TEXT), account_id, order_id, exec_id, instrument, side, CAST(trade_date AS TEXT), \
+         CAST(quantity AS TEXT), CAST(price AS TEXT), CAST(value AS TEXT), CAST(fees AS TEXT), CAST(net_cash AS TEXT) \
+         FROM trades ORDER BY global_position",
+        "SELECT account_id, order_id, status, CAST(filled_quantity AS TEXT), CAST(limit_price AS TEXT) FROM orders \
+         ORDER BY account_id, order_id",
+        "SELECT CAST(trade_date AS TEXT), account_id, instrument, CAST(net_quantity AS TEXT), CAST(net_amount AS TEXT), \
+         CAST(fees AS TEXT) FROM clearing_obligations ORDER BY 1, 2, 3",
+        "SELECT CAST(global_position AS TEXT), account_id, direction, CAST(amount AS TEXT) FROM compliance_alerts ORDER BY 1",
+    ];
+    let mut out = String::new();
+    for query in queries {
+        let rows: Vec<Vec<String>> = match db.backend {
+            ledger_testkit::Backend::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+                let rows = sqlx::query(query).fetch_all(&mut conn).await.unwrap();
+                rows.iter()
+                    .map(|r| (0..r.len()).map(|i| r.get::<String, _>(i)).collect())
+                    .collect()
+            }
+            ledger_testkit::Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+                let rows = sqlx::query(query).fetch_all(&mut conn).await.unwrap();
+                rows.iter()
+                    .map(|r| (0..r.len()).map(|i| r.get::<String, _>(i)).collect())
+                    .collect()
+            }
+        };
+        out.push_str(&format!("{rows:?}\n"));
+    }
+    out
+}
+
 async fn replayed(store: &dyn EventStore) -> String {
     let mut view = AccountsView::default();
     view.catch_up(store, |_| {}).await.unwrap();
@@ -71,6 +107,26 @@ async fn the_tables_equal_a_fresh_replay() {
         assert!(
             tables(store.as_ref()).await.contains("47364.50"),
             "A0001's balance of the worked example"
+        );
+        let others = other_tables(&db).await;
+        // The worked example books 34 fills, so 34 trades; A0001's first fill 876 x 5.25 = 4599.00 cost 4604.30.
+        assert_eq!(
+            others.lines().next().unwrap().matches("\"E0").count(),
+            34,
+            "{backend:?}"
+        );
+        assert!(
+            others.contains("\"4599.00\", \"5.30\", \"-4604.30\""),
+            "{backend:?}: {others}"
+        );
+        // O000001: 1,188 of 1,200 filled, a cancel asked but never confirmed, so the rest expired.
+        assert!(
+            others.contains("\"O000001\", \"expired\", \"1188\""),
+            "{backend:?}: {others}"
+        );
+        assert!(
+            others.contains("\"O000039\", \"expired\", \"0\""),
+            "{backend:?}: O000039 expired at end of day"
         );
         // Nothing new: a second run applies nothing.
         assert_eq!(
@@ -150,11 +206,13 @@ async fn rebuild_from_zero_and_incremental_runs_agree() {
             .await
             .unwrap();
         let incremental = tables(store.as_ref()).await;
+        let incremental_others = other_tables(&db).await;
         assert_eq!(incremental, replayed(store.as_ref()).await, "{backend:?}");
         let rebuilt = rebuild_accounts(store.as_ref(), small_batches(None), |_| {})
             .await
             .unwrap();
         assert_eq!(rebuilt, 167);
         assert_eq!(tables(store.as_ref()).await, incremental, "{backend:?}");
+        assert_eq!(other_tables(&db).await, incremental_others, "{backend:?}");
     }
 }
