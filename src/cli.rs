@@ -38,6 +38,20 @@ pub enum Command {
         #[arg(long)]
         recorded_at: Option<String>,
     },
+    /// Close a trade date: expire its open orders in every account, then print its clearing report.
+    Eod {
+        #[arg(long)]
+        date: chrono::NaiveDate,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Settle a closed trade date (T+1) in every account, then print its clearing report.
+    Settle {
+        #[arg(long)]
+        date: chrono::NaiveDate,
+        #[arg(long)]
+        json: bool,
+    },
     /// Create or update the database schema (also done on first use).
     Migrate,
     /// Prove the log intact: hash chain, positions, sequences, replay and invariants.
@@ -107,6 +121,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .transpose()?;
             let store = open_store(&db).await?;
             crate::exec::run(store, rules, &file, json, recorded_at).await
+        }
+        Command::Eod { date, json } => {
+            crate::clearing::run(
+                open_store(&db).await?,
+                rules,
+                crate::clearing::Step::EndOfDay,
+                date,
+                json,
+            )
+            .await
+        }
+        Command::Settle { date, json } => {
+            crate::clearing::run(open_store(&db).await?, rules, crate::clearing::Step::Settle, date, json).await
         }
         Command::Migrate => {
             let store = open_store(&db).await?;

@@ -1,6 +1,7 @@
 //! `ledger`: the one binary. A thin layer of argument parsing and printing over
 //! the library crates; no business rule lives here.
 
+mod clearing;
 mod cli;
 mod demo;
 mod exec;

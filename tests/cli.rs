@@ -173,3 +173,52 @@ fn events_can_be_read_from_a_position() {
     assert_eq!(positions, vec![5, 6, 7]);
     assert_eq!(events[0]["metadata"]["command_id"], "C000005");
 }
+
+#[test]
+fn eod_and_settle_run_once_in_order_and_print_the_clearing_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let example =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/two-days.jsonl"))
+            .unwrap();
+    // The first day, up to (not including) its end_of_day line.
+    let day_one: Vec<&str> = example.lines().take(92).collect();
+    std::fs::write(dir.path().join("day1.jsonl"), day_one.join("\n")).unwrap();
+    assert!(ledger_in(dir.path(), &["exec", "day1.jsonl"]).status.success());
+
+    let early = ledger_in(dir.path(), &["settle", "--date", "2024-03-04"]);
+    assert_eq!(early.status.code(), Some(1));
+    assert!(
+        stderr(&early).contains("run end_of_day before settle"),
+        "{}",
+        stderr(&early)
+    );
+
+    let eod = ledger_in(dir.path(), &["eod", "--date", "2024-03-04", "--json"]);
+    assert!(eod.status.success(), "{}", stderr(&eod));
+    let report: Value = serde_json::from_str(&stdout(&eod)).unwrap();
+    assert_eq!(report["status"], "accepted");
+    // 22 fills on the first day; 601398.SH: 11 of them.
+    assert_eq!(report["report"]["total"]["trades"], 22);
+    let icbc = report["report"]["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["instrument"] == "601398.SH")
+        .unwrap();
+    assert_eq!(icbc["trades"], 11);
+    // Net to the depository = bought - sold + every fee but commission.
+    assert_eq!(report["report"]["total"]["net_to_depository_cny"], "162579.04");
+
+    let again = ledger_in(dir.path(), &["eod", "--date", "2024-03-04"]);
+    assert!(again.status.success());
+    assert!(
+        stdout(&again).contains("was already done; nothing changed"),
+        "{}",
+        stdout(&again)
+    );
+    let settled = ledger_in(dir.path(), &["settle", "--date", "2024-03-04"]);
+    assert!(settled.status.success(), "{}", stderr(&settled));
+    assert!(stdout(&settled).contains("settlement of 2024-03-04"));
+    let verified = ledger_in(dir.path(), &["verify"]);
+    assert!(stdout(&verified).contains("OK:"), "{}", stdout(&verified));
+}

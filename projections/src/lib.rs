@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+pub mod clearing;
 pub mod tables;
 
 use cqrs_es::Aggregate;

@@ -10,6 +10,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use chrono::NaiveDate;
+
 use cqrs_es::Aggregate;
 use ledger_domain::account::{Account, AccountEvent, CashDirection};
 use ledger_domain::fees::FeeBreakdown;
@@ -126,6 +128,26 @@ pub async fn read_positions(store: &dyn EventStore) -> Result<Vec<PositionRow>, 
         Database::Sqlite(pool) => sqlite::positions(&pool).await,
         Database::Postgres(pool) => postgres::positions(&pool).await,
     }
+}
+
+/// The `trades` of one trade date, in log order.
+pub async fn read_trades_of(store: &dyn EventStore, trade_date: NaiveDate) -> Result<Vec<Trade>, ProjectionError> {
+    match store.database() {
+        Database::Sqlite(pool) => sqlite::trades_of(&pool, trade_date).await,
+        Database::Postgres(pool) => postgres::trades_of(&pool, trade_date).await,
+    }
+}
+
+/// A row of `trades`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Trade {
+    pub global_position: u64,
+    pub account_id: String,
+    pub instrument: String,
+    pub side: String,
+    pub quantity: u64,
+    pub value_cny: Decimal,
+    pub fees: FeeBreakdown,
 }
 
 /// Which accounts a batch touches, and their events in order.
@@ -710,6 +732,42 @@ macro_rules! backend {
                     })
                     .collect::<Result<_, sqlx::Error>>()
                     .map_err(ProjectionError::database)
+            }
+
+            pub async fn trades_of(pool: &sqlx::Pool<$db>, trade_date: NaiveDate) -> Result<Vec<Trade>, ProjectionError> {
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql(
+                    "SELECT global_position, account_id, instrument, side, quantity, {money_out}value{end}, \
+                     {money_out}commission{end}, {money_out}stamp_duty{end}, {money_out}transfer_fee{end}, \
+                     {money_out}handling_fee{end}, {money_out}regulatory_fee{end} FROM trades \
+                     WHERE trade_date = {date} ORDER BY global_position",
+                )))
+                .bind(trade_date.to_string())
+                .fetch_all(pool)
+                .await
+                .map_err(ProjectionError::database)?;
+                let mut trades = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    let text = |i: usize| -> Result<String, ProjectionError> { row.try_get(i).map_err(ProjectionError::database) };
+                    let number = |i: usize| -> Result<u64, ProjectionError> {
+                        to_u64(row.try_get::<i64, _>(i).map_err(ProjectionError::database)?)
+                    };
+                    trades.push(Trade {
+                        global_position: number(0)?,
+                        account_id: text(1)?,
+                        instrument: text(2)?,
+                        side: text(3)?,
+                        quantity: number(4)?,
+                        value_cny: parse_money(&text(5)?)?,
+                        fees: FeeBreakdown {
+                            commission_cny: parse_money(&text(6)?)?,
+                            stamp_duty_cny: parse_money(&text(7)?)?,
+                            transfer_fee_cny: parse_money(&text(8)?)?,
+                            handling_fee_cny: parse_money(&text(9)?)?,
+                            regulatory_fee_cny: parse_money(&text(10)?)?,
+                        },
+                    });
+                }
+                Ok(trades)
             }
 
             pub async fn positions(pool: &sqlx::Pool<$db>) -> Result<Vec<PositionRow>, ProjectionError> {
