@@ -52,6 +52,20 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Compare the ledger with the bank's custody balances and the depository's holdings (CSV).
+    /// Every difference is stored in reconciliation_breaks; exits 1 when there is any.
+    Reconcile {
+        #[arg(long)]
+        date: chrono::NaiveDate,
+        /// CSV with a header line: account,balance
+        #[arg(long)]
+        bank: PathBuf,
+        /// CSV with a header line: account,instrument,quantity
+        #[arg(long)]
+        depository: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Create or update the database schema (also done on first use).
     Migrate,
     /// Prove the log intact: hash chain, positions, sequences, replay and invariants.
@@ -135,6 +149,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Settle { date, json } => {
             crate::clearing::run(open_store(&db).await?, rules, crate::clearing::Step::Settle, date, json).await
         }
+        Command::Reconcile {
+            date,
+            bank,
+            depository,
+            json,
+        } => crate::reconcile::run(open_store(&db).await?.as_ref(), date, &bank, &depository, json).await,
         Command::Migrate => {
             let store = open_store(&db).await?;
             println!(

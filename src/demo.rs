@@ -35,6 +35,9 @@ use crate::readouts::{accounts_view, align_numbers, balance_table, position_tabl
 pub const DEMO_DATABASE_FILE: &str = "ledger-demo.db";
 /// Most accounts a demo generates (its plans live in memory).
 const MAX_DEMO_ACCOUNTS: usize = 1_000_000;
+/// The bank's custody file and the depository's holdings file the demo writes and reconciles.
+pub const DEMO_BANK_FILE: &str = "ledger-demo-bank.csv";
+pub const DEMO_DEPOSITORY_FILE: &str = "ledger-demo-depository.csv";
 /// Simulated time between two commands (09:15 Beijing time is 01:15 UTC).
 const SIMULATED_MICROS_PER_COMMAND: i64 = 1_000;
 /// Accounts whose balances and positions the demo prints.
@@ -99,7 +102,14 @@ pub async fn run(args: DemoArgs, db: Option<String>, rules: Arc<MarketRules>) ->
     )
     .await?;
     let projection_time = projecting.elapsed();
-    report(
+
+    // The files the bank and the depository would send, reconciled against the ledger.
+    let bank_file = PathBuf::from(DEMO_BANK_FILE);
+    let depository_file = PathBuf::from(DEMO_DEPOSITORY_FILE);
+    crate::reconcile::write_own_files(store.as_ref(), &bank_file, &depository_file).await?;
+    let last_day = NaiveDate::from_ymd_opt(2024, 3, 5).context("calendar")?;
+    let breaks = crate::reconcile::reconcile_files(store.as_ref(), last_day, &bank_file, &depository_file).await?;
+    let exit = report(
         &demo,
         store.as_ref(),
         &url,
@@ -107,7 +117,12 @@ pub async fn run(args: DemoArgs, db: Option<String>, rules: Arc<MarketRules>) ->
         args.commands_out.as_ref(),
         (projected, projection_time),
     )
-    .await
+    .await?;
+    println!(
+        "Reconciliation of {last_day} against {DEMO_BANK_FILE} (bank) and {DEMO_DEPOSITORY_FILE} (depository): {} breaks.",
+        breaks.len()
+    );
+    Ok(if breaks.is_empty() { exit } else { ExitCode::from(1) })
 }
 
 fn remove_demo_database() -> anyhow::Result<()> {

@@ -6,6 +6,7 @@ mod cli;
 mod demo;
 mod exec;
 mod readouts;
+mod reconcile;
 mod verify;
 
 use std::process::ExitCode;

@@ -99,3 +99,95 @@ fn an_unreachable_postgres_is_a_clear_error() {
         "the password stays out of messages: {message}"
     );
 }
+
+#[tokio::test]
+async fn reconciliation_finds_exactly_the_planted_breaks() {
+    for backend in BACKENDS {
+        let dir = tempfile::tempdir().unwrap();
+        let db = TestDatabase::fresh(backend).await;
+        let out = ledger(dir.path(), &db.url, &["demo", "--accounts", "25", "--seed", "3"]);
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("(depository): 0 breaks."),
+            "{backend:?}"
+        );
+
+        // Plant three breaks: a wrong bank balance, a missing holding, an account we do not know.
+        let bank = std::fs::read_to_string(dir.path().join("ledger-demo-bank.csv")).unwrap();
+        let mut bank_lines: Vec<String> = bank.lines().map(str::to_owned).collect();
+        let first_account = bank_lines[1].split(',').next().unwrap().to_owned();
+        bank_lines[1] = format!("{first_account},0.01");
+        bank_lines.push("Z9999999,100.00".to_owned());
+        std::fs::write(dir.path().join("bank.csv"), bank_lines.join("\n")).unwrap();
+        let holdings = std::fs::read_to_string(dir.path().join("ledger-demo-depository.csv")).unwrap();
+        let mut holding_lines: Vec<&str> = holdings.lines().collect();
+        let removed = holding_lines.remove(1).to_owned();
+        std::fs::write(dir.path().join("depository.csv"), holding_lines.join("\n")).unwrap();
+
+        let output = Command::new(env!("CARGO_BIN_EXE_ledger"))
+            .current_dir(dir.path())
+            .args([
+                "--db",
+                &db.url,
+                "reconcile",
+                "--date",
+                "2024-03-05",
+                "--bank",
+                "bank.csv",
+            ])
+            .args(["--depository", "depository.csv", "--json"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "breaks exit 1: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let breaks: Value = serde_json::from_slice(&output.stdout).unwrap();
+        let found: Vec<(String, String, String)> = breaks
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| {
+                (
+                    b["kind"].as_str().unwrap().to_owned(),
+                    b["account_id"].as_str().unwrap().to_owned(),
+                    b["theirs"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        let removed_account = removed.split(',').next().unwrap().to_owned();
+        assert_eq!(
+            found,
+            vec![
+                ("cash_differs".to_owned(), first_account.clone(), "0.01".to_owned()),
+                (
+                    "cash_unknown_to_ledger".to_owned(),
+                    "Z9999999".to_owned(),
+                    "100.00".to_owned()
+                ),
+                (
+                    "position_missing_at_depository".to_owned(),
+                    removed_account,
+                    String::new()
+                ),
+            ],
+            "{backend:?}"
+        );
+        // The demo's own files still reconcile to zero: the stored breaks of the date are replaced.
+        let clean = ledger(
+            dir.path(),
+            &db.url,
+            &[
+                "reconcile",
+                "--date",
+                "2024-03-05",
+                "--bank",
+                "ledger-demo-bank.csv",
+                "--depository",
+                "ledger-demo-depository.csv",
+            ],
+        );
+        assert!(String::from_utf8_lossy(&clean.stdout).contains("0 breaks"));
+    }
+}

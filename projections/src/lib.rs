@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 pub mod clearing;
+pub mod reconcile;
 pub mod tables;
 
 use cqrs_es::Aggregate;

@@ -138,6 +138,18 @@ pub async fn read_trades_of(store: &dyn EventStore, trade_date: NaiveDate) -> Re
     }
 }
 
+/// Replaces the reconciliation breaks of a trade date, in one transaction.
+pub async fn replace_breaks(
+    store: &dyn EventStore,
+    trade_date: NaiveDate,
+    breaks: &[crate::reconcile::Break],
+) -> Result<(), ProjectionError> {
+    match store.database() {
+        Database::Sqlite(pool) => sqlite::replace_breaks(&pool, trade_date, breaks).await,
+        Database::Postgres(pool) => postgres::replace_breaks(&pool, trade_date, breaks).await,
+    }
+}
+
 /// A row of `trades`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Trade {
@@ -732,6 +744,35 @@ macro_rules! backend {
                     })
                     .collect::<Result<_, sqlx::Error>>()
                     .map_err(ProjectionError::database)
+            }
+
+            pub async fn replace_breaks(
+                pool: &sqlx::Pool<$db>,
+                trade_date: NaiveDate,
+                breaks: &[crate::reconcile::Break],
+            ) -> Result<(), ProjectionError> {
+                let mut tx = pool.begin_with($begin).await.map_err(ProjectionError::database)?;
+                sqlx::query(sqlx::AssertSqlSafe(sql("DELETE FROM reconciliation_breaks WHERE trade_date = {date}")))
+                    .bind(trade_date.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(ProjectionError::database)?;
+                for found in breaks {
+                    sqlx::query(sqlx::AssertSqlSafe(sql(
+                        "INSERT INTO reconciliation_breaks (trade_date, kind, account_id, instrument, ours, theirs) \
+                         VALUES ({date}, ?, ?, ?, ?, ?)",
+                    )))
+                    .bind(trade_date.to_string())
+                    .bind(found.kind.as_str())
+                    .bind(found.account_id.clone())
+                    .bind(found.instrument.clone())
+                    .bind(found.ours.clone())
+                    .bind(found.theirs.clone())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(ProjectionError::database)?;
+                }
+                tx.commit().await.map_err(ProjectionError::database)
             }
 
             pub async fn trades_of(pool: &sqlx::Pool<$db>, trade_date: NaiveDate) -> Result<Vec<Trade>, ProjectionError> {
