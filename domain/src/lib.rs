@@ -10,6 +10,7 @@ pub mod fees;
 pub mod ids;
 pub mod instrument;
 pub mod invariants;
+pub mod journal;
 pub mod money;
 pub mod order;
 pub mod rules;

@@ -16,6 +16,7 @@ use cqrs_es::Aggregate;
 use ledger_domain::account::{Account, AccountEvent, CashDirection};
 use ledger_domain::fees::FeeBreakdown;
 use ledger_domain::ids::OrderId;
+use ledger_domain::journal::postings;
 use ledger_domain::money::format_cny;
 use ledger_domain::Side;
 use ledger_eventstore::chain::format_recorded_at;
@@ -150,6 +151,19 @@ pub async fn replace_breaks(
     }
 }
 
+/// The trial balance of `journal_entries`: per ledger account, the sum of its postings.
+pub async fn read_trial_balance(store: &dyn EventStore) -> Result<BTreeMap<String, Decimal>, ProjectionError> {
+    let rows = match store.database() {
+        Database::Sqlite(pool) => sqlite::journal_amounts(&pool).await?,
+        Database::Postgres(pool) => postgres::journal_amounts(&pool).await?,
+    };
+    let mut balance: BTreeMap<String, Decimal> = BTreeMap::new();
+    for (account, amount) in rows {
+        *balance.entry(account).or_default() += parse_money(&amount)?;
+    }
+    Ok(balance)
+}
+
 /// A row of `trades`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Trade {
@@ -202,6 +216,14 @@ enum RowChange {
         bank_ref: String,
         recorded_at: String,
     },
+    Journal {
+        position: u64,
+        line: u64,
+        account_id: String,
+        event_type: String,
+        ledger_account: String,
+        amount: String,
+    },
 }
 
 /// One row of `trades`: a fill with each fee, as the clearing staff read it.
@@ -221,6 +243,22 @@ struct TradeRow {
 }
 
 fn row_changes(recorded: &RecordedEvent, event: &AccountEvent) -> Vec<RowChange> {
+    let mut changes = event_row_changes(recorded, event);
+    let account_id = &recorded.stream.aggregate_id;
+    for (line, posting) in postings(account_id, event).into_iter().enumerate() {
+        changes.push(RowChange::Journal {
+            position: recorded.global_position,
+            line: line as u64 + 1,
+            account_id: account_id.clone(),
+            event_type: recorded.event_type.clone(),
+            ledger_account: posting.account,
+            amount: format_cny(posting.amount_cny),
+        });
+    }
+    changes
+}
+
+fn event_row_changes(recorded: &RecordedEvent, event: &AccountEvent) -> Vec<RowChange> {
     let account_id = recorded.stream.aggregate_id.clone();
     let position = recorded.global_position;
     let status = |order_id: &OrderId, status| RowChange::OrderStatus {
@@ -478,6 +516,7 @@ macro_rules! backend {
                     "DELETE FROM orders",
                     "DELETE FROM clearing_obligations",
                     "DELETE FROM compliance_alerts",
+                    "DELETE FROM journal_entries",
                 ] {
                     sqlx::query(statement).execute(&mut *tx).await.map_err(ProjectionError::database)?;
                 }
@@ -680,6 +719,20 @@ macro_rules! backend {
                             .execute(&mut **tx)
                             .await
                         }
+                        RowChange::Journal { position, line, account_id, event_type, ledger_account, amount } => {
+                            sqlx::query(sqlx::AssertSqlSafe(sql(
+                                "INSERT INTO journal_entries (global_position, line, account_id, event_type, ledger_account, \
+                                 amount, currency) VALUES (?, ?, ?, ?, ?, {money}, 'CNY')",
+                            )))
+                            .bind(to_i64(*position)?)
+                            .bind(to_i64(*line)?)
+                            .bind(account_id.clone())
+                            .bind(event_type.clone())
+                            .bind(ledger_account.clone())
+                            .bind(amount.clone())
+                            .execute(&mut **tx)
+                            .await
+                        }
                     };
                     done.map_err(ProjectionError::database)?;
                 }
@@ -773,6 +826,21 @@ macro_rules! backend {
                     .map_err(ProjectionError::database)?;
                 }
                 tx.commit().await.map_err(ProjectionError::database)
+            }
+
+            /// Every posting's ledger account and amount (as exact text); summed in Rust,
+            /// since SQLite would sum decimal text as floats.
+            pub async fn journal_amounts(pool: &sqlx::Pool<$db>) -> Result<Vec<(String, String)>, ProjectionError> {
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql(
+                    "SELECT ledger_account, {money_out}amount{end} FROM journal_entries ORDER BY global_position, line",
+                )))
+                .fetch_all(pool)
+                .await
+                .map_err(ProjectionError::database)?;
+                rows.iter()
+                    .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+                    .collect::<Result<_, sqlx::Error>>()
+                    .map_err(ProjectionError::database)
             }
 
             pub async fn trades_of(pool: &sqlx::Pool<$db>, trade_date: NaiveDate) -> Result<Vec<Trade>, ProjectionError> {

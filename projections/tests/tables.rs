@@ -8,10 +8,12 @@ use ledger_commands::{Ledger, LineRunner};
 use ledger_domain::MarketRules;
 use ledger_eventstore::{connect, EventStore};
 use ledger_projections::tables::{
-    accounts_checkpoint, read_balances, read_positions, rebuild_accounts, run_accounts, Fault, RunOptions,
+    accounts_checkpoint, read_balances, read_positions, read_trial_balance, rebuild_accounts, run_accounts, Fault,
+    RunOptions,
 };
 use ledger_projections::{AccountsView, ProjectionError};
 use ledger_testkit::{TestDatabase, BACKENDS};
+use rust_decimal::Decimal;
 
 async fn exec(store: Arc<dyn EventStore>, lines: &[String]) {
     let mut ledger = Ledger::new(store, Arc::new(MarketRules::china_a_share().unwrap()));
@@ -127,6 +129,21 @@ async fn the_tables_equal_a_fresh_replay() {
         assert!(
             others.contains("\"O000039\", \"expired\", \"0\""),
             "{backend:?}: O000039 expired at end of day"
+        );
+        // The journal balances, and what it owes each customer is their available + frozen cash.
+        let journal = read_trial_balance(store.as_ref()).await.unwrap();
+        assert_eq!(journal.values().copied().sum::<Decimal>(), Decimal::ZERO, "{backend:?}");
+        for balance in read_balances(store.as_ref()).await.unwrap() {
+            let owed = journal
+                .get(&format!("liabilities:customers:{}:cash", balance.account_id))
+                .copied()
+                .unwrap_or_default();
+            let cash = balance.available.parse::<Decimal>().unwrap() + balance.frozen.parse::<Decimal>().unwrap();
+            assert_eq!(-owed, cash, "{backend:?}: {}", balance.account_id);
+        }
+        assert!(
+            journal["income:commission"] < Decimal::ZERO,
+            "commission is income: a credit"
         );
         // Nothing new: a second run applies nothing.
         assert_eq!(

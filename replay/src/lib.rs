@@ -11,14 +11,17 @@
 //! - the idempotency records agree with the log (no accepted command's events missing);
 //! - the read model tables equal a fresh replay (when they are caught up to the head).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use cqrs_es::Aggregate;
+use ledger_domain::account::AccountEvent;
+use ledger_domain::journal::postings;
 use ledger_domain::{ClearingDay, Instrument};
 use ledger_eventstore::chain::{ChainedFields, GENESIS_HASH};
 use ledger_eventstore::codec::decode;
 use ledger_eventstore::{read_towards, EventStore, RecordedEvent, StoreError, MAX_READ_EVENTS};
 use ledger_projections::{tables, AccountsView, ProjectionError};
+use rust_decimal::Decimal;
 use serde::Serialize;
 
 /// Events read per round trip.
@@ -53,6 +56,8 @@ pub enum ProblemKind {
     OutcomesDisagree,
     /// A read model table differs from a fresh replay of the log.
     ProjectionDiffers,
+    /// The journal's postings do not sum to zero (invariant 4).
+    JournalUnbalanced,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -93,6 +98,8 @@ struct Verifier {
     accounts: AccountsView,
     instruments: HashMap<String, Instrument>,
     days: HashMap<String, ClearingDay>,
+    /// Per ledger account, the sum of the postings the replayed events make.
+    trial_balance: BTreeMap<String, Decimal>,
     events: u64,
     report_problems: Vec<Problem>,
     problem_count: u64,
@@ -172,7 +179,13 @@ impl Verifier {
     fn replay(&mut self, event: &RecordedEvent) {
         let id = event.stream.aggregate_id.clone();
         let decoded = match event.stream.aggregate_type.as_str() {
-            ledger_domain::Account::TYPE => match self.accounts.apply(event) {
+            ledger_domain::Account::TYPE => match self.accounts.apply(event).and_then(|()| {
+                let decoded: AccountEvent = decode(event)?;
+                for posting in postings(&event.stream.aggregate_id, &decoded) {
+                    *self.trial_balance.entry(posting.account).or_default() += posting.amount_cny;
+                }
+                Ok(())
+            }) {
                 Ok(()) => Ok(()),
                 Err(ProjectionError::Decode(e)) => Err(e.to_string()),
                 Err(e) => Err(e.to_string()),
@@ -200,6 +213,7 @@ pub async fn verify(store: &dyn EventStore, mut on_progress: impl FnMut(u64)) ->
         accounts: AccountsView::default(),
         instruments: HashMap::new(),
         days: HashMap::new(),
+        trial_balance: BTreeMap::new(),
         events: 0,
         report_problems: Vec::new(),
         problem_count: 0,
@@ -261,6 +275,29 @@ pub async fn verify(store: &dyn EventStore, mut on_progress: impl FnMut(u64)) ->
                 ProblemKind::ProjectionDiffers,
                 None,
                 "positions differs from the replay".into(),
+            );
+        }
+        let journal = tables::read_trial_balance(store).await?;
+        let total: Decimal = journal.values().copied().sum();
+        if !total.is_zero() {
+            verifier.problem(
+                ProblemKind::JournalUnbalanced,
+                None,
+                format!("journal_entries sum to {total}, not zero"),
+            );
+        }
+        let replayed_journal: BTreeMap<String, Decimal> = verifier
+            .trial_balance
+            .iter()
+            .filter(|(_, v)| !v.is_zero())
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        let table_journal: BTreeMap<String, Decimal> = journal.into_iter().filter(|(_, v)| !v.is_zero()).collect();
+        if table_journal != replayed_journal {
+            verifier.problem(
+                ProblemKind::ProjectionDiffers,
+                None,
+                "journal_entries differs from the replay".into(),
             );
         }
     }

@@ -40,8 +40,8 @@ async fn tamper(db: &TestDatabase, statements: &[&str]) {
         Backend::Sqlite => {
             let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
             for statement in [
-                "DROP TRIGGER events_are_immutable_update",
-                "DROP TRIGGER events_are_immutable_delete",
+                "DROP TRIGGER IF EXISTS events_are_immutable_update",
+                "DROP TRIGGER IF EXISTS events_are_immutable_delete",
             ]
             .iter()
             .chain(statements)
@@ -199,5 +199,16 @@ async fn read_models_that_differ_from_the_replay_are_caught() {
         let report = verify(store.as_ref(), |_| {}).await.unwrap();
         assert_eq!(kinds(&report), vec![ProblemKind::ProjectionDiffers], "{backend:?}");
         assert!(report.problems[0].detail.contains("A0001"));
+        // An edited posting unbalances the journal and parts it from the replay.
+        let posting = match backend {
+            Backend::Sqlite => "UPDATE journal_entries SET amount = '1.00' WHERE global_position = 18 AND line = 1",
+            Backend::Postgres => "UPDATE journal_entries SET amount = 1.00 WHERE global_position = 18 AND line = 1",
+        };
+        tamper(&db, &[posting]).await;
+        let report = verify(store.as_ref(), |_| {}).await.unwrap();
+        assert!(
+            kinds(&report).contains(&ProblemKind::JournalUnbalanced),
+            "{backend:?}: {report:?}"
+        );
     }
 }
