@@ -66,6 +66,20 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// A customer's statement (对账单) for a period of trade dates.
+    Statement {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        from: chrono::NaiveDate,
+        #[arg(long)]
+        to: chrono::NaiveDate,
+        #[arg(long, value_enum, default_value = "html")]
+        format: crate::statement::Format,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Create or update the database schema (also done on first use).
     Migrate,
     /// Prove the log intact: hash chain, positions, sequences, replay and invariants.
@@ -155,6 +169,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             depository,
             json,
         } => crate::reconcile::run(open_store(&db).await?.as_ref(), date, &bank, &depository, json).await,
+        Command::Statement {
+            account,
+            from,
+            to,
+            format,
+            out,
+        } => {
+            crate::statement::run(
+                open_store(&db).await?.as_ref(),
+                &account,
+                from,
+                to,
+                format,
+                out.as_deref(),
+            )
+            .await
+        }
         Command::Migrate => {
             let store = open_store(&db).await?;
             println!(

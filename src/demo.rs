@@ -38,6 +38,8 @@ const MAX_DEMO_ACCOUNTS: usize = 1_000_000;
 /// The bank's custody file and the depository's holdings file the demo writes and reconciles.
 pub const DEMO_BANK_FILE: &str = "ledger-demo-bank.csv";
 pub const DEMO_DEPOSITORY_FILE: &str = "ledger-demo-depository.csv";
+/// One customer's statement the demo writes.
+pub const DEMO_STATEMENT_FILE: &str = "ledger-demo-statement.html";
 /// Simulated time between two commands (09:15 Beijing time is 01:15 UTC).
 const SIMULATED_MICROS_PER_COMMAND: i64 = 1_000;
 /// Accounts whose balances and positions the demo prints.
@@ -122,6 +124,19 @@ pub async fn run(args: DemoArgs, db: Option<String>, rules: Arc<MarketRules>) ->
         "Reconciliation of {last_day} against {DEMO_BANK_FILE} (bank) and {DEMO_DEPOSITORY_FILE} (depository): {} breaks.",
         breaks.len()
     );
+    let first_day = NaiveDate::from_ymd_opt(2024, 3, 4).context("calendar")?;
+    let sample_account = Demo::account_id(0);
+    let statement_file = PathBuf::from(DEMO_STATEMENT_FILE);
+    crate::statement::write_statement(
+        store.as_ref(),
+        &sample_account,
+        first_day,
+        last_day,
+        crate::statement::Format::Html,
+        Some(&statement_file),
+    )
+    .await?;
+    println!("The statement (对账单) of {sample_account} for {first_day} to {last_day} is in {DEMO_STATEMENT_FILE}.");
     Ok(if breaks.is_empty() { exit } else { ExitCode::from(1) })
 }
 

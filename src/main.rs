@@ -7,6 +7,7 @@ mod demo;
 mod exec;
 mod readouts;
 mod reconcile;
+mod statement;
 mod verify;
 
 use std::process::ExitCode;

@@ -51,6 +51,9 @@ fn demo_runs_on_a_fresh_directory_and_holds_the_invariants() {
         assert!(text.contains(section), "the report shows {section}: {text}");
     }
     assert!(dir.path().join("ledger-demo.db").exists());
+    assert!(text.contains("(depository): 0 breaks."), "{text}");
+    let statement = std::fs::read_to_string(dir.path().join("ledger-demo-statement.html")).unwrap();
+    assert!(statement.contains("对账单 Statement of account D0000001"));
 
     // A second run replaces its own database and gives the same figures for the same seed.
     let again = ledger_in(dir.path(), &["demo", "--accounts", "30", "--seed", "7"]);

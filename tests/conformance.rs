@@ -124,3 +124,79 @@ fn running_the_same_file_twice_changes_nothing() {
     );
     assert_eq!(ledger(&db, &["balances", "--json"]).stdout, balances_before);
 }
+
+#[test]
+fn the_statement_of_the_worked_example_adds_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("statement.db");
+    ledger(&db, &["exec", fixture("two-days.jsonl").to_str().unwrap()]);
+    let csv = String::from_utf8(
+        ledger(
+            &db,
+            &[
+                "statement",
+                "--account",
+                "A0001",
+                "--from",
+                "2024-03-04",
+                "--to",
+                "2024-03-05",
+                "--format",
+                "csv",
+            ],
+        )
+        .stdout,
+    )
+    .unwrap();
+    // Opening 0.00, closing the expected balance 47364.50 (no position left after selling all 8,088 shares).
+    assert!(
+        csv.contains("summary,A0001,Customer 1,2024-03-04,2024-03-05,0.00,47364.50"),
+        "{csv}"
+    );
+    let movements: Vec<&str> = csv.lines().filter(|l| l.starts_with("movement,")).collect();
+    assert_eq!(movements.len(), 9, "a deposit, six buys, a sell, a withdrawal");
+    // The sell: 8088 x 5.85 = 47314.80 less fees 38.52 (commission 11.83, stamp duty 23.66, 0.47, 1.61, 0.95).
+    assert!(
+        movements[7].contains("卖出 Sell,601398.SH,8088,5.85,11.83,23.66,0.47,1.61,0.95,47276.28"),
+        "{}",
+        movements[7]
+    );
+    assert!(movements.last().unwrap().ends_with("-449.06,47364.50"));
+    // The second day alone opens with the first day's closing cash.
+    let day_two = String::from_utf8(
+        ledger(
+            &db,
+            &[
+                "statement",
+                "--account",
+                "A0001",
+                "--from",
+                "2024-03-05",
+                "--to",
+                "2024-03-05",
+                "--format",
+                "csv",
+            ],
+        )
+        .stdout,
+    )
+    .unwrap();
+    assert!(day_two.contains(",2024-03-05,2024-03-05,537.28,47364.50"), "{day_two}");
+    let html = String::from_utf8(
+        ledger(
+            &db,
+            &[
+                "statement",
+                "--account",
+                "A0002",
+                "--from",
+                "2024-03-04",
+                "--to",
+                "2024-03-05",
+            ],
+        )
+        .stdout,
+    )
+    .unwrap();
+    assert!(html.contains("对账单 Statement of account A0002") && html.contains("20751.48"));
+}

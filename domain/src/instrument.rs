@@ -106,6 +106,14 @@ impl Instrument {
         self.prev_close_by_date.get(&trade_date).copied()
     }
 
+    /// The close of `trade_date`, known as the previous close of the next trade date that has one.
+    pub fn close_of(&self, trade_date: NaiveDate) -> Option<Decimal> {
+        self.prev_close_by_date
+            .range(trade_date.succ_opt()?..)
+            .next()
+            .map(|(_, price)| *price)
+    }
+
     /// Decides the events of a command without changing the state.
     pub fn decide(&self, command: InstrumentCommand, rules: &MarketRules) -> Result<Vec<InstrumentEvent>, Rejection> {
         match command {

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 pub mod clearing;
 pub mod reconcile;
+pub mod statement;
 pub mod tables;
 
 use cqrs_es::Aggregate;
