@@ -120,7 +120,14 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum ProjectionsAction {
     /// Apply the events written since each projection's checkpoint.
-    Run,
+    Run {
+        /// Then keep following the log, polling for new events, until interrupted (Ctrl-C).
+        #[arg(long)]
+        follow: bool,
+        /// Polling interval while following.
+        #[arg(long, default_value_t = 200)]
+        poll_ms: u64,
+    },
     /// Empty a projection (or all of them) and rebuild it from the first event.
     Rebuild {
         /// The projection: accounts (balances and positions). All when left out.

@@ -39,10 +39,10 @@ async fn catch_up_tables(store: &dyn EventStore, rebuild: bool) -> anyhow::Resul
 }
 
 pub async fn projections(store: &dyn EventStore, action: ProjectionsAction) -> anyhow::Result<ExitCode> {
-    let rebuild = match action {
-        ProjectionsAction::Run => false,
-        ProjectionsAction::Rebuild { name: None } => true,
-        ProjectionsAction::Rebuild { name: Some(name) } if name == tables::ACCOUNTS_PROJECTION => true,
+    let (rebuild, follow, poll_ms) = match action {
+        ProjectionsAction::Run { follow, poll_ms } => (false, follow, poll_ms),
+        ProjectionsAction::Rebuild { name: None } => (true, false, 0),
+        ProjectionsAction::Rebuild { name: Some(name) } if name == tables::ACCOUNTS_PROJECTION => (true, false, 0),
         ProjectionsAction::Rebuild { name: Some(name) } => {
             anyhow::bail!(
                 "unknown projection {name:?}; the projections are: {}",
@@ -59,7 +59,34 @@ pub async fn projections(store: &dyn EventStore, action: ProjectionsAction) -> a
         applied as f64 / seconds.max(f64::EPSILON),
         tables::accounts_checkpoint(store).await?
     );
+    if follow {
+        follow_log(store, poll_ms).await?;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Live mode: apply new events as they are committed, until Ctrl-C.
+async fn follow_log(store: &dyn EventStore, poll_ms: u64) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        (10..=60_000).contains(&poll_ms),
+        "--poll-ms must be 10 to 60000, got {poll_ms}"
+    );
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+    loop {
+        tokio::select! {
+            _ = &mut interrupted => {
+                eprintln!("stopped at checkpoint {}", tables::accounts_checkpoint(store).await?);
+                return Ok(());
+            }
+            _ = tokio::time::sleep(std::time::Duration::from_millis(poll_ms)) => {
+                let applied = tables::run_accounts(store, RunOptions::default(), |_| {}).await?;
+                if applied > 0 {
+                    eprintln!("applied {applied} events, checkpoint {}", tables::accounts_checkpoint(store).await?);
+                }
+            }
+        }
+    }
 }
 
 pub async fn balances(store: &dyn EventStore, json: bool) -> anyhow::Result<ExitCode> {

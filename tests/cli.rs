@@ -225,3 +225,43 @@ fn eod_and_settle_run_once_in_order_and_print_the_clearing_report() {
     let verified = ledger_in(dir.path(), &["verify"]);
     assert!(stdout(&verified).contains("OK:"), "{}", stdout(&verified));
 }
+
+#[test]
+fn projections_follow_the_log_live_until_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let example =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/two-days.jsonl"))
+            .unwrap();
+    let lines: Vec<&str> = example.lines().collect();
+    std::fs::write(dir.path().join("first.jsonl"), lines[..30].join("\n")).unwrap();
+    assert!(ledger_in(dir.path(), &["exec", "first.jsonl"]).status.success());
+    let follower = Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .current_dir(dir.path())
+        .env_remove("LEDGER_DATABASE_URL")
+        .args(["projections", "run", "--follow", "--poll-ms", "50"])
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::fs::write(dir.path().join("all.jsonl"), example).unwrap();
+    assert!(ledger_in(dir.path(), &["exec", "all.jsonl"]).status.success());
+    // The follower catches up with the 167 events by itself; balances then need no catch-up of their own.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let out = ledger_in(dir.path(), &["verify", "--json"]);
+        let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        if report["projections_checked"] == true {
+            assert_eq!(report["problem_count"], 0);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the follower did not catch up");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // SAFETY: sending SIGINT to our own child process.
+    unsafe {
+        libc::kill(follower.id() as libc::pid_t, libc::SIGINT);
+    }
+    let output = follower.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("stopped at checkpoint 167"));
+}
