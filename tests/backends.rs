@@ -56,7 +56,7 @@ async fn exec_gives_the_same_read_outs_and_chain_on_every_backend() {
     }
     assert_eq!(results[0].0, results[1].0, "balances");
     assert_eq!(results[0].1, results[1].1, "positions");
-    assert_eq!(results[0].2.len(), 167);
+    assert_eq!(results[0].2.len(), 169);
     assert_eq!(results[0].2, results[1].2, "hash chain");
 }
 

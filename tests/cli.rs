@@ -245,7 +245,7 @@ fn projections_follow_the_log_live_until_interrupted() {
         .unwrap();
     std::fs::write(dir.path().join("all.jsonl"), example).unwrap();
     assert!(ledger_in(dir.path(), &["exec", "all.jsonl"]).status.success());
-    // The follower catches up with the 167 events by itself; balances then need no catch-up of their own.
+    // The follower catches up with the 169 events by itself; balances then need no catch-up of their own.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         let out = ledger_in(dir.path(), &["verify", "--json"]);
@@ -263,5 +263,5 @@ fn projections_follow_the_log_live_until_interrupted() {
     }
     let output = follower.wait_with_output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("stopped at checkpoint 167"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("stopped at checkpoint 169"));
 }

@@ -593,6 +593,7 @@ impl Ledger {
     ) -> Result<Result<(), Rejection>, EngineError> {
         let store = Arc::clone(&self.store);
         let id = trade_date.to_string();
+        let closing = matches!(day_command, ClearingDayCommand::Close { .. });
         let day = self.days.load(store.as_ref(), &id).await?;
         if let Err(rejection) = decide_and_stage(day, &id, |d| d.decide(day_command), appends)? {
             return Ok(Err(rejection));
@@ -608,6 +609,17 @@ impl Ledger {
                 decision.is_ok(),
                 "end-of-day work refused for {account_id}: {decision:?}"
             );
+        }
+        if closing {
+            // Every order of the day has now expired in every account: the day is cleared.
+            let day = self.days.load(store.as_ref(), &id).await?;
+            let cleared = decide_and_stage(
+                day,
+                &id,
+                |d| d.decide(ClearingDayCommand::Clear { trade_date }),
+                appends,
+            )?;
+            assert!(cleared.is_ok(), "a day just closed can be cleared: {cleared:?}");
         }
         Ok(Ok(()))
     }

@@ -1,8 +1,9 @@
-//! The `ClearingDay` aggregate, one per trade date: Trading -> Closed -> Settled.
+//! The `ClearingDay` aggregate, one per trade date: Trading -> Closed -> Cleared -> Settled.
 //!
-//! `end_of_day` closes the day (no more orders or previous closes for it) and
-//! `settle` settles it; each account's share of that work is its own command,
-//! sent by the engine's end-of-day process.
+//! `end_of_day` closes the day (no more orders or previous closes for it),
+//! expires every open order of it in every account, and marks it cleared once
+//! that is done; `settle` settles it. Each account's share of that work is its
+//! own command, sent by the engine's end-of-day process within the same commit.
 
 use chrono::NaiveDate;
 use cqrs_es::event_sink::EventSink;
@@ -18,18 +19,22 @@ pub enum DayStatus {
     #[default]
     Trading,
     Closed,
+    /// Every open order of the day has expired: the day's trades are final and cleared.
+    Cleared,
     Settled,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ClearingDayCommand {
     Close { trade_date: NaiveDate },
+    Clear { trade_date: NaiveDate },
     Settle { trade_date: NaiveDate },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ClearingDayEvent {
     DayClosed { trade_date: NaiveDate },
+    DayCleared { trade_date: NaiveDate },
     DaySettled { trade_date: NaiveDate },
 }
 
@@ -37,6 +42,7 @@ impl DomainEvent for ClearingDayEvent {
     fn event_type(&self) -> String {
         match self {
             ClearingDayEvent::DayClosed { .. } => "DayClosed",
+            ClearingDayEvent::DayCleared { .. } => "DayCleared",
             ClearingDayEvent::DaySettled { .. } => "DaySettled",
         }
         .to_string()
@@ -70,10 +76,17 @@ impl ClearingDay {
                 RejectCode::DayClosed,
                 format!("trade date {trade_date} is already closed"),
             ),
-            (ClearingDayCommand::Settle { trade_date }, DayStatus::Closed) => {
+            (ClearingDayCommand::Clear { trade_date }, DayStatus::Closed) => {
+                Ok(vec![ClearingDayEvent::DayCleared { trade_date }])
+            }
+            (ClearingDayCommand::Clear { trade_date }, status) => reject(
+                RejectCode::DayClosed,
+                format!("trade date {trade_date} cannot be cleared while {status:?}"),
+            ),
+            (ClearingDayCommand::Settle { trade_date }, DayStatus::Cleared) => {
                 Ok(vec![ClearingDayEvent::DaySettled { trade_date }])
             }
-            (ClearingDayCommand::Settle { trade_date }, DayStatus::Trading) => reject(
+            (ClearingDayCommand::Settle { trade_date }, DayStatus::Trading | DayStatus::Closed) => reject(
                 RejectCode::DayClosed,
                 format!("trade date {trade_date} is still trading: run end_of_day before settle"),
             ),
@@ -107,6 +120,7 @@ impl Aggregate for ClearingDay {
     fn apply(&mut self, event: Self::Event) {
         self.status = match event {
             ClearingDayEvent::DayClosed { .. } => DayStatus::Closed,
+            ClearingDayEvent::DayCleared { .. } => DayStatus::Cleared,
             ClearingDayEvent::DaySettled { .. } => DayStatus::Settled,
         };
     }

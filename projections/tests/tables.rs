@@ -98,9 +98,9 @@ async fn the_tables_equal_a_fresh_replay() {
         let applied = run_accounts(store.as_ref(), small_batches(None), |_| batches += 1)
             .await
             .unwrap();
-        assert_eq!(applied, 167, "{backend:?}");
-        assert_eq!(batches, 24, "167 events in batches of 7");
-        assert_eq!(accounts_checkpoint(store.as_ref()).await.unwrap(), 167);
+        assert_eq!(applied, 169, "{backend:?}");
+        assert_eq!(batches, 25, "169 events in batches of 7");
+        assert_eq!(accounts_checkpoint(store.as_ref()).await.unwrap(), 169);
         assert_eq!(
             tables(store.as_ref()).await,
             replayed(store.as_ref()).await,
@@ -228,7 +228,7 @@ async fn rebuild_from_zero_and_incremental_runs_agree() {
         let rebuilt = rebuild_accounts(store.as_ref(), small_batches(None), |_| {})
             .await
             .unwrap();
-        assert_eq!(rebuilt, 167);
+        assert_eq!(rebuilt, 169);
         assert_eq!(tables(store.as_ref()).await, incremental, "{backend:?}");
         assert_eq!(other_tables(&db).await, incremental_others, "{backend:?}");
     }

@@ -76,7 +76,7 @@ async fn a_clean_log_verifies_and_both_backends_write_the_same_chain() {
         let mut progress_calls = 0;
         let report = verify(store.as_ref(), |_| progress_calls += 1).await.unwrap();
         assert!(report.is_ok(), "{backend:?}: {report:?}");
-        assert_eq!(report.events, 167);
+        assert_eq!(report.events, 169);
         assert_eq!(report.accounts, 6);
         assert!(progress_calls > 0);
         let hashes: Vec<String> = ledger_eventstore::read_towards(store.as_ref(), 0, report.events, 1_000)
@@ -130,9 +130,9 @@ async fn a_deleted_event_is_caught_where_the_gap_is() {
 async fn a_deleted_last_event_is_caught_by_the_idempotency_records() {
     for backend in BACKENDS {
         let (db, store) = loaded(backend).await;
-        tamper(&db, &["DELETE FROM events WHERE global_position = 167"]).await;
+        tamper(&db, &["DELETE FROM events WHERE global_position = 169"]).await;
         let report = verify(store.as_ref(), |_| {}).await.unwrap();
-        assert_eq!(report.first_broken_position, Some(167), "{backend:?}: {report:?}");
+        assert_eq!(report.first_broken_position, Some(169), "{backend:?}: {report:?}");
         assert!(kinds(&report).contains(&ProblemKind::OutcomesDisagree));
     }
 }
