@@ -18,7 +18,7 @@ use crate::error::{reject, RejectCode, Rejection};
 use crate::fees::{cumulative_fees, FeeBreakdown};
 use crate::ids::{AccountId, BankRef, ExecId, InstrumentCode, OrderId};
 use crate::instrument::{Board, InstrumentInfo, RISK_LEVELS};
-use crate::money::{is_on_tick, is_whole_fen, round_to_fen, trade_value};
+use crate::money::{ceil_to_fen, is_on_tick, is_whole_fen, round_to_fen, trade_value, ONE_FEN_CNY};
 use crate::order::{Order, Side};
 use crate::rules::MarketRules;
 
@@ -179,7 +179,8 @@ pub enum AccountEvent {
         value_cny: Decimal,
         /// This fill's share of each fee: the order's new cumulative fee minus what it had paid.
         fees: FeeBreakdown,
-        /// Taken from the order's frozen reserve.
+        /// Taken from the order's frozen reserve; negative when a sell's proceeds
+        /// refill its fee cover.
         reserve_used_cny: Decimal,
         /// Signed change of available cash.
         available_change_cny: Decimal,
@@ -714,10 +715,17 @@ impl Account {
             Side::Sell => {
                 let net = value_cny - fee_total;
                 if net >= Decimal::ZERO {
-                    (Decimal::ZERO, net, net)
+                    // Proceeds refill the cover first: a later fill may cost more than its value again.
+                    let refill = (order.cover_cny - order.reserved_cny).min(net);
+                    (-refill, net - refill, net - refill)
                 } else {
-                    let from_reserve = (-net).min(order.reserved_cny);
-                    (from_reserve, net + from_reserve, Decimal::ZERO)
+                    // `sell_fee_cover` bounds every run of fills whose fees exceed their value.
+                    assert!(
+                        -net <= order.reserved_cny,
+                        "sell cover {} must pay fees {fee_total} beyond fill value {value_cny}",
+                        order.reserved_cny
+                    );
+                    (-net, Decimal::ZERO, Decimal::ZERO)
                 }
             }
         };
@@ -884,6 +892,10 @@ impl Account {
                         filled_value_cny: Decimal::ZERO,
                         fees_paid: FeeBreakdown::default(),
                         reserved_cny,
+                        cover_cny: match side {
+                            Side::Buy => Decimal::ZERO,
+                            Side::Sell => reserved_cny,
+                        },
                         cancel_requested: false,
                         exec_ids: Vec::new(),
                     },
@@ -1033,12 +1045,30 @@ pub fn price_limits(prev_close: Decimal, limit_rate: Decimal) -> (Decimal, Decim
     )
 }
 
-/// The most a sell order's first fill can cost beyond its value: when one share's
-/// value is below the minimum fees, the fees of a small fill exceed its proceeds.
-/// A sell order freezes this much cash so that available cash never goes negative.
+/// Cash a sell order at `limit_price` freezes so that no fill's fees ever take
+/// available cash below zero.
+///
+/// A fill's fees can exceed its value only when shares are cheap. Two cases bound
+/// the excess (`F(v)` is the order's cumulative fees at value `v`, `p` one share):
+/// - a run of fills from the order's start costs at most `F(p) - p` plus the later-fill
+///   term below: one share is the worst first fill, because each fee grows by at most
+///   `rate × value + 0.01` (one fen of rounding) beyond it;
+/// - a run of fills after proceeds refilled the cover costs at most
+///   `0.01 × fee kinds - (1 - Σ rates) × p`, which is zero for any price above 0.05.
+///
+/// Fills whose proceeds exceed their fees refill the cover before anything reaches
+/// available cash (see `decide_fill`), so the cover is whole at the start of every
+/// run and these bounds are all it needs.
 pub fn sell_fee_cover(limit_price: Decimal, rules: &MarketRules) -> Decimal {
     let one_share_cny = limit_price;
-    (cumulative_fees(&rules.fees, Side::Sell, one_share_cny).total_cny() - one_share_cny).max(Decimal::ZERO)
+    let first_fill_excess_cny =
+        (cumulative_fees(&rules.fees, Side::Sell, one_share_cny).total_cny() - one_share_cny).max(Decimal::ZERO);
+    let sell_rules = rules.fees.named().into_iter().filter(|(_, rule)| rule.on_sell);
+    let (rounding_cny, rate_sum) = sell_rules.fold((Decimal::ZERO, Decimal::ZERO), |(rounding, rates), (_, rule)| {
+        (rounding + ONE_FEN_CNY, rates + rule.rate)
+    });
+    let later_fill_excess_cny = (rounding_cny - (Decimal::ONE - rate_sum) * one_share_cny).max(Decimal::ZERO);
+    first_fill_excess_cny + ceil_to_fen(later_fill_excess_cny)
 }
 
 /// Quantity and price of an order or a fill within the rules' bounds, which also

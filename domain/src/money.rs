@@ -15,6 +15,14 @@ pub fn round_to_fen(amount_cny: Decimal) -> Decimal {
     amount_cny.round_dp_with_strategy(FEN_DECIMAL_PLACES, RoundingStrategy::MidpointAwayFromZero)
 }
 
+/// The smallest amount of money: one fen, 0.01 CNY.
+pub const ONE_FEN_CNY: Decimal = Decimal::from_parts(1, 0, 0, false, 2);
+
+/// Rounds up to the next whole fen (`0.041` to `0.05`), for bounds that must not fall short.
+pub fn ceil_to_fen(amount_cny: Decimal) -> Decimal {
+    amount_cny.round_dp_with_strategy(FEN_DECIMAL_PLACES, RoundingStrategy::AwayFromZero)
+}
+
 /// True when the amount has no digits below the fen (`10.10` yes, `10.101` no).
 pub fn is_whole_fen(amount_cny: Decimal) -> bool {
     amount_cny.normalize().scale() <= FEN_DECIMAL_PLACES

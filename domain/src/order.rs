@@ -39,6 +39,10 @@ pub struct Order {
     /// Cash still frozen for this order: for a buy, the rest of `value + fees` at the
     /// limit price; for a sell, the rest of the cover for fees that exceed a small fill's value.
     pub reserved_cny: Decimal,
+    /// For a sell, the fee cover frozen when it was placed, which its proceeds refill;
+    /// zero for a buy.
+    #[serde(default)]
+    pub cover_cny: Decimal,
     pub cancel_requested: bool,
     pub exec_ids: Vec<ExecId>,
 }
