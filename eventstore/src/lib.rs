@@ -17,6 +17,8 @@ pub mod codec;
 mod postgres;
 mod sqlite;
 
+/// Key of PostgreSQL's advisory lock that serialises appends: who holds it shows in `pg_locks`.
+pub use postgres::APPEND_LOCK_KEY as POSTGRES_APPEND_LOCK_KEY;
 pub use postgres::{redact as redact_url, PostgresEventStore};
 pub use sqlite::SqliteEventStore;
 

@@ -24,7 +24,7 @@ use crate::{
 };
 
 /// Key of the advisory lock that serialises appends ("LEDGERAP" in ASCII).
-const APPEND_LOCK_KEY: i64 = 0x4C45_4447_4552_4150;
+pub const APPEND_LOCK_KEY: i64 = 0x4C45_4447_4552_4150;
 const MAX_CONNECTIONS: u32 = 8;
 const CONNECT_TIMEOUT_MS: u64 = 5_000;
 /// Rows per INSERT ... SELECT FROM UNNEST statement.
@@ -92,115 +92,19 @@ impl EventStore for PostgresEventStore {
     ) -> Result<Vec<Result<StoredOutcome, StoreError>>, StoreError> {
         check_limit("commands in one append", commands.len(), MAX_APPEND_COMMANDS)?;
         let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(APPEND_LOCK_KEY)
-            .execute(&mut *tx)
-            .await?;
-        let command_ids: Vec<String> = commands.iter().map(|c| c.metadata.command_id.clone()).collect();
-        let existing: HashSet<String> =
-            sqlx::query("SELECT command_id FROM command_outcomes WHERE command_id = ANY($1)")
-                .bind(&command_ids)
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(|row| row.try_get(0))
-                .collect::<Result<_, _>>()?;
-        let plan = plan_append(commands, stream_heads(&mut tx, commands).await?, &existing, atomicity)?;
-        let metadata = stored_metadata(commands);
-        let (last_position, last_hash) = chain_head(&mut tx).await?;
-        let rows = chain_plan(&plan.events, &metadata, last_position, &last_hash);
-        for (planned, chained) in plan.events.chunks(ROWS_PER_INSERT).zip(rows.chunks(ROWS_PER_INSERT)) {
-            let mut columns = EventColumns::default();
-            for (row, chained) in planned.iter().zip(chained) {
-                let meta = &metadata[row.command];
-                columns.global_position.push(to_i64(chained.global_position)?);
-                columns.aggregate_type.push(row.stream.aggregate_type.clone());
-                columns.aggregate_id.push(row.stream.aggregate_id.clone());
-                columns.sequence.push(to_i64(row.sequence)?);
-                columns.event_type.push(row.event.event_type.clone());
-                columns
-                    .event_version
-                    .push(
-                        i32::try_from(row.event.event_version).map_err(|_| StoreError::LimitExceeded {
-                            what: "event_version",
-                            limit: i32::MAX as usize,
-                        })?,
-                    );
-                columns.payload.push(row.event.payload.to_string());
-                columns.command_id.push(meta.command_id.clone());
-                columns.correlation_id.push(meta.correlation_id.clone());
-                columns.causation_id.push(meta.causation_id.clone());
-                columns.actor.push(meta.actor.clone());
-                columns.recorded_at.push(format_recorded_at(&meta.recorded_at));
-                columns.prev_hash.push(chained.prev_hash.clone());
-                columns.hash.push(chained.hash.clone());
+        match write_batch(&mut tx, commands, atomicity).await {
+            Ok(outcomes) => {
+                tx.commit().await?;
+                Ok(outcomes)
             }
-            sqlx::query(
-                "INSERT INTO events (global_position, aggregate_type, aggregate_id, sequence, event_type, event_version, \
-                 payload, command_id, correlation_id, causation_id, actor, recorded_at, prev_hash, hash) \
-                 SELECT p, t, i, s, e, v, pl::jsonb, c, co, ca, a, r::timestamptz, ph, h FROM UNNEST(\
-                 $1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::int[], $7::text[], $8::text[], \
-                 $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[]) \
-                 AS x(p, t, i, s, e, v, pl, c, co, ca, a, r, ph, h)",
-            )
-            .bind(columns.global_position)
-            .bind(columns.aggregate_type)
-            .bind(columns.aggregate_id)
-            .bind(columns.sequence)
-            .bind(columns.event_type)
-            .bind(columns.event_version)
-            .bind(columns.payload)
-            .bind(columns.command_id)
-            .bind(columns.correlation_id)
-            .bind(columns.causation_id)
-            .bind(columns.actor)
-            .bind(columns.recorded_at)
-            .bind(columns.prev_hash)
-            .bind(columns.hash)
-            .execute(&mut *tx)
-            .await?;
-        }
-        let positions: Vec<u64> = rows.iter().map(|r| r.global_position).collect();
-        let outcomes = outcomes_of(commands, &metadata, plan, &positions);
-        let written: Vec<&StoredOutcome> = outcomes.iter().filter_map(|o| o.as_ref().ok()).collect();
-        for chunk in written.chunks(ROWS_PER_INSERT) {
-            let mut ids = Vec::with_capacity(chunk.len());
-            let mut statuses = Vec::with_capacity(chunk.len());
-            let mut codes: Vec<Option<String>> = Vec::with_capacity(chunk.len());
-            let mut messages: Vec<Option<String>> = Vec::with_capacity(chunk.len());
-            let mut counts = Vec::with_capacity(chunk.len());
-            let mut firsts: Vec<Option<i64>> = Vec::with_capacity(chunk.len());
-            let mut lasts: Vec<Option<i64>> = Vec::with_capacity(chunk.len());
-            let mut times = Vec::with_capacity(chunk.len());
-            for outcome in chunk {
-                ids.push(outcome.command_id.clone());
-                statuses.push(outcome.status.as_str().to_owned());
-                codes.push(outcome.code.clone());
-                messages.push(outcome.message.clone());
-                counts.push(to_i64(outcome.event_count)?);
-                firsts.push(outcome.first_position.map(to_i64).transpose()?);
-                lasts.push(outcome.last_position.map(to_i64).transpose()?);
-                times.push(format_recorded_at(&outcome.recorded_at));
+            Err(error) => {
+                // Roll back now, not on drop: a dropped transaction is only rolled back when
+                // its connection is next used, and until then it holds the append lock.
+                // If the rollback fails too the connection is gone, and with it the transaction.
+                let _ = tx.rollback().await;
+                Err(error)
             }
-            sqlx::query(
-                "INSERT INTO command_outcomes (command_id, status, code, message, event_count, first_position, \
-                 last_position, recorded_at) SELECT c, s, co, m, n, f, l, r::timestamptz FROM UNNEST(\
-                 $1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[]) \
-                 AS x(c, s, co, m, n, f, l, r)",
-            )
-            .bind(ids)
-            .bind(statuses)
-            .bind(codes)
-            .bind(messages)
-            .bind(counts)
-            .bind(firsts)
-            .bind(lasts)
-            .bind(times)
-            .execute(&mut *tx)
-            .await?;
         }
-        tx.commit().await?;
-        Ok(outcomes)
     }
 
     async fn load_stream(&self, stream: &StreamId) -> Result<Vec<RecordedEvent>, StoreError> {
@@ -270,6 +174,122 @@ impl EventStore for PostgresEventStore {
     async fn outcome_totals(&self) -> Result<OutcomeTotals, StoreError> {
         crate::outcome_totals_of(&self.pool).await
     }
+}
+
+/// Everything an append writes, inside the caller's transaction: outcomes of known
+/// command ids, the planned events chained onto the head, and the new outcomes.
+async fn write_batch(
+    tx: &mut Transaction<'_, Postgres>,
+    commands: &[CommandRecord],
+    atomicity: Atomicity,
+) -> Result<Vec<Result<StoredOutcome, StoreError>>, StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(APPEND_LOCK_KEY)
+        .execute(&mut **tx)
+        .await?;
+    let command_ids: Vec<String> = commands.iter().map(|c| c.metadata.command_id.clone()).collect();
+    let existing: HashSet<String> = sqlx::query("SELECT command_id FROM command_outcomes WHERE command_id = ANY($1)")
+        .bind(&command_ids)
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(|row| row.try_get(0))
+        .collect::<Result<_, _>>()?;
+    let plan = plan_append(commands, stream_heads(tx, commands).await?, &existing, atomicity)?;
+    let metadata = stored_metadata(commands);
+    let (last_position, last_hash) = chain_head(tx).await?;
+    let rows = chain_plan(&plan.events, &metadata, last_position, &last_hash);
+    for (planned, chained) in plan.events.chunks(ROWS_PER_INSERT).zip(rows.chunks(ROWS_PER_INSERT)) {
+        let mut columns = EventColumns::default();
+        for (row, chained) in planned.iter().zip(chained) {
+            let meta = &metadata[row.command];
+            columns.global_position.push(to_i64(chained.global_position)?);
+            columns.aggregate_type.push(row.stream.aggregate_type.clone());
+            columns.aggregate_id.push(row.stream.aggregate_id.clone());
+            columns.sequence.push(to_i64(row.sequence)?);
+            columns.event_type.push(row.event.event_type.clone());
+            columns
+                .event_version
+                .push(
+                    i32::try_from(row.event.event_version).map_err(|_| StoreError::LimitExceeded {
+                        what: "event_version",
+                        limit: i32::MAX as usize,
+                    })?,
+                );
+            columns.payload.push(row.event.payload.to_string());
+            columns.command_id.push(meta.command_id.clone());
+            columns.correlation_id.push(meta.correlation_id.clone());
+            columns.causation_id.push(meta.causation_id.clone());
+            columns.actor.push(meta.actor.clone());
+            columns.recorded_at.push(format_recorded_at(&meta.recorded_at));
+            columns.prev_hash.push(chained.prev_hash.clone());
+            columns.hash.push(chained.hash.clone());
+        }
+        sqlx::query(
+            "INSERT INTO events (global_position, aggregate_type, aggregate_id, sequence, event_type, event_version, \
+             payload, command_id, correlation_id, causation_id, actor, recorded_at, prev_hash, hash) \
+             SELECT p, t, i, s, e, v, pl::jsonb, c, co, ca, a, r::timestamptz, ph, h FROM UNNEST(\
+             $1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::int[], $7::text[], $8::text[], \
+             $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[]) \
+             AS x(p, t, i, s, e, v, pl, c, co, ca, a, r, ph, h)",
+        )
+        .bind(columns.global_position)
+        .bind(columns.aggregate_type)
+        .bind(columns.aggregate_id)
+        .bind(columns.sequence)
+        .bind(columns.event_type)
+        .bind(columns.event_version)
+        .bind(columns.payload)
+        .bind(columns.command_id)
+        .bind(columns.correlation_id)
+        .bind(columns.causation_id)
+        .bind(columns.actor)
+        .bind(columns.recorded_at)
+        .bind(columns.prev_hash)
+        .bind(columns.hash)
+        .execute(&mut **tx)
+        .await?;
+    }
+    let positions: Vec<u64> = rows.iter().map(|r| r.global_position).collect();
+    let outcomes = outcomes_of(commands, &metadata, plan, &positions);
+    let written: Vec<&StoredOutcome> = outcomes.iter().filter_map(|o| o.as_ref().ok()).collect();
+    for chunk in written.chunks(ROWS_PER_INSERT) {
+        let mut ids = Vec::with_capacity(chunk.len());
+        let mut statuses = Vec::with_capacity(chunk.len());
+        let mut codes: Vec<Option<String>> = Vec::with_capacity(chunk.len());
+        let mut messages: Vec<Option<String>> = Vec::with_capacity(chunk.len());
+        let mut counts = Vec::with_capacity(chunk.len());
+        let mut firsts: Vec<Option<i64>> = Vec::with_capacity(chunk.len());
+        let mut lasts: Vec<Option<i64>> = Vec::with_capacity(chunk.len());
+        let mut times = Vec::with_capacity(chunk.len());
+        for outcome in chunk {
+            ids.push(outcome.command_id.clone());
+            statuses.push(outcome.status.as_str().to_owned());
+            codes.push(outcome.code.clone());
+            messages.push(outcome.message.clone());
+            counts.push(to_i64(outcome.event_count)?);
+            firsts.push(outcome.first_position.map(to_i64).transpose()?);
+            lasts.push(outcome.last_position.map(to_i64).transpose()?);
+            times.push(format_recorded_at(&outcome.recorded_at));
+        }
+        sqlx::query(
+            "INSERT INTO command_outcomes (command_id, status, code, message, event_count, first_position, \
+             last_position, recorded_at) SELECT c, s, co, m, n, f, l, r::timestamptz FROM UNNEST(\
+             $1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[]) \
+             AS x(c, s, co, m, n, f, l, r)",
+        )
+        .bind(ids)
+        .bind(statuses)
+        .bind(codes)
+        .bind(messages)
+        .bind(counts)
+        .bind(firsts)
+        .bind(lasts)
+        .bind(times)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(outcomes)
 }
 
 #[derive(Default)]

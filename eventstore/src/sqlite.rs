@@ -79,70 +79,19 @@ impl EventStore for SqliteEventStore {
         // IMMEDIATE takes the write lock up front: one appender at a time, so positions
         // are handed out in commit order and each append chains onto the last hash.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let command_ids: Vec<&str> = commands.iter().map(|c| c.metadata.command_id.as_str()).collect();
-        let existing = existing_command_ids(&mut tx, &command_ids).await?;
-        let plan = plan_append(commands, stream_heads(&mut tx, commands).await?, &existing, atomicity)?;
-        let metadata = stored_metadata(commands);
-        let (last_position, last_hash) = chain_head(&mut tx).await?;
-        let rows = chain_plan(&plan.events, &metadata, last_position, &last_hash);
-        // Many rows per statement: each statement is a round trip to SQLite's worker
-        // thread, which costs more than the insert itself.
-        for (planned, chained) in plan
-            .events
-            .chunks(EVENT_ROWS_PER_INSERT)
-            .zip(rows.chunks(EVENT_ROWS_PER_INSERT))
-        {
-            let sql = format!(
-                "INSERT INTO events (global_position, aggregate_type, aggregate_id, sequence, event_type, event_version, \
-                 payload, command_id, correlation_id, causation_id, actor, recorded_at, prev_hash, hash) VALUES {}",
-                vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; planned.len()].join(", ")
-            );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (row, chained) in planned.iter().zip(chained) {
-                let meta = &metadata[row.command];
-                query = query
-                    .bind(to_i64(chained.global_position)?)
-                    .bind(&row.stream.aggregate_type)
-                    .bind(&row.stream.aggregate_id)
-                    .bind(to_i64(row.sequence)?)
-                    .bind(&row.event.event_type)
-                    .bind(i64::from(row.event.event_version))
-                    .bind(serde_json::to_string(&row.event.payload).map_err(|e| StoreError::Corrupt(e.to_string()))?)
-                    .bind(&meta.command_id)
-                    .bind(&meta.correlation_id)
-                    .bind(&meta.causation_id)
-                    .bind(&meta.actor)
-                    .bind(format_recorded_at(&meta.recorded_at))
-                    .bind(&chained.prev_hash)
-                    .bind(&chained.hash);
+        match write_batch(&mut tx, commands, atomicity).await {
+            Ok(outcomes) => {
+                tx.commit().await?;
+                Ok(outcomes)
             }
-            query.execute(&mut *tx).await?;
-        }
-        let positions: Vec<u64> = rows.iter().map(|r| r.global_position).collect();
-        let outcomes = outcomes_of(commands, &metadata, plan, &positions);
-        let written: Vec<&StoredOutcome> = outcomes.iter().filter_map(|o| o.as_ref().ok()).collect();
-        for chunk in written.chunks(OUTCOME_ROWS_PER_INSERT) {
-            let sql = format!(
-                "INSERT INTO command_outcomes (command_id, status, code, message, event_count, first_position, \
-                 last_position, recorded_at) VALUES {}",
-                vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ")
-            );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for outcome in chunk {
-                query = query
-                    .bind(&outcome.command_id)
-                    .bind(outcome.status.as_str())
-                    .bind(&outcome.code)
-                    .bind(&outcome.message)
-                    .bind(to_i64(outcome.event_count)?)
-                    .bind(outcome.first_position.map(to_i64).transpose()?)
-                    .bind(outcome.last_position.map(to_i64).transpose()?)
-                    .bind(format_recorded_at(&outcome.recorded_at));
+            Err(error) => {
+                // Roll back now, not on drop: a dropped transaction is only rolled back when
+                // its connection is next used, and until then it holds the append lock.
+                // If the rollback fails too the connection is gone, and with it the transaction.
+                let _ = tx.rollback().await;
+                Err(error)
             }
-            query.execute(&mut *tx).await?;
         }
-        tx.commit().await?;
-        Ok(outcomes)
     }
 
     async fn load_stream(&self, stream: &StreamId) -> Result<Vec<RecordedEvent>, StoreError> {
@@ -205,6 +154,78 @@ impl EventStore for SqliteEventStore {
     async fn outcome_totals(&self) -> Result<OutcomeTotals, StoreError> {
         crate::outcome_totals_of(&self.pool).await
     }
+}
+
+/// Everything an append writes, inside the caller's transaction: outcomes of known
+/// command ids, the planned events chained onto the head, and the new outcomes.
+async fn write_batch(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    commands: &[CommandRecord],
+    atomicity: Atomicity,
+) -> Result<Vec<Result<StoredOutcome, StoreError>>, StoreError> {
+    let command_ids: Vec<&str> = commands.iter().map(|c| c.metadata.command_id.as_str()).collect();
+    let existing = existing_command_ids(tx, &command_ids).await?;
+    let plan = plan_append(commands, stream_heads(tx, commands).await?, &existing, atomicity)?;
+    let metadata = stored_metadata(commands);
+    let (last_position, last_hash) = chain_head(tx).await?;
+    let rows = chain_plan(&plan.events, &metadata, last_position, &last_hash);
+    // Many rows per statement: each statement is a round trip to SQLite's worker
+    // thread, which costs more than the insert itself.
+    for (planned, chained) in plan
+        .events
+        .chunks(EVENT_ROWS_PER_INSERT)
+        .zip(rows.chunks(EVENT_ROWS_PER_INSERT))
+    {
+        let sql = format!(
+            "INSERT INTO events (global_position, aggregate_type, aggregate_id, sequence, event_type, event_version, \
+             payload, command_id, correlation_id, causation_id, actor, recorded_at, prev_hash, hash) VALUES {}",
+            vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; planned.len()].join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (row, chained) in planned.iter().zip(chained) {
+            let meta = &metadata[row.command];
+            query = query
+                .bind(to_i64(chained.global_position)?)
+                .bind(&row.stream.aggregate_type)
+                .bind(&row.stream.aggregate_id)
+                .bind(to_i64(row.sequence)?)
+                .bind(&row.event.event_type)
+                .bind(i64::from(row.event.event_version))
+                .bind(serde_json::to_string(&row.event.payload).map_err(|e| StoreError::Corrupt(e.to_string()))?)
+                .bind(&meta.command_id)
+                .bind(&meta.correlation_id)
+                .bind(&meta.causation_id)
+                .bind(&meta.actor)
+                .bind(format_recorded_at(&meta.recorded_at))
+                .bind(&chained.prev_hash)
+                .bind(&chained.hash);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    let positions: Vec<u64> = rows.iter().map(|r| r.global_position).collect();
+    let outcomes = outcomes_of(commands, &metadata, plan, &positions);
+    let written: Vec<&StoredOutcome> = outcomes.iter().filter_map(|o| o.as_ref().ok()).collect();
+    for chunk in written.chunks(OUTCOME_ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO command_outcomes (command_id, status, code, message, event_count, first_position, \
+             last_position, recorded_at) VALUES {}",
+            vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for outcome in chunk {
+            query = query
+                .bind(&outcome.command_id)
+                .bind(outcome.status.as_str())
+                .bind(&outcome.code)
+                .bind(&outcome.message)
+                .bind(to_i64(outcome.event_count)?)
+                .bind(outcome.first_position.map(to_i64).transpose()?)
+                .bind(outcome.last_position.map(to_i64).transpose()?)
+                .bind(format_recorded_at(&outcome.recorded_at));
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(outcomes)
 }
 
 /// The position and hash of the last event, or (0, genesis) for an empty log.

@@ -32,6 +32,7 @@ on_every_backend!(
     reads_are_bounded,
     the_log_survives_a_reopen,
     events_cannot_be_updated_or_deleted,
+    a_failed_append_releases_the_append_lock,
 );
 
 async fn run<F, Fut>(backend: Backend, body: F)
@@ -282,4 +283,67 @@ async fn events_cannot_be_updated_or_deleted(store: Arc<dyn EventStore>, db: Tes
         assert!(message.contains("events are immutable"), "{statement}: {message:?}");
     }
     assert_eq!(read(&*store, 0, 10).await.unwrap()[0].event_type, "CashDeposited");
+}
+
+/// A refused append must end its transaction before it returns: left to drop, the
+/// transaction keeps the append lock until the pool's background task next runs,
+/// which a caller that blocks its thread (as dropping a `TestDatabase` does) never lets
+/// happen, so every writer stalls.
+async fn a_failed_append_releases_the_append_lock(store: Arc<dyn EventStore>, db: TestDatabase) {
+    store.append(&[record("c1", vec![append("A1", 0, 2)])]).await.unwrap();
+    let error = store
+        .append(&[record("c2", vec![append("A1", 1, 1)])])
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::Conflict { .. }), "{error}");
+    // Checked from another thread while this one blocks: no await here lets the pool's
+    // background tasks run. Other tests' appends may hold the PostgreSQL lock briefly.
+    let (backend, url) = (db.backend, db.url.clone());
+    let lock_is_free = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            for _ in 0..LOCK_ATTEMPTS {
+                if append_lock_is_free(backend, &url).await {
+                    return true;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(LOCK_RETRY_MS)).await;
+            }
+            false
+        })
+    })
+    .join()
+    .unwrap();
+    assert!(lock_is_free, "the failed append still holds the append lock");
+}
+
+const LOCK_ATTEMPTS: u32 = 100;
+const LOCK_RETRY_MS: u64 = 20;
+
+async fn append_lock_is_free(backend: Backend, url: &str) -> bool {
+    use sqlx::Connection;
+    use std::str::FromStr;
+    match backend {
+        Backend::Sqlite => {
+            // No waiting: BEGIN IMMEDIATE fails at once while another transaction writes.
+            let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)
+                .unwrap()
+                .busy_timeout(std::time::Duration::ZERO);
+            let mut conn = sqlx::SqliteConnection::connect_with(&options).await.unwrap();
+            sqlx::raw_sql("BEGIN IMMEDIATE; ROLLBACK")
+                .execute(&mut conn)
+                .await
+                .is_ok()
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_xact_lock($1)")
+                .bind(ledger_eventstore::POSTGRES_APPEND_LOCK_KEY)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap()
+        }
+    }
 }

@@ -536,12 +536,32 @@ macro_rules! backend {
                 fail_mid_batch: bool,
             ) -> Result<(), ProjectionError> {
                 let mut tx = pool.begin_with($begin).await.map_err(ProjectionError::database)?;
+                match apply_in(&mut tx, expected_checkpoint, last_position, &mut changes, fail_mid_batch).await {
+                    Ok(()) => tx.commit().await.map_err(ProjectionError::database),
+                    Err(error) => {
+                        // Roll back now: a dropped transaction would hold its locks until the
+                        // connection is next used. A failed rollback means the connection, and
+                        // with it the transaction, is gone.
+                        let _ = tx.rollback().await;
+                        Err(error)
+                    }
+                }
+            }
+
+            /// One batch's rows and the new checkpoint, inside the caller's transaction.
+            async fn apply_in(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                expected_checkpoint: u64,
+                last_position: u64,
+                changes: &mut Changes,
+                fail_mid_batch: bool,
+            ) -> Result<(), ProjectionError> {
                 // Another runner may have moved the checkpoint since we read it: then this batch is not ours.
                 sqlx::query(sqlx::AssertSqlSafe(sql(
                     "INSERT INTO projection_checkpoints (name, position) VALUES (?, 0) ON CONFLICT (name) DO NOTHING",
                 )))
                 .bind(ACCOUNTS_PROJECTION)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await
                 .map_err(ProjectionError::database)?;
                 let current: i64 = sqlx::query(sqlx::AssertSqlSafe(sql(&format!(
@@ -549,7 +569,7 @@ macro_rules! backend {
                     $lock_checkpoint
                 ))))
                 .bind(ACCOUNTS_PROJECTION)
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut **tx)
                 .await
                 .and_then(|row| row.try_get(0))
                 .map_err(ProjectionError::database)?;
@@ -562,7 +582,7 @@ macro_rules! backend {
                         "SELECT state FROM projection_account_state WHERE account_id = ?",
                     )))
                     .bind(account_id.as_str())
-                    .fetch_optional(&mut *tx)
+                    .fetch_optional(&mut **tx)
                     .await
                     .map_err(ProjectionError::database)?;
                     if let Some(row) = row {
@@ -582,7 +602,7 @@ macro_rules! backend {
                     )))
                     .bind(account_id.as_str())
                     .bind(state)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await
                     .map_err(ProjectionError::database)?;
                     let (balance, positions) = rows_of(&account_id, &account);
@@ -600,12 +620,12 @@ macro_rules! backend {
                     .bind(balance.unsettled)
                     .bind(balance.withdrawable)
                     .bind(as_of)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await
                     .map_err(ProjectionError::database)?;
                     sqlx::query(sqlx::AssertSqlSafe(sql("DELETE FROM positions WHERE account_id = ?")))
                         .bind(account_id.as_str())
-                        .execute(&mut *tx)
+                        .execute(&mut **tx)
                         .await
                         .map_err(ProjectionError::database)?;
                     for position in positions {
@@ -622,23 +642,23 @@ macro_rules! backend {
                         .bind(cost)
                         .bind(position.avg_cost)
                         .bind(as_of)
-                        .execute(&mut *tx)
+                        .execute(&mut **tx)
                         .await
                         .map_err(ProjectionError::database)?;
                     }
                 }
-                write_rows(&mut tx, &changes).await?;
+                write_rows(tx, &changes).await?;
                 if fail_mid_batch {
-                    // Dropping the transaction rolls every row of this batch back.
+                    // The caller rolls every row of this batch back.
                     return Err(ProjectionError::Injected("failed in the middle of a batch".into()));
                 }
                 sqlx::query(sqlx::AssertSqlSafe(sql("UPDATE projection_checkpoints SET position = ? WHERE name = ?")))
                     .bind(as_of)
                     .bind(ACCOUNTS_PROJECTION)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await
                     .map_err(ProjectionError::database)?;
-                tx.commit().await.map_err(ProjectionError::database)
+                Ok(())
             }
 
             async fn write_rows(tx: &mut sqlx::Transaction<'_, $db>, changes: &Changes) -> Result<(), ProjectionError> {
