@@ -369,6 +369,7 @@ impl Ledger {
                 actor: submission.actor.clone(),
                 recorded_at: (self.clock)(),
             };
+            let account_id = submission.command.account_id().map(|id| id.as_str().to_owned());
             let mut appends = Vec::new();
             let decision = self.decide(&submission.command, &mut appends).await?;
             let record = match decision {
@@ -377,6 +378,7 @@ impl Ledger {
                     status: OutcomeStatus::Accepted,
                     code: None,
                     message: None,
+                    account_id,
                     appends,
                 },
                 Err(rejection) => {
@@ -386,6 +388,7 @@ impl Ledger {
                         status: OutcomeStatus::Rejected,
                         code: Some(rejection.code.as_str().to_owned()),
                         message: Some(rejection.message),
+                        account_id,
                         appends,
                     }
                 }
@@ -669,6 +672,7 @@ fn pending_outcome(record: &CommandRecord) -> StoredOutcome {
         status: record.status,
         code: record.code.clone(),
         message: record.message.clone(),
+        account_id: record.account_id.clone(),
         event_count: record.appends.iter().map(|a| a.events.len() as u64).sum(),
         first_position: None,
         last_position: None,

@@ -119,6 +119,28 @@ pub enum LedgerCommand {
 }
 
 impl LedgerCommand {
+    /// The account the command is about, if it names one.
+    pub fn account_id(&self) -> Option<&AccountId> {
+        match self {
+            LedgerCommand::OpenAccount { account_id, .. }
+            | LedgerCommand::Deposit { account_id, .. }
+            | LedgerCommand::Withdraw { account_id, .. }
+            | LedgerCommand::ConfirmWithdrawal { account_id, .. }
+            | LedgerCommand::FailWithdrawal { account_id, .. }
+            | LedgerCommand::PlaceOrder { account_id, .. }
+            | LedgerCommand::RejectOrder { account_id, .. }
+            | LedgerCommand::Fill { account_id, .. }
+            | LedgerCommand::CancelOrder { account_id, .. }
+            | LedgerCommand::ConfirmCancel { account_id, .. }
+            | LedgerCommand::FreezeAccount { account_id, .. }
+            | LedgerCommand::UnfreezeAccount { account_id, .. } => Some(account_id),
+            LedgerCommand::ListInstrument(_)
+            | LedgerCommand::SetPrevClose { .. }
+            | LedgerCommand::EndOfDay { .. }
+            | LedgerCommand::Settle { .. } => None,
+        }
+    }
+
     /// The contract's name of the command type.
     pub fn type_name(&self) -> &'static str {
         match self {

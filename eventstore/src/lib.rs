@@ -122,6 +122,9 @@ pub struct CommandRecord {
     /// The refusal code, for a rejected command.
     pub code: Option<String>,
     pub message: Option<String>,
+    /// The account the command named, if any: kept with the outcome, since a refusal
+    /// writes no event and compliance still asks who was refused.
+    pub account_id: Option<String>,
     /// In order; a stream may appear more than once (a later append expects the earlier one's end).
     pub appends: Vec<StreamAppend>,
 }
@@ -133,6 +136,7 @@ pub struct StoredOutcome {
     pub status: OutcomeStatus,
     pub code: Option<String>,
     pub message: Option<String>,
+    pub account_id: Option<String>,
     pub event_count: u64,
     pub first_position: Option<u64>,
     pub last_position: Option<u64>,
@@ -415,6 +419,7 @@ pub(crate) fn outcomes_of(
                 status: command.status,
                 code: command.code.clone(),
                 message: command.message.clone(),
+                account_id: command.account_id.clone(),
                 event_count: 0,
                 first_position: None,
                 last_position: None,
@@ -574,6 +579,7 @@ where
         status,
         code: row.try_get("code")?,
         message: row.try_get("message")?,
+        account_id: row.try_get("account_id")?,
         event_count: to_u64(row.try_get("event_count")?, "event_count")?,
         first_position: position("first_position")?,
         last_position: position("last_position")?,

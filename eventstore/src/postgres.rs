@@ -138,7 +138,7 @@ impl EventStore for PostgresEventStore {
     async fn find_outcomes(&self, command_ids: &[String]) -> Result<HashMap<String, StoredOutcome>, StoreError> {
         check_limit("command ids in one lookup", command_ids.len(), MAX_OUTCOME_LOOKUPS)?;
         let rows = sqlx::query(
-            "SELECT command_id, status, code, message, event_count, first_position, last_position, \
+            "SELECT command_id, status, code, message, account_id, event_count, first_position, last_position, \
              to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS recorded_at \
              FROM command_outcomes WHERE command_id = ANY($1)",
         )
@@ -258,6 +258,7 @@ async fn write_batch(
         let mut statuses = Vec::with_capacity(chunk.len());
         let mut codes: Vec<Option<String>> = Vec::with_capacity(chunk.len());
         let mut messages: Vec<Option<String>> = Vec::with_capacity(chunk.len());
+        let mut accounts: Vec<Option<String>> = Vec::with_capacity(chunk.len());
         let mut counts = Vec::with_capacity(chunk.len());
         let mut firsts: Vec<Option<i64>> = Vec::with_capacity(chunk.len());
         let mut lasts: Vec<Option<i64>> = Vec::with_capacity(chunk.len());
@@ -267,21 +268,23 @@ async fn write_batch(
             statuses.push(outcome.status.as_str().to_owned());
             codes.push(outcome.code.clone());
             messages.push(outcome.message.clone());
+            accounts.push(outcome.account_id.clone());
             counts.push(to_i64(outcome.event_count)?);
             firsts.push(outcome.first_position.map(to_i64).transpose()?);
             lasts.push(outcome.last_position.map(to_i64).transpose()?);
             times.push(format_recorded_at(&outcome.recorded_at));
         }
         sqlx::query(
-            "INSERT INTO command_outcomes (command_id, status, code, message, event_count, first_position, \
-             last_position, recorded_at) SELECT c, s, co, m, n, f, l, r::timestamptz FROM UNNEST(\
-             $1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[]) \
-             AS x(c, s, co, m, n, f, l, r)",
+            "INSERT INTO command_outcomes (command_id, status, code, message, account_id, event_count, \
+             first_position, last_position, recorded_at) SELECT c, s, co, m, ac, n, f, l, r::timestamptz FROM UNNEST(\
+             $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[], \
+             $9::text[]) AS x(c, s, co, m, ac, n, f, l, r)",
         )
         .bind(ids)
         .bind(statuses)
         .bind(codes)
         .bind(messages)
+        .bind(accounts)
         .bind(counts)
         .bind(firsts)
         .bind(lasts)

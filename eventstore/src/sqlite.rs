@@ -207,9 +207,9 @@ async fn write_batch(
     let written: Vec<&StoredOutcome> = outcomes.iter().filter_map(|o| o.as_ref().ok()).collect();
     for chunk in written.chunks(OUTCOME_ROWS_PER_INSERT) {
         let sql = format!(
-            "INSERT INTO command_outcomes (command_id, status, code, message, event_count, first_position, \
-             last_position, recorded_at) VALUES {}",
-            vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ")
+            "INSERT INTO command_outcomes (command_id, status, code, message, account_id, event_count, \
+             first_position, last_position, recorded_at) VALUES {}",
+            vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ")
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for outcome in chunk {
@@ -218,6 +218,7 @@ async fn write_batch(
                 .bind(outcome.status.as_str())
                 .bind(&outcome.code)
                 .bind(&outcome.message)
+                .bind(&outcome.account_id)
                 .bind(to_i64(outcome.event_count)?)
                 .bind(outcome.first_position.map(to_i64).transpose()?)
                 .bind(outcome.last_position.map(to_i64).transpose()?)

@@ -22,6 +22,7 @@ fn command(id: &str, stream: &str, expected_sequence: u64, events: usize) -> Com
         status: OutcomeStatus::Accepted,
         code: None,
         message: None,
+        account_id: None,
         appends: vec![StreamAppend {
             stream: StreamId::new("Test", stream),
             expected_sequence,

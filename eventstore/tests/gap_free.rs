@@ -35,6 +35,7 @@ fn command(writer: usize, batch: usize) -> CommandRecord {
         status: OutcomeStatus::Accepted,
         code: None,
         message: None,
+        account_id: None,
         appends: vec![StreamAppend {
             stream,
             expected_sequence: (batch * EVENTS_PER_BATCH) as u64,
@@ -84,6 +85,13 @@ async fn concurrent_writers_and_a_tailing_reader(backend: Backend) {
                         after + 1,
                         "the reader skipped or repeated a position"
                     );
+                    // And the chain links up as it is read, across every writer's batches.
+                    assert_eq!(
+                        event.prev_hash, previous_hash,
+                        "chain broken at {}",
+                        event.global_position
+                    );
+                    previous_hash = event.hash.clone();
                     after = event.global_position;
                     seen.push(event.global_position);
                 }

@@ -80,6 +80,7 @@ fn record(id: &str, appends: Vec<StreamAppend>) -> CommandRecord {
         status: OutcomeStatus::Accepted,
         code: None,
         message: None,
+        account_id: None,
         appends,
     }
 }
@@ -214,12 +215,14 @@ async fn refusals_are_remembered_without_events(store: Arc<dyn EventStore>, _db:
     refused.status = OutcomeStatus::Rejected;
     refused.code = Some("insufficient_funds".into());
     refused.message = Some("buying needs 1005.06 with fees but only 10.00 is available".into());
+    refused.account_id = Some("A1".into());
     let outcome = store.append(&[refused]).await.unwrap().remove(0);
     assert_eq!((outcome.event_count, outcome.first_position), (0, None));
     let found = store.find_outcomes(&["r1".into()]).await.unwrap();
     let stored = &found["r1"];
     assert_eq!(stored.status, OutcomeStatus::Rejected);
     assert_eq!(stored.code.as_deref(), Some("insufficient_funds"));
+    assert_eq!(stored.account_id.as_deref(), Some("A1"), "who was refused is kept");
     assert_eq!(stored.recorded_at, at());
     assert_eq!(store.head_position().await.unwrap(), 0);
 }

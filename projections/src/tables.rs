@@ -73,7 +73,13 @@ pub async fn run_accounts(
             Database::Postgres(pool) => postgres::checkpoint(pool).await?,
         };
         let events = read_towards(store, checkpoint, head, options.batch_events).await?;
-        let Some(last) = events.last() else { return Ok(applied) };
+        let Some(last) = events.last() else {
+            match &database {
+                Database::Sqlite(pool) => sqlite::alert_refusals(pool).await?,
+                Database::Postgres(pool) => postgres::alert_refusals(pool).await?,
+            };
+            return Ok(applied);
+        };
         let last_position = last.global_position;
         let fail_mid_batch = options.fault == Some(Fault::MidBatch(batch_index));
         let changes = Changes::of(&events)?;
@@ -528,6 +534,23 @@ macro_rules! backend {
                 tx.commit().await.map_err(ProjectionError::database)
             }
 
+            /// Raises an alert for every refused suitability check not yet alerted. Refusals
+            /// write no event, so these come from the outcomes the store keeps; the alert's
+            /// key (the command id) makes a rerun or a crash mid-way add nothing twice.
+            pub async fn alert_refusals(pool: &sqlx::Pool<$db>) -> Result<u64, ProjectionError> {
+                let done = sqlx::query(sqlx::AssertSqlSafe(sql(
+                    "INSERT INTO compliance_alerts (alert_id, kind, account_id, command_id, message, recorded_at) \
+                     SELECT 'command:' || command_id, 'suitability_refused', account_id, command_id, message, \
+                     recorded_at FROM command_outcomes \
+                     WHERE code = 'suitability' AND account_id IS NOT NULL \
+                     ON CONFLICT (alert_id) DO NOTHING",
+                )))
+                .execute(pool)
+                .await
+                .map_err(ProjectionError::database)?;
+                Ok(done.rows_affected())
+            }
+
             pub async fn apply(
                 pool: &sqlx::Pool<$db>,
                 expected_checkpoint: u64,
@@ -726,9 +749,11 @@ macro_rules! backend {
                         .await,
                         RowChange::Alert { position, account_id, direction, amount, threshold, bank_ref, recorded_at } => {
                             sqlx::query(sqlx::AssertSqlSafe(sql(
-                                "INSERT INTO compliance_alerts (global_position, account_id, kind, direction, amount, threshold, \
-                                 bank_ref, recorded_at) VALUES (?, ?, 'large_cash_movement', ?, {money}, {money}, ?, {time})",
+                                "INSERT INTO compliance_alerts (alert_id, global_position, account_id, kind, direction, amount, \
+                                 threshold, bank_ref, recorded_at) \
+                                 VALUES (?, ?, ?, 'large_cash_movement', ?, {money}, {money}, ?, {time})",
                             )))
+                            .bind(format!("event:{position}"))
                             .bind(to_i64(*position)?)
                             .bind(account_id.clone())
                             .bind(*direction)
