@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::NaiveDate;
 
 use cqrs_es::Aggregate;
+use futures_util::TryStreamExt;
 use ledger_domain::account::{Account, AccountEvent, CashDirection};
 use ledger_domain::fees::FeeBreakdown;
 use ledger_domain::ids::OrderId;
@@ -23,6 +24,7 @@ use ledger_eventstore::chain::format_recorded_at;
 use ledger_eventstore::codec::decode;
 use ledger_eventstore::{read_towards, Database, EventStore, RecordedEvent};
 use rust_decimal::Decimal;
+use sha2::{Digest, Sha256};
 
 use crate::{BalanceRow, PositionRow, ProjectionError};
 
@@ -357,6 +359,329 @@ fn event_row_changes(recorded: &RecordedEvent, event: &AccountEvent) -> Vec<RowC
         }],
         _ => vec![],
     }
+}
+
+/// The tables besides balances and positions that `verify` compares with a replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ComparedTable {
+    Trades,
+    Orders,
+    ClearingObligations,
+    LargeCashAlerts,
+    JournalEntries,
+}
+
+impl ComparedTable {
+    pub const ALL: [ComparedTable; 5] = [
+        ComparedTable::Trades,
+        ComparedTable::Orders,
+        ComparedTable::ClearingObligations,
+        ComparedTable::LargeCashAlerts,
+        ComparedTable::JournalEntries,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ComparedTable::Trades => "trades",
+            ComparedTable::Orders => "orders",
+            ComparedTable::ClearingObligations => "clearing_obligations",
+            ComparedTable::LargeCashAlerts => "compliance_alerts (large_cash_movement)",
+            ComparedTable::JournalEntries => "journal_entries",
+        }
+    }
+
+    /// Every column the replay determines, as text, in the order `ExpectedRows` builds them.
+    fn query(self) -> &'static str {
+        match self {
+            ComparedTable::Trades => {
+                "SELECT CAST(global_position AS TEXT), account_id, order_id, exec_id, instrument, side, \
+                 CAST(trade_date AS TEXT), CAST(quantity AS TEXT), CAST(price AS TEXT), CAST(value AS TEXT), \
+                 CAST(commission AS TEXT), CAST(stamp_duty AS TEXT), CAST(transfer_fee AS TEXT), \
+                 CAST(handling_fee AS TEXT), CAST(regulatory_fee AS TEXT), CAST(fees AS TEXT), \
+                 CAST(net_cash AS TEXT) FROM trades"
+            }
+            ComparedTable::Orders => {
+                "SELECT account_id, order_id, instrument, side, CAST(quantity AS TEXT), \
+                 CAST(limit_price AS TEXT), CAST(trade_date AS TEXT), status, CAST(filled_quantity AS TEXT), \
+                 CAST(as_of_position AS TEXT) FROM orders"
+            }
+            ComparedTable::ClearingObligations => {
+                "SELECT CAST(trade_date AS TEXT), account_id, instrument, CAST(net_quantity AS TEXT), \
+                 CAST(net_amount AS TEXT), CAST(fees AS TEXT) FROM clearing_obligations"
+            }
+            ComparedTable::LargeCashAlerts => {
+                "SELECT alert_id, CAST(global_position AS TEXT), account_id, direction, CAST(amount AS TEXT), \
+                 CAST(threshold AS TEXT), bank_ref FROM compliance_alerts WHERE kind = 'large_cash_movement'"
+            }
+            ComparedTable::JournalEntries => {
+                "SELECT CAST(global_position AS TEXT), CAST(line AS TEXT), account_id, event_type, \
+                 ledger_account, CAST(amount AS TEXT) FROM journal_entries"
+            }
+        }
+    }
+}
+
+/// An order-independent digest of a multiset of rows: the row count and the wrapping sum
+/// of each row's SHA-256 (first 128 bits). Equal tables give equal digests whatever order
+/// the database returns them in, and neither side has to hold the rows in memory.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RowsDigest {
+    pub rows: u64,
+    sum: u128,
+}
+
+impl RowsDigest {
+    fn add(&mut self, row: &[String]) {
+        let mut hasher = Sha256::new();
+        for field in row {
+            hasher.update(canonical_field(field).as_bytes());
+            // A separator no field holds, so ("ab","c") and ("a","bc") differ.
+            hasher.update([0x1f]);
+        }
+        let hash = hasher.finalize();
+        let mut first_128_bits = [0u8; 16];
+        first_128_bits.copy_from_slice(&hash[..16]);
+        self.rows += 1;
+        self.sum = self.sum.wrapping_add(u128::from_be_bytes(first_128_bits));
+    }
+}
+
+/// Numbers compared by value, not by how a backend prints them (`5.2900` = `5.29`).
+fn canonical_field(field: &str) -> String {
+    match field.parse::<Decimal>() {
+        Ok(number) => number.normalize().to_string(),
+        Err(_) => field.to_owned(),
+    }
+}
+
+/// What the event-fed tables should hold, derived from the log alone by the same rules as
+/// the runner: `verify` compares it with the tables. Rows that later events never change
+/// (trades, alerts, journal lines) go straight into a digest; orders and obligations,
+/// which later events update, are kept until the end.
+#[derive(Default)]
+pub struct ExpectedRows {
+    trades: RowsDigest,
+    orders: BTreeMap<(String, String), ExpectedOrder>,
+    obligations: BTreeMap<(String, String, String), Obligation>,
+    alerts: RowsDigest,
+    journal: RowsDigest,
+}
+
+/// An order row as the replay builds it: the placed fields, then what fills and
+/// status changes moved.
+struct ExpectedOrder {
+    fields: Vec<String>,
+    status: &'static str,
+    filled_quantity: u64,
+    as_of_position: u64,
+}
+
+impl ExpectedRows {
+    /// Adds the rows of these events, which follow the ones given before.
+    pub fn apply(&mut self, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
+        let changes = Changes::of(events)?;
+        for ((trade_date, account_id, instrument), add) in changes.obligations() {
+            let sum = self
+                .obligations
+                .entry((trade_date, account_id, instrument))
+                .or_default();
+            sum.net_quantity += add.net_quantity;
+            sum.net_amount_cny += add.net_amount_cny;
+            sum.fees_cny += add.fees_cny;
+        }
+        for row in changes.rows {
+            self.apply_row(row);
+        }
+        Ok(())
+    }
+
+    fn apply_row(&mut self, row: RowChange) {
+        match row {
+            RowChange::Trade(t) => self.trades.add(&[
+                t.position.to_string(),
+                t.account_id,
+                t.order_id,
+                t.exec_id,
+                t.instrument,
+                t.side.to_owned(),
+                t.trade_date,
+                t.quantity.to_string(),
+                t.price,
+                format_cny(t.value_cny),
+                format_cny(t.fees.commission_cny),
+                format_cny(t.fees.stamp_duty_cny),
+                format_cny(t.fees.transfer_fee_cny),
+                format_cny(t.fees.handling_fee_cny),
+                format_cny(t.fees.regulatory_fee_cny),
+                format_cny(t.fees.total_cny()),
+                format_cny(t.net_cash_cny),
+            ]),
+            RowChange::OrderPlaced {
+                account_id,
+                order_id,
+                instrument,
+                side,
+                quantity,
+                limit_price,
+                trade_date,
+                position,
+            } => {
+                let fields = vec![
+                    account_id.clone(),
+                    order_id.clone(),
+                    instrument,
+                    side.to_owned(),
+                    quantity.to_string(),
+                    limit_price,
+                    trade_date,
+                ];
+                let order = ExpectedOrder {
+                    fields,
+                    status: "open",
+                    filled_quantity: 0,
+                    as_of_position: position,
+                };
+                self.orders.insert((account_id, order_id), order);
+            }
+            RowChange::OrderFilled {
+                account_id,
+                order_id,
+                quantity,
+                position,
+            } => {
+                if let Some(order) = self.orders.get_mut(&(account_id, order_id)) {
+                    order.filled_quantity += quantity;
+                    order.as_of_position = position;
+                }
+            }
+            RowChange::OrderStatus {
+                account_id,
+                order_id,
+                status,
+                position,
+            } => {
+                if let Some(order) = self.orders.get_mut(&(account_id, order_id)) {
+                    order.status = status;
+                    order.as_of_position = position;
+                }
+            }
+            RowChange::Alert {
+                position,
+                account_id,
+                direction,
+                amount,
+                threshold,
+                bank_ref,
+                ..
+            } => self.alerts.add(&[
+                format!("event:{position}"),
+                position.to_string(),
+                account_id,
+                direction.to_owned(),
+                amount,
+                threshold,
+                bank_ref,
+            ]),
+            RowChange::Journal {
+                position,
+                line,
+                account_id,
+                event_type,
+                ledger_account,
+                amount,
+            } => self.journal.add(&[
+                position.to_string(),
+                line.to_string(),
+                account_id,
+                event_type,
+                ledger_account,
+                amount,
+            ]),
+        }
+    }
+
+    fn digest(&self, table: ComparedTable) -> RowsDigest {
+        match table {
+            ComparedTable::Trades => self.trades,
+            ComparedTable::LargeCashAlerts => self.alerts,
+            ComparedTable::JournalEntries => self.journal,
+            ComparedTable::Orders => {
+                let mut digest = RowsDigest::default();
+                for order in self.orders.values() {
+                    let mut row = order.fields.clone();
+                    row.push(order.status.to_owned());
+                    row.push(order.filled_quantity.to_string());
+                    row.push(order.as_of_position.to_string());
+                    digest.add(&row);
+                }
+                digest
+            }
+            ComparedTable::ClearingObligations => {
+                let mut digest = RowsDigest::default();
+                for ((trade_date, account_id, instrument), sum) in &self.obligations {
+                    digest.add(&[
+                        trade_date.clone(),
+                        account_id.clone(),
+                        instrument.clone(),
+                        sum.net_quantity.to_string(),
+                        format_cny(sum.net_amount_cny),
+                        format_cny(sum.fees_cny),
+                    ]);
+                }
+                digest
+            }
+        }
+    }
+}
+
+/// A table whose rows are not the ones a replay of the log gives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableDifference {
+    pub table: ComparedTable,
+    pub rows: u64,
+    pub expected_rows: u64,
+}
+
+/// Every compared table whose rows differ from `expected`. The tables must be caught up
+/// to exactly the events `expected` saw.
+pub async fn table_differences(
+    store: &dyn EventStore,
+    expected: &ExpectedRows,
+) -> Result<Vec<TableDifference>, ProjectionError> {
+    let mut differences = Vec::new();
+    for table in ComparedTable::ALL {
+        let actual = match store.database() {
+            Database::Sqlite(pool) => sqlite::rows_digest(&pool, table.query()).await?,
+            Database::Postgres(pool) => postgres::rows_digest(&pool, table.query()).await?,
+        };
+        let wanted = expected.digest(table);
+        if actual != wanted {
+            differences.push(TableDifference {
+                table,
+                rows: actual.rows,
+                expected_rows: wanted.rows,
+            });
+        }
+    }
+    Ok(differences)
+}
+
+/// Suitability refusals the store kept that have no alert, plus refusal alerts with no
+/// suitability refusal behind them. Refusals recorded before commands carried their
+/// account (migration 0006) cannot be alerted and are not counted.
+pub async fn unmatched_refusal_alerts(store: &dyn EventStore) -> Result<u64, ProjectionError> {
+    let query = "SELECT \
+         (SELECT COUNT(*) FROM command_outcomes o WHERE o.code = 'suitability' AND o.account_id IS NOT NULL \
+           AND NOT EXISTS (SELECT 1 FROM compliance_alerts a WHERE a.kind = 'suitability_refused' \
+                           AND a.command_id = o.command_id AND a.account_id = o.account_id)) \
+       + (SELECT COUNT(*) FROM compliance_alerts a WHERE a.kind = 'suitability_refused' \
+           AND NOT EXISTS (SELECT 1 FROM command_outcomes o WHERE o.code = 'suitability' \
+                           AND o.command_id = a.command_id AND o.account_id = a.account_id))";
+    let count = match store.database() {
+        Database::Sqlite(pool) => sqlite::count(&pool, query).await?,
+        Database::Postgres(pool) => postgres::count(&pool, query).await?,
+    };
+    u64::try_from(count).map_err(|_| ProjectionError::Corrupt(format!("a negative count {count}")))
 }
 
 /// A clearing obligation: per trade date, account and instrument.
@@ -817,6 +1142,29 @@ macro_rules! backend {
                     .map_err(ProjectionError::database)?;
                 }
                 Ok(())
+            }
+
+            /// The digest of every row of a query whose columns are all text (NULL as an
+            /// empty string), streamed so the table never sits in memory whole.
+            pub async fn rows_digest(pool: &sqlx::Pool<$db>, query: &str) -> Result<RowsDigest, ProjectionError> {
+                let mut digest = RowsDigest::default();
+                let mut rows = sqlx::query(sqlx::AssertSqlSafe(query.to_owned())).fetch(pool);
+                while let Some(row) = rows.try_next().await.map_err(ProjectionError::database)? {
+                    let fields = (0..row.len())
+                        .map(|i| row.try_get::<Option<String>, _>(i).map(Option::unwrap_or_default))
+                        .collect::<Result<Vec<String>, _>>()
+                        .map_err(ProjectionError::database)?;
+                    digest.add(&fields);
+                }
+                Ok(digest)
+            }
+
+            /// The one integer a counting query returns.
+            pub async fn count(pool: &sqlx::Pool<$db>, query: &str) -> Result<i64, ProjectionError> {
+                sqlx::query_scalar(sqlx::AssertSqlSafe(query.to_owned()))
+                    .fetch_one(pool)
+                    .await
+                    .map_err(ProjectionError::database)
             }
 
             pub async fn balances(pool: &sqlx::Pool<$db>) -> Result<Vec<BalanceRow>, ProjectionError> {

@@ -224,11 +224,17 @@ pub async fn verify(store: &dyn EventStore, mut on_progress: impl FnMut(u64)) ->
     let totals = store.outcome_totals().await?;
     let head = store.head_position().await?;
     let mut events_claimed_range = 0;
+    let mut expected_rows = Some(tables::ExpectedRows::default());
     let mut after = 0;
     loop {
         let batch = read_towards(store, after, head, VERIFY_BATCH_EVENTS).await?;
         let Some(last) = batch.last() else { break };
         after = last.global_position;
+        // An event that does not decode is reported by `check`; the tables then cannot be
+        // derived, so they are not compared.
+        if expected_rows.as_mut().is_some_and(|rows| rows.apply(&batch).is_err()) {
+            expected_rows = None;
+        }
         for event in &batch {
             verifier.check(event);
             if event.global_position <= totals.highest_position {
@@ -275,6 +281,32 @@ pub async fn verify(store: &dyn EventStore, mut on_progress: impl FnMut(u64)) ->
                 ProblemKind::ProjectionDiffers,
                 None,
                 "positions differs from the replay".into(),
+            );
+        }
+        let differences = match &expected_rows {
+            Some(expected) => tables::table_differences(store, expected).await?,
+            None => Vec::new(),
+        };
+        for difference in differences {
+            verifier.problem(
+                ProblemKind::ProjectionDiffers,
+                None,
+                format!(
+                    "{} differs from the replay ({} rows, {} expected): rebuild it with `ledger projections rebuild`",
+                    difference.table.name(),
+                    difference.rows,
+                    difference.expected_rows
+                ),
+            );
+        }
+        let unmatched = tables::unmatched_refusal_alerts(store).await?;
+        if unmatched > 0 {
+            verifier.problem(
+                ProblemKind::ProjectionDiffers,
+                None,
+                format!(
+                    "refused-suitability alerts do not match the recorded refusals one for one ({unmatched} unmatched)"
+                ),
             );
         }
         let journal = tables::read_trial_balance(store).await?;

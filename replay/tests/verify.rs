@@ -16,11 +16,15 @@ use sqlx::Connection;
 async fn load_example(store: Arc<dyn EventStore>) {
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/conformance/two-days.jsonl");
     let text = std::fs::read_to_string(file).unwrap();
+    run_lines(store, text.lines()).await;
+}
+
+async fn run_lines<'a>(store: Arc<dyn EventStore>, lines: impl Iterator<Item = &'a str>) {
     let mut ledger = Ledger::new(store, Arc::new(MarketRules::china_a_share().unwrap()));
     let at: DateTime<Utc> = "2024-03-04T01:30:00Z".parse().unwrap();
     ledger.set_clock(move || at);
     let mut runner = LineRunner::new(&mut ledger, "test");
-    for (index, line) in text.lines().enumerate() {
+    for (index, line) in lines.enumerate() {
         runner.push(index as u64 + 1, line).await.unwrap();
     }
     runner.flush().await.unwrap();
@@ -210,5 +214,56 @@ async fn read_models_that_differ_from_the_replay_are_caught() {
             kinds(&report).contains(&ProblemKind::JournalUnbalanced),
             "{backend:?}: {report:?}"
         );
+    }
+}
+
+/// A large deposit (an AML alert) and a refused suitability check (an alert with no
+/// event behind it), added to the example so every alert kind is there to compare.
+const ALERTED: [&str; 4] = [
+    r#"{"type": "list_instrument", "command_id": "V1", "instrument": "688981.SH", "name": "SMIC", "board": "star", "risk_level": 4}"#,
+    r#"{"type": "open_account", "command_id": "V2", "account_id": "A0900", "customer_name": "Customer 900", "id_number": "455200494606748983", "risk_level": 2}"#,
+    r#"{"type": "deposit", "command_id": "V3", "account_id": "A0900", "amount": "600000.00", "bank_ref": "BV3"}"#,
+    r#"{"type": "place_order", "command_id": "V4", "account_id": "A0900", "order_id": "OV4", "instrument": "688981.SH", "side": "buy", "quantity": 200, "price": "40.00", "trade_date": "2024-03-06"}"#,
+];
+
+#[tokio::test]
+async fn an_edit_to_any_read_model_table_is_caught() {
+    use ledger_projections::tables::{rebuild_accounts, run_accounts, RunOptions};
+    // One edit per compared table; after each the projections are rebuilt from the log.
+    let edits: [(&str, &str); 7] = [
+        ("trades", "UPDATE trades SET commission = 999 WHERE global_position = (SELECT MIN(global_position) FROM trades)"),
+        ("orders", "UPDATE orders SET filled_quantity = filled_quantity + 100 WHERE order_id = (SELECT MIN(order_id) FROM orders)"),
+        ("clearing_obligations", "DELETE FROM clearing_obligations WHERE account_id = (SELECT MIN(account_id) FROM clearing_obligations)"),
+        ("compliance_alerts (large_cash_movement)", "DELETE FROM compliance_alerts WHERE kind = 'large_cash_movement'"),
+        ("journal_entries", "UPDATE journal_entries SET account_id = 'A0002' WHERE global_position = 18 AND line = 1"),
+        ("refused-suitability alerts", "DELETE FROM compliance_alerts WHERE kind = 'suitability_refused'"),
+        ("refused-suitability alerts", "UPDATE compliance_alerts SET command_id = 'V3' WHERE kind = 'suitability_refused'"),
+    ];
+    for backend in BACKENDS {
+        let (db, store) = loaded(backend).await;
+        run_lines(Arc::clone(&store), ALERTED.into_iter()).await;
+        run_accounts(store.as_ref(), RunOptions::default(), |_| {})
+            .await
+            .unwrap();
+        let clean = verify(store.as_ref(), |_| {}).await.unwrap();
+        assert!(clean.is_ok() && clean.projections_checked, "{backend:?}: {clean:?}");
+        for (table, edit) in edits {
+            tamper(&db, &[edit]).await;
+            let report = verify(store.as_ref(), |_| {}).await.unwrap();
+            assert!(report.projections_checked, "{backend:?}");
+            let caught = report
+                .problems
+                .iter()
+                .any(|p| p.kind == ProblemKind::ProjectionDiffers && p.detail.starts_with(table));
+            assert!(caught, "{backend:?}: `{edit}` was not caught: {report:?}");
+            rebuild_accounts(store.as_ref(), RunOptions::default(), |_| {})
+                .await
+                .unwrap();
+            let rebuilt = verify(store.as_ref(), |_| {}).await.unwrap();
+            assert!(
+                rebuilt.is_ok(),
+                "{backend:?}: after `{edit}` and a rebuild: {rebuilt:?}"
+            );
+        }
     }
 }
