@@ -835,7 +835,7 @@ async fn report(
         format!("{:.2} s", wall.as_secs_f64()),
     ]);
     summary.add_row([
-        "read models (balances, positions)".to_owned(),
+        "read models (every table)".to_owned(),
         format!(
             "{projected} events in {:.2} s ({:.0} events/s)",
             projection_time.as_secs_f64(),

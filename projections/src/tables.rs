@@ -234,6 +234,190 @@ enum RowChange {
     },
 }
 
+/// Most rows one multi-row statement carries: 17 columns × 500 rows stays well under
+/// SQLite's 32,766 and PostgreSQL's 65,535 bind parameters.
+const MAX_ROWS_PER_STATEMENT: usize = 500;
+
+/// A batch's row changes grouped by the statement that writes them.
+struct RowsByTable<'a> {
+    trades: Vec<&'a TradeRow>,
+    new_orders: Vec<NewOrder<'a>>,
+    order_updates: Vec<OrderUpdate<'a>>,
+    alerts: Vec<AlertRow<'a>>,
+    journal: Vec<JournalRow<'a>>,
+}
+
+/// An order placed in the batch, with what the rest of the batch did to it.
+struct NewOrder<'a> {
+    account_id: &'a str,
+    order_id: &'a str,
+    instrument: &'a str,
+    side: &'static str,
+    quantity: u64,
+    limit_price: &'a str,
+    trade_date: &'a str,
+    status: &'static str,
+    filled_quantity: u64,
+    position: u64,
+}
+
+/// What the batch did to an order placed before it.
+struct OrderUpdate<'a> {
+    account_id: &'a str,
+    order_id: &'a str,
+    filled_quantity_added: u64,
+    /// The last status the batch gave it; `None` keeps the stored one.
+    status: Option<&'static str>,
+    position: u64,
+}
+
+struct AlertRow<'a> {
+    position: u64,
+    account_id: &'a str,
+    direction: &'static str,
+    amount: &'a str,
+    threshold: &'a str,
+    bank_ref: &'a str,
+    recorded_at: &'a str,
+}
+
+struct JournalRow<'a> {
+    position: u64,
+    line: u64,
+    account_id: &'a str,
+    event_type: &'a str,
+    ledger_account: &'a str,
+    amount: &'a str,
+}
+
+impl<'a> RowsByTable<'a> {
+    /// Groups the rows, folding every order's changes into one insert or one update
+    /// (at most one row per order per statement, as PostgreSQL's upserts require).
+    fn of(rows: &'a [RowChange]) -> Self {
+        let mut grouped = RowsByTable {
+            trades: Vec::new(),
+            new_orders: Vec::new(),
+            order_updates: Vec::new(),
+            alerts: Vec::new(),
+            journal: Vec::new(),
+        };
+        let mut new_order_index: BTreeMap<(&'a str, &'a str), usize> = BTreeMap::new();
+        let mut update_index: BTreeMap<(&'a str, &'a str), usize> = BTreeMap::new();
+        for row in rows {
+            match row {
+                RowChange::Trade(trade) => grouped.trades.push(trade),
+                RowChange::OrderPlaced {
+                    account_id,
+                    order_id,
+                    instrument,
+                    side,
+                    quantity,
+                    limit_price,
+                    trade_date,
+                    position,
+                } => {
+                    new_order_index.insert((account_id, order_id), grouped.new_orders.len());
+                    grouped.new_orders.push(NewOrder {
+                        account_id,
+                        order_id,
+                        instrument,
+                        side,
+                        quantity: *quantity,
+                        limit_price,
+                        trade_date,
+                        status: "open",
+                        filled_quantity: 0,
+                        position: *position,
+                    });
+                }
+                RowChange::OrderFilled {
+                    account_id,
+                    order_id,
+                    quantity,
+                    position,
+                } => {
+                    let key = (account_id.as_str(), order_id.as_str());
+                    if let Some(&index) = new_order_index.get(&key) {
+                        grouped.new_orders[index].filled_quantity += quantity;
+                        grouped.new_orders[index].position = *position;
+                    } else {
+                        let update = grouped.order_update(&mut update_index, key);
+                        update.filled_quantity_added += quantity;
+                        update.position = *position;
+                    }
+                }
+                RowChange::OrderStatus {
+                    account_id,
+                    order_id,
+                    status,
+                    position,
+                } => {
+                    let key = (account_id.as_str(), order_id.as_str());
+                    if let Some(&index) = new_order_index.get(&key) {
+                        grouped.new_orders[index].status = status;
+                        grouped.new_orders[index].position = *position;
+                    } else {
+                        let update = grouped.order_update(&mut update_index, key);
+                        update.status = Some(status);
+                        update.position = *position;
+                    }
+                }
+                RowChange::Alert {
+                    position,
+                    account_id,
+                    direction,
+                    amount,
+                    threshold,
+                    bank_ref,
+                    recorded_at,
+                } => grouped.alerts.push(AlertRow {
+                    position: *position,
+                    account_id,
+                    direction,
+                    amount,
+                    threshold,
+                    bank_ref,
+                    recorded_at,
+                }),
+                RowChange::Journal {
+                    position,
+                    line,
+                    account_id,
+                    event_type,
+                    ledger_account,
+                    amount,
+                } => grouped.journal.push(JournalRow {
+                    position: *position,
+                    line: *line,
+                    account_id,
+                    event_type,
+                    ledger_account,
+                    amount,
+                }),
+            }
+        }
+        grouped
+    }
+
+    fn order_update(
+        &mut self,
+        index: &mut BTreeMap<(&'a str, &'a str), usize>,
+        key: (&'a str, &'a str),
+    ) -> &mut OrderUpdate<'a> {
+        let at = *index.entry(key).or_insert_with(|| {
+            self.order_updates.push(OrderUpdate {
+                account_id: key.0,
+                order_id: key.1,
+                filled_quantity_added: 0,
+                status: None,
+                position: 0,
+            });
+            self.order_updates.len() - 1
+        });
+        &mut self.order_updates[at]
+    }
+}
+
 /// One row of `trades`: a fill with each fee, as the clearing staff read it.
 struct TradeRow {
     position: u64,
@@ -924,78 +1108,13 @@ macro_rules! backend {
                 if to_u64(current)? != expected_checkpoint {
                     return Err(ProjectionError::Moved { expected: expected_checkpoint, found: to_u64(current)? });
                 }
-                let mut states = BTreeMap::new();
-                for account_id in changes.account_ids() {
-                    let row = sqlx::query(sqlx::AssertSqlSafe(sql(
-                        "SELECT state FROM projection_account_state WHERE account_id = ?",
-                    )))
-                    .bind(account_id.as_str())
-                    .fetch_optional(&mut **tx)
-                    .await
-                    .map_err(ProjectionError::database)?;
-                    if let Some(row) = row {
-                        let text: String = row.try_get(0).map_err(ProjectionError::database)?;
-                        let state: Account = serde_json::from_str(&text)
-                            .map_err(|e| ProjectionError::Corrupt(format!("state of {account_id}: {e}")))?;
-                        states.insert(account_id.clone(), state);
-                    }
-                }
+                let account_ids: Vec<String> = changes.account_ids().into_iter().cloned().collect();
+                let states = read_states(tx, &account_ids).await?;
                 let as_of = to_i64(last_position)?;
-                for (account_id, account) in changes.apply(states) {
-                    let state = serde_json::to_string(&account)
-                        .map_err(|e| ProjectionError::Corrupt(format!("state of {account_id}: {e}")))?;
-                    sqlx::query(sqlx::AssertSqlSafe(sql(
-                        "INSERT INTO projection_account_state (account_id, state) VALUES (?, ?) \
-                         ON CONFLICT (account_id) DO UPDATE SET state = excluded.state",
-                    )))
-                    .bind(account_id.as_str())
-                    .bind(state)
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(ProjectionError::database)?;
-                    let (balance, positions) = rows_of(&account_id, &account);
-                    sqlx::query(sqlx::AssertSqlSafe(sql(
-                        "INSERT INTO account_balances (account_id, currency, available, frozen, unsettled, withdrawable, \
-                         as_of_position) VALUES (?, ?, {money}, {money}, {money}, {money}, ?) \
-                         ON CONFLICT (account_id, currency) DO UPDATE SET available = excluded.available, \
-                         frozen = excluded.frozen, unsettled = excluded.unsettled, \
-                         withdrawable = excluded.withdrawable, as_of_position = excluded.as_of_position",
-                    )))
-                    .bind(balance.account_id)
-                    .bind(balance.currency)
-                    .bind(balance.available)
-                    .bind(balance.frozen)
-                    .bind(balance.unsettled)
-                    .bind(balance.withdrawable)
-                    .bind(as_of)
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(ProjectionError::database)?;
-                    sqlx::query(sqlx::AssertSqlSafe(sql("DELETE FROM positions WHERE account_id = ?")))
-                        .bind(account_id.as_str())
-                        .execute(&mut **tx)
-                        .await
-                        .map_err(ProjectionError::database)?;
-                    for position in positions {
-                        let cost = cost_of(&account, &position.instrument);
-                        sqlx::query(sqlx::AssertSqlSafe(sql(
-                            "INSERT INTO positions (account_id, instrument, quantity, frozen, sellable, cost, avg_cost, \
-                             as_of_position) VALUES (?, ?, ?, ?, ?, {money}, {money}, ?)",
-                        )))
-                        .bind(position.account_id)
-                        .bind(position.instrument)
-                        .bind(to_i64(position.quantity)?)
-                        .bind(to_i64(position.frozen)?)
-                        .bind(to_i64(position.sellable)?)
-                        .bind(cost)
-                        .bind(position.avg_cost)
-                        .bind(as_of)
-                        .execute(&mut **tx)
-                        .await
-                        .map_err(ProjectionError::database)?;
-                    }
-                }
-                write_rows(tx, &changes).await?;
+                let accounts = changes.apply(states);
+                write_states(tx, &accounts).await?;
+                write_balances_and_positions(tx, &accounts, as_of).await?;
+                write_rows(tx, changes).await?;
                 if fail_mid_batch {
                     // The caller rolls every row of this batch back.
                     return Err(ProjectionError::Injected("failed in the middle of a batch".into()));
@@ -1009,137 +1128,340 @@ macro_rules! backend {
                 Ok(())
             }
 
-            async fn write_rows(tx: &mut sqlx::Transaction<'_, $db>, changes: &Changes) -> Result<(), ProjectionError> {
-                for row in &changes.rows {
-                    let done = match row {
-                        RowChange::Trade(t) => sqlx::query(sqlx::AssertSqlSafe(sql(
-                            "INSERT INTO trades (global_position, account_id, order_id, exec_id, instrument, side, trade_date, \
-                             quantity, price, value, commission, stamp_duty, transfer_fee, handling_fee, regulatory_fee, fees, \
-                             net_cash) VALUES (?, ?, ?, ?, ?, ?, {date}, ?, {money}, {money}, {money}, {money}, {money}, \
-                             {money}, {money}, {money}, {money})",
-                        )))
-                        .bind(to_i64(t.position)?)
-                        .bind(t.account_id.clone())
-                        .bind(t.order_id.clone())
-                        .bind(t.exec_id.clone())
-                        .bind(t.instrument.clone())
-                        .bind(t.side)
-                        .bind(t.trade_date.clone())
-                        .bind(to_i64(t.quantity)?)
-                        .bind(t.price.clone())
-                        .bind(format_cny(t.value_cny))
-                        .bind(format_cny(t.fees.commission_cny))
-                        .bind(format_cny(t.fees.stamp_duty_cny))
-                        .bind(format_cny(t.fees.transfer_fee_cny))
-                        .bind(format_cny(t.fees.handling_fee_cny))
-                        .bind(format_cny(t.fees.regulatory_fee_cny))
-                        .bind(format_cny(t.fees.total_cny()))
-                        .bind(format_cny(t.net_cash_cny))
-                        .execute(&mut **tx)
-                        .await,
-                        RowChange::OrderPlaced { account_id, order_id, instrument, side, quantity, limit_price, trade_date, position } => {
-                            sqlx::query(sqlx::AssertSqlSafe(sql(
-                                "INSERT INTO orders (account_id, order_id, instrument, side, quantity, limit_price, trade_date, \
-                                 status, filled_quantity, as_of_position) VALUES (?, ?, ?, ?, ?, {money}, {date}, 'open', 0, ?)",
-                            )))
-                            .bind(account_id.clone())
-                            .bind(order_id.clone())
-                            .bind(instrument.clone())
-                            .bind(*side)
-                            .bind(to_i64(*quantity)?)
-                            .bind(limit_price.clone())
-                            .bind(trade_date.clone())
-                            .bind(to_i64(*position)?)
-                            .execute(&mut **tx)
-                            .await
-                        }
-                        RowChange::OrderFilled { account_id, order_id, quantity, position } => sqlx::query(sqlx::AssertSqlSafe(sql(
-                            "UPDATE orders SET filled_quantity = filled_quantity + ?, as_of_position = ? \
-                             WHERE account_id = ? AND order_id = ?",
-                        )))
-                        .bind(to_i64(*quantity)?)
-                        .bind(to_i64(*position)?)
-                        .bind(account_id.clone())
-                        .bind(order_id.clone())
-                        .execute(&mut **tx)
-                        .await,
-                        RowChange::OrderStatus { account_id, order_id, status, position } => sqlx::query(sqlx::AssertSqlSafe(sql(
-                            "UPDATE orders SET status = ?, as_of_position = ? WHERE account_id = ? AND order_id = ?",
-                        )))
-                        .bind(*status)
-                        .bind(to_i64(*position)?)
-                        .bind(account_id.clone())
-                        .bind(order_id.clone())
-                        .execute(&mut **tx)
-                        .await,
-                        RowChange::Alert { position, account_id, direction, amount, threshold, bank_ref, recorded_at } => {
-                            sqlx::query(sqlx::AssertSqlSafe(sql(
-                                "INSERT INTO compliance_alerts (alert_id, global_position, account_id, kind, direction, amount, \
-                                 threshold, bank_ref, recorded_at) \
-                                 VALUES (?, ?, ?, 'large_cash_movement', ?, {money}, {money}, ?, {time})",
-                            )))
-                            .bind(format!("event:{position}"))
-                            .bind(to_i64(*position)?)
-                            .bind(account_id.clone())
-                            .bind(*direction)
-                            .bind(amount.clone())
-                            .bind(threshold.clone())
-                            .bind(bank_ref.clone())
-                            .bind(recorded_at.clone())
-                            .execute(&mut **tx)
-                            .await
-                        }
-                        RowChange::Journal { position, line, account_id, event_type, ledger_account, amount } => {
-                            sqlx::query(sqlx::AssertSqlSafe(sql(
-                                "INSERT INTO journal_entries (global_position, line, account_id, event_type, ledger_account, \
-                                 amount, currency) VALUES (?, ?, ?, ?, ?, {money}, 'CNY')",
-                            )))
-                            .bind(to_i64(*position)?)
-                            .bind(to_i64(*line)?)
-                            .bind(account_id.clone())
-                            .bind(event_type.clone())
-                            .bind(ledger_account.clone())
-                            .bind(amount.clone())
-                            .execute(&mut **tx)
-                            .await
-                        }
-                    };
-                    done.map_err(ProjectionError::database)?;
-                }
-                for ((trade_date, account_id, instrument), add) in changes.obligations() {
-                    let existing = sqlx::query(sqlx::AssertSqlSafe(sql(
-                        "SELECT net_quantity, {money_out}net_amount{end}, {money_out}fees{end} FROM clearing_obligations \
-                         WHERE trade_date = {date} AND account_id = ? AND instrument = ?",
-                    )))
-                    .bind(trade_date.clone())
-                    .bind(account_id.clone())
-                    .bind(instrument.clone())
-                    .fetch_optional(&mut **tx)
-                    .await
-                    .map_err(ProjectionError::database)?;
-                    let mut total = Obligation::default();
-                    if let Some(row) = existing {
-                        total.net_quantity = row.try_get(0).map_err(ProjectionError::database)?;
-                        total.net_amount_cny = parse_money(&row.try_get::<String, _>(1).map_err(ProjectionError::database)?)?;
-                        total.fees_cny = parse_money(&row.try_get::<String, _>(2).map_err(ProjectionError::database)?)?;
+            /// `prefix`, then `rows` copies of `row` separated by commas, then `suffix`, in
+            /// this backend's dialect: one statement for many rows, one round trip.
+            fn multi_row_sql(prefix: &str, row: &str, rows: usize, suffix: &str) -> String {
+                assert!(rows > 0 && rows <= MAX_ROWS_PER_STATEMENT, "{rows} rows in one statement");
+                let mut text = String::with_capacity(prefix.len() + rows * (row.len() + 2) + suffix.len());
+                text.push_str(prefix);
+                for index in 0..rows {
+                    if index > 0 {
+                        text.push_str(", ");
                     }
-                    total.net_quantity += add.net_quantity;
-                    total.net_amount_cny += add.net_amount_cny;
-                    total.fees_cny += add.fees_cny;
-                    sqlx::query(sqlx::AssertSqlSafe(sql(
+                    text.push_str(row);
+                }
+                text.push_str(suffix);
+                sql(&text)
+            }
+
+            /// The stored states of these accounts; an account never seen has none.
+            async fn read_states(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                account_ids: &[String],
+            ) -> Result<BTreeMap<String, Account>, ProjectionError> {
+                let mut states = BTreeMap::new();
+                for chunk in account_ids.chunks(MAX_ROWS_PER_STATEMENT) {
+                    let text = multi_row_sql(
+                        "SELECT account_id, state FROM projection_account_state WHERE account_id IN (",
+                        "?",
+                        chunk.len(),
+                        ")",
+                    );
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
+                    for account_id in chunk {
+                        query = query.bind(account_id.as_str());
+                    }
+                    for row in query.fetch_all(&mut **tx).await.map_err(ProjectionError::database)? {
+                        let account_id: String = row.try_get(0).map_err(ProjectionError::database)?;
+                        let text: String = row.try_get(1).map_err(ProjectionError::database)?;
+                        let state: Account = serde_json::from_str(&text)
+                            .map_err(|e| ProjectionError::Corrupt(format!("state of {account_id}: {e}")))?;
+                        states.insert(account_id, state);
+                    }
+                }
+                Ok(states)
+            }
+
+            async fn write_states(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                accounts: &BTreeMap<String, Account>,
+            ) -> Result<(), ProjectionError> {
+                let states = accounts
+                    .iter()
+                    .map(|(account_id, account)| {
+                        serde_json::to_string(account)
+                            .map(|state| (account_id.as_str(), state))
+                            .map_err(|e| ProjectionError::Corrupt(format!("state of {account_id}: {e}")))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                for chunk in states.chunks(MAX_ROWS_PER_STATEMENT) {
+                    let text = multi_row_sql(
+                        "INSERT INTO projection_account_state (account_id, state) VALUES ",
+                        "(?, ?)",
+                        chunk.len(),
+                        " ON CONFLICT (account_id) DO UPDATE SET state = excluded.state",
+                    );
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
+                    for (account_id, state) in chunk {
+                        query = query.bind(*account_id).bind(state.as_str());
+                    }
+                    query.execute(&mut **tx).await.map_err(ProjectionError::database)?;
+                }
+                Ok(())
+            }
+
+            /// Replaces the balance and every position row of these accounts.
+            async fn write_balances_and_positions(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                accounts: &BTreeMap<String, Account>,
+                as_of: i64,
+            ) -> Result<(), ProjectionError> {
+                let mut balances = Vec::with_capacity(accounts.len());
+                let mut positions = Vec::new();
+                for (account_id, account) in accounts {
+                    let (balance, rows) = rows_of(account_id, account);
+                    balances.push(balance);
+                    for row in rows {
+                        let cost = cost_of(account, &row.instrument);
+                        positions.push((row, cost));
+                    }
+                }
+                for chunk in balances.chunks(MAX_ROWS_PER_STATEMENT) {
+                    let text = multi_row_sql(
+                        "INSERT INTO account_balances (account_id, currency, available, frozen, unsettled, withdrawable, \
+                         as_of_position) VALUES ",
+                        "(?, ?, {money}, {money}, {money}, {money}, ?)",
+                        chunk.len(),
+                        " ON CONFLICT (account_id, currency) DO UPDATE SET available = excluded.available, \
+                         frozen = excluded.frozen, unsettled = excluded.unsettled, \
+                         withdrawable = excluded.withdrawable, as_of_position = excluded.as_of_position",
+                    );
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
+                    for balance in chunk {
+                        query = query
+                            .bind(balance.account_id.as_str())
+                            .bind(balance.currency.as_str())
+                            .bind(balance.available.as_str())
+                            .bind(balance.frozen.as_str())
+                            .bind(balance.unsettled.as_str())
+                            .bind(balance.withdrawable.as_str())
+                            .bind(as_of);
+                    }
+                    query.execute(&mut **tx).await.map_err(ProjectionError::database)?;
+                }
+                let account_ids: Vec<&String> = accounts.keys().collect();
+                for chunk in account_ids.chunks(MAX_ROWS_PER_STATEMENT) {
+                    let text = multi_row_sql("DELETE FROM positions WHERE account_id IN (", "?", chunk.len(), ")");
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
+                    for account_id in chunk {
+                        query = query.bind(account_id.as_str());
+                    }
+                    query.execute(&mut **tx).await.map_err(ProjectionError::database)?;
+                }
+                for chunk in positions.chunks(MAX_ROWS_PER_STATEMENT) {
+                    let text = multi_row_sql(
+                        "INSERT INTO positions (account_id, instrument, quantity, frozen, sellable, cost, avg_cost, \
+                         as_of_position) VALUES ",
+                        "(?, ?, ?, ?, ?, {money}, {money}, ?)",
+                        chunk.len(),
+                        "",
+                    );
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
+                    for (position, cost) in chunk {
+                        query = query
+                            .bind(position.account_id.as_str())
+                            .bind(position.instrument.as_str())
+                            .bind(to_i64(position.quantity)?)
+                            .bind(to_i64(position.frozen)?)
+                            .bind(to_i64(position.sellable)?)
+                            .bind(cost.as_str())
+                            .bind(position.avg_cost.as_str())
+                            .bind(as_of);
+                    }
+                    query.execute(&mut **tx).await.map_err(ProjectionError::database)?;
+                }
+                Ok(())
+            }
+
+            /// Trades, orders, alerts, journal lines and obligations of one batch, many rows
+            /// per statement.
+            async fn write_rows(tx: &mut sqlx::Transaction<'_, $db>, changes: &Changes) -> Result<(), ProjectionError> {
+                let rows = RowsByTable::of(&changes.rows);
+                for chunk in rows.trades.chunks(MAX_ROWS_PER_STATEMENT) {
+                    let text = multi_row_sql(
+                        "INSERT INTO trades (global_position, account_id, order_id, exec_id, instrument, side, trade_date, \
+                         quantity, price, value, commission, stamp_duty, transfer_fee, handling_fee, regulatory_fee, fees, \
+                         net_cash) VALUES ",
+                        "(?, ?, ?, ?, ?, ?, {date}, ?, {money}, {money}, {money}, {money}, {money}, {money}, {money}, \
+                         {money}, {money})",
+                        chunk.len(),
+                        "",
+                    );
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
+                    for t in chunk {
+                        query = query
+                            .bind(to_i64(t.position)?)
+                            .bind(t.account_id.as_str())
+                            .bind(t.order_id.as_str())
+                            .bind(t.exec_id.as_str())
+                            .bind(t.instrument.as_str())
+                            .bind(t.side)
+                            .bind(t.trade_date.as_str())
+                            .bind(to_i64(t.quantity)?)
+                            .bind(t.price.as_str())
+                            .bind(format_cny(t.value_cny))
+                            .bind(format_cny(t.fees.commission_cny))
+                            .bind(format_cny(t.fees.stamp_duty_cny))
+                            .bind(format_cny(t.fees.transfer_fee_cny))
+                            .bind(format_cny(t.fees.handling_fee_cny))
+                            .bind(format_cny(t.fees.regulatory_fee_cny))
+                            .bind(format_cny(t.fees.total_cny()))
+                            .bind(format_cny(t.net_cash_cny));
+                    }
+                    query.execute(&mut **tx).await.map_err(ProjectionError::database)?;
+                }
+                // Orders placed in this batch go in with what the batch did to them; older
+                // orders are updated, all in the batch's event order.
+                for chunk in rows.new_orders.chunks(MAX_ROWS_PER_STATEMENT) {
+                    let text = multi_row_sql(
+                        "INSERT INTO orders (account_id, order_id, instrument, side, quantity, limit_price, trade_date, \
+                         status, filled_quantity, as_of_position) VALUES ",
+                        "(?, ?, ?, ?, ?, {money}, {date}, ?, ?, ?)",
+                        chunk.len(),
+                        "",
+                    );
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
+                    for order in chunk {
+                        query = query
+                            .bind(order.account_id)
+                            .bind(order.order_id)
+                            .bind(order.instrument)
+                            .bind(order.side)
+                            .bind(to_i64(order.quantity)?)
+                            .bind(order.limit_price)
+                            .bind(order.trade_date)
+                            .bind(order.status)
+                            .bind(to_i64(order.filled_quantity)?)
+                            .bind(to_i64(order.position)?);
+                    }
+                    query.execute(&mut **tx).await.map_err(ProjectionError::database)?;
+                }
+                for chunk in rows.order_updates.chunks(MAX_ROWS_PER_STATEMENT) {
+                    let text = multi_row_sql(
+                        "UPDATE orders SET filled_quantity = orders.filled_quantity + v.column3, \
+                         status = COALESCE(v.column4, orders.status), as_of_position = v.column5 FROM (VALUES ",
+                        "(CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS BIGINT))",
+                        chunk.len(),
+                        ") AS v WHERE orders.account_id = v.column1 AND orders.order_id = v.column2",
+                    );
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
+                    for update in chunk {
+                        query = query
+                            .bind(update.account_id)
+                            .bind(update.order_id)
+                            .bind(to_i64(update.filled_quantity_added)?)
+                            .bind(update.status)
+                            .bind(to_i64(update.position)?);
+                    }
+                    query.execute(&mut **tx).await.map_err(ProjectionError::database)?;
+                }
+                for chunk in rows.alerts.chunks(MAX_ROWS_PER_STATEMENT) {
+                    let text = multi_row_sql(
+                        "INSERT INTO compliance_alerts (alert_id, global_position, account_id, kind, direction, amount, \
+                         threshold, bank_ref, recorded_at) VALUES ",
+                        "(?, ?, ?, 'large_cash_movement', ?, {money}, {money}, ?, {time})",
+                        chunk.len(),
+                        "",
+                    );
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
+                    for alert in chunk {
+                        query = query
+                            .bind(format!("event:{}", alert.position))
+                            .bind(to_i64(alert.position)?)
+                            .bind(alert.account_id)
+                            .bind(alert.direction)
+                            .bind(alert.amount)
+                            .bind(alert.threshold)
+                            .bind(alert.bank_ref)
+                            .bind(alert.recorded_at);
+                    }
+                    query.execute(&mut **tx).await.map_err(ProjectionError::database)?;
+                }
+                for chunk in rows.journal.chunks(MAX_ROWS_PER_STATEMENT) {
+                    let text = multi_row_sql(
+                        "INSERT INTO journal_entries (global_position, line, account_id, event_type, ledger_account, \
+                         amount, currency) VALUES ",
+                        "(?, ?, ?, ?, ?, {money}, 'CNY')",
+                        chunk.len(),
+                        "",
+                    );
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
+                    for line in chunk {
+                        query = query
+                            .bind(to_i64(line.position)?)
+                            .bind(to_i64(line.line)?)
+                            .bind(line.account_id)
+                            .bind(line.event_type)
+                            .bind(line.ledger_account)
+                            .bind(line.amount);
+                    }
+                    query.execute(&mut **tx).await.map_err(ProjectionError::database)?;
+                }
+                write_obligations(tx, changes.obligations()).await
+            }
+
+            /// Adds the batch's sums to the obligations already there. Amounts are added
+            /// here, in decimals, not in SQL: SQLite would add the texts as floats.
+            async fn write_obligations(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                sums: BTreeMap<(String, String, String), Obligation>,
+            ) -> Result<(), ProjectionError> {
+                let keys: Vec<(String, String, String)> = sums.keys().cloned().collect();
+                for chunk in keys.chunks(MAX_ROWS_PER_STATEMENT) {
+                    let text = multi_row_sql(
+                        "SELECT CAST(trade_date AS TEXT), account_id, instrument, net_quantity, {money_out}net_amount{end}, \
+                         {money_out}fees{end} FROM clearing_obligations WHERE (trade_date, account_id, instrument) IN (VALUES ",
+                        "({date}, ?, ?)",
+                        chunk.len(),
+                        ")",
+                    );
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
+                    for (trade_date, account_id, instrument) in chunk {
+                        query = query.bind(trade_date.as_str()).bind(account_id.as_str()).bind(instrument.as_str());
+                    }
+                    let mut totals: Vec<((String, String, String), Obligation)> = Vec::with_capacity(chunk.len());
+                    let mut existing = BTreeMap::new();
+                    for row in query.fetch_all(&mut **tx).await.map_err(ProjectionError::database)? {
+                        let key: (String, String, String) = (
+                            row.try_get(0).map_err(ProjectionError::database)?,
+                            row.try_get(1).map_err(ProjectionError::database)?,
+                            row.try_get(2).map_err(ProjectionError::database)?,
+                        );
+                        let stored = Obligation {
+                            net_quantity: row.try_get(3).map_err(ProjectionError::database)?,
+                            net_amount_cny: parse_money(&row.try_get::<String, _>(4).map_err(ProjectionError::database)?)?,
+                            fees_cny: parse_money(&row.try_get::<String, _>(5).map_err(ProjectionError::database)?)?,
+                        };
+                        existing.insert(key, stored);
+                    }
+                    for key in chunk {
+                        let mut total = existing.remove(key).unwrap_or_default();
+                        if let Some(add) = sums.get(key) {
+                            total.net_quantity += add.net_quantity;
+                            total.net_amount_cny += add.net_amount_cny;
+                            total.fees_cny += add.fees_cny;
+                        }
+                        totals.push((key.clone(), total));
+                    }
+                    let text = multi_row_sql(
                         "INSERT INTO clearing_obligations (trade_date, account_id, instrument, net_quantity, net_amount, fees) \
-                         VALUES ({date}, ?, ?, ?, {money}, {money}) ON CONFLICT (trade_date, account_id, instrument) \
-                         DO UPDATE SET net_quantity = excluded.net_quantity, net_amount = excluded.net_amount, fees = excluded.fees",
-                    )))
-                    .bind(trade_date)
-                    .bind(account_id)
-                    .bind(instrument)
-                    .bind(total.net_quantity)
-                    .bind(format_cny(total.net_amount_cny))
-                    .bind(format_cny(total.fees_cny))
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(ProjectionError::database)?;
+                         VALUES ",
+                        "({date}, ?, ?, ?, {money}, {money})",
+                        totals.len(),
+                        " ON CONFLICT (trade_date, account_id, instrument) DO UPDATE SET \
+                         net_quantity = excluded.net_quantity, net_amount = excluded.net_amount, fees = excluded.fees",
+                    );
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
+                    for ((trade_date, account_id, instrument), total) in &totals {
+                        query = query
+                            .bind(trade_date.as_str())
+                            .bind(account_id.as_str())
+                            .bind(instrument.as_str())
+                            .bind(total.net_quantity)
+                            .bind(format_cny(total.net_amount_cny))
+                            .bind(format_cny(total.fees_cny));
+                    }
+                    query.execute(&mut **tx).await.map_err(ProjectionError::database)?;
                 }
                 Ok(())
             }
