@@ -30,6 +30,11 @@ use crate::{BalanceRow, PositionRow, ProjectionError};
 
 /// The name of the accounts projection's checkpoint.
 pub const ACCOUNTS_PROJECTION: &str = "accounts";
+/// The checkpoint of the refused-suitability alerts. Refusals write no event, so its
+/// position is not a log position: it counts the refusals covered by the last pass.
+pub const REFUSAL_ALERTS: &str = "refusal_alerts";
+/// Refusals that raise an alert: suitability, with the account the command named.
+const SUITABILITY_REFUSALS: &str = "FROM command_outcomes WHERE code = 'suitability' AND account_id IS NOT NULL";
 /// Events applied per transaction by default.
 pub const DEFAULT_BATCH_EVENTS: usize = 1_000;
 
@@ -71,8 +76,8 @@ pub async fn run_accounts(
     let mut batch_index = 0u32;
     loop {
         let checkpoint = match &database {
-            Database::Sqlite(pool) => sqlite::checkpoint(pool).await?,
-            Database::Postgres(pool) => postgres::checkpoint(pool).await?,
+            Database::Sqlite(pool) => sqlite::checkpoint(pool, ACCOUNTS_PROJECTION).await?,
+            Database::Postgres(pool) => postgres::checkpoint(pool, ACCOUNTS_PROJECTION).await?,
         };
         let events = read_towards(store, checkpoint, head, options.batch_events).await?;
         let Some(last) = events.last() else {
@@ -118,9 +123,26 @@ pub async fn rebuild_accounts(
 /// The position the accounts projection has reached.
 pub async fn accounts_checkpoint(store: &dyn EventStore) -> Result<u64, ProjectionError> {
     match store.database() {
-        Database::Sqlite(pool) => sqlite::checkpoint(&pool).await,
-        Database::Postgres(pool) => postgres::checkpoint(&pool).await,
+        Database::Sqlite(pool) => sqlite::checkpoint(&pool, ACCOUNTS_PROJECTION).await,
+        Database::Postgres(pool) => postgres::checkpoint(&pool, ACCOUNTS_PROJECTION).await,
     }
+}
+
+/// Whether the last pass of the refusal alerts saw every suitability refusal the store
+/// holds now; if not, a refusal may simply not be alerted yet.
+pub async fn refusal_alerts_caught_up(store: &dyn EventStore) -> Result<bool, ProjectionError> {
+    let query = format!("SELECT COUNT(*) {SUITABILITY_REFUSALS}");
+    let (covered, refusals) = match store.database() {
+        Database::Sqlite(pool) => (
+            sqlite::checkpoint(&pool, REFUSAL_ALERTS).await?,
+            sqlite::count(&pool, &query).await?,
+        ),
+        Database::Postgres(pool) => (
+            postgres::checkpoint(&pool, REFUSAL_ALERTS).await?,
+            postgres::count(&pool, &query).await?,
+        ),
+    };
+    Ok(i64::try_from(covered).is_ok_and(|covered| covered == refusals))
 }
 
 /// `account_balances`, ordered by account.
@@ -981,7 +1003,7 @@ fn to_u64(value: i64) -> Result<u64, ProjectionError> {
 /// The same code for both backends; only the SQL dialect differs: placeholders,
 /// and money written as exact text (SQLite) or cast to NUMERIC (PostgreSQL).
 macro_rules! backend {
-    ($module:ident, $db:ty, $begin:expr, $lock_checkpoint:expr, $money:expr, $money_out:expr, $dollar:expr) => {
+    ($module:ident, $db:ty, $begin:expr, $begin_snapshot:expr, $lock_checkpoint:expr, $money:expr, $money_out:expr, $dollar:expr) => {
         mod $module {
             use super::*;
             use sqlx::Row;
@@ -1009,9 +1031,9 @@ macro_rules! backend {
                 out
             }
 
-            pub async fn checkpoint(pool: &sqlx::Pool<$db>) -> Result<u64, ProjectionError> {
+            pub async fn checkpoint(pool: &sqlx::Pool<$db>, name: &str) -> Result<u64, ProjectionError> {
                 let row = sqlx::query(sqlx::AssertSqlSafe(sql("SELECT position FROM projection_checkpoints WHERE name = ?")))
-                    .bind(ACCOUNTS_PROJECTION)
+                    .bind(name)
                     .fetch_optional(pool)
                     .await
                     .map_err(ProjectionError::database)?;
@@ -1035,26 +1057,50 @@ macro_rules! backend {
                 ] {
                     sqlx::query(statement).execute(&mut *tx).await.map_err(ProjectionError::database)?;
                 }
-                sqlx::query(sqlx::AssertSqlSafe(sql("DELETE FROM projection_checkpoints WHERE name = ?")))
+                sqlx::query(sqlx::AssertSqlSafe(sql("DELETE FROM projection_checkpoints WHERE name IN (?, ?)")))
                     .bind(ACCOUNTS_PROJECTION)
+                    .bind(REFUSAL_ALERTS)
                     .execute(&mut *tx)
                     .await
                     .map_err(ProjectionError::database)?;
                 tx.commit().await.map_err(ProjectionError::database)
             }
 
-            /// Raises an alert for every refused suitability check not yet alerted. Refusals
-            /// write no event, so these come from the outcomes the store keeps; the alert's
-            /// key (the command id) makes a rerun or a crash mid-way add nothing twice.
+            /// Raises an alert for every refused suitability check not yet alerted, and
+            /// records how many refusals that covered. Refusals write no event, so these
+            /// come from the outcomes the store keeps; the alert's key (the command id)
+            /// makes a rerun or a crash mid-way add nothing twice. One snapshot serves both
+            /// statements, so the count covers exactly the refusals alerted.
             pub async fn alert_refusals(pool: &sqlx::Pool<$db>) -> Result<u64, ProjectionError> {
-                let done = sqlx::query(sqlx::AssertSqlSafe(sql(
+                let mut tx = pool.begin_with($begin_snapshot).await.map_err(ProjectionError::database)?;
+                match alert_refusals_in(&mut tx).await {
+                    Ok(raised) => {
+                        tx.commit().await.map_err(ProjectionError::database)?;
+                        Ok(raised)
+                    }
+                    Err(error) => {
+                        // As in `apply`: give the locks back now, not when the connection is reused.
+                        let _ = tx.rollback().await;
+                        Err(error)
+                    }
+                }
+            }
+
+            async fn alert_refusals_in(tx: &mut sqlx::Transaction<'_, $db>) -> Result<u64, ProjectionError> {
+                let done = sqlx::query(sqlx::AssertSqlSafe(sql(&format!(
                     "INSERT INTO compliance_alerts (alert_id, kind, account_id, command_id, message, recorded_at) \
                      SELECT 'command:' || command_id, 'suitability_refused', account_id, command_id, message, \
-                     recorded_at FROM command_outcomes \
-                     WHERE code = 'suitability' AND account_id IS NOT NULL \
-                     ON CONFLICT (alert_id) DO NOTHING",
-                )))
-                .execute(pool)
+                     recorded_at {SUITABILITY_REFUSALS} ON CONFLICT (alert_id) DO NOTHING"
+                ))))
+                .execute(&mut **tx)
+                .await
+                .map_err(ProjectionError::database)?;
+                sqlx::query(sqlx::AssertSqlSafe(sql(&format!(
+                    "INSERT INTO projection_checkpoints (name, position) SELECT ?, COUNT(*) {SUITABILITY_REFUSALS} \
+                     ON CONFLICT (name) DO UPDATE SET position = excluded.position"
+                ))))
+                .bind(REFUSAL_ALERTS)
+                .execute(&mut **tx)
                 .await
                 .map_err(ProjectionError::database)?;
                 Ok(done.rows_affected())
@@ -1623,11 +1669,21 @@ macro_rules! backend {
     };
 }
 
-backend!(sqlite, sqlx::Sqlite, "BEGIN IMMEDIATE", "", "?", "", false);
+backend!(
+    sqlite,
+    sqlx::Sqlite,
+    "BEGIN IMMEDIATE",
+    "BEGIN IMMEDIATE",
+    "",
+    "?",
+    "",
+    false
+);
 backend!(
     postgres,
     sqlx::Postgres,
     "BEGIN",
+    "BEGIN ISOLATION LEVEL REPEATABLE READ",
     " FOR UPDATE",
     "CAST(? AS NUMERIC)",
     "CAST(",

@@ -77,7 +77,8 @@ pub struct VerifyReport {
     pub head_hash: String,
     pub problem_count: u64,
     /// Whether the read model tables were compared with the replay (they are when
-    /// their checkpoint is the verified head; run `ledger projections run` first).
+    /// their checkpoint is the verified head and every suitability refusal has had its
+    /// alert pass; run `ledger projections run` first).
     pub projections_checked: bool,
     /// The first position where anything breaks.
     pub first_broken_position: Option<u64>,
@@ -256,7 +257,9 @@ pub async fn verify(store: &dyn EventStore, mut on_progress: impl FnMut(u64)) ->
             ),
         );
     }
-    let projections_checked = tables::accounts_checkpoint(store).await? == verifier.previous_position;
+    // Tables behind the log, or refusals not alerted yet, are late, not wrong: not compared.
+    let projections_checked = tables::accounts_checkpoint(store).await? == verifier.previous_position
+        && tables::refusal_alerts_caught_up(store).await?;
     if projections_checked {
         let tables = (
             tables::read_balances(store).await?,

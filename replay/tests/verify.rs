@@ -267,3 +267,31 @@ async fn an_edit_to_any_read_model_table_is_caught() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_refusal_not_yet_alerted_is_late_not_broken() {
+    use ledger_projections::tables::{run_accounts, RunOptions};
+    for backend in BACKENDS {
+        let (_db, store) = loaded(backend).await;
+        run_lines(Arc::clone(&store), ALERTED[..3].iter().copied()).await;
+        run_accounts(store.as_ref(), RunOptions::default(), |_| {})
+            .await
+            .unwrap();
+        assert!(verify(store.as_ref(), |_| {}).await.unwrap().projections_checked);
+        // The refusal writes no event: the tables' checkpoint is still the head, but
+        // its alert waits for the runner's next pass.
+        let head = store.head_position().await.unwrap();
+        run_lines(Arc::clone(&store), ALERTED[3..].iter().copied()).await;
+        assert_eq!(store.head_position().await.unwrap(), head, "a refusal writes no event");
+        let late = verify(store.as_ref(), |_| {}).await.unwrap();
+        assert!(late.is_ok() && !late.projections_checked, "{backend:?}: {late:?}");
+        run_accounts(store.as_ref(), RunOptions::default(), |_| {})
+            .await
+            .unwrap();
+        let caught_up = verify(store.as_ref(), |_| {}).await.unwrap();
+        assert!(
+            caught_up.is_ok() && caught_up.projections_checked,
+            "{backend:?}: {caught_up:?}"
+        );
+    }
+}
