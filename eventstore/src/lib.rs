@@ -293,6 +293,31 @@ pub async fn connect(url: &str) -> Result<Arc<dyn EventStore>, StoreError> {
     Ok(Arc::new(SqliteEventStore::open(url).await?))
 }
 
+/// Ends a transaction by its body's result: commits it after `Ok`, rolls it back at once
+/// after `Err`. Every transaction of the ledger ends here, because a dropped transaction is
+/// only rolled back when its connection is next used, and until then it holds its locks
+/// (the append lock, a checkpoint row). If the rollback fails too, the connection is gone,
+/// and with it the transaction; the body's error is the one to report.
+pub async fn commit_or_roll_back<DB, T, E>(
+    tx: sqlx::Transaction<'_, DB>,
+    result: Result<T, E>,
+    commit_error: impl FnOnce(sqlx::Error) -> E,
+) -> Result<T, E>
+where
+    DB: sqlx::Database,
+{
+    match result {
+        Ok(value) => {
+            tx.commit().await.map_err(commit_error)?;
+            Ok(value)
+        }
+        Err(error) => {
+            let _ = tx.rollback().await;
+            Err(error)
+        }
+    }
+}
+
 pub(crate) fn check_limit(what: &'static str, count: usize, limit: usize) -> Result<(), StoreError> {
     if count > limit {
         return Err(StoreError::LimitExceeded { what, limit });

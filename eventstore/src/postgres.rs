@@ -16,12 +16,12 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Row, Transaction};
 
 use crate::chain::{format_recorded_at, GENESIS_HASH};
-use crate::OutcomeTotals;
 use crate::{
     chain_plan, check_limit, event_from_row, outcome_from_row, outcomes_of, plan_append, stored_metadata, to_i64,
     to_u64, Atomicity, CommandRecord, EventStore, RecordedEvent, StoreError, StoredOutcome, StreamId,
     MAX_APPEND_COMMANDS, MAX_OUTCOME_LOOKUPS, MAX_READ_EVENTS,
 };
+use crate::{commit_or_roll_back, OutcomeTotals};
 
 /// Key of the advisory lock that serialises appends ("LEDGERAP" in ASCII).
 pub const APPEND_LOCK_KEY: i64 = 0x4C45_4447_4552_4150;
@@ -92,19 +92,8 @@ impl EventStore for PostgresEventStore {
     ) -> Result<Vec<Result<StoredOutcome, StoreError>>, StoreError> {
         check_limit("commands in one append", commands.len(), MAX_APPEND_COMMANDS)?;
         let mut tx = self.pool.begin().await?;
-        match write_batch(&mut tx, commands, atomicity).await {
-            Ok(outcomes) => {
-                tx.commit().await?;
-                Ok(outcomes)
-            }
-            Err(error) => {
-                // Roll back now, not on drop: a dropped transaction is only rolled back when
-                // its connection is next used, and until then it holds the append lock.
-                // If the rollback fails too the connection is gone, and with it the transaction.
-                let _ = tx.rollback().await;
-                Err(error)
-            }
-        }
+        let written = write_batch(&mut tx, commands, atomicity).await;
+        commit_or_roll_back(tx, written, StoreError::from).await
     }
 
     async fn load_stream(&self, stream: &StreamId) -> Result<Vec<RecordedEvent>, StoreError> {

@@ -13,12 +13,12 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use crate::chain::{format_recorded_at, GENESIS_HASH};
-use crate::OutcomeTotals;
 use crate::{
     chain_plan, check_limit, event_from_row, outcome_from_row, outcomes_of, plan_append, stored_metadata, to_i64,
     to_u64, Atomicity, CommandRecord, EventStore, RecordedEvent, StoreError, StoredOutcome, StreamId,
     MAX_APPEND_COMMANDS, MAX_OUTCOME_LOOKUPS, MAX_READ_EVENTS,
 };
+use crate::{commit_or_roll_back, OutcomeTotals};
 
 /// How long a writer waits for another process's write lock before failing.
 const BUSY_TIMEOUT_MS: u64 = 10_000;
@@ -79,19 +79,8 @@ impl EventStore for SqliteEventStore {
         // IMMEDIATE takes the write lock up front: one appender at a time, so positions
         // are handed out in commit order and each append chains onto the last hash.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        match write_batch(&mut tx, commands, atomicity).await {
-            Ok(outcomes) => {
-                tx.commit().await?;
-                Ok(outcomes)
-            }
-            Err(error) => {
-                // Roll back now, not on drop: a dropped transaction is only rolled back when
-                // its connection is next used, and until then it holds the append lock.
-                // If the rollback fails too the connection is gone, and with it the transaction.
-                let _ = tx.rollback().await;
-                Err(error)
-            }
-        }
+        let written = write_batch(&mut tx, commands, atomicity).await;
+        commit_or_roll_back(tx, written, StoreError::from).await
     }
 
     async fn load_stream(&self, stream: &StreamId) -> Result<Vec<RecordedEvent>, StoreError> {

@@ -22,7 +22,7 @@ use ledger_domain::money::format_cny;
 use ledger_domain::Side;
 use ledger_eventstore::chain::format_recorded_at;
 use ledger_eventstore::codec::decode;
-use ledger_eventstore::{read_towards, Database, EventStore, RecordedEvent};
+use ledger_eventstore::{commit_or_roll_back, read_towards, Database, EventStore, RecordedEvent};
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 
@@ -1045,6 +1045,11 @@ macro_rules! backend {
 
             pub async fn reset(pool: &sqlx::Pool<$db>) -> Result<(), ProjectionError> {
                 let mut tx = pool.begin_with($begin).await.map_err(ProjectionError::database)?;
+                let emptied = reset_in(&mut tx).await;
+                commit_or_roll_back(tx, emptied, ProjectionError::database).await
+            }
+
+            async fn reset_in(tx: &mut sqlx::Transaction<'_, $db>) -> Result<(), ProjectionError> {
                 for statement in [
                     "DELETE FROM account_balances",
                     "DELETE FROM positions",
@@ -1055,15 +1060,15 @@ macro_rules! backend {
                     "DELETE FROM compliance_alerts",
                     "DELETE FROM journal_entries",
                 ] {
-                    sqlx::query(statement).execute(&mut *tx).await.map_err(ProjectionError::database)?;
+                    sqlx::query(statement).execute(&mut **tx).await.map_err(ProjectionError::database)?;
                 }
                 sqlx::query(sqlx::AssertSqlSafe(sql("DELETE FROM projection_checkpoints WHERE name IN (?, ?)")))
                     .bind(ACCOUNTS_PROJECTION)
                     .bind(REFUSAL_ALERTS)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await
                     .map_err(ProjectionError::database)?;
-                tx.commit().await.map_err(ProjectionError::database)
+                Ok(())
             }
 
             /// Raises an alert for every refused suitability check not yet alerted, and
@@ -1073,17 +1078,8 @@ macro_rules! backend {
             /// statements, so the count covers exactly the refusals alerted.
             pub async fn alert_refusals(pool: &sqlx::Pool<$db>) -> Result<u64, ProjectionError> {
                 let mut tx = pool.begin_with($begin_snapshot).await.map_err(ProjectionError::database)?;
-                match alert_refusals_in(&mut tx).await {
-                    Ok(raised) => {
-                        tx.commit().await.map_err(ProjectionError::database)?;
-                        Ok(raised)
-                    }
-                    Err(error) => {
-                        // As in `apply`: give the locks back now, not when the connection is reused.
-                        let _ = tx.rollback().await;
-                        Err(error)
-                    }
-                }
+                let raised = alert_refusals_in(&mut tx).await;
+                commit_or_roll_back(tx, raised, ProjectionError::database).await
             }
 
             async fn alert_refusals_in(tx: &mut sqlx::Transaction<'_, $db>) -> Result<u64, ProjectionError> {
@@ -1114,16 +1110,8 @@ macro_rules! backend {
                 fail_mid_batch: bool,
             ) -> Result<(), ProjectionError> {
                 let mut tx = pool.begin_with($begin).await.map_err(ProjectionError::database)?;
-                match apply_in(&mut tx, expected_checkpoint, last_position, &mut changes, fail_mid_batch).await {
-                    Ok(()) => tx.commit().await.map_err(ProjectionError::database),
-                    Err(error) => {
-                        // Roll back now: a dropped transaction would hold its locks until the
-                        // connection is next used. A failed rollback means the connection, and
-                        // with it the transaction, is gone.
-                        let _ = tx.rollback().await;
-                        Err(error)
-                    }
-                }
+                let applied = apply_in(&mut tx, expected_checkpoint, last_position, &mut changes, fail_mid_batch).await;
+                commit_or_roll_back(tx, applied, ProjectionError::database).await
             }
 
             /// One batch's rows and the new checkpoint, inside the caller's transaction.
@@ -1566,9 +1554,18 @@ macro_rules! backend {
                 breaks: &[crate::reconcile::Break],
             ) -> Result<(), ProjectionError> {
                 let mut tx = pool.begin_with($begin).await.map_err(ProjectionError::database)?;
+                let replaced = replace_breaks_in(&mut tx, trade_date, breaks).await;
+                commit_or_roll_back(tx, replaced, ProjectionError::database).await
+            }
+
+            async fn replace_breaks_in(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                trade_date: NaiveDate,
+                breaks: &[crate::reconcile::Break],
+            ) -> Result<(), ProjectionError> {
                 sqlx::query(sqlx::AssertSqlSafe(sql("DELETE FROM reconciliation_breaks WHERE trade_date = {date}")))
                     .bind(trade_date.to_string())
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await
                     .map_err(ProjectionError::database)?;
                 for found in breaks {
@@ -1582,11 +1579,11 @@ macro_rules! backend {
                     .bind(found.instrument.clone())
                     .bind(found.ours.clone())
                     .bind(found.theirs.clone())
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await
                     .map_err(ProjectionError::database)?;
                 }
-                tx.commit().await.map_err(ProjectionError::database)
+                Ok(())
             }
 
             /// Every posting's ledger account and amount (as exact text); summed in Rust,
