@@ -36,6 +36,7 @@ fn main() -> ExitCode {
 /// Rust ignores SIGPIPE, so `ledger events | head` would make `println!` panic
 /// once `head` exits. Restoring the default ends the process quietly instead, as
 /// every Unix filter does.
+#[allow(unsafe_code)]
 fn restore_default_sigpipe() {
     #[cfg(unix)]
     // SAFETY: called once at start, before any thread exists; SIG_DFL is a valid disposition.

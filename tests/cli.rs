@@ -257,10 +257,12 @@ fn projections_follow_the_log_live_until_interrupted() {
         assert!(std::time::Instant::now() < deadline, "the follower did not catch up");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    // SAFETY: sending SIGINT to our own child process.
-    unsafe {
-        libc::kill(follower.id() as libc::pid_t, libc::SIGINT);
-    }
+    // Ctrl-C, as an operator would press it: kill(1) keeps this test free of `unsafe`.
+    let interrupted = Command::new("kill")
+        .args(["-INT", &follower.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
     let output = follower.wait_with_output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(String::from_utf8_lossy(&output.stderr).contains("stopped at checkpoint 169"));
