@@ -157,3 +157,30 @@ fn every_text_field_of_the_html_is_escaped() {
     assert!(html.contains(&format!("<p>客户 Customer: {escaped} &nbsp;")));
     assert!(html.contains(&format!("<tr><td>{escaped}</td><td class=n>300</td>")));
 }
+
+/// The line of the CSV that starts with `prefix`.
+fn csv_line<'a>(csv: &'a str, prefix: &str) -> &'a str {
+    let start = csv.find(prefix).expect("the CSV has the line");
+    let end = csv[start..]
+        .find(",2024-03-04,")
+        .expect("the summary line has its period");
+    &csv[start..start + end]
+}
+
+#[test]
+fn a_csv_field_is_quoted_only_when_it_needs_it() {
+    let mut statement = fixed_statement();
+    for (name, written) in [
+        ("Zhang San", "Zhang San"),
+        ("<b>&'", "<b>&'"),
+        ("Zhang, San", "\"Zhang, San\""),
+        ("Zhang \"San\"", "\"Zhang \"\"San\"\"\""),
+        ("Zhang\nSan", "\"Zhang\nSan\""),
+        // The one change from the hand-written writer, which left a lone carriage return unquoted.
+        ("Zhang\rSan", "\"Zhang\rSan\""),
+    ] {
+        statement.customer_name = name.to_owned();
+        let csv = render_csv(&statement);
+        assert_eq!(csv_line(&csv, "summary,"), format!("summary,D0000001,{written}"));
+    }
+}
