@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 
 use ledger_domain::fees::FeeBreakdown;
+use ledger_domain::Side;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
@@ -36,7 +37,8 @@ pub struct ClearingReport {
 impl ClearingLine {
     fn add(&mut self, trade: &Trade) {
         self.trades += 1;
-        if trade.side == "buy" {
+        // The trades table keeps the side as the domain names it.
+        if trade.side == Side::Buy.as_str() {
             self.bought_quantity += trade.quantity;
             self.bought_cny += trade.value_cny;
         } else {

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 use serde::Serialize;
+use strum::IntoStaticStr;
 
 use crate::{BalanceRow, PositionRow};
 
@@ -28,8 +29,10 @@ pub struct Holding {
     pub quantity: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+/// Written as snake case both in JSON (serde) and as text ([`BreakKind::as_str`], strum).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum BreakKind {
     /// The bank's balance differs from our available + frozen.
     CashDiffers,
@@ -46,15 +49,9 @@ pub enum BreakKind {
 }
 
 impl BreakKind {
+    /// The kind's name, e.g. `cash_differs`, the same as its JSON.
     pub fn as_str(self) -> &'static str {
-        match self {
-            BreakKind::CashDiffers => "cash_differs",
-            BreakKind::CashMissingAtBank => "cash_missing_at_bank",
-            BreakKind::CashUnknownToLedger => "cash_unknown_to_ledger",
-            BreakKind::PositionDiffers => "position_differs",
-            BreakKind::PositionMissingAtDepository => "position_missing_at_depository",
-            BreakKind::PositionUnknownToLedger => "position_unknown_to_ledger",
-        }
+        self.into()
     }
 }
 
@@ -188,6 +185,22 @@ mod tests {
             frozen: 0,
             sellable: quantity,
             avg_cost: "1.0000".into(),
+        }
+    }
+
+    #[test]
+    fn each_kind_reads_as_its_snake_case_name_in_text_and_json() {
+        let names = [
+            (BreakKind::CashDiffers, "cash_differs"),
+            (BreakKind::CashMissingAtBank, "cash_missing_at_bank"),
+            (BreakKind::CashUnknownToLedger, "cash_unknown_to_ledger"),
+            (BreakKind::PositionDiffers, "position_differs"),
+            (BreakKind::PositionMissingAtDepository, "position_missing_at_depository"),
+            (BreakKind::PositionUnknownToLedger, "position_unknown_to_ledger"),
+        ];
+        for (kind, name) in names {
+            assert_eq!(kind.as_str(), name);
+            assert_eq!(serde_json::to_value(kind).unwrap(), serde_json::json!(name));
         }
     }
 

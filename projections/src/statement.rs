@@ -8,7 +8,13 @@
 //! it is the trading day during which it was written: the first day whose
 //! end of day comes after it in the log, or, after the last end of day, the
 //! Beijing date it was recorded.
+//!
+//! The HTML page is the askama template `templates/statement.html`, compiled
+//! in; the CSV is written by the csv crate, quoting only the fields that need it.
 
+use std::fmt;
+
+use askama::Template;
 use chrono::{NaiveDate, TimeDelta};
 use cqrs_es::Aggregate;
 use ledger_domain::account::{Account, AccountEvent};
@@ -19,11 +25,36 @@ use ledger_eventstore::codec::decode;
 use ledger_eventstore::{EventStore, RecordedEvent, StreamId};
 use rust_decimal::Decimal;
 use serde::Serialize;
+use strum::IntoStaticStr;
 
 use crate::ProjectionError;
 
 /// Beijing time, UTC+8, in which the brokerage's calendar days run.
 const BEIJING_OFFSET_SECONDS: i64 = 8 * 3600;
+
+/// The movements a statement lists, by their bilingual labels ([`Movement::kind`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, IntoStaticStr)]
+enum MovementKind {
+    #[strum(serialize = "银证转入 Deposit")]
+    Deposit,
+    #[strum(serialize = "银证转出 Withdrawal")]
+    Withdrawal,
+    #[strum(serialize = "买入 Buy")]
+    Buy,
+    #[strum(serialize = "卖出 Sell")]
+    Sell,
+}
+
+/// Where a held position's price comes from ([`HeldPosition::price_source`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, IntoStaticStr)]
+enum PriceSource {
+    #[strum(serialize = "收盘价 close")]
+    Close,
+    #[strum(serialize = "最新成交价 last fill")]
+    LastFill,
+    #[strum(serialize = "无 none")]
+    None,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Movement {
@@ -131,6 +162,28 @@ pub async fn build_statement(
     };
     let opening_cash_cny = opening_cash_cny.unwrap_or_else(|| cash(&account));
     let closing_cash_cny = cash(&account);
+    let positions = held_positions(store, &account, &movements, to).await?;
+    Ok(Some(Statement {
+        account_id: account_id.to_owned(),
+        customer_name: customer.customer_name,
+        from,
+        to,
+        opening_cash_cny,
+        movements,
+        closing_cash_cny,
+        total_fees,
+        positions,
+    }))
+}
+
+/// The account's non-empty positions at the close of `to`, valued at that day's
+/// close, else at the period's last fill price, else not at all.
+async fn held_positions(
+    store: &dyn EventStore,
+    account: &Account,
+    movements: &[Movement],
+    to: NaiveDate,
+) -> Result<Vec<HeldPosition>, ProjectionError> {
     let mut positions = Vec::new();
     for (code, position) in account.positions() {
         if position.quantity == 0 {
@@ -148,9 +201,9 @@ pub async fn build_statement(
             .rev()
             .find(|m| m.instrument == code.as_str() && !m.price.is_empty());
         let (price, price_source) = match (instrument.close_of(to), last_fill) {
-            (Some(close), _) => (Some(close), "收盘价 close"),
-            (None, Some(fill)) => (fill.price.parse().ok(), "最新成交价 last fill"),
-            (None, None) => (None, "无 none"),
+            (Some(close), _) => (Some(close), PriceSource::Close),
+            (None, Some(fill)) => (fill.price.parse().ok(), PriceSource::LastFill),
+            (None, None) => (None, PriceSource::None),
         };
         positions.push(HeldPosition {
             instrument: code.to_string(),
@@ -158,21 +211,11 @@ pub async fn build_statement(
             cost_cny: position.cost_cny,
             avg_cost: position.avg_cost(),
             price,
-            price_source,
+            price_source: price_source.into(),
             market_value_cny: price.map(|p| round_to_fen(p * Decimal::from(position.quantity))),
         });
     }
-    Ok(Some(Statement {
-        account_id: account_id.to_owned(),
-        customer_name: customer.customer_name,
-        from,
-        to,
-        opening_cash_cny,
-        movements,
-        closing_cash_cny,
-        total_fees,
-        positions,
-    }))
+    Ok(positions)
 }
 
 fn cash(account: &Account) -> Decimal {
@@ -180,10 +223,10 @@ fn cash(account: &Account) -> Decimal {
 }
 
 fn movement_of(recorded: &RecordedEvent, event: &AccountEvent, date: NaiveDate) -> Option<Movement> {
-    let base = |kind: &str, amount_cny: Decimal| Movement {
+    let base = |kind: MovementKind, amount_cny: Decimal| Movement {
         date,
         global_position: recorded.global_position,
-        kind: kind.to_owned(),
+        kind: <&str>::from(kind).to_owned(),
         instrument: String::new(),
         quantity: 0,
         price: String::new(),
@@ -192,8 +235,8 @@ fn movement_of(recorded: &RecordedEvent, event: &AccountEvent, date: NaiveDate) 
         cash_after_cny: Decimal::ZERO,
     };
     match event {
-        AccountEvent::CashDeposited { amount_cny, .. } => Some(base("银证转入 Deposit", *amount_cny)),
-        AccountEvent::WithdrawalConfirmed { amount_cny, .. } => Some(base("银证转出 Withdrawal", -*amount_cny)),
+        AccountEvent::CashDeposited { amount_cny, .. } => Some(base(MovementKind::Deposit, *amount_cny)),
+        AccountEvent::WithdrawalConfirmed { amount_cny, .. } => Some(base(MovementKind::Withdrawal, -*amount_cny)),
         AccountEvent::FillBooked {
             instrument,
             side,
@@ -204,8 +247,8 @@ fn movement_of(recorded: &RecordedEvent, event: &AccountEvent, date: NaiveDate) 
             ..
         } => {
             let (kind, amount) = match side {
-                Side::Buy => ("买入 Buy", -(value_cny + fees.total_cny())),
-                Side::Sell => ("卖出 Sell", value_cny - fees.total_cny()),
+                Side::Buy => (MovementKind::Buy, -(value_cny + fees.total_cny())),
+                Side::Sell => (MovementKind::Sell, value_cny - fees.total_cny()),
             };
             Some(Movement {
                 instrument: instrument.to_string(),
@@ -219,136 +262,155 @@ fn movement_of(recorded: &RecordedEvent, event: &AccountEvent, date: NaiveDate) 
     }
 }
 
-fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+/// The statement's HTML escaper: `&`, `<`, `>` and `"` become `&amp;`, `&lt;`,
+/// `&gt;` and `&quot;`, as the page has always had them (askama's own escaper
+/// writes numeric entities and escapes `'` too, which would change its bytes).
+/// Named in templates/askama.toml for the `html` templates of this crate.
+#[derive(Debug, Clone, Copy)]
+struct NamedEntities;
+
+impl askama::filters::Escaper for NamedEntities {
+    fn write_escaped_str<W: fmt::Write>(&self, mut dest: W, text: &str) -> fmt::Result {
+        dest.write_str(&html_escape::encode_double_quoted_attribute(text))
+    }
+}
+
+/// The statement page, `templates/statement.html`.
+#[derive(Template)]
+#[template(path = "statement.html", config = "templates/askama.toml")]
+struct StatementPage<'a> {
+    statement: &'a Statement,
+}
+
+/// The page's own filters, found by askama in this module.
+mod filters {
+    use ledger_domain::fees::FeeBreakdown;
+    use ledger_domain::money::format_cny;
+    use rust_decimal::Decimal;
+
+    /// An amount in yuan, to the fen.
+    #[askama::filter_fn]
+    pub fn cny(amount_cny: &Decimal, _: &dyn askama::Values) -> askama::Result<String> {
+        Ok(format_cny(*amount_cny))
+    }
+
+    /// The fees other than commission and stamp duty, which the page shows as one column.
+    #[askama::filter_fn]
+    pub fn other_fees_cny(fees: &FeeBreakdown, _: &dyn askama::Values) -> askama::Result<String> {
+        Ok(format_cny(
+            fees.transfer_fee_cny + fees.handling_fee_cny + fees.regulatory_fee_cny,
+        ))
+    }
 }
 
 /// A self-contained HTML page.
 pub fn render_html(statement: &Statement) -> String {
-    let mut rows = String::new();
-    for m in &statement.movements {
-        let other_fees = m.fees.transfer_fee_cny + m.fees.handling_fee_cny + m.fees.regulatory_fee_cny;
-        rows.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td>\
-             <td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>\n",
-            m.date,
-            html_escape(&m.kind),
-            html_escape(&m.instrument),
-            if m.quantity > 0 {
-                m.quantity.to_string()
-            } else {
-                String::new()
-            },
-            html_escape(&m.price),
-            format_cny(m.fees.commission_cny),
-            format_cny(m.fees.stamp_duty_cny),
-            format_cny(other_fees),
-            format_cny(m.amount_cny),
-            format_cny(m.cash_after_cny),
-        ));
-    }
-    let mut holdings = String::new();
-    for p in &statement.positions {
-        holdings.push_str(&format!(
-            "<tr><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{:.4}</td><td class=n>{}</td><td>{}</td><td class=n>{}</td></tr>\n",
-            html_escape(&p.instrument),
-            p.quantity,
-            format_cny(p.cost_cny),
-            p.avg_cost,
-            p.price.map(|v| v.to_string()).unwrap_or_default(),
-            p.price_source,
-            p.market_value_cny.map(format_cny).unwrap_or_default(),
-        ));
-    }
-    let fees = &statement.total_fees;
-    format!(
-        r#"<!DOCTYPE html>
-<html lang="zh-CN"><head><meta charset="utf-8"><title>对账单 Statement {account}</title>
-<style>
-body {{ font-family: "Noto Sans CJK SC", "Noto Sans", sans-serif; margin: 2em; color: #222; }}
-h1 {{ font-size: 1.4em; }} table {{ border-collapse: collapse; margin: 1em 0; }}
-th, td {{ border: 1px solid #bbb; padding: 4px 8px; font-size: 0.9em; }} th {{ background: #eef; }}
-td {{ white-space: nowrap; }} td.n {{ text-align: right; font-variant-numeric: tabular-nums; }}
-</style></head><body>
-<h1>对账单 Statement of account {account}</h1>
-<p>客户 Customer: {customer} &nbsp; 期间 Period: {from} — {to} &nbsp; 币种 Currency: CNY</p>
-<table><tr><th>期初资金 Opening cash</th><th>期末资金 Closing cash</th><th>佣金 Commission</th><th>印花税 Stamp duty</th><th>其他费用 Other fees</th></tr>
-<tr><td class=n>{opening}</td><td class=n>{closing}</td><td class=n>{commission}</td><td class=n>{stamp}</td><td class=n>{other}</td></tr></table>
-<h2>资金流水 Movements</h2>
-<table><tr><th>日期 Date</th><th>业务 Type</th><th>证券 Instrument</th><th>数量 Quantity</th><th>价格 Price</th><th>佣金 Commission</th><th>印花税 Stamp duty</th><th>其他费用 Other fees</th><th>发生金额 Amount</th><th>资金余额 Cash after</th></tr>
-{rows}</table>
-<h2>持仓 Positions at the close of {to}</h2>
-<table><tr><th>证券 Instrument</th><th>数量 Quantity</th><th>成本 Cost</th><th>成本价 Avg cost</th><th>价格 Price</th><th>价格来源 Price source</th><th>市值 Market value</th></tr>
-{holdings}</table>
-</body></html>
-"#,
-        account = html_escape(&statement.account_id),
-        customer = html_escape(&statement.customer_name),
-        from = statement.from,
-        to = statement.to,
-        opening = format_cny(statement.opening_cash_cny),
-        closing = format_cny(statement.closing_cash_cny),
-        commission = format_cny(fees.commission_cny),
-        stamp = format_cny(fees.stamp_duty_cny),
-        other = format_cny(fees.transfer_fee_cny + fees.handling_fee_cny + fees.regulatory_fee_cny),
-    )
+    StatementPage { statement }
+        .render()
+        .expect("the statement page's filters and escaper never fail")
 }
 
 /// CSV: one line per movement, then one per position, each section with its header.
 pub fn render_csv(statement: &Statement) -> String {
-    let mut out = String::new();
-    out.push_str("section,account,customer,from,to,opening_cash,closing_cash\n");
-    out.push_str(&format!(
-        "summary,{},{},{},{},{},{}\n",
-        csv_field(&statement.account_id),
-        csv_field(&statement.customer_name),
-        statement.from,
-        statement.to,
-        format_cny(statement.opening_cash_cny),
-        format_cny(statement.closing_cash_cny)
-    ));
-    out.push_str("section,date,global_position,type,instrument,quantity,price,commission,stamp_duty,transfer_fee,handling_fee,regulatory_fee,amount,cash_after\n");
-    for m in &statement.movements {
-        out.push_str(&format!(
-            "movement,{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
-            m.date,
-            m.global_position,
-            csv_field(&m.kind),
-            m.instrument,
-            m.quantity,
-            m.price,
-            format_cny(m.fees.commission_cny),
-            format_cny(m.fees.stamp_duty_cny),
-            format_cny(m.fees.transfer_fee_cny),
-            format_cny(m.fees.handling_fee_cny),
-            format_cny(m.fees.regulatory_fee_cny),
-            format_cny(m.amount_cny),
-            format_cny(m.cash_after_cny)
-        ));
-    }
-    out.push_str("section,instrument,quantity,cost,avg_cost,price,price_source,market_value\n");
-    for p in &statement.positions {
-        out.push_str(&format!(
-            "position,{},{},{},{:.4},{},{},{}\n",
-            p.instrument,
-            p.quantity,
-            format_cny(p.cost_cny),
-            p.avg_cost,
-            p.price.map(|v| v.to_string()).unwrap_or_default(),
-            csv_field(p.price_source),
-            p.market_value_cny.map(format_cny).unwrap_or_default()
-        ));
-    }
-    out
+    // Sections differ in width, hence flexible. A field is quoted only when it holds `,`, `"`, `\n` or `\r`
+    // (the hand-written writer before it left a lone `\r` unquoted, which CSV readers take for a line end).
+    let mut writer = csv::WriterBuilder::new()
+        .flexible(true)
+        .quote_style(csv::QuoteStyle::Necessary)
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    write_csv_records(&mut writer, statement).expect("writing CSV into memory never fails");
+    let bytes = writer.into_inner().expect("flushing CSV into memory never fails");
+    String::from_utf8(bytes).expect("CSV written from UTF-8 fields is UTF-8")
 }
 
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_owned()
+/// The first field of every CSV line names its section; each section starts with its header line.
+const CSV_SUMMARY_HEADER: [&str; 7] = [
+    "section",
+    "account",
+    "customer",
+    "from",
+    "to",
+    "opening_cash",
+    "closing_cash",
+];
+const CSV_MOVEMENT_HEADER: [&str; 14] = [
+    "section",
+    "date",
+    "global_position",
+    "type",
+    "instrument",
+    "quantity",
+    "price",
+    "commission",
+    "stamp_duty",
+    "transfer_fee",
+    "handling_fee",
+    "regulatory_fee",
+    "amount",
+    "cash_after",
+];
+const CSV_POSITION_HEADER: [&str; 8] = [
+    "section",
+    "instrument",
+    "quantity",
+    "cost",
+    "avg_cost",
+    "price",
+    "price_source",
+    "market_value",
+];
+
+fn write_csv_records(writer: &mut csv::Writer<Vec<u8>>, statement: &Statement) -> csv::Result<()> {
+    writer.write_record(CSV_SUMMARY_HEADER)?;
+    writer.write_record([
+        "summary",
+        &statement.account_id,
+        &statement.customer_name,
+        &statement.from.to_string(),
+        &statement.to.to_string(),
+        &format_cny(statement.opening_cash_cny),
+        &format_cny(statement.closing_cash_cny),
+    ])?;
+    writer.write_record(CSV_MOVEMENT_HEADER)?;
+    for m in &statement.movements {
+        writer.write_record(movement_csv_record(m))?;
     }
+    writer.write_record(CSV_POSITION_HEADER)?;
+    for p in &statement.positions {
+        writer.write_record(position_csv_record(p))?;
+    }
+    Ok(())
+}
+
+fn movement_csv_record(m: &Movement) -> [String; CSV_MOVEMENT_HEADER.len()] {
+    [
+        "movement".to_owned(),
+        m.date.to_string(),
+        m.global_position.to_string(),
+        m.kind.clone(),
+        m.instrument.clone(),
+        m.quantity.to_string(),
+        m.price.clone(),
+        format_cny(m.fees.commission_cny),
+        format_cny(m.fees.stamp_duty_cny),
+        format_cny(m.fees.transfer_fee_cny),
+        format_cny(m.fees.handling_fee_cny),
+        format_cny(m.fees.regulatory_fee_cny),
+        format_cny(m.amount_cny),
+        format_cny(m.cash_after_cny),
+    ]
+}
+
+fn position_csv_record(p: &HeldPosition) -> [String; CSV_POSITION_HEADER.len()] {
+    [
+        "position".to_owned(),
+        p.instrument.clone(),
+        p.quantity.to_string(),
+        format_cny(p.cost_cny),
+        format!("{:.4}", p.avg_cost),
+        p.price.map(|v| v.to_string()).unwrap_or_default(),
+        p.price_source.to_owned(),
+        p.market_value_cny.map(format_cny).unwrap_or_default(),
+    ]
 }
