@@ -16,7 +16,7 @@ pub mod money;
 pub mod order;
 pub mod rules;
 
-pub use account::{Account, AccountCommand, AccountEvent, MarketSnapshot, PlaceOrder};
+pub use account::{Account, AccountCommand, AccountEvent, AccountSnapshot, MarketSnapshot, PlaceOrder};
 pub use clearing_day::{ClearingDay, ClearingDayCommand, ClearingDayEvent, DayStatus};
 pub use error::{RejectCode, Rejection};
 pub use instrument::{Instrument, InstrumentCommand, InstrumentEvent, InstrumentInfo};

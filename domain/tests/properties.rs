@@ -18,7 +18,9 @@
 //! * the cumulative fee rule: the fee increments of an order's fills add up to the
 //!   fee on its whole filled value, no increment is negative, and every order's
 //!   reserve is released exactly once when it ends;
-//! * the aggregate equals the model (cash, open orders, positions, T+1 sellable).
+//! * the aggregate equals the model (cash, open orders, positions, T+1 sellable);
+//! * the account restored from its `AccountSnapshot` equals it and decides the
+//!   command exactly as it does.
 
 // The model mirrors the aggregate command by command: its long matches read best whole.
 #![allow(clippy::too_many_lines)]
@@ -1770,6 +1772,16 @@ impl<'a> World<'a> {
             ))
         };
         Stats::bump(&self.stats.steps);
+        let restored = Account::from_snapshot(before.to_snapshot());
+        let restored_decides_alike = restored
+            .as_ref()
+            .is_ok_and(|copy| *copy == before && copy.decide(command.clone(), self.rules) == decided);
+        if !restored_decides_alike {
+            return Err(fail(
+                self,
+                format!("the account restored from its snapshot differs or decides otherwise: {restored:?}"),
+            ));
+        }
         match (predicted, decided.clone()) {
             (Ok(expected), Ok(events)) => {
                 let matches = events == expected.events || (expected.may_be_empty && events.is_empty());

@@ -5,12 +5,13 @@
 //! One file per role: `commands` (what is asked), `events` (the stored contract),
 //! `state` (the aggregate and its parts), `decide` (the checks: `&self`, so a
 //! refused command cannot have changed anything), `apply` (the only place state
-//! changes, trusting the event).
+//! changes, trusting the event) and `snapshot` (the state as versioned plain data).
 
 mod apply;
 mod commands;
 mod decide;
 mod events;
+mod snapshot;
 mod state;
 
 use cqrs_es::event_sink::EventSink;
@@ -21,6 +22,7 @@ pub use crate::market::price_limits;
 pub use commands::{AccountCommand, MarketSnapshot, PlaceOrder};
 pub use decide::sell_fee_cover;
 pub use events::{AccountEvent, CashDirection};
+pub use snapshot::{AccountSnapshot, SnapshotError, ACCOUNT_SNAPSHOT_VERSION};
 pub use state::{Account, Cash, Customer, Position};
 
 use crate::error::Rejection;
