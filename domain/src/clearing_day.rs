@@ -31,7 +31,9 @@ pub enum ClearingDayCommand {
     Settle { trade_date: NaiveDate },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The stored contract of the clearing day stream: every change is a new version,
+/// documented in docs/events.md. The variant names are the stored `event_type`s.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr, strum::VariantNames)]
 pub enum ClearingDayEvent {
     DayClosed { trade_date: NaiveDate },
     DayCleared { trade_date: NaiveDate },
@@ -40,12 +42,7 @@ pub enum ClearingDayEvent {
 
 impl DomainEvent for ClearingDayEvent {
     fn event_type(&self) -> String {
-        match self {
-            ClearingDayEvent::DayClosed { .. } => "DayClosed",
-            ClearingDayEvent::DayCleared { .. } => "DayCleared",
-            ClearingDayEvent::DaySettled { .. } => "DaySettled",
-        }
-        .to_string()
+        <&'static str>::from(self).to_owned()
     }
 
     fn event_version(&self) -> String {

@@ -4,8 +4,24 @@ use serde::{Deserialize, Serialize};
 
 /// The stable refusal codes of the command-file contract (DESIGN.md), plus the
 /// ledger's own extensions at the end. Codes are never renamed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// strum and serde derive the same `snake_case` strings.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+    strum::EnumCount,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum RejectCode {
     Malformed,
     UnknownAccount,
@@ -35,64 +51,9 @@ pub enum RejectCode {
 }
 
 impl RejectCode {
-    pub const ALL: [RejectCode; 21] = [
-        RejectCode::Malformed,
-        RejectCode::UnknownAccount,
-        RejectCode::UnknownInstrument,
-        RejectCode::UnknownOrder,
-        RejectCode::AccountExists,
-        RejectCode::AccountFrozen,
-        RejectCode::DuplicateOrder,
-        RejectCode::InsufficientFunds,
-        RejectCode::InsufficientPosition,
-        RejectCode::LotSize,
-        RejectCode::PriceTick,
-        RejectCode::PriceLimit,
-        RejectCode::NoReferencePrice,
-        RejectCode::Suitability,
-        RejectCode::FillExceedsOrder,
-        RejectCode::FillPrice,
-        RejectCode::OrderClosed,
-        RejectCode::DayClosed,
-        RejectCode::DuplicateBankRef,
-        RejectCode::UnknownWithdrawal,
-        RejectCode::DuplicateExec,
-    ];
-
+    /// The code as answers and outcomes carry it (`insufficient_funds`); kept for callers outside the crate.
     pub fn as_str(self) -> &'static str {
-        match self {
-            RejectCode::Malformed => "malformed",
-            RejectCode::UnknownAccount => "unknown_account",
-            RejectCode::UnknownInstrument => "unknown_instrument",
-            RejectCode::UnknownOrder => "unknown_order",
-            RejectCode::AccountExists => "account_exists",
-            RejectCode::AccountFrozen => "account_frozen",
-            RejectCode::DuplicateOrder => "duplicate_order",
-            RejectCode::InsufficientFunds => "insufficient_funds",
-            RejectCode::InsufficientPosition => "insufficient_position",
-            RejectCode::LotSize => "lot_size",
-            RejectCode::PriceTick => "price_tick",
-            RejectCode::PriceLimit => "price_limit",
-            RejectCode::NoReferencePrice => "no_reference_price",
-            RejectCode::Suitability => "suitability",
-            RejectCode::FillExceedsOrder => "fill_exceeds_order",
-            RejectCode::FillPrice => "fill_price",
-            RejectCode::OrderClosed => "order_closed",
-            RejectCode::DayClosed => "day_closed",
-            RejectCode::DuplicateBankRef => "duplicate_bank_ref",
-            RejectCode::UnknownWithdrawal => "unknown_withdrawal",
-            RejectCode::DuplicateExec => "duplicate_exec",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<RejectCode> {
-        RejectCode::ALL.into_iter().find(|code| code.as_str() == text)
-    }
-}
-
-impl std::fmt::Display for RejectCode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        self.into()
     }
 }
 
@@ -121,13 +82,46 @@ pub fn reject<T>(code: RejectCode, message: impl Into<String>) -> Result<T, Reje
 #[cfg(test)]
 mod tests {
     use super::*;
+    use strum::IntoEnumIterator;
 
     #[test]
     fn codes_round_trip_through_text_and_serde() {
-        for code in RejectCode::ALL {
-            assert_eq!(RejectCode::parse(code.as_str()), Some(code));
+        for code in RejectCode::iter() {
+            assert_eq!(code.as_str().parse::<RejectCode>(), Ok(code));
+            assert_eq!(code.to_string(), code.as_str());
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));
         }
+    }
+
+    #[test]
+    fn the_codes_are_the_contract_s() {
+        let codes: Vec<&str> = RejectCode::iter().map(RejectCode::as_str).collect();
+        assert_eq!(
+            codes,
+            [
+                "malformed",
+                "unknown_account",
+                "unknown_instrument",
+                "unknown_order",
+                "account_exists",
+                "account_frozen",
+                "duplicate_order",
+                "insufficient_funds",
+                "insufficient_position",
+                "lot_size",
+                "price_tick",
+                "price_limit",
+                "no_reference_price",
+                "suitability",
+                "fill_exceeds_order",
+                "fill_price",
+                "order_closed",
+                "day_closed",
+                "duplicate_bank_ref",
+                "unknown_withdrawal",
+                "duplicate_exec",
+            ]
+        );
     }
 }

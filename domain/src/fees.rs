@@ -8,8 +8,8 @@
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::market::Side;
 use crate::money::round_to_fen;
-use crate::order::Side;
 use crate::rules::{FeeRule, FeeSchedule};
 
 /// Each fee in its own field, in CNY.

@@ -11,41 +11,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{reject, RejectCode, Rejection};
 use crate::ids::InstrumentCode;
+/// Kept here for the old path `ledger_domain::instrument::Board`; it lives in `market`.
+pub use crate::market::Board;
 use crate::money::is_on_tick;
 use crate::rules::MarketRules;
 
 /// Lowest and highest risk level of a customer or a product.
 pub const RISK_LEVELS: std::ops::RangeInclusive<u8> = 1..=5;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Board {
-    /// SSE / SZSE main board.
-    Main,
-    /// SZSE ChiNext (创业板).
-    Chinext,
-    /// SSE STAR Market (科创板).
-    Star,
-    /// Special treatment (ST, *ST) stocks.
-    St,
-}
-
-impl Board {
-    pub const ALL: [Board; 4] = [Board::Main, Board::Chinext, Board::Star, Board::St];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Board::Main => "main",
-            Board::Chinext => "chinext",
-            Board::Star => "star",
-            Board::St => "st",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Board> {
-        Board::ALL.into_iter().find(|b| b.as_str() == text)
-    }
-}
 
 /// What the account needs to know of an instrument to check an order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,7 +41,9 @@ pub enum InstrumentCommand {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The stored contract of the instrument stream: every change is a new version,
+/// documented in docs/events.md. The variant names are the stored `event_type`s.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr, strum::VariantNames)]
 pub enum InstrumentEvent {
     InstrumentListed(InstrumentInfo),
     InstrumentUpdated(InstrumentInfo),
@@ -78,12 +52,7 @@ pub enum InstrumentEvent {
 
 impl DomainEvent for InstrumentEvent {
     fn event_type(&self) -> String {
-        match self {
-            InstrumentEvent::InstrumentListed(_) => "InstrumentListed",
-            InstrumentEvent::InstrumentUpdated(_) => "InstrumentUpdated",
-            InstrumentEvent::PrevCloseSet { .. } => "PrevCloseSet",
-        }
-        .to_string()
+        <&'static str>::from(self).to_owned()
     }
 
     fn event_version(&self) -> String {

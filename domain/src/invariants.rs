@@ -1,6 +1,7 @@
 //! The invariants of DESIGN.md, checked on an account's state and against an
-//! independent sum of its events. Used by the property test and `ledger demo`
-//! (and later `ledger verify`).
+//! independent sum of its events. Used by the property tests and by the read
+//! model's `AccountsView::invariant_violations`, which `ledger verify` and
+//! `ledger demo` run.
 
 use std::collections::BTreeMap;
 
@@ -8,7 +9,7 @@ use rust_decimal::Decimal;
 
 use crate::account::{Account, AccountEvent};
 use crate::ids::InstrumentCode;
-use crate::order::Side;
+use crate::market::Side;
 
 /// What the accepted events of one account add up to, summed without the aggregate.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::account::AccountEvent;
-use crate::order::Side;
+use crate::market::Side;
 
 /// The client money held at the custody bank (third-party custody, 第三方存管).
 pub const BANK_CUSTODY: &str = "assets:bank:custody";

@@ -11,13 +11,14 @@ pub mod ids;
 pub mod instrument;
 pub mod invariants;
 pub mod journal;
+pub mod market;
 pub mod money;
 pub mod order;
 pub mod rules;
 
-pub use account::{Account, AccountCommand, AccountEvent, MarketSnapshot, PlaceOrder};
+pub use account::{Account, AccountCommand, AccountEvent, AccountSnapshot, MarketSnapshot, PlaceOrder};
 pub use clearing_day::{ClearingDay, ClearingDayCommand, ClearingDayEvent, DayStatus};
 pub use error::{RejectCode, Rejection};
-pub use instrument::{Board, Instrument, InstrumentCommand, InstrumentEvent, InstrumentInfo};
-pub use order::Side;
+pub use instrument::{Instrument, InstrumentCommand, InstrumentEvent, InstrumentInfo};
+pub use market::{Board, Side};
 pub use rules::MarketRules;

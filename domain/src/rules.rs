@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::instrument::Board;
+use strum::IntoEnumIterator;
+
+use crate::market::Board;
 use crate::money::is_whole_fen;
 
 /// The built-in default rules file.
@@ -108,17 +110,16 @@ impl MarketRules {
                 return invalid(format!("fee {name}: minimum_cny must be a non-negative amount in fen"));
             }
         }
-        for board in Board::ALL {
+        for board in Board::iter() {
             let Some(rules) = self.boards.get(&board) else {
-                return invalid(format!("board {} has no rules", board.as_str()));
+                return invalid(format!("board {board} has no rules"));
             };
             if rules.price_limit_rate <= Decimal::ZERO || rules.price_limit_rate >= Decimal::ONE {
-                return invalid(format!("board {}: price_limit_rate must be in (0, 1)", board.as_str()));
+                return invalid(format!("board {board}: price_limit_rate must be in (0, 1)"));
             }
             if rules.min_quantity == 0 || rules.step_quantity == 0 {
                 return invalid(format!(
-                    "board {}: min_quantity and step_quantity must be positive",
-                    board.as_str()
+                    "board {board}: min_quantity and step_quantity must be positive"
                 ));
             }
         }

@@ -8,6 +8,7 @@ use ledger_domain::ids::InstrumentCode;
 use ledger_domain::{Board, Instrument, InstrumentCommand, InstrumentEvent, InstrumentInfo, MarketRules, RejectCode};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
+use strum::IntoEnumIterator;
 
 fn instrument() -> TestFramework<Instrument> {
     TestFramework::with(MarketRules::china_a_share().unwrap())
@@ -80,7 +81,7 @@ fn a_new_instrument_is_listed() {
 
 #[test]
 fn every_board_can_be_listed() {
-    for board in Board::ALL {
+    for board in Board::iter() {
         instrument()
             .given_no_previous_events()
             .when(list(info(board, "Some stock", 2)))
