@@ -63,7 +63,7 @@ pub struct Submission {
 impl Submission {
     pub fn new(line: CommandLine, actor: &str) -> Self {
         Self {
-            command_id: line.command_id,
+            command_id: line.command_id.into(),
             command: line.command,
             correlation_id: None,
             actor: actor.to_owned(),
@@ -411,7 +411,18 @@ impl Ledger {
         let store = Arc::clone(&self.store);
         let store = store.as_ref();
         match command.clone() {
-            LedgerCommand::ListInstrument(info) => {
+            LedgerCommand::ListInstrument {
+                instrument,
+                name,
+                board,
+                risk_level,
+            } => {
+                let info = ledger_domain::InstrumentInfo {
+                    code: instrument,
+                    name,
+                    board,
+                    risk_level,
+                };
                 let id = info.code.to_string();
                 let loaded = self.instruments.load(store, &id).await?;
                 decide_and_stage(
