@@ -5,7 +5,7 @@
 //! the `type` names the variant, `deny_unknown_fields` refuses a field the
 //! contract does not name, and every value goes through a newtype of
 //! [`values`] that checks itself (a decimal string with at most two decimals
-//! for money, a real date, ids by the domain's rules, …). [`reader`] feeds
+//! for money, a real date, ids by the domain's rules, …). `reader` feeds
 //! serde the fields and keeps the answers' wording: a sentence naming the
 //! field, the same problem reported first when a line has several.
 //! What parses is a typed command; business rules are the domain's.
