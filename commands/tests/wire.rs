@@ -109,6 +109,35 @@ fn refuses_a_line_over_the_limit() {
     assert_eq!(message(&line), "line is longer than 65536 bytes");
 }
 
+/// One valid line of every command type of the contract.
+const EVERY_TYPE: [&str; 16] = [
+    r#"{"type":"list_instrument","command_id":"C1","instrument":"601398.SH","name":"ICBC","board":"main","risk_level":1}"#,
+    r#"{"type":"set_prev_close","command_id":"C1","instrument":"601398.SH","trade_date":"2024-03-04","price":"5.12"}"#,
+    r#"{"type":"open_account","command_id":"C1","account_id":"A1","customer_name":"Li Lei","id_number":"110101","risk_level":3}"#,
+    r#"{"type":"deposit","command_id":"C1","account_id":"A1","amount":"1500.00","bank_ref":"B1"}"#,
+    r#"{"type":"withdraw","command_id":"C1","account_id":"A1","amount":"1500.00","bank_ref":"B1"}"#,
+    r#"{"type":"confirm_withdrawal","command_id":"C1","account_id":"A1","bank_ref":"B1"}"#,
+    r#"{"type":"fail_withdrawal","command_id":"C1","account_id":"A1","bank_ref":"B1"}"#,
+    r#"{"type":"place_order","command_id":"C1","account_id":"A1","order_id":"O1","instrument":"601398.SH","side":"buy","quantity":100,"price":"5.10","trade_date":"2024-03-04"}"#,
+    r#"{"type":"reject_order","command_id":"C1","account_id":"A1","order_id":"O1","reason":"no"}"#,
+    r#"{"type":"fill","command_id":"C1","account_id":"A1","order_id":"O1","exec_id":"E1","quantity":100,"price":"5.10"}"#,
+    r#"{"type":"cancel_order","command_id":"C1","account_id":"A1","order_id":"O1"}"#,
+    r#"{"type":"confirm_cancel","command_id":"C1","account_id":"A1","order_id":"O1"}"#,
+    r#"{"type":"end_of_day","command_id":"C1","trade_date":"2024-03-04"}"#,
+    r#"{"type":"settle","command_id":"C1","trade_date":"2024-03-04"}"#,
+    r#"{"type":"freeze_account","command_id":"C1","account_id":"A1","reason":"aml"}"#,
+    r#"{"type":"unfreeze_account","command_id":"C1","account_id":"A1","reason":"ok"}"#,
+];
+
+#[test]
+fn every_command_type_parses_and_names_itself_as_the_contract_does() {
+    for line in EVERY_TYPE {
+        let parsed = parse_line(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+        let type_name = serde_json::from_str::<Value>(line).unwrap()["type"].clone();
+        assert_eq!(parsed.command.type_name(), type_name, "strum and serde name it alike");
+    }
+}
+
 /// Every kind of problem the parser reports, pinned byte for byte (with the command id it keeps).
 #[test]
 fn every_pinned_line_gets_its_pinned_answer() {
@@ -119,7 +148,11 @@ fn every_pinned_line_gets_its_pinned_answer() {
         let input = case["input"].as_str().unwrap();
         let got = parse_line(input);
         match case["message"].as_str() {
-            None => assert!(got.is_ok(), "{input}: {got:?}"),
+            None => {
+                let parsed = got.unwrap_or_else(|e| panic!("{input}: {e}"));
+                let type_name = serde_json::from_str::<Value>(input).unwrap()["type"].clone();
+                assert_eq!(parsed.command.type_name(), type_name, "strum and serde name it alike");
+            }
             Some(message) => {
                 let err = got.unwrap_err();
                 assert_eq!(err.message, message, "{input}");
