@@ -35,21 +35,19 @@ pub(super) fn read_command(type_name: &str, fields: &Map<String, Value>) -> Resu
             Ok(command) => return first_refusal(refused, declared).map_or(Ok(command), Err),
             Err(error) => error,
         };
-        match error.problem {
-            Problem::Refused { .. } | Problem::UnknownWord { .. } if error.key.is_some() => {
-                refused.push(Refusal {
-                    key: error.key.unwrap_or_default(),
-                    problem: error.problem,
-                });
+        match (error.key, error.problem) {
+            (Some(key), problem @ (Problem::Refused(_) | Problem::UnknownWord { .. })) => {
+                refused.push(Refusal { key, problem });
             }
-            Problem::Missing(_) => {
-                // A field set aside looks missing to serde: only a field truly absent is.
-                return Err(match declared.iter().find(|field| !fields.contains_key(**field)) {
+            (_, Problem::Missing(_)) => {
+                // A field set aside looks missing to serde: only a field truly absent is reported.
+                let absent = declared.iter().find(|field| !fields.contains_key(**field));
+                return Err(match absent {
                     Some(field) => FieldError::new(Problem::Missing(field)).to_string(),
-                    None => first_refusal(refused, declared).unwrap_or_else(|| error.to_string()),
+                    None => first_refusal(refused, declared).expect("only a field set aside was missed"),
                 });
             }
-            _ => return Err(error.to_string()),
+            (key, problem) => return Err(FieldError { key, problem }.to_string()),
         }
     }
 }
