@@ -1,8 +1,11 @@
 //! The write side of the ledger.
 //!
-//! - [`wire`]: the command-file contract, parsed strictly into typed commands;
-//! - [`engine`]: decides commands on the aggregates and commits them to the
-//!   event store in batches, with idempotency by command id;
+//! - [`wire`]: the command-file contract: [`LedgerCommand`], the one place the
+//!   command vocabulary is spelled out, read by serde through newtypes that
+//!   check each value, with the contract's sentences for a malformed line;
+//! - [`engine`]: routes each command to the aggregate that decides it (an
+//!   account, an instrument, a clearing day) and commits batches to the event
+//!   store, with idempotency by command id;
 //! - [`runner`]: answers every line of a command file, in order.
 
 pub mod engine;

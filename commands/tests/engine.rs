@@ -1,3 +1,4 @@
+#![allow(clippy::too_many_lines)]
 //! The engine on a real SQLite file: idempotency, bad input that changes
 //! nothing, the end-of-day process, batch limits, and the aggregate cache.
 

@@ -81,6 +81,45 @@ plain_id!(
     BankRef, "bank_ref"
 );
 
+/// The sender's idempotency key of a command. It follows the rule of the other
+/// plain ids; unlike them it checks itself when deserialized, since it only ever
+/// comes from outside.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct CommandId(String);
+
+impl CommandId {
+    pub fn parse(text: &str) -> Result<Self, IdError> {
+        check_plain_id("command_id", text)?;
+        Ok(Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for CommandId {
+    type Error = IdError;
+
+    fn try_from(text: String) -> Result<Self, IdError> {
+        check_plain_id("command_id", &text)?;
+        Ok(Self(text))
+    }
+}
+
+impl From<CommandId> for String {
+    fn from(id: CommandId) -> String {
+        id.0
+    }
+}
+
+impl fmt::Display for CommandId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// A listed security: six digits and the exchange, e.g. `600519.SH`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -127,5 +166,18 @@ mod tests {
         assert!(InstrumentCode::parse("60051.SH").is_err());
         assert!(InstrumentCode::parse("600519.HK").is_err());
         assert!(InstrumentCode::parse("600519").is_err());
+    }
+
+    #[test]
+    fn a_command_id_checks_itself_when_deserialized() {
+        let id: CommandId = serde_json::from_str(r#""C-1""#).unwrap();
+        assert_eq!(id.as_str(), "C-1");
+        assert_eq!(serde_json::to_string(&id).unwrap(), r#""C-1""#);
+        let refused = serde_json::from_str::<CommandId>(r#""C 1""#).unwrap_err().to_string();
+        assert!(refused.starts_with("command_id \"C 1\" may only hold"), "{refused}");
+        assert_eq!(
+            CommandId::parse("").unwrap_err().to_string(),
+            "command_id must not be empty"
+        );
     }
 }

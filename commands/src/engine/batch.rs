@@ -1,0 +1,137 @@
+//! One batch, decided and committed: each submission in order, a command id
+//! seen before (in the store or earlier in the batch) answered as a duplicate,
+//! then every record appended in one transaction.
+
+use std::collections::HashMap;
+
+use ledger_eventstore::{CommandRecord, EventMetadata, OutcomeStatus, StoredOutcome};
+
+use super::repository::Decision;
+use super::{CommandResult, EngineError, Ledger, Submission};
+
+/// How a submission of the batch is answered.
+enum Answer {
+    /// Decided in this batch: its stored outcome follows in order.
+    Decided,
+    /// Seen before, in the store or earlier in the batch.
+    Duplicate(StoredOutcome),
+}
+
+impl Ledger {
+    /// Decides the batch and appends it. Whatever fails leaves the cache as it
+    /// was before the batch.
+    pub(super) async fn try_execute(&mut self, batch: &[Submission]) -> Result<Vec<CommandResult>, EngineError> {
+        let ids: Vec<String> = batch.iter().map(|s| s.command_id.clone()).collect();
+        let seen_before = self.store.find_outcomes(&ids).await?;
+        self.batch_new_accounts.clear();
+        let decided = self.decide_batch(batch, &seen_before).await;
+        let (records, answers) = match decided {
+            Ok(decided) => decided,
+            Err(e) => {
+                self.drop_working_sets();
+                return Err(e);
+            }
+        };
+        let stored = match self.store.append(&records).await {
+            Ok(stored) => stored,
+            Err(e) => {
+                self.drop_working_sets();
+                return Err(e.into());
+            }
+        };
+        self.commit_working_sets();
+        let mut stored = stored.into_iter();
+        let results = answers
+            .into_iter()
+            .map(|answer| match answer {
+                Answer::Decided => {
+                    let outcome = stored.next().expect("one stored outcome per decided command");
+                    CommandResult::from_stored(&outcome)
+                }
+                Answer::Duplicate(first) => CommandResult::duplicate_of(&first),
+            })
+            .collect();
+        assert!(stored.next().is_none(), "every stored outcome was answered");
+        Ok(results)
+    }
+
+    async fn decide_batch(
+        &mut self,
+        batch: &[Submission],
+        seen_before: &HashMap<String, StoredOutcome>,
+    ) -> Result<(Vec<CommandRecord>, Vec<Answer>), EngineError> {
+        let mut records: Vec<CommandRecord> = Vec::with_capacity(batch.len());
+        let mut answers = Vec::with_capacity(batch.len());
+        let mut decided_in_batch: HashMap<&str, StoredOutcome> = HashMap::new();
+        for submission in batch {
+            let command_id = submission.command_id.as_str();
+            if let Some(first) = seen_before.get(command_id).or_else(|| decided_in_batch.get(command_id)) {
+                answers.push(Answer::Duplicate(first.clone()));
+                continue;
+            }
+            let metadata = self.metadata(submission);
+            let mut appends = Vec::new();
+            let decision = self.decide(&submission.command, &mut appends).await?;
+            let record = record_of(submission, metadata, decision, appends);
+            decided_in_batch.insert(command_id, pending_outcome(&record));
+            records.push(record);
+            answers.push(Answer::Decided);
+        }
+        Ok((records, answers))
+    }
+
+    fn metadata(&self, submission: &Submission) -> EventMetadata {
+        let command_id = submission.command_id.clone();
+        EventMetadata {
+            correlation_id: submission.correlation_id.clone().unwrap_or_else(|| command_id.clone()),
+            causation_id: command_id.clone(),
+            command_id,
+            actor: submission.actor.clone(),
+            recorded_at: (self.clock)(),
+        }
+    }
+}
+
+/// The record of a decided command: accepted with its events, or refused with none.
+fn record_of(
+    submission: &Submission,
+    metadata: EventMetadata,
+    decision: Decision,
+    appends: Vec<ledger_eventstore::StreamAppend>,
+) -> CommandRecord {
+    let account_id = submission.command.account_id().map(|id| id.as_str().to_owned());
+    let (status, code, message) = match decision {
+        Ok(()) => (OutcomeStatus::Accepted, None, None),
+        Err(rejection) => {
+            assert!(appends.is_empty(), "a refused command stages no event");
+            (
+                OutcomeStatus::Rejected,
+                Some(rejection.code.as_str().to_owned()),
+                Some(rejection.message),
+            )
+        }
+    };
+    CommandRecord {
+        metadata,
+        status,
+        code,
+        message,
+        account_id,
+        appends,
+    }
+}
+
+/// The outcome a later duplicate in the same batch sees, before positions are known.
+fn pending_outcome(record: &CommandRecord) -> StoredOutcome {
+    StoredOutcome {
+        command_id: record.metadata.command_id.clone(),
+        status: record.status,
+        code: record.code.clone(),
+        message: record.message.clone(),
+        account_id: record.account_id.clone(),
+        event_count: record.appends.iter().map(|a| a.events.len() as u64).sum(),
+        first_position: None,
+        last_position: None,
+        recorded_at: record.metadata.recorded_at,
+    }
+}

@@ -1,0 +1,146 @@
+//! The engine: runs batches of commands against the aggregates and commits
+//! each batch to the event store in one transaction (group commit).
+//!
+//! A batch is decided in order, one command after the other, on aggregates
+//! taken out of a bounded in-memory cache; its events and outcomes are then
+//! appended atomically. An answer is given only after its batch is durable.
+//! If the append fails, the batch's aggregates are dropped (never returned to
+//! the cache), and on a concurrency conflict the whole batch is decided again
+//! against fresh state.
+//!
+//! - [`results`]: a submission in, its result out;
+//! - `repository`: the cache and working set of each aggregate type;
+//! - `batch`: deciding a batch, duplicates included, and committing it;
+//! - `route`: which aggregate decides each command, and how.
+
+mod batch;
+mod repository;
+pub mod results;
+mod route;
+
+use std::collections::BTreeSet;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use ledger_domain::ids::AccountId;
+use ledger_domain::{Account, ClearingDay, Instrument, MarketRules};
+use ledger_eventstore::codec::{DecodeError, EncodeError};
+use ledger_eventstore::{EventStore, StoreError};
+
+use repository::Repository;
+pub use results::{CommandResult, Status, Submission};
+
+/// Most commands decided and committed together.
+pub const MAX_BATCH_COMMANDS: usize = 1_000;
+/// Aggregates of each type kept in memory between batches.
+pub const DEFAULT_CACHE_AGGREGATES: usize = 100_000;
+/// How often a batch is decided again after another writer changed its streams.
+const MAX_CONFLICT_RETRIES: usize = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    #[error("a batch holds {0} commands; the limit is {MAX_BATCH_COMMANDS}")]
+    BatchTooLarge(usize),
+    #[error("the batch still conflicted with another writer after {MAX_CONFLICT_RETRIES} tries: {0}")]
+    Contention(StoreError),
+}
+
+pub struct Ledger {
+    store: Arc<dyn EventStore>,
+    rules: Arc<MarketRules>,
+    accounts: Repository<Account>,
+    instruments: Repository<Instrument>,
+    days: Repository<ClearingDay>,
+    /// Accounts opened by the batch being decided, not yet in the store.
+    batch_new_accounts: BTreeSet<String>,
+    clock: Box<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+}
+
+impl Ledger {
+    pub fn new(store: Arc<dyn EventStore>, rules: Arc<MarketRules>) -> Self {
+        Self::with_cache(store, rules, DEFAULT_CACHE_AGGREGATES)
+    }
+
+    pub fn with_cache(store: Arc<dyn EventStore>, rules: Arc<MarketRules>, cache_aggregates: usize) -> Self {
+        let capacity = NonZeroUsize::new(cache_aggregates.max(1)).unwrap_or(NonZeroUsize::MIN);
+        Self {
+            store,
+            rules,
+            accounts: Repository::new(capacity),
+            instruments: Repository::new(capacity),
+            days: Repository::new(capacity),
+            batch_new_accounts: BTreeSet::new(),
+            clock: Box::new(Utc::now),
+        }
+    }
+
+    /// Replaces the wall clock that stamps `recorded_at` (tests).
+    pub fn set_clock(&mut self, clock: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) {
+        self.clock = Box::new(clock);
+    }
+
+    pub fn store(&self) -> &Arc<dyn EventStore> {
+        &self.store
+    }
+
+    pub fn rules(&self) -> &MarketRules {
+        &self.rules
+    }
+
+    /// Runs a batch in order and commits it in one transaction. Every
+    /// submission gets exactly one result, in the same order.
+    pub async fn execute(&mut self, batch: &[Submission]) -> Result<Vec<CommandResult>, EngineError> {
+        if batch.len() > MAX_BATCH_COMMANDS {
+            return Err(EngineError::BatchTooLarge(batch.len()));
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.try_execute(batch).await {
+                Err(EngineError::Store(conflict @ (StoreError::Conflict { .. } | StoreError::DuplicateCommand(_)))) => {
+                    // Another writer moved our streams or answered one of our command ids:
+                    // forget all cached state and decide the batch again.
+                    self.clear_cache();
+                    if attempt > MAX_CONFLICT_RETRIES {
+                        return Err(EngineError::Contention(conflict));
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// The current state of an account, from cache or store.
+    pub async fn account(&mut self, account_id: &AccountId) -> Result<Option<Account>, EngineError> {
+        let store = Arc::clone(&self.store);
+        let loaded = self.accounts.load(store.as_ref(), account_id.as_str()).await?;
+        let state = loaded.state.customer().is_some().then(|| loaded.state.clone());
+        self.accounts.commit_working_set();
+        Ok(state)
+    }
+
+    fn clear_cache(&mut self) {
+        self.accounts.clear_cache();
+        self.instruments.clear_cache();
+        self.days.clear_cache();
+    }
+
+    fn commit_working_sets(&mut self) {
+        self.accounts.commit_working_set();
+        self.instruments.commit_working_set();
+        self.days.commit_working_set();
+    }
+
+    fn drop_working_sets(&mut self) {
+        self.accounts.drop_working_set();
+        self.instruments.drop_working_set();
+        self.days.drop_working_set();
+    }
+}
