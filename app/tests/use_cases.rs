@@ -274,6 +274,23 @@ async fn a_command_file_streams_through_in_order_with_every_line_answered() {
 }
 
 #[tokio::test]
+async fn a_long_run_of_malformed_lines_is_answered_without_waiting_for_the_end() {
+    let db = TestDatabase::fresh(Backend::Sqlite).await;
+    let (_store, mut ledger) = open(&db).await;
+    let mut batches = ledger_app::LineBatches::new(&mut ledger, "test");
+    let mut answered_early = 0;
+    for line in 1..=ledger_app::batch::MAX_PENDING_LINES {
+        answered_early += batches.push(line, "not json").await.unwrap().len() as u64;
+    }
+    assert_eq!(answered_early, ledger_app::batch::MAX_PENDING_LINES);
+    assert!(batches.finish().await.unwrap().is_empty());
+    assert_eq!(
+        batches.tally().by_status["rejected"],
+        ledger_app::batch::MAX_PENDING_LINES
+    );
+}
+
+#[tokio::test]
 async fn typed_submissions_are_answered_in_order_and_bounded() {
     let db = TestDatabase::fresh(Backend::Sqlite).await;
     let (_store, mut ledger) = open(&db).await;

@@ -54,7 +54,7 @@ pub(super) struct Generator {
     pub(super) next_order: u64,
     pub(super) next_exec: u64,
     pub(super) next_bank_ref: u64,
-    /// Every line sent, in order (for `--commands-out` and for resubmissions).
+    /// Every line sent, in order: the run's record, and where resubmissions are drawn from.
     pub(super) lines: Vec<String>,
     pub(super) answers: Vec<LineAnswer>,
     pub(super) engine_time: Duration,
