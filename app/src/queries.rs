@@ -46,7 +46,7 @@ pub async fn positions(
 
 /// Every trade (fill) of a trade date.
 pub async fn trades_of(store: &dyn EventStore, trade_date: NaiveDate) -> Result<Vec<Trade>, AppError> {
-    tables::run_accounts(store, RunOptions::default(), |_| {}).await?;
+    apply_new_events(store, false, |_| {}).await?;
     Ok(tables::read_trades_of(store, trade_date).await?)
 }
 
@@ -97,8 +97,9 @@ pub async fn rebuild_read_models(
     caught_up(store, applied_events).await
 }
 
-/// Catches up (or rebuilds) the read models; returns the events applied.
-async fn apply_new_events(
+/// Catches up (or rebuilds) the read models; returns the events applied. Every read of a
+/// read model in this crate comes after a call of this (the one place the rule lives).
+pub(crate) async fn apply_new_events(
     store: &dyn EventStore,
     rebuild: bool,
     mut on_progress: impl FnMut(Progress),

@@ -7,11 +7,12 @@ use std::io::{Read, Write};
 use chrono::NaiveDate;
 use ledger_eventstore::EventStore;
 use ledger_projections::reconcile::{reconcile as compare, BankBalance, Break, Holding};
-use ledger_projections::tables::{self, RunOptions};
+use ledger_projections::tables;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::error::ReconcileFile;
+use crate::queries::apply_new_events;
 use crate::AppError;
 
 #[derive(Deserialize)]
@@ -81,7 +82,7 @@ pub async fn reconcile(
 ) -> Result<Vec<Break>, AppError> {
     let bank = read_bank_file(bank)?;
     let depository = read_depository_file(depository)?;
-    tables::run_accounts(store, RunOptions::default(), |_| {}).await?;
+    apply_new_events(store, false, |_| {}).await?;
     let balances = tables::read_balances(store).await?;
     let positions = tables::read_positions(store).await?;
     let breaks = compare(&balances, &positions, &bank, &depository).map_err(AppError::CorruptReadModel)?;
@@ -96,7 +97,7 @@ pub async fn write_agreeing_files(
     bank: impl Write,
     depository: impl Write,
 ) -> Result<(), AppError> {
-    tables::run_accounts(store, RunOptions::default(), |_| {}).await?;
+    apply_new_events(store, false, |_| {}).await?;
     let write_error = |e: csv::Error| AppError::Output {
         what: "a reconciliation file",
         cause: e.into(),
