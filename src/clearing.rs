@@ -6,69 +6,52 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
-use ledger_commands::{Ledger, LedgerCommand, Status, Submission};
-use ledger_domain::money::format_cny;
-use ledger_domain::MarketRules;
-use ledger_eventstore::EventStore;
-use ledger_projections::clearing::{clearing_report, ClearingLine};
-use ledger_projections::tables::{self, RunOptions};
+use ledger_app::{
+    format_cny, AppError, ClearingLine, ClearingReport, ClearingStep, EventStore, Ledger, MarketRules, Status,
+};
 
 use crate::readouts::align_numbers;
 
-#[derive(Debug, Clone, Copy)]
-pub enum Step {
-    EndOfDay,
-    Settle,
-}
+/// The actor recorded with the events of `ledger eod` and `ledger settle`.
+const CLEARING_ACTOR: &str = "cli:clearing";
 
 pub async fn run(
     store: Arc<dyn EventStore>,
     rules: Arc<MarketRules>,
-    step: Step,
+    step: ClearingStep,
     trade_date: NaiveDate,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    // One command id per date and step: running it again is a duplicate, never a second end of day.
-    let (command_id, command) = match step {
-        Step::EndOfDay => (format!("eod:{trade_date}"), LedgerCommand::EndOfDay { trade_date }),
-        Step::Settle => (format!("settle:{trade_date}"), LedgerCommand::Settle { trade_date }),
+    let mut ledger = Ledger::new(store, rules);
+    let outcome = match ledger_app::clearing::run_step(&mut ledger, CLEARING_ACTOR, step, trade_date).await {
+        Ok(outcome) => outcome,
+        Err(refused @ AppError::Refused { .. }) => {
+            eprintln!("{refused}");
+            return Ok(ExitCode::from(1));
+        }
+        Err(e) => return Err(e.into()),
     };
-    let mut ledger = Ledger::new(Arc::clone(&store), rules);
-    let submission = Submission {
-        command_id,
-        command,
-        correlation_id: None,
-        actor: "cli:clearing".to_owned(),
-    };
-    let result = ledger.execute(&[submission]).await?.remove(0);
-    if result.status == Status::Rejected {
-        eprintln!(
-            "refused ({}): {}",
-            result.code.as_deref().unwrap_or("-"),
-            result.message.as_deref().unwrap_or("")
-        );
-        return Ok(ExitCode::from(1));
-    }
-    tables::run_accounts(store.as_ref(), RunOptions::default(), |_| {}).await?;
-    let report = clearing_report(&tables::read_trades_of(store.as_ref(), trade_date).await?);
     if json {
-        let value = serde_json::json!({
-            "trade_date": trade_date.to_string(),
-            "status": result.status.as_str(),
-            "events": result.events,
-            "report": report,
-        });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        // Through a JSON value, whose keys are sorted, as the report has always been printed.
+        println!("{}", serde_json::to_string_pretty(&serde_json::to_value(&outcome)?)?);
         return Ok(ExitCode::SUCCESS);
     }
     let what = match step {
-        Step::EndOfDay => "end of day",
-        Step::Settle => "settlement",
+        ClearingStep::EndOfDay => "end of day",
+        ClearingStep::Settle => "settlement",
     };
-    match result.status {
+    match outcome.status {
         Status::Duplicate => println!("{what} of {trade_date} was already done; nothing changed"),
-        _ => println!("{what} of {trade_date}: {} events written", result.events),
+        _ => println!("{what} of {trade_date}: {} events written", outcome.events),
     }
+    println!(
+        "Clearing report of {trade_date} (net to CSDC: positive = the broker pays)\n{}",
+        report_table(&outcome.report)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report_table(report: &ClearingReport) -> Table {
     let mut table = Table::new();
     table.load_style(UTF8_BORDERS_ONLY);
     table.set_header([
@@ -89,8 +72,7 @@ pub async fn run(
         table.add_row(row_of(line));
     }
     align_numbers(&mut table, 1..12);
-    println!("Clearing report of {trade_date} (net to CSDC: positive = the broker pays)\n{table}");
-    Ok(ExitCode::SUCCESS)
+    table
 }
 
 fn row_of(line: &ClearingLine) -> Vec<String> {

@@ -1,13 +1,11 @@
-//! Command-line arguments and dispatch.
+//! Command-line arguments, and dispatch to the printing of each command.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
-use ledger_domain::MarketRules;
-use ledger_eventstore::{EventStore, DEFAULT_DATABASE_URL};
+use ledger_app::{ClearingStep, EventStore, DEFAULT_DATABASE_URL};
 
 #[derive(Debug, Parser)]
 #[command(name = "ledger", version, about = "Event-sourced securities brokerage ledger")]
@@ -136,7 +134,7 @@ pub enum ProjectionsAction {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let rules = Arc::new(load_rules(cli.rules.as_deref())?);
+    let rules = Arc::new(ledger_app::load_rules(cli.rules.as_deref())?);
     let db = cli.db.clone().unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
     match cli.command {
         Command::Demo(args) => crate::demo::run(args, cli.db, rules).await,
@@ -145,30 +143,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
             recorded_at,
         } => {
-            let recorded_at = recorded_at
-                .map(|text| {
-                    chrono::DateTime::parse_from_rfc3339(&text)
-                        .map(|t| t.with_timezone(&chrono::Utc))
-                        .with_context(|| {
-                            format!("--recorded-at {text:?} is not an RFC 3339 instant like 2024-03-04T09:30:00Z")
-                        })
-                })
-                .transpose()?;
-            let store = open_store(&db).await?;
-            crate::exec::run(store, rules, &file, json, recorded_at).await
+            let recorded_at = recorded_at.as_deref().map(crate::exec::parse_instant).transpose()?;
+            crate::exec::run(open_store(&db).await?, rules, &file, json, recorded_at).await
         }
         Command::Eod { date, json } => {
-            crate::clearing::run(
-                open_store(&db).await?,
-                rules,
-                crate::clearing::Step::EndOfDay,
-                date,
-                json,
-            )
-            .await
+            crate::clearing::run(open_store(&db).await?, rules, ClearingStep::EndOfDay, date, json).await
         }
         Command::Settle { date, json } => {
-            crate::clearing::run(open_store(&db).await?, rules, crate::clearing::Step::Settle, date, json).await
+            crate::clearing::run(open_store(&db).await?, rules, ClearingStep::Settle, date, json).await
         }
         Command::Reconcile {
             date,
@@ -183,23 +165,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             format,
             out,
         } => {
-            crate::statement::run(
-                open_store(&db).await?.as_ref(),
-                &account,
-                from,
-                to,
-                format,
-                out.as_deref(),
-            )
-            .await
+            let store = open_store(&db).await?;
+            crate::statement::run(store.as_ref(), &account, (from, to), format, out.as_deref()).await
         }
         Command::Migrate => {
             let store = open_store(&db).await?;
-            println!(
-                "{} database {db} is migrated ({} events)",
-                store.backend(),
-                store.head_position().await?
-            );
+            let events = ledger_app::head_position(store.as_ref()).await?;
+            println!("{} database {db} is migrated ({events} events)", store.backend());
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify { json } => crate::verify::run(open_store(&db).await?.as_ref(), json).await,
@@ -212,19 +184,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-pub fn load_rules(path: Option<&std::path::Path>) -> anyhow::Result<MarketRules> {
-    match path {
-        None => Ok(MarketRules::china_a_share()?),
-        Some(path) => {
-            let text =
-                std::fs::read_to_string(path).with_context(|| format!("cannot read rules file {}", path.display()))?;
-            MarketRules::from_toml(&text).with_context(|| format!("rules file {}", path.display()))
-        }
-    }
-}
-
 pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn EventStore>> {
-    ledger_eventstore::connect(url)
-        .await
-        .with_context(|| format!("cannot open the ledger database {}", ledger_eventstore::redact_url(url)))
+    Ok(ledger_app::open_store(url).await?)
 }

@@ -1,7 +1,6 @@
-//! `ledger exec FILE`: every line answered, the run goes on after refusals.
+//! `ledger exec FILE`: every line answered and printed as its batch is done.
 
-use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -9,9 +8,17 @@ use std::sync::Arc;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
-use ledger_commands::{Ledger, LineAnswer, LineRunner, Status};
-use ledger_domain::MarketRules;
-use ledger_eventstore::EventStore;
+use ledger_app::{CommandLines, EventStore, Ledger, LineAnswer, LineBatches, MarketRules, Status};
+
+/// The actor recorded with the events of `ledger exec`.
+const EXEC_ACTOR: &str = "cli:exec";
+
+/// `--recorded-at`: an RFC 3339 instant.
+pub fn parse_instant(text: &str) -> anyhow::Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .with_context(|| format!("--recorded-at {text:?} is not an RFC 3339 instant like 2024-03-04T09:30:00Z"))
+}
 
 pub async fn run(
     store: Arc<dyn EventStore>,
@@ -23,12 +30,12 @@ pub async fn run(
     let reader = BufReader::new(
         std::fs::File::open(file).with_context(|| format!("cannot open command file {}", file.display()))?,
     );
+    let mut lines = CommandLines::new(reader);
     let mut ledger = Ledger::new(store, rules);
     if let Some(at) = recorded_at {
         ledger.set_clock(move || at);
     }
-    let mut runner = LineRunner::new(&mut ledger, "cli:exec");
-    let mut tally: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut batches = LineBatches::new(&mut ledger, EXEC_ACTOR);
     // Drawn on stderr only when it is a terminal, so piped answers stay clean.
     let progress = ProgressBar::new_spinner().with_style(
         ProgressStyle::with_template("{spinner} {pos} lines answered ({per_sec})")
@@ -36,32 +43,28 @@ pub async fn run(
     );
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    for (index, line) in reader.lines().enumerate() {
-        let line_no = index as u64 + 1;
-        let text = line.with_context(|| format!("{}: line {line_no} cannot be read as UTF-8 text", file.display()))?;
-        let answers = runner.push(line_no, &text).await?;
+    while let Some((line_no, text)) = lines.next_line().with_context(|| file.display().to_string())? {
+        let answers = batches.push(line_no, &text).await?;
         progress.inc(answers.len() as u64);
-        print_answers(&mut out, &answers, json, &mut tally)?;
+        print_answers(&mut out, &answers, json)?;
     }
-    let answers = runner.flush().await?;
+    let answers = batches.finish().await?;
     progress.finish_and_clear();
-    print_answers(&mut out, &answers, json, &mut tally)?;
+    print_answers(&mut out, &answers, json)?;
     if !json {
-        let total: u64 = tally.values().sum();
-        let parts: Vec<String> = tally.iter().map(|(status, n)| format!("{n} {status}")).collect();
-        writeln!(out, "{total} commands: {}", parts.join(", "))?;
+        let tally = batches.tally();
+        let parts: Vec<String> = tally
+            .by_status
+            .iter()
+            .map(|(status, n)| format!("{n} {status}"))
+            .collect();
+        writeln!(out, "{} commands: {}", tally.total(), parts.join(", "))?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_answers(
-    out: &mut impl Write,
-    answers: &[LineAnswer],
-    json: bool,
-    tally: &mut BTreeMap<&'static str, u64>,
-) -> anyhow::Result<()> {
+fn print_answers(out: &mut impl Write, answers: &[LineAnswer], json: bool) -> anyhow::Result<()> {
     for answer in answers {
-        *tally.entry(answer.status.as_str()).or_default() += 1;
         if json {
             writeln!(out, "{}", serde_json::to_string(answer)?)?;
             continue;

@@ -1,5 +1,6 @@
-//! `ledger`: the one binary. A thin layer of argument parsing and printing over
-//! the library crates; no business rule lives here.
+//! `ledger`: the one binary. A thin layer of argument parsing and printing
+//! (tables, JSON, progress bars, exit codes) over the application layer,
+//! `ledger_app`; no business rule lives here.
 
 mod clearing;
 mod cli;

@@ -1,65 +1,51 @@
-//! `ledger balances`, `ledger positions`, `ledger events`: the read-outs.
+//! `ledger balances`, `ledger positions`, `ledger events`, `ledger projections`: the read-outs.
 
 use std::io::Write;
 use std::process::ExitCode;
 
-use comfy_table::{presets::UTF8_BORDERS_ONLY, CellAlignment, Table};
-use ledger_eventstore::{read_towards, EventStore, MAX_READ_EVENTS};
 use std::time::Instant;
 
+use comfy_table::{presets::UTF8_BORDERS_ONLY, CellAlignment, Table};
 use indicatif::{ProgressBar, ProgressStyle};
-use ledger_projections::tables::{self, RunOptions};
-use ledger_projections::{AccountsView, BalanceRow, PositionRow};
+use ledger_app::{BalanceRow, EventStore, PositionRow, Progress};
 
 use crate::cli::ProjectionsAction;
 
-pub async fn accounts_view(store: &dyn EventStore) -> anyhow::Result<AccountsView> {
-    let mut view = AccountsView::default();
-    view.catch_up(store, |_| {}).await?;
-    Ok(view)
-}
-
-/// Brings the accounts tables up to the log's head, with a progress bar on a terminal.
-async fn catch_up_tables(store: &dyn EventStore, rebuild: bool) -> anyhow::Result<u64> {
-    let head = store.head_position().await?;
-    let progress = ProgressBar::new(head).with_style(
+/// A bar on stderr (drawn only on a terminal) that follows the catch-up of the read models.
+fn projecting_bar() -> ProgressBar {
+    ProgressBar::new(0).with_style(
         ProgressStyle::with_template("{spinner} projecting [{bar:40}] {pos}/{len} events ({per_sec})")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
-    );
-    progress.set_position(tables::accounts_checkpoint(store).await?);
-    let update = |position: u64| progress.set_position(position);
-    let applied = if rebuild {
-        tables::rebuild_accounts(store, RunOptions::default(), update).await?
-    } else {
-        tables::run_accounts(store, RunOptions::default(), update).await?
-    };
-    progress.finish_and_clear();
-    Ok(applied)
+    )
+}
+
+fn follow(bar: &ProgressBar) -> impl FnMut(Progress) + '_ {
+    |progress: Progress| {
+        bar.set_length(progress.total);
+        bar.set_position(progress.done);
+    }
 }
 
 pub async fn projections(store: &dyn EventStore, action: ProjectionsAction) -> anyhow::Result<ExitCode> {
-    let (rebuild, follow, poll_ms) = match action {
-        ProjectionsAction::Run { follow, poll_ms } => (false, follow, poll_ms),
-        ProjectionsAction::Rebuild { name: None } => (true, false, 0),
-        ProjectionsAction::Rebuild { name: Some(name) } if name == tables::ACCOUNTS_PROJECTION => (true, false, 0),
-        ProjectionsAction::Rebuild { name: Some(name) } => {
-            anyhow::bail!(
-                "unknown projection {name:?}; the projections are: {}",
-                tables::ACCOUNTS_PROJECTION
-            )
+    let started = Instant::now();
+    let bar = projecting_bar();
+    let caught_up = match &action {
+        ProjectionsAction::Run { .. } => ledger_app::catch_up_read_models(store, follow(&bar)).await?,
+        ProjectionsAction::Rebuild { name } => {
+            ledger_app::rebuild_read_models(store, name.as_deref(), follow(&bar)).await?
         }
     };
-    let started = Instant::now();
-    let applied = catch_up_tables(store, rebuild).await?;
+    bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
     println!(
-        "projection {}: {applied} events applied in {seconds:.2} s ({:.0} events/s), checkpoint {}",
-        tables::ACCOUNTS_PROJECTION,
-        applied as f64 / seconds.max(f64::EPSILON),
-        tables::accounts_checkpoint(store).await?
+        "projection {}: {} events applied in {seconds:.2} s ({:.0} events/s), checkpoint {}",
+        caught_up.projection,
+        caught_up.applied_events,
+        caught_up.applied_events as f64 / seconds.max(f64::EPSILON),
+        caught_up.checkpoint
     );
-    if follow {
+    if let ProjectionsAction::Run { follow: true, poll_ms } = action {
         follow_log(store, poll_ms).await?;
     }
     Ok(ExitCode::SUCCESS)
@@ -76,13 +62,13 @@ async fn follow_log(store: &dyn EventStore, poll_ms: u64) -> anyhow::Result<()> 
     loop {
         tokio::select! {
             _ = &mut interrupted => {
-                eprintln!("stopped at checkpoint {}", tables::accounts_checkpoint(store).await?);
+                eprintln!("stopped at checkpoint {}", ledger_app::read_models_checkpoint(store).await?);
                 return Ok(());
             }
             _ = tokio::time::sleep(std::time::Duration::from_millis(poll_ms)) => {
-                let applied = tables::run_accounts(store, RunOptions::default(), |_| {}).await?;
-                if applied > 0 {
-                    eprintln!("applied {applied} events, checkpoint {}", tables::accounts_checkpoint(store).await?);
+                let caught_up = ledger_app::catch_up_read_models(store, |_| {}).await?;
+                if caught_up.applied_events > 0 {
+                    eprintln!("applied {} events, checkpoint {}", caught_up.applied_events, caught_up.checkpoint);
                 }
             }
         }
@@ -90,8 +76,9 @@ async fn follow_log(store: &dyn EventStore, poll_ms: u64) -> anyhow::Result<()> 
 }
 
 pub async fn balances(store: &dyn EventStore, json: bool) -> anyhow::Result<ExitCode> {
-    catch_up_tables(store, false).await?;
-    let rows = tables::read_balances(store).await?;
+    let bar = projecting_bar();
+    let rows = ledger_app::balances(store, follow(&bar)).await?;
+    bar.finish_and_clear();
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
@@ -101,8 +88,9 @@ pub async fn balances(store: &dyn EventStore, json: bool) -> anyhow::Result<Exit
 }
 
 pub async fn positions(store: &dyn EventStore, json: bool) -> anyhow::Result<ExitCode> {
-    catch_up_tables(store, false).await?;
-    let rows = tables::read_positions(store).await?;
+    let bar = projecting_bar();
+    let rows = ledger_app::positions(store, follow(&bar)).await?;
+    bar.finish_and_clear();
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
@@ -114,12 +102,12 @@ pub async fn positions(store: &dyn EventStore, json: bool) -> anyhow::Result<Exi
 pub async fn events(store: &dyn EventStore, from: u64, limit: Option<u64>, json: bool) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    let head = store.head_position().await?;
+    let head = ledger_app::head_position(store).await?;
     let mut after = from.saturating_sub(1);
     let mut left = limit.unwrap_or(u64::MAX);
     while left > 0 {
-        let page = usize::try_from(left).unwrap_or(usize::MAX).min(MAX_READ_EVENTS);
-        let events = read_towards(store, after, head, page).await?;
+        let page = usize::try_from(left).unwrap_or(usize::MAX);
+        let events = ledger_app::events_after(store, after, head, page).await?;
         let Some(last) = events.last() else { break };
         after = last.global_position;
         left -= events.len() as u64;

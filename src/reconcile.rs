@@ -7,85 +7,42 @@ use std::process::ExitCode;
 use anyhow::Context;
 use chrono::NaiveDate;
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
-use ledger_eventstore::EventStore;
-use ledger_projections::reconcile::{reconcile, BankBalance, Break, Holding};
-use ledger_projections::tables::{self, RunOptions};
-use rust_decimal::Decimal;
-use serde::Deserialize;
+use ledger_app::{Break, EventStore};
 
-#[derive(Deserialize)]
-struct BankLine {
-    account: String,
-    balance: String,
-}
-
-#[derive(Deserialize)]
-struct HoldingLine {
-    account: String,
-    instrument: String,
-    quantity: u64,
-}
-
-/// Reads `account,balance` lines; a bad line is an error naming its line number.
-pub fn read_bank_file(path: &Path) -> anyhow::Result<Vec<BankBalance>> {
-    let mut reader =
-        csv::Reader::from_path(path).with_context(|| format!("cannot read bank file {}", path.display()))?;
-    let mut lines = Vec::new();
-    for (index, line) in reader.deserialize::<BankLine>().enumerate() {
-        let line = line.with_context(|| format!("{}: line {} is not `account,balance`", path.display(), index + 2))?;
-        let balance_cny: Decimal = line.balance.parse().with_context(|| {
-            format!(
-                "{}: line {}: balance {:?} is not a decimal",
-                path.display(),
-                index + 2,
-                line.balance
-            )
-        })?;
-        lines.push(BankBalance {
-            account_id: line.account,
-            balance_cny,
-        });
-    }
-    Ok(lines)
-}
-
-/// Reads `account,instrument,quantity` lines.
-pub fn read_depository_file(path: &Path) -> anyhow::Result<Vec<Holding>> {
-    let mut reader =
-        csv::Reader::from_path(path).with_context(|| format!("cannot read depository file {}", path.display()))?;
-    let mut lines = Vec::new();
-    for (index, line) in reader.deserialize::<HoldingLine>().enumerate() {
-        let line = line.with_context(|| {
-            format!(
-                "{}: line {} is not `account,instrument,quantity`",
-                path.display(),
-                index + 2
-            )
-        })?;
-        lines.push(Holding {
-            account_id: line.account,
-            instrument: line.instrument,
-            quantity: line.quantity,
-        });
-    }
-    Ok(lines)
-}
-
-/// Reconciles and stores the breaks of the date; returns them.
+/// Reconciles the two files and stores the date's breaks; a bad line is an error naming the file and the line.
 pub async fn reconcile_files(
     store: &dyn EventStore,
     trade_date: NaiveDate,
     bank: &Path,
     depository: &Path,
 ) -> anyhow::Result<Vec<Break>> {
-    let bank = read_bank_file(bank)?;
-    let depository = read_depository_file(depository)?;
-    tables::run_accounts(store, RunOptions::default(), |_| {}).await?;
-    let balances = tables::read_balances(store).await?;
-    let positions = tables::read_positions(store).await?;
-    let breaks = reconcile(&balances, &positions, &bank, &depository).map_err(anyhow::Error::msg)?;
-    tables::replace_breaks(store, trade_date, &breaks).await?;
-    Ok(breaks)
+    let bank_file = open(bank, "bank")?;
+    let depository_file = open(depository, "depository")?;
+    ledger_app::reconcile(store, trade_date, bank_file, depository_file)
+        .await
+        .map_err(|e| match &e {
+            ledger_app::AppError::MalformedFileLine { file, .. } => {
+                let path = if *file == ledger_app::ReconcileFile::Bank {
+                    bank
+                } else {
+                    depository
+                };
+                anyhow::Error::new(e).context(path.display().to_string())
+            }
+            _ => e.into(),
+        })
+}
+
+/// The file unbuffered: the CSV reader buffers it.
+fn open(path: &Path, what: &str) -> anyhow::Result<std::fs::File> {
+    std::fs::File::open(path).with_context(|| format!("cannot read {what} file {}", path.display()))
+}
+
+/// Writes the files the bank and the depository would send if they agreed with us.
+pub async fn write_agreeing_files(store: &dyn EventStore, bank: &Path, depository: &Path) -> anyhow::Result<()> {
+    let create = |path: &Path| std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()));
+    ledger_app::write_agreeing_files(store, create(bank)?, create(depository)?).await?;
+    Ok(())
 }
 
 pub async fn run(
@@ -104,19 +61,7 @@ pub async fn run(
             breaks.len()
         );
         if !breaks.is_empty() {
-            let mut table = Table::new();
-            table.load_style(UTF8_BORDERS_ONLY);
-            table.set_header(["kind", "account", "instrument", "ours", "theirs"]);
-            for found in &breaks {
-                table.add_row([
-                    found.kind.as_str(),
-                    &found.account_id,
-                    &found.instrument,
-                    &found.ours,
-                    &found.theirs,
-                ]);
-            }
-            println!("{table}");
+            println!("{}", break_table(&breaks));
         }
     }
     // Breaks are for people to resolve: a non-zero exit lets a scheduler raise it.
@@ -127,22 +72,18 @@ pub async fn run(
     })
 }
 
-/// Writes the files the bank and the depository would send if they agreed with us.
-pub async fn write_own_files(store: &dyn EventStore, bank: &Path, depository: &Path) -> anyhow::Result<()> {
-    tables::run_accounts(store, RunOptions::default(), |_| {}).await?;
-    let mut writer = csv::Writer::from_path(bank).with_context(|| format!("cannot write {}", bank.display()))?;
-    writer.write_record(["account", "balance"])?;
-    for row in tables::read_balances(store).await? {
-        let total = row.available.parse::<Decimal>()? + row.frozen.parse::<Decimal>()?;
-        writer.write_record([row.account_id, ledger_domain::money::format_cny(total)])?;
+fn break_table(breaks: &[Break]) -> Table {
+    let mut table = Table::new();
+    table.load_style(UTF8_BORDERS_ONLY);
+    table.set_header(["kind", "account", "instrument", "ours", "theirs"]);
+    for found in breaks {
+        table.add_row([
+            found.kind.as_str(),
+            &found.account_id,
+            &found.instrument,
+            &found.ours,
+            &found.theirs,
+        ]);
     }
-    writer.flush()?;
-    let mut writer =
-        csv::Writer::from_path(depository).with_context(|| format!("cannot write {}", depository.display()))?;
-    writer.write_record(["account", "instrument", "quantity"])?;
-    for row in tables::read_positions(store).await? {
-        writer.write_record([row.account_id, row.instrument, row.quantity.to_string()])?;
-    }
-    writer.flush()?;
-    Ok(())
+    table
 }

@@ -5,8 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use chrono::NaiveDate;
-use ledger_eventstore::EventStore;
-use ledger_projections::statement::{build_statement, render_csv, render_html};
+use ledger_app::{AppError, EventStore, StatementFormat};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum Format {
@@ -14,41 +13,45 @@ pub enum Format {
     Csv,
 }
 
-/// Writes the statement to `out`, or prints it when `out` is None. Returns false when the account is unknown.
+impl From<Format> for StatementFormat {
+    fn from(format: Format) -> Self {
+        match format {
+            Format::Html => StatementFormat::Html,
+            Format::Csv => StatementFormat::Csv,
+        }
+    }
+}
+
+/// Writes the statement to `out`, or prints it when `out` is None.
 pub async fn write_statement(
     store: &dyn EventStore,
     account: &str,
-    from: NaiveDate,
-    to: NaiveDate,
-    format: Format,
+    (from, to): (NaiveDate, NaiveDate),
+    format: StatementFormat,
     out: Option<&Path>,
-) -> anyhow::Result<bool> {
-    anyhow::ensure!(from <= to, "--from {from} is after --to {to}");
-    let Some(statement) = build_statement(store, account, from, to).await? else {
-        return Ok(false);
-    };
-    let text = match format {
-        Format::Html => render_html(&statement),
-        Format::Csv => render_csv(&statement),
-    };
+) -> anyhow::Result<()> {
+    let text = ledger_app::statement(store, account, from, to, format).await?;
     match out {
         Some(path) => std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?,
         None => print!("{text}"),
     }
-    Ok(true)
+    Ok(())
 }
 
 pub async fn run(
     store: &dyn EventStore,
     account: &str,
-    from: NaiveDate,
-    to: NaiveDate,
+    (from, to): (NaiveDate, NaiveDate),
     format: Format,
     out: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
-    if !write_statement(store, account, from, to, format, out).await? {
-        eprintln!("unknown_account: no account {account} has been opened");
-        return Ok(ExitCode::from(1));
+    if let Err(e) = write_statement(store, account, (from, to), format.into(), out).await {
+        // An unknown account is the caller's mistake, answered with its code and exit code 1.
+        if let Some(unknown @ AppError::UnknownAccount(_)) = e.downcast_ref::<AppError>() {
+            eprintln!("{}: {unknown}", unknown.code());
+            return Ok(ExitCode::from(1));
+        }
+        return Err(e);
     }
     if let Some(path) = out {
         eprintln!(

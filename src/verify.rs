@@ -4,17 +4,20 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use ledger_eventstore::EventStore;
+use ledger_app::{EventStore, Progress, VerifyReport};
 
 pub async fn run(store: &dyn EventStore, json: bool) -> anyhow::Result<ExitCode> {
-    let total = store.head_position().await?;
-    let progress = ProgressBar::new(total).with_style(
+    let progress = ProgressBar::new(0).with_style(
         ProgressStyle::with_template("{spinner} verifying [{bar:40}] {pos}/{len} events ({per_sec})")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
     let started = Instant::now();
-    let report = ledger_replay::verify(store, |done| progress.set_position(done)).await?;
+    let report = ledger_app::verify(store, |done: Progress| {
+        progress.set_length(done.total);
+        progress.set_position(done.done);
+    })
+    .await?;
     progress.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
     let events_per_second = report.events as f64 / seconds.max(f64::EPSILON);
@@ -24,37 +27,36 @@ pub async fn run(store: &dyn EventStore, json: bool) -> anyhow::Result<ExitCode>
         value["events_per_second"] = serde_json::json!(events_per_second.round());
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
-        println!(
-            "{} events in {} streams, {} accounts, verified in {seconds:.2} s ({events_per_second:.0} events/s) on {}",
-            report.events,
-            report.streams,
-            report.accounts,
-            store.backend()
-        );
-        println!("head hash {}", report.head_hash);
-        if !report.projections_checked {
-            println!(
-                "note: the read models are behind the log and were not compared; run `ledger projections run` first"
-            );
-        }
-        match report.first_broken_position {
-            None if report.is_ok() && report.projections_checked => {
-                println!("OK: the hash chain, positions, sequences, replay, invariants and read models all hold")
-            }
-            None if report.is_ok() => {
-                println!("OK: the hash chain, positions, sequences, replay and invariants all hold")
-            }
-            None => println!("BROKEN: {} problems", report.problem_count),
-            Some(position) => println!("BROKEN at position {position}: {} problems", report.problem_count),
-        }
-        for problem in &report.problems {
-            let at = problem.position.map_or("-".to_owned(), |p| p.to_string());
-            println!("  {at:>8}  {:?}: {}", problem.kind, problem.detail);
-        }
+        print_report(&report, seconds, events_per_second, store.backend());
     }
     Ok(if report.is_ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+fn print_report(report: &VerifyReport, seconds: f64, events_per_second: f64, backend: &str) {
+    println!(
+        "{} events in {} streams, {} accounts, verified in {seconds:.2} s ({events_per_second:.0} events/s) on {backend}",
+        report.events, report.streams, report.accounts,
+    );
+    println!("head hash {}", report.head_hash);
+    if !report.projections_checked {
+        println!("note: the read models are behind the log and were not compared; run `ledger projections run` first");
+    }
+    match report.first_broken_position {
+        None if report.is_ok() && report.projections_checked => {
+            println!("OK: the hash chain, positions, sequences, replay, invariants and read models all hold")
+        }
+        None if report.is_ok() => {
+            println!("OK: the hash chain, positions, sequences, replay and invariants all hold")
+        }
+        None => println!("BROKEN: {} problems", report.problem_count),
+        Some(position) => println!("BROKEN at position {position}: {} problems", report.problem_count),
+    }
+    for problem in &report.problems {
+        let at = problem.position.map_or("-".to_owned(), |p| p.to_string());
+        println!("  {at:>8}  {:?}: {}", problem.kind, problem.detail);
+    }
 }

@@ -1,0 +1,191 @@
+//! Running commands: typed submissions (an HTTP request's one or few commands),
+//! or command-file lines, answered in order. A file is streamed: its answers come
+//! batch by batch, so a file of any length runs in bounded memory.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, Read};
+
+use ledger_commands::{CommandResult, Ledger, LineAnswer, LineRunner, Submission, MAX_BATCH_COMMANDS};
+use serde::Serialize;
+
+use crate::AppError;
+
+/// The longest command line; a longer one is refused as malformed.
+pub use ledger_commands::wire::MAX_LINE_BYTES;
+
+/// Most submissions one call of [`submit`] takes: one engine batch.
+pub const MAX_SUBMISSIONS: usize = MAX_BATCH_COMMANDS;
+/// Most lines held unanswered at once. The runner cuts batches by commands; a run
+/// of malformed lines makes no command, so this bounds what waits for an answer.
+pub const MAX_PENDING_LINES: u64 = 10 * MAX_BATCH_COMMANDS as u64;
+
+/// Decides and commits typed commands in one batch; one result per submission, in order.
+pub async fn submit(ledger: &mut Ledger, submissions: &[Submission]) -> Result<Vec<CommandResult>, AppError> {
+    if submissions.len() > MAX_SUBMISSIONS {
+        return Err(AppError::InvalidInput(format!(
+            "{} commands were submitted at once; the limit is {MAX_SUBMISSIONS}",
+            submissions.len()
+        )));
+    }
+    Ok(ledger.execute(submissions).await?)
+}
+
+/// Answers given so far, counted by status (`accepted`, `duplicate`, `rejected`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    pub by_status: BTreeMap<&'static str, u64>,
+}
+
+impl Tally {
+    pub fn count(&mut self, answers: &[LineAnswer]) {
+        for answer in answers {
+            *self.by_status.entry(answer.status.as_str()).or_default() += 1;
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.by_status.values().sum()
+    }
+}
+
+/// Command-file lines in, answers out, in order; malformed lines are answered too.
+pub struct LineBatches<'a> {
+    runner: LineRunner<'a>,
+    pending_lines: u64,
+    tally: Tally,
+}
+
+impl<'a> LineBatches<'a> {
+    /// `actor` is recorded with every event the lines write.
+    pub fn new(ledger: &'a mut Ledger, actor: &str) -> Self {
+        Self {
+            runner: LineRunner::new(ledger, actor),
+            pending_lines: 0,
+            tally: Tally::default(),
+        }
+    }
+
+    /// Adds line number `line` (1-based); returns the answers of the batch it completed, if any.
+    pub async fn push(&mut self, line: u64, text: &str) -> Result<Vec<LineAnswer>, AppError> {
+        let mut answers = self.runner.push(line, text).await?;
+        // The runner skips blank lines: they wait for nothing.
+        if !text.trim().is_empty() {
+            self.pending_lines += 1;
+        }
+        if answers.is_empty() && self.pending_lines >= MAX_PENDING_LINES {
+            answers = self.runner.flush().await?;
+        }
+        if !answers.is_empty() {
+            self.pending_lines = 0;
+        }
+        self.tally.count(&answers);
+        Ok(answers)
+    }
+
+    /// Runs what is left; returns its answers.
+    pub async fn finish(&mut self) -> Result<Vec<LineAnswer>, AppError> {
+        let answers = self.runner.flush().await?;
+        self.pending_lines = 0;
+        self.tally.count(&answers);
+        Ok(answers)
+    }
+
+    pub fn tally(&self) -> &Tally {
+        &self.tally
+    }
+}
+
+/// Runs lines held in memory (a request's few, or a generated phase) and returns every answer.
+/// `first_line` numbers the first of them; `on_answered` hears how many were answered, batch by batch.
+pub async fn run_lines<S: AsRef<str>>(
+    ledger: &mut Ledger,
+    actor: &str,
+    first_line: u64,
+    lines: impl IntoIterator<Item = S>,
+    mut on_answered: impl FnMut(u64),
+) -> Result<Vec<LineAnswer>, AppError> {
+    let mut batches = LineBatches::new(ledger, actor);
+    let mut answers = Vec::new();
+    for (offset, text) in lines.into_iter().enumerate() {
+        let batch = batches.push(first_line + offset as u64, text.as_ref()).await?;
+        on_answered(batch.len() as u64);
+        answers.extend(batch);
+    }
+    let batch = batches.finish().await?;
+    on_answered(batch.len() as u64);
+    answers.extend(batch);
+    Ok(answers)
+}
+
+/// A command file read line by line, each line at most [`MAX_LINE_BYTES`] long in
+/// memory: a longer line is cut there (and refused for its length), not held whole.
+pub struct CommandLines<R> {
+    reader: R,
+    next_line: u64,
+    buffer: Vec<u8>,
+}
+
+impl<R: BufRead> CommandLines<R> {
+    pub fn new(reader: R) -> Self {
+        Self {
+            reader,
+            next_line: 1,
+            buffer: Vec::new(),
+        }
+    }
+
+    /// The next line's number and text (without its line ending), or None at the end.
+    pub fn next_line(&mut self) -> Result<Option<(u64, String)>, AppError> {
+        let line = self.next_line;
+        let unreadable = |cause| AppError::UnreadableLine { line, cause };
+        self.buffer.clear();
+        // One byte past the limit keeps an overlong line overlong, so the parser refuses it.
+        let limit = MAX_LINE_BYTES as u64 + 1;
+        let read = (&mut self.reader)
+            .take(limit)
+            .read_until(b'\n', &mut self.buffer)
+            .map_err(unreadable)?;
+        if read == 0 {
+            return Ok(None);
+        }
+        self.next_line += 1;
+        let ended = self.buffer.last() == Some(&b'\n');
+        if ended {
+            self.buffer.pop();
+            if self.buffer.last() == Some(&b'\r') {
+                self.buffer.pop();
+            }
+        } else if read as u64 == limit {
+            self.skip_rest_of_line().map_err(unreadable)?;
+            // The cut may split a character; the line is refused for its length either way.
+            return Ok(Some((line, String::from_utf8_lossy(&self.buffer).into_owned())));
+        }
+        // As `BufRead::lines` does: a line that is not UTF-8 ends the run.
+        let text = String::from_utf8(std::mem::take(&mut self.buffer)).map_err(|_| {
+            unreadable(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "stream did not contain valid UTF-8",
+            ))
+        })?;
+        Ok(Some((line, text)))
+    }
+
+    fn skip_rest_of_line(&mut self) -> std::io::Result<()> {
+        loop {
+            let available = self.reader.fill_buf()?;
+            if available.is_empty() {
+                return Ok(());
+            }
+            match available.iter().position(|&b| b == b'\n') {
+                Some(end) => {
+                    self.reader.consume(end + 1);
+                    return Ok(());
+                }
+                None => {
+                    let skipped = available.len();
+                    self.reader.consume(skipped);
+                }
+            }
+        }
+    }
+}

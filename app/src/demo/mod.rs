@@ -1,0 +1,231 @@
+//! The demo: two realistic trading days for N accounts, generated deterministically
+//! for a seed and run through the same batch function as a command file (JSON
+//! lines -> parser -> engine -> event store), then summed up for a report.
+//!
+//! Generation runs in phases, each planned from the answers to the previous ones
+//! (an order is filled only if it was accepted), like a gateway reacting to the
+//! ledger. `ledger demo` prints its report; `ledger bench` runs the same days.
+
+mod exchange;
+mod generator;
+mod market;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, NaiveDate};
+use ledger_commands::{Ledger, LineAnswer};
+use ledger_domain::MarketRules;
+use ledger_eventstore::EventStore;
+use ledger_projections::{AccountsView, BalanceRow, PositionRow};
+use serde::Serialize;
+
+use self::generator::{Generator, Intent};
+use crate::batch::run_lines;
+use crate::AppError;
+
+/// Most accounts a demo generates (its plans live in memory).
+pub const MAX_DEMO_ACCOUNTS: usize = 1_000_000;
+/// Simulated time between two commands (09:15 Beijing time is 01:15 UTC).
+const SIMULATED_MICROS_PER_COMMAND: i64 = 1_000;
+/// Accounts whose balances and positions the summary shows.
+pub const SAMPLE_ACCOUNTS: usize = 3;
+/// The actor recorded with every event of the demo.
+pub const DEMO_ACTOR: &str = "demo";
+
+/// The demo's first trade date.
+pub fn first_day() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2024, 3, 4).expect("2024-03-04 is a date")
+}
+
+/// The demo's last trade date: it is closed and settled too.
+pub fn last_day() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2024, 3, 5).expect("2024-03-05 is a date")
+}
+
+/// The id of the demo's account number `index` (0-based): D0000001, D0000002, …
+pub fn account_id(index: usize) -> String {
+    Generator::account_id(index)
+}
+
+/// What the demo tells its caller while it runs.
+#[derive(Debug, Clone, Copy)]
+pub enum DemoProgress<'a> {
+    /// A phase starts, with this many commands.
+    Phase { name: &'a str, commands: u64 },
+    /// This many more commands were answered.
+    Answered(u64),
+}
+
+/// Every line the demo sent and every answer, in order.
+#[derive(Debug, Clone, Serialize)]
+pub struct DemoRun {
+    /// The commands, in the `ledger exec` format: replaying them gives the same ledger.
+    pub lines: Vec<String>,
+    pub answers: Vec<LineAnswer>,
+    /// Time spent in the ledger (parsing, deciding, committing), generation left out.
+    pub engine_seconds: f64,
+}
+
+/// Refuses an account count the demo does not generate.
+pub fn check_accounts(accounts: usize) -> Result<(), AppError> {
+    if (1..=MAX_DEMO_ACCOUNTS).contains(&accounts) {
+        return Ok(());
+    }
+    Err(AppError::InvalidInput(format!(
+        "--accounts must be 1 to {MAX_DEMO_ACCOUNTS}, got {accounts}"
+    )))
+}
+
+/// Generates and runs the demo's two days on an empty ledger. The same seed gives the
+/// same commands, and (with the simulated clock it sets) the same hash chain on every backend.
+pub async fn run(
+    ledger: &mut Ledger,
+    seed: u64,
+    accounts: usize,
+    mut on_progress: impl FnMut(DemoProgress<'_>),
+) -> Result<DemoRun, AppError> {
+    check_accounts(accounts)?;
+    let events = ledger.store().head_position().await?;
+    if events > 0 {
+        return Err(AppError::DatabaseNotEmpty { events });
+    }
+    let rules: Arc<MarketRules> = Arc::new(ledger.rules().clone());
+    let mut generator = Generator::new(seed, accounts, rules);
+    run_days(&mut generator, ledger, &mut on_progress).await?;
+    Ok(DemoRun {
+        lines: generator.lines,
+        answers: generator.answers,
+        engine_seconds: generator.engine_time.as_secs_f64(),
+    })
+}
+
+async fn run_days(
+    demo: &mut Generator,
+    ledger: &mut Ledger,
+    progress: &mut impl FnMut(DemoProgress<'_>),
+) -> Result<(), AppError> {
+    let (day1, day2) = (first_day(), last_day());
+    // A simulated clock, so that the same seed gives the same log and hash chain on every backend.
+    let clock_micros = Arc::new(AtomicI64::new(0));
+    let clock = Arc::clone(&clock_micros);
+    ledger.set_clock(move || {
+        let micros = clock.fetch_add(SIMULATED_MICROS_PER_COMMAND, Ordering::Relaxed);
+        DateTime::from_timestamp_micros(micros).unwrap_or_default()
+    });
+    let open_of = |day: NaiveDate| day.and_hms_opt(1, 15, 0).map_or(0, |t| t.and_utc().timestamp_micros());
+
+    clock_micros.store(open_of(day1), Ordering::Relaxed);
+    let plan = demo.plan_setup(day1);
+    run_phase(demo, ledger, progress, "listings and accounts", plan).await?;
+    for (day, first_day) in [(day1, true), (day2, false)] {
+        clock_micros.fetch_max(open_of(day), Ordering::Relaxed);
+        let plan = demo.plan_cash_movements(first_day);
+        run_phase(demo, ledger, progress, "deposits and withdrawals", plan).await?;
+        let plan = demo.plan_orders(day, first_day);
+        run_phase(demo, ledger, progress, &format!("orders {day}"), plan).await?;
+        for round in 0..3 {
+            let plan = demo.plan_executions(round);
+            let name = format!("executions {day} ({})", round + 1);
+            run_phase(demo, ledger, progress, &name, plan).await?;
+        }
+        let plan = demo.plan_close(day, first_day);
+        run_phase(demo, ledger, progress, &format!("end of day {day}"), plan).await?;
+        if first_day {
+            let plan = demo.plan_next_day_prev_closes(day2);
+            run_phase(demo, ledger, progress, "previous closes", plan).await?;
+        }
+    }
+    let plan = demo.plan_resubmissions();
+    run_phase(demo, ledger, progress, "resubmitted commands", plan).await
+}
+
+/// Sends a phase's lines through the batch function and learns from the answers.
+async fn run_phase(
+    demo: &mut Generator,
+    ledger: &mut Ledger,
+    progress: &mut impl FnMut(DemoProgress<'_>),
+    name: &str,
+    plan: Vec<(Intent, String)>,
+) -> Result<(), AppError> {
+    progress(DemoProgress::Phase {
+        name,
+        commands: plan.len() as u64,
+    });
+    let started = Instant::now();
+    let first_line = demo.lines.len() as u64 + 1;
+    let lines = plan.iter().map(|(_, line)| line.as_str());
+    let answers = run_lines(ledger, DEMO_ACTOR, first_line, lines, |n| {
+        progress(DemoProgress::Answered(n))
+    })
+    .await?;
+    demo.engine_time += started.elapsed();
+    assert_eq!(answers.len(), plan.len(), "every line of the phase {name} was answered");
+    for ((intent, line), answer) in plan.into_iter().zip(&answers) {
+        demo.learn(&intent, answer);
+        demo.lines.push(line);
+    }
+    demo.answers.extend(answers);
+    Ok(())
+}
+
+/// What the demo left in the ledger, summed up for its report.
+#[derive(Debug, Clone, Serialize)]
+pub struct DemoSummary {
+    pub accounts: usize,
+    pub commands: u64,
+    pub by_status: BTreeMap<&'static str, u64>,
+    /// Refusals by their code.
+    pub by_code: BTreeMap<String, u64>,
+    pub events: u64,
+    pub events_by_type: BTreeMap<String, u64>,
+    /// The first [`SAMPLE_ACCOUNTS`] accounts holding shares: their cash and positions.
+    pub sample_balances: Vec<BalanceRow>,
+    pub sample_positions: Vec<PositionRow>,
+    pub sample_accounts: usize,
+    /// Accounts whose state breaks an invariant, with why (empty when all hold).
+    pub invariant_violations: Vec<(String, String)>,
+}
+
+/// Folds the whole log afresh (not the read model tables) to sum up what the demo did.
+pub async fn summarize(store: &dyn EventStore, run: &DemoRun) -> Result<DemoSummary, AppError> {
+    let mut view = AccountsView::default();
+    view.catch_up(store, |_| {}).await?;
+    let mut by_status: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut by_code: BTreeMap<String, u64> = BTreeMap::new();
+    for answer in &run.answers {
+        *by_status.entry(answer.status.as_str()).or_default() += 1;
+        if let Some(code) = &answer.code {
+            *by_code.entry(code.clone()).or_default() += 1;
+        }
+    }
+    let positions = view.positions();
+    let sample: BTreeSet<String> = positions
+        .iter()
+        .map(|p| p.account_id.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .take(SAMPLE_ACCOUNTS)
+        .collect();
+    Ok(DemoSummary {
+        accounts: view.account_count(),
+        commands: run.answers.len() as u64,
+        by_status,
+        by_code,
+        events: view.event_counts().values().sum(),
+        events_by_type: view.event_counts().clone(),
+        sample_balances: view
+            .balances()
+            .into_iter()
+            .filter(|b| sample.contains(&b.account_id))
+            .collect(),
+        sample_accounts: sample.len(),
+        sample_positions: positions
+            .into_iter()
+            .filter(|p| sample.contains(&p.account_id))
+            .collect(),
+        invariant_violations: view.invariant_violations(),
+    })
+}

@@ -1,0 +1,122 @@
+//! The one error of the application layer. Every kind has a stable code (what a
+//! program matches on, and what the HTTP server maps to a status) and a human
+//! sentence (its `Display`, complete with its cause, so it can be shown as is).
+
+use ledger_commands::EngineError;
+use ledger_eventstore::StoreError;
+use ledger_projections::ProjectionError;
+use ledger_replay::VerifyError;
+
+/// Which file of a reconciliation a bad line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReconcileFile {
+    /// The bank's custody balances: `account,balance`.
+    Bank,
+    /// The depository's holdings: `account,instrument,quantity`.
+    Depository,
+}
+
+impl ReconcileFile {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReconcileFile::Bank => "bank",
+            ReconcileFile::Depository => "depository",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Input the use case cannot take (an empty period, a batch too large, a bad option).
+    #[error("{0}")]
+    InvalidInput(String),
+    /// A line of a command source that is not text (a file is read line by line).
+    #[error("line {line} cannot be read as UTF-8 text: {cause}")]
+    UnreadableLine { line: u64, cause: std::io::Error },
+    /// A line of the bank's or the depository's file that does not parse.
+    #[error("line {line} {reason}")]
+    MalformedFileLine {
+        file: ReconcileFile,
+        line: u64,
+        reason: String,
+    },
+    #[error("no account {0} has been opened")]
+    UnknownAccount(String),
+    #[error("unknown projection {name:?}; the projections are: {known}")]
+    UnknownProjection { name: String, known: &'static str },
+    /// The ledger refused the command (its answer carries the domain's refusal code).
+    #[error("refused ({reject_code}): {message}")]
+    Refused { reject_code: String, message: String },
+    #[error("cannot read rules file {path}: {cause}")]
+    RulesUnreadable { path: String, cause: std::io::Error },
+    #[error("rules file {path}: {cause}")]
+    InvalidRules {
+        path: String,
+        cause: ledger_domain::rules::RulesError,
+    },
+    /// Opening (connecting to and migrating) the database failed; the URL is shown without its password.
+    #[error("cannot open the ledger database {url}: {cause}")]
+    OpenStore { url: String, cause: StoreError },
+    /// Writing a result out (a file the caller gave) failed.
+    #[error("cannot write {what}: {cause}")]
+    Output { what: &'static str, cause: std::io::Error },
+    #[error("the demo needs an empty database, but it already holds {events} events")]
+    DatabaseNotEmpty { events: u64 },
+    /// A read model row the ledger itself wrote does not parse: the tables need a rebuild.
+    #[error("a read model is corrupt: {0}")]
+    CorruptReadModel(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Projection(#[from] ProjectionError),
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+}
+
+impl AppError {
+    /// The stable code of this kind of error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::InvalidInput(_) | AppError::UnreadableLine { .. } | AppError::MalformedFileLine { .. } => {
+                "invalid_input"
+            }
+            AppError::UnknownAccount(_) => "unknown_account",
+            AppError::UnknownProjection { .. } => "unknown_projection",
+            AppError::Refused { .. } => "refused",
+            AppError::RulesUnreadable { .. } | AppError::InvalidRules { .. } => "invalid_rules",
+            AppError::OpenStore { cause, .. } => store_code(cause),
+            AppError::DatabaseNotEmpty { .. } => "database_not_empty",
+            AppError::Output { .. } => "output_failed",
+            AppError::CorruptReadModel(_) => "corrupt_data",
+            AppError::Store(cause) => store_code(cause),
+            AppError::Engine(cause) => engine_code(cause),
+            AppError::Projection(ProjectionError::Store(cause)) => store_code(cause),
+            AppError::Projection(_) => "database",
+            AppError::Verify(VerifyError::Store(cause)) => store_code(cause),
+            AppError::Verify(_) => "database",
+        }
+    }
+}
+
+fn store_code(error: &StoreError) -> &'static str {
+    match error {
+        StoreError::UnsupportedUrl { .. } => "invalid_input",
+        StoreError::Unreachable { .. } => "database_unreachable",
+        StoreError::Conflict { .. } => "contention",
+        StoreError::LimitExceeded { .. } => "too_large",
+        StoreError::Corrupt(_) => "corrupt_data",
+        _ => "database",
+    }
+}
+
+fn engine_code(error: &EngineError) -> &'static str {
+    match error {
+        EngineError::Store(cause) => store_code(cause),
+        EngineError::BatchTooLarge(_) => "too_large",
+        EngineError::Contention(_) => "contention",
+        _ => "database",
+    }
+}

@@ -1,0 +1,48 @@
+//! The ledger's application layer: every use case is one function here, owning
+//! its rules, so the CLI (`ledger`) and the HTTP server call the same thing.
+//! Results are typed `Serialize` values; errors are one [`AppError`] with a stable
+//! code per kind. Nothing here prints, parses arguments or draws progress bars:
+//! long tasks report through a callback.
+//!
+//! - [`store`]: open a database (connect and migrate), load market rules;
+//! - [`batch`]: run commands, typed or as command-file lines (streamed, bounded memory);
+//! - [`clearing`]: end of day and settlement (their `eod:{date}`/`settle:{date}` ids live here);
+//! - [`reconcile`]: the bank's and the depository's CSV files against the read models;
+//! - [`statement`]: a customer's statement, built and rendered;
+//! - [`queries`]: balances, positions, trades of a date, events after a position,
+//!   catching up or rebuilding the read models (queries catch up first, always);
+//! - [`verify`]: the proof that the log is intact;
+//! - [`demo`]: the generated trading days of `ledger demo` (and `ledger bench`).
+
+pub mod batch;
+pub mod clearing;
+pub mod demo;
+pub mod error;
+pub mod queries;
+pub mod reconcile;
+pub mod statement;
+pub mod store;
+pub mod verify;
+
+pub use batch::{run_lines, submit, CommandLines, LineBatches, Tally};
+pub use clearing::{end_of_day, settle, ClearingOutcome, ClearingStep};
+pub use error::{AppError, ReconcileFile};
+pub use queries::{
+    balances, catch_up_read_models, events_after, head_position, positions, read_models_checkpoint,
+    rebuild_read_models, trades_of, CatchUp, Progress,
+};
+pub use reconcile::{read_bank_file, read_depository_file, reconcile, write_agreeing_files};
+pub use statement::{statement, StatementFormat};
+pub use store::{load_rules, open_store, rules_from_toml};
+pub use verify::verify;
+
+/// The types the use cases take and give, from the crates below, so a caller needs only this crate.
+pub use ledger_commands::{CommandResult, Ledger, LedgerCommand, LineAnswer, Status, Submission};
+pub use ledger_domain::money::format_cny;
+pub use ledger_domain::MarketRules;
+pub use ledger_eventstore::{redact_url, EventStore, RecordedEvent, DEFAULT_DATABASE_URL};
+pub use ledger_projections::clearing::{ClearingLine, ClearingReport};
+pub use ledger_projections::reconcile::Break;
+pub use ledger_projections::tables::Trade;
+pub use ledger_projections::{BalanceRow, PositionRow};
+pub use ledger_replay::{Problem, VerifyReport};
