@@ -13,12 +13,12 @@
 //! the backend (see `backend`), and this module re-exports what other crates use.
 
 mod audit;
-pub(crate) mod backend;
+mod backend;
 pub(crate) mod balances;
 mod breaks;
 mod changes;
 mod checkpoints;
-pub(crate) mod columns;
+mod columns;
 mod compliance;
 mod journal;
 mod obligations;

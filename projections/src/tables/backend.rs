@@ -21,6 +21,23 @@ use crate::ProjectionError;
 /// SQLite's 32,766 and PostgreSQL's 65,535 bind parameters.
 pub(crate) const MAX_ROWS_PER_STATEMENT: usize = 500;
 
+/// Where a bound value goes: the end of a query, or the next place of a VALUES tuple.
+pub(crate) trait Binder<DB: sqlx::Database> {
+    fn bind<'t, T: Encode<'t, DB> + Type<DB>>(&mut self, value: T);
+}
+
+impl<DB: sqlx::Database> Binder<DB> for QueryBuilder<DB> {
+    fn bind<'t, T: Encode<'t, DB> + Type<DB>>(&mut self, value: T) {
+        self.push_bind(value);
+    }
+}
+
+impl<DB: sqlx::Database> Binder<DB> for Separated<'_, DB, &'static str> {
+    fn bind<'t, T: Encode<'t, DB> + Type<DB>>(&mut self, value: T) {
+        self.push_bind(value);
+    }
+}
+
 /// The few statements whose text differs between the backends.
 pub(crate) trait Dialect: sqlx::Database {
     /// Begins a transaction that writes: SQLite takes its one write lock at once, so
@@ -49,10 +66,8 @@ impl Dialect for Postgres {
 /// that has the column types the tables use; generic code calls these methods, so the
 /// bounds are written here only.
 pub(crate) trait Backend: Dialect {
-    /// Binds one value as the next placeholder of a VALUES tuple.
-    fn push_cell(separated: &mut Separated<'_, Self, &'static str>, cell: Cell<'_>) -> Result<(), ProjectionError>;
-    /// Binds one value at the end of the query.
-    fn push_bind_cell(query: &mut QueryBuilder<Self>, cell: Cell<'_>) -> Result<(), ProjectionError>;
+    /// Binds one value as the next placeholder, typed as its column is.
+    fn bind_cell(binder: &mut impl Binder<Self>, cell: Cell<'_>) -> Result<(), ProjectionError>;
     async fn execute(conn: &mut Self::Connection, query: &mut QueryBuilder<Self>) -> Result<(), ProjectionError>;
     async fn fetch_all(
         conn: &mut Self::Connection,
@@ -89,29 +104,16 @@ where
     for<'q> NaiveDate: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
     usize: ColumnIndex<DB::Row>,
 {
-    fn push_cell(separated: &mut Separated<'_, Self, &'static str>, cell: Cell<'_>) -> Result<(), ProjectionError> {
+    fn bind_cell(binder: &mut impl Binder<Self>, cell: Cell<'_>) -> Result<(), ProjectionError> {
         match cell {
-            Cell::Count(value) => separated.push_bind(to_i64(value)?),
-            Cell::Int(value) => separated.push_bind(value),
-            Cell::Text(text) => separated.push_bind(text),
-            Cell::OptionalText(text) => separated.push_bind(text),
-            Cell::Money(money) => separated.push_bind(money),
-            Cell::Date(date) => separated.push_bind(date),
-            Cell::RecordedAt(at) => separated.push_bind(at),
-        };
-        Ok(())
-    }
-
-    fn push_bind_cell(query: &mut QueryBuilder<Self>, cell: Cell<'_>) -> Result<(), ProjectionError> {
-        match cell {
-            Cell::Count(value) => query.push_bind(to_i64(value)?),
-            Cell::Int(value) => query.push_bind(value),
-            Cell::Text(text) => query.push_bind(text),
-            Cell::OptionalText(text) => query.push_bind(text),
-            Cell::Money(money) => query.push_bind(money),
-            Cell::Date(date) => query.push_bind(date),
-            Cell::RecordedAt(at) => query.push_bind(at),
-        };
+            Cell::Count(value) => binder.bind(to_i64(value)?),
+            Cell::Int(value) => binder.bind(value),
+            Cell::Text(text) => binder.bind(text),
+            Cell::OptionalText(text) => binder.bind(text),
+            Cell::Money(money) => binder.bind(money),
+            Cell::Date(date) => binder.bind(date),
+            Cell::RecordedAt(at) => binder.bind(at),
+        }
         Ok(())
     }
 
@@ -183,7 +185,7 @@ pub(crate) async fn insert_rows<DB: Backend, R>(
         let mut bound = Ok(());
         query.push_values(chunk, |mut values, row| {
             for column in table.columns {
-                if let Err(error) = DB::push_cell(&mut values, (column.value)(row)) {
+                if let Err(error) = DB::bind_cell(&mut values, (column.value)(row)) {
                     bound = Err(error);
                 }
             }
@@ -202,7 +204,7 @@ pub(crate) fn push_list<DB: Backend>(query: &mut QueryBuilder<DB>, values: &[Cel
         if index > 0 {
             query.push(", ");
         }
-        DB::push_bind_cell(query, *value)?;
+        DB::bind_cell(query, *value)?;
     }
     query.push(")");
     Ok(())

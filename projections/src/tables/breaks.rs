@@ -51,7 +51,7 @@ impl Operation for ReplaceBreaks<'_> {
 impl ReplaceBreaks<'_> {
     async fn replace_in<DB: Backend>(&self, conn: &mut DB::Connection) -> Result<(), ProjectionError> {
         let mut query = QueryBuilder::<DB>::new("DELETE FROM reconciliation_breaks WHERE trade_date = ");
-        DB::push_bind_cell(&mut query, Cell::Date(self.trade_date))?;
+        DB::bind_cell(&mut query, Cell::Date(self.trade_date))?;
         DB::execute(conn, &mut query).await?;
         let rows: Vec<BreakRow> = self
             .breaks

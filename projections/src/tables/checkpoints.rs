@@ -2,7 +2,7 @@
 
 use sqlx::QueryBuilder;
 
-use super::backend::{insert_rows, Backend};
+use super::backend::{insert_rows, push_list, Backend};
 use super::columns::{Cell, Column, OnConflict, Table};
 use crate::ProjectionError;
 
@@ -37,7 +37,7 @@ pub(crate) async fn read<DB: Backend>(
 ) -> Result<u64, ProjectionError> {
     let mut query = QueryBuilder::<DB>::new(CHECKPOINTS.select_only(&["position"]));
     query.push(" WHERE name = ");
-    DB::push_bind_cell(&mut query, Cell::Text(name))?;
+    DB::bind_cell(&mut query, Cell::Text(name))?;
     if lock {
         query.push(DB::LOCK_ROWS);
     }
@@ -60,7 +60,7 @@ pub(crate) async fn set<DB: Backend>(
 pub(crate) async fn ensure<DB: Backend>(conn: &mut DB::Connection, name: &'static str) -> Result<(), ProjectionError> {
     let mut query = QueryBuilder::<DB>::new(CHECKPOINTS.insert_head());
     query.push("VALUES ");
-    crate::tables::backend::push_list(&mut query, &[Cell::Text(name), Cell::Count(0)])?;
+    push_list(&mut query, &[Cell::Text(name), Cell::Count(0)])?;
     query.push(" ON CONFLICT (name) DO NOTHING");
     DB::execute(conn, &mut query).await
 }
@@ -72,6 +72,6 @@ pub(crate) async fn remove<DB: Backend>(
 ) -> Result<(), ProjectionError> {
     let mut query = QueryBuilder::<DB>::new("DELETE FROM projection_checkpoints WHERE name IN ");
     let cells: Vec<Cell<'_>> = names.iter().map(|name| Cell::Text(name)).collect();
-    crate::tables::backend::push_list(&mut query, &cells)?;
+    push_list(&mut query, &cells)?;
     DB::execute(conn, &mut query).await
 }

@@ -168,7 +168,7 @@ impl OrderWrites {
                     Cell::Count(update.position),
                 ];
                 for cell in cells {
-                    if let Err(error) = DB::push_cell(&mut values, cell) {
+                    if let Err(error) = DB::bind_cell(&mut values, cell) {
                         bound = Err(error);
                     }
                 }

@@ -84,7 +84,7 @@ impl Operation for TradesOf {
     async fn run<DB: Backend>(self, pool: &Pool<DB>) -> Result<Vec<Trade>, ProjectionError> {
         let mut query = QueryBuilder::<DB>::new(TRADES.select());
         query.push(" WHERE trade_date = ");
-        DB::push_bind_cell(&mut query, Cell::Date(self.0))?;
+        DB::bind_cell(&mut query, Cell::Date(self.0))?;
         query.push(" ORDER BY global_position");
         let rows = DB::fetch_all(&mut *connection(pool).await?, &mut query).await?;
         rows.iter().map(trade_of::<DB>).collect()
