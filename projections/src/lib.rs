@@ -1,8 +1,10 @@
 //! The read side: read models built from the event log in global-position order.
 //!
-//! [`AccountsView`] folds the log into every account's state and serves the
-//! contract's read-outs (`balances`, `positions`), event counts and the
-//! invariant check. It keeps its checkpoint, so it can catch up incrementally.
+//! [`AccountsView`] folds the log into every account's state in memory and serves the
+//! contract's read-outs (`balances`, `positions`), event counts and the invariant
+//! check. It keeps its checkpoint, so it can catch up incrementally. [`tables`] keeps
+//! the same read models, and more, as SQL tables; `statement`, `clearing` and
+//! `reconcile` build the reports on them.
 
 use std::collections::BTreeMap;
 
@@ -14,10 +16,11 @@ pub mod tables;
 use cqrs_es::Aggregate;
 use ledger_domain::account::{Account, AccountEvent};
 use ledger_domain::invariants::{check_account, EventTotals};
-use ledger_domain::money::format_cny;
 use ledger_eventstore::codec::{decode, DecodeError};
 use ledger_eventstore::{read_towards, EventStore, RecordedEvent, StoreError, MAX_READ_EVENTS};
 use serde::Serialize;
+use tables::balances::AccountBalance;
+use tables::positions::HeldPosition;
 
 /// Events read from the store per round trip while catching up.
 pub const CATCH_UP_BATCH_EVENTS: usize = MAX_READ_EVENTS;
@@ -135,41 +138,21 @@ impl AccountsView {
         &self.event_counts
     }
 
+    /// One row per account, by the derivation the `account_balances` table is written with.
     pub fn balances(&self) -> Vec<BalanceRow> {
         self.accounts
             .iter()
-            .map(|(account_id, account)| {
-                let cash = account.cash();
-                BalanceRow {
-                    account_id: account_id.clone(),
-                    currency: "CNY".to_owned(),
-                    available: format_cny(cash.available_cny),
-                    frozen: format_cny(cash.frozen_cny),
-                    unsettled: format_cny(cash.unsettled_cny),
-                    withdrawable: format_cny(cash.withdrawable_cny()),
-                }
-            })
+            .map(|(account_id, account)| AccountBalance::of(account_id, account).to_row())
             .collect()
     }
 
+    /// One row per position held or frozen, by the derivation the `positions` table is written with.
     pub fn positions(&self) -> Vec<PositionRow> {
-        let mut rows = Vec::new();
-        for (account_id, account) in &self.accounts {
-            for (instrument, position) in account.positions() {
-                if position.quantity == 0 && position.frozen == 0 {
-                    continue;
-                }
-                rows.push(PositionRow {
-                    account_id: account_id.clone(),
-                    instrument: instrument.to_string(),
-                    quantity: position.quantity,
-                    frozen: position.frozen,
-                    sellable: position.sellable(),
-                    avg_cost: format!("{:.4}", position.avg_cost()),
-                });
-            }
-        }
-        rows
+        self.accounts
+            .iter()
+            .flat_map(|(account_id, account)| HeldPosition::all_of(account_id, account))
+            .map(|position| position.to_row())
+            .collect()
     }
 
     /// Every account whose state breaks an invariant, with the sentence saying how.

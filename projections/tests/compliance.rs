@@ -104,3 +104,39 @@ async fn aml_flags_and_refused_suitability_are_alerted_once() {
         assert_eq!(alerts(&db).await, second, "{backend:?}: rebuild");
     }
 }
+
+#[tokio::test]
+async fn an_alert_is_recorded_at_its_source_in_the_store_s_own_form() {
+    for backend in BACKENDS {
+        let db = TestDatabase::fresh(backend).await;
+        let store = connect(&db.url).await.unwrap();
+        exec(Arc::clone(&store), &SETUP).await;
+        run_accounts(store.as_ref(), RunOptions::default(), |_| {})
+            .await
+            .unwrap();
+        let query = "SELECT CAST(a.recorded_at AS TEXT), CAST(o.recorded_at AS TEXT), CAST(e.recorded_at AS TEXT) \
+                     FROM compliance_alerts a, compliance_alerts f, command_outcomes o, events e \
+                     WHERE a.alert_id = 'command:C5' AND o.command_id = 'C5' \
+                     AND f.alert_id = 'event:5' AND e.global_position = 5 AND f.recorded_at = e.recorded_at";
+        use sqlx::{Connection, Row};
+        let row: Vec<String> = match backend {
+            Backend::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+                let row = sqlx::query(query).fetch_one(&mut conn).await.unwrap();
+                (0..3).map(|i| row.get::<String, _>(i)).collect()
+            }
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+                let row = sqlx::query(query).fetch_one(&mut conn).await.unwrap();
+                (0..3).map(|i| row.get::<String, _>(i)).collect()
+            }
+        };
+        assert_eq!(
+            row[0], row[1],
+            "{backend:?}: a refusal's alert is recorded when the refusal was"
+        );
+        if matches!(backend, Backend::Sqlite) {
+            assert!(row[0].ends_with('Z') && row[2].ends_with('Z'), "{backend:?}: {row:?}");
+        }
+    }
+}

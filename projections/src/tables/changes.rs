@@ -1,0 +1,213 @@
+//! What a batch of events does to the tables, derived without a database: the events
+//! each account's state must apply, and the rows the events add or change. The runner
+//! writes these changes; the audit (`ExpectedRows`) folds the same changes into the
+//! rows the tables should hold, so the two cannot disagree about a rule.
+
+use std::collections::BTreeMap;
+
+use cqrs_es::Aggregate;
+use ledger_domain::account::{Account, AccountEvent, CashDirection};
+use ledger_domain::ids::OrderId;
+use ledger_domain::journal::postings;
+use ledger_domain::Side;
+use ledger_eventstore::codec::decode;
+use ledger_eventstore::RecordedEvent;
+
+use super::compliance::LargeCashAlert;
+use super::journal::JournalLine;
+use super::obligations::{ObligationKey, ObligationSums};
+use super::orders::{OrderChange, OrderRow};
+use super::trades::TradeRow;
+use crate::ProjectionError;
+
+/// Which accounts a batch touches, their events in order, and the other rows it changes.
+pub(crate) struct Changes {
+    pub events_by_account: BTreeMap<String, Vec<AccountEvent>>,
+    pub rows: Vec<RowChange>,
+}
+
+/// A row an event adds or changes beside the balances and positions.
+pub(crate) enum RowChange {
+    Trade(TradeRow),
+    OrderPlaced(OrderRow),
+    Order(OrderChange),
+    Alert(LargeCashAlert),
+    Journal(JournalLine),
+}
+
+impl Changes {
+    pub(crate) fn of(events: &[RecordedEvent]) -> Result<Self, ProjectionError> {
+        let mut events_by_account: BTreeMap<String, Vec<AccountEvent>> = BTreeMap::new();
+        let mut rows = Vec::new();
+        for recorded in events.iter().filter(|e| e.stream.aggregate_type == Account::TYPE) {
+            let event: AccountEvent = decode(recorded)?;
+            rows.extend(event_row_changes(recorded, &event));
+            rows.extend(journal_lines(recorded, &event));
+            events_by_account
+                .entry(recorded.stream.aggregate_id.clone())
+                .or_default()
+                .push(event);
+        }
+        Ok(Self {
+            events_by_account,
+            rows,
+        })
+    }
+
+    /// The batch's trades summed per (trade date, account, instrument).
+    pub(crate) fn obligations(&self) -> BTreeMap<ObligationKey, ObligationSums> {
+        let mut sums: BTreeMap<ObligationKey, ObligationSums> = BTreeMap::new();
+        for row in &self.rows {
+            if let RowChange::Trade(trade) = row {
+                sums.entry(trade.obligation_key()).or_default().add_trade(trade);
+            }
+        }
+        sums
+    }
+
+    /// Applies the events to the loaded states (a missing one starts empty).
+    pub(crate) fn apply(&mut self, mut states: BTreeMap<String, Account>) -> BTreeMap<String, Account> {
+        for (account_id, events) in std::mem::take(&mut self.events_by_account) {
+            let account = states.entry(account_id).or_default();
+            for event in events {
+                account.apply(event);
+            }
+        }
+        states
+    }
+}
+
+/// The double-entry lines of one event, numbered from 1.
+fn journal_lines(recorded: &RecordedEvent, event: &AccountEvent) -> Vec<RowChange> {
+    let account_id = &recorded.stream.aggregate_id;
+    postings(account_id, event)
+        .into_iter()
+        .enumerate()
+        .map(|(line, posting)| {
+            RowChange::Journal(JournalLine {
+                position: recorded.global_position,
+                line: line as u64 + 1,
+                account_id: account_id.clone(),
+                event_type: recorded.event_type.clone(),
+                ledger_account: posting.account,
+                amount_cny: posting.amount_cny,
+            })
+        })
+        .collect()
+}
+
+fn event_row_changes(recorded: &RecordedEvent, event: &AccountEvent) -> Vec<RowChange> {
+    let account_id = recorded.stream.aggregate_id.clone();
+    let position = recorded.global_position;
+    let status = |order_id: &OrderId, status| {
+        RowChange::Order(OrderChange::Status {
+            account_id: account_id.clone(),
+            order_id: order_id.to_string(),
+            status,
+            position,
+        })
+    };
+    match event {
+        AccountEvent::OrderPlaced {
+            order_id,
+            instrument,
+            side,
+            quantity,
+            limit_price,
+            trade_date,
+            ..
+        } => vec![RowChange::OrderPlaced(OrderRow {
+            account_id: account_id.clone(),
+            order_id: order_id.to_string(),
+            instrument: instrument.to_string(),
+            side: side.as_str(),
+            quantity: *quantity,
+            limit_price: *limit_price,
+            trade_date: *trade_date,
+            status: "open",
+            filled_quantity: 0,
+            as_of_position: position,
+        })],
+        AccountEvent::FillBooked { .. } => fill_row_changes(recorded, event),
+        AccountEvent::CancelRequested { order_id } => vec![status(order_id, "cancel_requested")],
+        AccountEvent::OrderCompleted { order_id, .. } => vec![status(order_id, "filled")],
+        AccountEvent::OrderCanceled { order_id, .. } => vec![status(order_id, "canceled")],
+        AccountEvent::OrderRejected { order_id, .. } => vec![status(order_id, "rejected")],
+        AccountEvent::OrderExpired { order_id, .. } => vec![status(order_id, "expired")],
+        AccountEvent::LargeCashMovementFlagged { .. } => large_cash_alert(recorded, event).into_iter().collect(),
+        _ => vec![],
+    }
+}
+
+/// A fill books a trade and fills its order.
+fn fill_row_changes(recorded: &RecordedEvent, event: &AccountEvent) -> Vec<RowChange> {
+    let AccountEvent::FillBooked {
+        order_id,
+        exec_id,
+        instrument,
+        side,
+        trade_date,
+        quantity,
+        price,
+        value_cny,
+        fees,
+        ..
+    } = event
+    else {
+        return vec![];
+    };
+    let account_id = recorded.stream.aggregate_id.clone();
+    let position = recorded.global_position;
+    let net_cash_cny = match side {
+        Side::Buy => -(value_cny + fees.total_cny()),
+        Side::Sell => value_cny - fees.total_cny(),
+    };
+    vec![
+        RowChange::Order(OrderChange::Filled {
+            account_id: account_id.clone(),
+            order_id: order_id.to_string(),
+            quantity: *quantity,
+            position,
+        }),
+        RowChange::Trade(TradeRow {
+            position,
+            account_id,
+            order_id: order_id.to_string(),
+            exec_id: exec_id.to_string(),
+            instrument: instrument.to_string(),
+            side: side.as_str(),
+            trade_date: *trade_date,
+            quantity: *quantity,
+            price: *price,
+            value_cny: *value_cny,
+            fees: *fees,
+            net_cash_cny,
+        }),
+    ]
+}
+
+fn large_cash_alert(recorded: &RecordedEvent, event: &AccountEvent) -> Option<RowChange> {
+    let AccountEvent::LargeCashMovementFlagged {
+        direction,
+        amount_cny,
+        threshold_cny,
+        bank_ref,
+    } = event
+    else {
+        return None;
+    };
+    let position = recorded.global_position;
+    Some(RowChange::Alert(LargeCashAlert {
+        alert_id: format!("event:{position}"),
+        position,
+        account_id: recorded.stream.aggregate_id.clone(),
+        direction: match direction {
+            CashDirection::Deposit => "deposit",
+            CashDirection::Withdrawal => "withdrawal",
+        },
+        amount_cny: *amount_cny,
+        threshold_cny: *threshold_cny,
+        bank_ref: bank_ref.to_string(),
+        recorded_at: recorded.metadata.recorded_at,
+    }))
+}

@@ -1,0 +1,77 @@
+//! `projection_checkpoints`: how far each projection has got.
+
+use sqlx::QueryBuilder;
+
+use super::backend::{insert_rows, push_list, Backend};
+use super::columns::{Cell, Column, OnConflict, Table};
+use crate::ProjectionError;
+
+/// The name of the accounts projection's checkpoint.
+pub const ACCOUNTS_PROJECTION: &str = "accounts";
+/// The checkpoint of the refused-suitability alerts. Refusals write no event, so its
+/// position is not a log position: it counts the refusals covered by the last pass.
+pub const REFUSAL_ALERTS: &str = "refusal_alerts";
+
+/// A row of `projection_checkpoints`.
+pub(crate) struct Checkpoint<'a> {
+    pub name: &'a str,
+    pub position: u64,
+}
+
+pub(crate) const CHECKPOINTS: Table<Checkpoint<'static>> = Table {
+    name: "projection_checkpoints",
+    on_conflict: OnConflict::Update,
+    filter: None,
+    columns: &[
+        Column::key("name", |c| Cell::Text(c.name)),
+        Column::data("position", |c| Cell::Count(c.position)),
+    ],
+};
+
+/// The position of checkpoint `name`, 0 if it was never set. `lock` keeps the row
+/// locked until the transaction ends.
+pub(crate) async fn read<DB: Backend>(
+    conn: &mut DB::Connection,
+    name: &'static str,
+    lock: bool,
+) -> Result<u64, ProjectionError> {
+    let mut query = QueryBuilder::<DB>::new(CHECKPOINTS.select_only(&["position"]));
+    query.push(" WHERE name = ");
+    DB::bind_cell(&mut query, Cell::Text(name))?;
+    if lock {
+        query.push(DB::LOCK_ROWS);
+    }
+    match DB::fetch_all(conn, &mut query).await?.first() {
+        Some(row) => DB::count(row, "position"),
+        None => Ok(0),
+    }
+}
+
+/// Sets checkpoint `name` to `position`.
+pub(crate) async fn set<DB: Backend>(
+    conn: &mut DB::Connection,
+    name: &'static str,
+    position: u64,
+) -> Result<(), ProjectionError> {
+    insert_rows::<DB, _>(conn, &CHECKPOINTS, &[Checkpoint { name, position }]).await
+}
+
+/// Makes sure checkpoint `name` has a row (at 0), so it can be locked.
+pub(crate) async fn ensure<DB: Backend>(conn: &mut DB::Connection, name: &'static str) -> Result<(), ProjectionError> {
+    let mut query = QueryBuilder::<DB>::new(CHECKPOINTS.insert_head());
+    query.push("VALUES ");
+    push_list(&mut query, &[Cell::Text(name), Cell::Count(0)])?;
+    query.push(" ON CONFLICT (name) DO NOTHING");
+    DB::execute(conn, &mut query).await
+}
+
+/// Removes these checkpoints: their projections start from zero.
+pub(crate) async fn remove<DB: Backend>(
+    conn: &mut DB::Connection,
+    names: &[&'static str],
+) -> Result<(), ProjectionError> {
+    let mut query = QueryBuilder::<DB>::new("DELETE FROM projection_checkpoints WHERE name IN ");
+    let cells: Vec<Cell<'_>> = names.iter().map(|name| Cell::Text(name)).collect();
+    push_list(&mut query, &cells)?;
+    DB::execute(conn, &mut query).await
+}

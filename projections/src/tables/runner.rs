@@ -1,0 +1,261 @@
+//! The checkpointed runner of the accounts projection. It reads the log from its
+//! checkpoint and applies each batch of events, the rows it changes and the new
+//! checkpoint in ONE transaction: a crash at any point neither loses nor doubles an
+//! effect, and a rerun resumes. Faults can be injected to test exactly that.
+
+use std::collections::BTreeMap;
+
+use ledger_domain::account::Account;
+use ledger_eventstore::{commit_or_roll_back, read_towards, EventStore};
+use sqlx::Pool;
+
+use super::backend::{connection, on_store, Backend, Operation};
+use super::balances::{self, AccountBalance, AsOf};
+use super::changes::{Changes, RowChange};
+use super::checkpoints::{self, ACCOUNTS_PROJECTION, REFUSAL_ALERTS};
+use super::compliance::{self, AlertRefusals, LargeCashAlert};
+use super::journal::{self, JournalLine};
+use super::obligations;
+use super::orders::OrderWrites;
+use super::positions::{self, HeldPosition};
+use super::state;
+use super::trades::{self, TradeRow};
+use crate::ProjectionError;
+
+/// Events applied per transaction by default.
+pub const DEFAULT_BATCH_EVENTS: usize = 1_000;
+
+/// How a run goes. `fault` makes it fail on purpose, to test crash safety.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOptions {
+    pub batch_events: usize,
+    pub fault: Option<Fault>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            batch_events: DEFAULT_BATCH_EVENTS,
+            fault: None,
+        }
+    }
+}
+
+/// A failure injected into a run, as a crash would happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Stop with an error after this many batches were committed.
+    AfterBatches(u32),
+    /// Fail inside this batch (0-based), after its rows were written, before its commit.
+    MidBatch(u32),
+}
+
+/// Catches the projection up with the log's head as of the call. Returns the events applied.
+pub async fn run_accounts(
+    store: &dyn EventStore,
+    options: RunOptions,
+    on_batch: impl FnMut(u64),
+) -> Result<u64, ProjectionError> {
+    assert!(options.batch_events > 0 && options.batch_events <= ledger_eventstore::MAX_READ_EVENTS);
+    let head = store.head_position().await?;
+    on_store(
+        store,
+        Run {
+            store,
+            head,
+            options,
+            on_batch,
+        },
+    )
+    .await
+}
+
+/// Empties the accounts projection and its checkpoint (one transaction), then runs it from zero.
+pub async fn rebuild_accounts(
+    store: &dyn EventStore,
+    options: RunOptions,
+    on_batch: impl FnMut(u64),
+) -> Result<u64, ProjectionError> {
+    on_store(store, Reset).await?;
+    run_accounts(store, options, on_batch).await
+}
+
+/// The position the accounts projection has reached.
+pub async fn accounts_checkpoint(store: &dyn EventStore) -> Result<u64, ProjectionError> {
+    on_store(store, ReadCheckpoint(ACCOUNTS_PROJECTION)).await
+}
+
+/// The position of one checkpoint.
+pub(crate) struct ReadCheckpoint(pub &'static str);
+
+impl Operation for ReadCheckpoint {
+    type Output = u64;
+
+    async fn run<DB: Backend>(self, pool: &Pool<DB>) -> Result<u64, ProjectionError> {
+        checkpoints::read::<DB>(&mut *connection(pool).await?, self.0, false).await
+    }
+}
+
+/// A run up to `head`.
+struct Run<'a, F> {
+    store: &'a dyn EventStore,
+    head: u64,
+    options: RunOptions,
+    on_batch: F,
+}
+
+impl<F: FnMut(u64)> Operation for Run<'_, F> {
+    type Output = u64;
+
+    async fn run<DB: Backend>(mut self, pool: &Pool<DB>) -> Result<u64, ProjectionError> {
+        let mut applied = 0;
+        let mut batch_index = 0u32;
+        loop {
+            let checkpoint = checkpoints::read::<DB>(&mut *connection(pool).await?, ACCOUNTS_PROJECTION, false).await?;
+            let events = read_towards(self.store, checkpoint, self.head, self.options.batch_events).await?;
+            let Some(last) = events.last() else {
+                AlertRefusals.run(pool).await?;
+                return Ok(applied);
+            };
+            let last_position = last.global_position;
+            let batch = Batch {
+                expected_checkpoint: checkpoint,
+                last_position,
+                changes: Changes::of(&events)?,
+                fail_mid_batch: self.options.fault == Some(Fault::MidBatch(batch_index)),
+            };
+            batch.apply(pool).await?;
+            applied += events.len() as u64;
+            batch_index += 1;
+            (self.on_batch)(last_position);
+            if self.options.fault == Some(Fault::AfterBatches(batch_index)) {
+                return Err(ProjectionError::Injected(format!(
+                    "stopped after {batch_index} committed batches"
+                )));
+            }
+        }
+    }
+}
+
+/// Empties every table of the accounts projection and both its checkpoints.
+struct Reset;
+
+impl Operation for Reset {
+    type Output = ();
+
+    async fn run<DB: Backend>(self, pool: &Pool<DB>) -> Result<(), ProjectionError> {
+        let mut tx = pool
+            .begin_with(DB::BEGIN_WRITE)
+            .await
+            .map_err(ProjectionError::database)?;
+        let emptied = reset_in::<DB>(&mut tx).await;
+        commit_or_roll_back(tx, emptied, ProjectionError::database).await
+    }
+}
+
+async fn reset_in<DB: Backend>(conn: &mut DB::Connection) -> Result<(), ProjectionError> {
+    for table in [
+        "account_balances",
+        "positions",
+        "projection_account_state",
+        "trades",
+        "orders",
+        "clearing_obligations",
+        "compliance_alerts",
+        "journal_entries",
+    ] {
+        DB::execute(conn, &mut sqlx::QueryBuilder::new(format!("DELETE FROM {table}"))).await?;
+    }
+    checkpoints::remove::<DB>(conn, &[ACCOUNTS_PROJECTION, REFUSAL_ALERTS]).await
+}
+
+/// One batch of events and what it changes.
+struct Batch {
+    expected_checkpoint: u64,
+    last_position: u64,
+    changes: Changes,
+    fail_mid_batch: bool,
+}
+
+impl Batch {
+    async fn apply<DB: Backend>(self, pool: &Pool<DB>) -> Result<(), ProjectionError> {
+        let mut tx = pool
+            .begin_with(DB::BEGIN_WRITE)
+            .await
+            .map_err(ProjectionError::database)?;
+        let applied = self.apply_in::<DB>(&mut tx).await;
+        commit_or_roll_back(tx, applied, ProjectionError::database).await
+    }
+
+    /// The batch's rows and the new checkpoint, inside the caller's transaction.
+    async fn apply_in<DB: Backend>(mut self, conn: &mut DB::Connection) -> Result<(), ProjectionError> {
+        // Another runner may have moved the checkpoint since we read it: then this batch is not ours.
+        checkpoints::ensure::<DB>(conn, ACCOUNTS_PROJECTION).await?;
+        let current = checkpoints::read::<DB>(conn, ACCOUNTS_PROJECTION, true).await?;
+        if current != self.expected_checkpoint {
+            return Err(ProjectionError::Moved {
+                expected: self.expected_checkpoint,
+                found: current,
+            });
+        }
+        let account_ids: Vec<&String> = self.changes.events_by_account.keys().collect();
+        let states = state::read::<DB>(conn, &account_ids).await?;
+        let accounts = self.changes.apply(states);
+        state::write::<DB>(conn, &accounts).await?;
+        write_balances_and_positions::<DB>(conn, &accounts, self.last_position).await?;
+        write_rows::<DB>(conn, self.changes).await?;
+        if self.fail_mid_batch {
+            // The caller rolls every row of this batch back.
+            return Err(ProjectionError::Injected("failed in the middle of a batch".into()));
+        }
+        checkpoints::set::<DB>(conn, ACCOUNTS_PROJECTION, self.last_position).await
+    }
+}
+
+/// Replaces the balance and every position row of these accounts.
+async fn write_balances_and_positions<DB: Backend>(
+    conn: &mut DB::Connection,
+    accounts: &BTreeMap<String, Account>,
+    as_of: u64,
+) -> Result<(), ProjectionError> {
+    let mut balances = Vec::with_capacity(accounts.len());
+    let mut held = Vec::new();
+    for (account_id, account) in accounts {
+        balances.push(AsOf {
+            row: AccountBalance::of(account_id, account),
+            position: as_of,
+        });
+        held.extend(
+            HeldPosition::all_of(account_id, account)
+                .into_iter()
+                .map(|row| AsOf { row, position: as_of }),
+        );
+    }
+    balances::upsert::<DB>(conn, &balances).await?;
+    let account_ids: Vec<&String> = accounts.keys().collect();
+    positions::replace::<DB>(conn, &account_ids, &held).await
+}
+
+/// Trades, orders, alerts, journal lines and obligations of one batch, many rows per
+/// statement, in the batch's event order.
+async fn write_rows<DB: Backend>(conn: &mut DB::Connection, changes: Changes) -> Result<(), ProjectionError> {
+    let obligations = changes.obligations();
+    let mut trade_rows: Vec<TradeRow> = Vec::new();
+    let mut orders = OrderWrites::default();
+    let mut alerts: Vec<LargeCashAlert> = Vec::new();
+    let mut lines: Vec<JournalLine> = Vec::new();
+    for row in changes.rows {
+        match row {
+            RowChange::Trade(trade) => trade_rows.push(trade),
+            RowChange::OrderPlaced(order) => orders.place(order),
+            RowChange::Order(change) => orders.change(&change),
+            RowChange::Alert(alert) => alerts.push(alert),
+            RowChange::Journal(line) => lines.push(line),
+        }
+    }
+    trades::insert::<DB>(conn, &trade_rows).await?;
+    orders.write::<DB>(conn).await?;
+    compliance::insert_large_cash::<DB>(conn, &alerts).await?;
+    journal::insert::<DB>(conn, &lines).await?;
+    obligations::add::<DB>(conn, &obligations).await
+}

@@ -1,0 +1,110 @@
+//! `trades`: one row per fill, with each fee, as the clearing staff read it.
+
+use chrono::NaiveDate;
+use ledger_domain::fees::FeeBreakdown;
+use rust_decimal::Decimal;
+use sqlx::{Pool, QueryBuilder};
+
+use super::backend::{connection, insert_rows, Backend, Operation};
+use super::columns::{Cell, Column, Money, OnConflict, Table};
+use super::obligations::ObligationKey;
+use crate::ProjectionError;
+
+/// A row of `trades`, as the readers see it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Trade {
+    pub global_position: u64,
+    pub account_id: String,
+    pub instrument: String,
+    pub side: String,
+    pub quantity: u64,
+    pub value_cny: Decimal,
+    pub fees: FeeBreakdown,
+}
+
+/// A row of `trades` as a fill writes it.
+#[derive(Debug, Clone)]
+pub(crate) struct TradeRow {
+    pub position: u64,
+    pub account_id: String,
+    pub order_id: String,
+    pub exec_id: String,
+    pub instrument: String,
+    pub side: &'static str,
+    pub trade_date: NaiveDate,
+    pub quantity: u64,
+    pub price: Decimal,
+    pub value_cny: Decimal,
+    pub fees: FeeBreakdown,
+    /// The customer's cash movement: -(value + fees) for a buy, value - fees for a sell.
+    pub net_cash_cny: Decimal,
+}
+
+impl TradeRow {
+    pub(crate) fn obligation_key(&self) -> ObligationKey {
+        (self.trade_date, self.account_id.clone(), self.instrument.clone())
+    }
+}
+
+pub(crate) const TRADES: Table<TradeRow> = Table {
+    name: "trades",
+    on_conflict: OnConflict::Fail,
+    filter: None,
+    columns: &[
+        Column::key("global_position", |t| Cell::Count(t.position)),
+        Column::data("account_id", |t| Cell::Text(&t.account_id)),
+        Column::data("order_id", |t| Cell::Text(&t.order_id)),
+        Column::data("exec_id", |t| Cell::Text(&t.exec_id)),
+        Column::data("instrument", |t| Cell::Text(&t.instrument)),
+        Column::data("side", |t| Cell::Text(t.side)),
+        Column::data("trade_date", |t| Cell::Date(t.trade_date)),
+        Column::data("quantity", |t| Cell::Count(t.quantity)),
+        Column::data("price", |t| Cell::Money(Money(t.price))),
+        Column::data("value", |t| Cell::Money(Money::cny(t.value_cny))),
+        Column::data("commission", |t| Cell::Money(Money::cny(t.fees.commission_cny))),
+        Column::data("stamp_duty", |t| Cell::Money(Money::cny(t.fees.stamp_duty_cny))),
+        Column::data("transfer_fee", |t| Cell::Money(Money::cny(t.fees.transfer_fee_cny))),
+        Column::data("handling_fee", |t| Cell::Money(Money::cny(t.fees.handling_fee_cny))),
+        Column::data("regulatory_fee", |t| Cell::Money(Money::cny(t.fees.regulatory_fee_cny))),
+        Column::data("fees", |t| Cell::Money(Money::cny(t.fees.total_cny()))),
+        Column::data("net_cash", |t| Cell::Money(Money::cny(t.net_cash_cny))),
+    ],
+};
+
+pub(crate) async fn insert<DB: Backend>(conn: &mut DB::Connection, trades: &[TradeRow]) -> Result<(), ProjectionError> {
+    insert_rows::<DB, _>(conn, &TRADES, trades).await
+}
+
+/// The trades of one trade date, in log order.
+pub(crate) struct TradesOf(pub NaiveDate);
+
+impl Operation for TradesOf {
+    type Output = Vec<Trade>;
+
+    async fn run<DB: Backend>(self, pool: &Pool<DB>) -> Result<Vec<Trade>, ProjectionError> {
+        let mut query = QueryBuilder::<DB>::new(TRADES.select());
+        query.push(" WHERE trade_date = ");
+        DB::bind_cell(&mut query, Cell::Date(self.0))?;
+        query.push(" ORDER BY global_position");
+        let rows = DB::fetch_all(&mut *connection(pool).await?, &mut query).await?;
+        rows.iter().map(trade_of::<DB>).collect()
+    }
+}
+
+fn trade_of<DB: Backend>(row: &DB::Row) -> Result<Trade, ProjectionError> {
+    Ok(Trade {
+        global_position: DB::count(row, "global_position")?,
+        account_id: DB::text(row, "account_id")?,
+        instrument: DB::text(row, "instrument")?,
+        side: DB::text(row, "side")?,
+        quantity: DB::count(row, "quantity")?,
+        value_cny: DB::money(row, "value")?,
+        fees: FeeBreakdown {
+            commission_cny: DB::money(row, "commission")?,
+            stamp_duty_cny: DB::money(row, "stamp_duty")?,
+            transfer_fee_cny: DB::money(row, "transfer_fee")?,
+            handling_fee_cny: DB::money(row, "handling_fee")?,
+            regulatory_fee_cny: DB::money(row, "regulatory_fee")?,
+        },
+    })
+}

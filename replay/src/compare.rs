@@ -1,0 +1,120 @@
+//! The read model tables against the replay: balances and positions row by row, the
+//! event-fed tables by digest, the refusal alerts one for one, and the journal's trial
+//! balance.
+
+use std::collections::BTreeMap;
+
+use ledger_eventstore::EventStore;
+use ledger_projections::tables::{self, ExpectedRows};
+use rust_decimal::Decimal;
+
+use crate::verifier::Verifier;
+use crate::{ProblemKind, VerifyError};
+
+/// Whether the tables can be compared: tables behind the log, or refusals not alerted
+/// yet, are late, not wrong.
+pub(crate) async fn tables_caught_up(store: &dyn EventStore, verified_head: u64) -> Result<bool, VerifyError> {
+    Ok(tables::accounts_checkpoint(store).await? == verified_head && tables::refusal_alerts_caught_up(store).await?)
+}
+
+/// Every difference between the tables and the replay, as problems. `expected` is
+/// `None` when the log could not be derived into rows.
+pub(crate) async fn compare_tables(
+    store: &dyn EventStore,
+    verifier: &mut Verifier,
+    expected: Option<&ExpectedRows>,
+) -> Result<(), VerifyError> {
+    compare_balances_and_positions(store, verifier).await?;
+    if let Some(expected) = expected {
+        compare_event_tables(store, verifier, expected).await?;
+    }
+    compare_refusal_alerts(store, verifier).await?;
+    compare_journal(store, verifier).await
+}
+
+async fn compare_balances_and_positions(store: &dyn EventStore, verifier: &mut Verifier) -> Result<(), VerifyError> {
+    let balances = tables::read_balances(store).await?;
+    let replayed = verifier.accounts.balances();
+    if balances != replayed {
+        let first = balances
+            .iter()
+            .zip(&replayed)
+            .find(|(t, r)| t != r)
+            .map(|(t, _)| t.account_id.clone());
+        verifier.problem(
+            ProblemKind::ProjectionDiffers,
+            None,
+            format!("account_balances differs from the replay (first at account {first:?})"),
+        );
+    }
+    if tables::read_positions(store).await? != verifier.accounts.positions() {
+        verifier.problem(
+            ProblemKind::ProjectionDiffers,
+            None,
+            "positions differs from the replay".into(),
+        );
+    }
+    Ok(())
+}
+
+async fn compare_event_tables(
+    store: &dyn EventStore,
+    verifier: &mut Verifier,
+    expected: &ExpectedRows,
+) -> Result<(), VerifyError> {
+    for difference in tables::table_differences(store, expected).await? {
+        verifier.problem(
+            ProblemKind::ProjectionDiffers,
+            None,
+            format!(
+                "{} differs from the replay ({} rows, {} expected): rebuild it with `ledger projections rebuild`",
+                difference.table.name(),
+                difference.rows,
+                difference.expected_rows
+            ),
+        );
+    }
+    Ok(())
+}
+
+async fn compare_refusal_alerts(store: &dyn EventStore, verifier: &mut Verifier) -> Result<(), VerifyError> {
+    let unmatched = tables::unmatched_refusal_alerts(store).await?;
+    if unmatched > 0 {
+        verifier.problem(
+            ProblemKind::ProjectionDiffers,
+            None,
+            format!(
+                "refused-suitability alerts do not match the recorded refusals one for one ({unmatched} unmatched)"
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// The journal must sum to zero (invariant 4) and hold the replay's postings.
+async fn compare_journal(store: &dyn EventStore, verifier: &mut Verifier) -> Result<(), VerifyError> {
+    let journal = tables::read_trial_balance(store).await?;
+    let total: Decimal = journal.values().copied().sum();
+    if !total.is_zero() {
+        verifier.problem(
+            ProblemKind::JournalUnbalanced,
+            None,
+            format!("journal_entries sum to {total}, not zero"),
+        );
+    }
+    let replayed: BTreeMap<String, Decimal> = verifier
+        .trial_balance
+        .iter()
+        .filter(|(_, v)| !v.is_zero())
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    let table: BTreeMap<String, Decimal> = journal.into_iter().filter(|(_, v)| !v.is_zero()).collect();
+    if table != replayed {
+        verifier.problem(
+            ProblemKind::ProjectionDiffers,
+            None,
+            "journal_entries differs from the replay".into(),
+        );
+    }
+    Ok(())
+}
