@@ -202,7 +202,30 @@ fn states_no_events_can_reach_are_refused() {
         s.used_order_ids.remove(&oid("O1"));
     });
     assert_inconsistent(|s| s.open_orders.get_mut(&oid("O1")).unwrap().order_id = oid("O9"));
-    assert_inconsistent(|s| s.open_orders.get_mut(&oid("O1")).unwrap().filled_quantity = 300);
+    assert_inconsistent(|s| {
+        let order = s.open_orders.get_mut(&oid("O1")).unwrap();
+        order.filled_quantity = order.quantity + 100;
+    });
     assert_inconsistent(|s| s.open_orders.get_mut(&oid("S0")).unwrap().cover_cny = dec!(-1.00));
     assert_inconsistent(|s| s.positions.get_mut(&code(Board::Main)).unwrap().frozen += 1);
+}
+
+/// A read model saves an account between any two events, also between the events
+/// of one command (a fill's `FillBooked`, then its `OrderCompleted`): every such
+/// state must restore.
+#[test]
+fn a_state_between_the_events_of_one_command_restores() {
+    let mut account = Account::default();
+    let mut checked = 0;
+    for command in trading_day() {
+        let events = account
+            .decide(command.clone(), &rules())
+            .unwrap_or_else(|rejection| panic!("{command:?} was refused: {rejection}"));
+        for event in events {
+            account.apply(event);
+            assert_eq!(restored(&account), account);
+            checked += 1;
+        }
+    }
+    assert!(checked > 10, "the trading day wrote events ({checked})");
 }

@@ -160,7 +160,9 @@ fn check_orders(snapshot: &AccountSnapshot) -> Result<(), SnapshotError> {
         if *order_id != order.order_id || !snapshot.used_order_ids.contains(order_id) {
             return inconsistent(format!("open order {order_id} is not filed under its own used id"));
         }
-        if order.quantity == 0 || order.filled_quantity >= order.quantity {
+        // Fully filled is allowed: a snapshot may be taken between a command's
+        // events, after the last fill and before the order's completion.
+        if order.quantity == 0 || order.filled_quantity > order.quantity {
             return inconsistent(format!(
                 "open order {order_id} filled {} of {}",
                 order.filled_quantity, order.quantity
