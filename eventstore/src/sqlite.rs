@@ -76,6 +76,18 @@ fn keys_in<'k>(select: &str, keys: impl IntoIterator<Item = &'k str>) -> QueryBu
     query
 }
 
+/// `INSERT INTO {table} ({columns}) VALUES (?, …), …` for `rows` rows. Written out rather
+/// than built with `QueryBuilder::push_values`, which formats every placeholder on its own:
+/// that cost about 1 µs per event, 7% of a bulk append's CPU time.
+fn insert_sql(table: &str, columns: &[&str], rows: usize) -> String {
+    let row = format!("({})", vec!["?"; columns.len()].join(", "));
+    format!(
+        "INSERT INTO {table} ({}) VALUES {}",
+        columns.join(", "),
+        vec![row.as_str(); rows].join(", ")
+    )
+}
+
 #[async_trait]
 impl AppendSql for SqliteEventStore {
     type Db = Sqlite;
@@ -135,46 +147,48 @@ impl AppendSql for SqliteEventStore {
     }
 
     async fn insert_events(tx: &mut Transaction<'static, Sqlite>, rows: &[EventRow<'_>]) -> Result<(), StoreError> {
-        let mut insert = QueryBuilder::new(format!("INSERT INTO events ({}) ", EVENT_INSERT_COLUMNS.join(", ")));
-        insert.push_values(rows, |mut values, row| {
-            values
-                .push_bind(row.global_position)
-                .push_bind(row.stream.aggregate_type.as_str())
-                .push_bind(row.stream.aggregate_id.as_str())
-                .push_bind(row.sequence)
-                .push_bind(row.event_type)
-                .push_bind(i64::from(row.event_version))
-                .push_bind(row.payload.as_str())
-                .push_bind(row.metadata.command_id.as_str())
-                .push_bind(row.metadata.correlation_id.as_str())
-                .push_bind(row.metadata.causation_id.as_str())
-                .push_bind(row.metadata.actor.as_str())
-                .push_bind(row.recorded_at)
-                .push_bind(row.prev_hash.as_str())
-                .push_bind(row.hash.as_str());
-        });
-        insert.build().execute(&mut **tx).await?;
+        let mut insert = sqlx::query(sqlx::AssertSqlSafe(insert_sql(
+            "events",
+            &EVENT_INSERT_COLUMNS,
+            rows.len(),
+        )));
+        for row in rows {
+            insert = insert
+                .bind(row.global_position)
+                .bind(row.stream.aggregate_type.as_str())
+                .bind(row.stream.aggregate_id.as_str())
+                .bind(row.sequence)
+                .bind(row.event_type)
+                .bind(i64::from(row.event_version))
+                .bind(row.payload.as_str())
+                .bind(row.metadata.command_id.as_str())
+                .bind(row.metadata.correlation_id.as_str())
+                .bind(row.metadata.causation_id.as_str())
+                .bind(row.metadata.actor.as_str())
+                .bind(row.recorded_at)
+                .bind(row.prev_hash.as_str())
+                .bind(row.hash.as_str());
+        }
+        insert.execute(&mut **tx).await?;
         Ok(())
     }
 
     async fn insert_outcomes(tx: &mut Transaction<'static, Sqlite>, rows: &[OutcomeRow<'_>]) -> Result<(), StoreError> {
-        let mut insert = QueryBuilder::new(format!(
-            "INSERT INTO command_outcomes ({}) ",
-            OUTCOME_INSERT_COLUMNS.join(", ")
-        ));
-        insert.push_values(rows, |mut values, row| {
-            values
-                .push_bind(row.command_id)
-                .push_bind(row.status)
-                .push_bind(row.code)
-                .push_bind(row.message)
-                .push_bind(row.account_id)
-                .push_bind(row.event_count)
-                .push_bind(row.first_position)
-                .push_bind(row.last_position)
-                .push_bind(row.recorded_at.as_str());
-        });
-        insert.build().execute(&mut **tx).await?;
+        let sql = insert_sql("command_outcomes", &OUTCOME_INSERT_COLUMNS, rows.len());
+        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for row in rows {
+            insert = insert
+                .bind(row.command_id)
+                .bind(row.status)
+                .bind(row.code)
+                .bind(row.message)
+                .bind(row.account_id)
+                .bind(row.event_count)
+                .bind(row.first_position)
+                .bind(row.last_position)
+                .bind(row.recorded_at.as_str());
+        }
+        insert.execute(&mut **tx).await?;
         Ok(())
     }
 }
