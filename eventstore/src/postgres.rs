@@ -5,38 +5,49 @@
 //! order and each append chains onto the last hash. Readers additionally take
 //! only events written by transactions older than the oldest one still in
 //! flight (`pg_snapshot_xmin`), so even a writer that bypassed the lock could
-//! not make a reader skip an event that commits late.
+//! not make a reader skip an event that commits late. What is here is SQL; the
+//! append algorithm around it is `append`'s.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
-use std::str::FromStr;
-use std::time::Duration;
+use std::collections::HashMap;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Postgres, Row, Transaction};
+use sqlx::{PgPool, Postgres, QueryBuilder, Row, Transaction};
 
-use crate::chain::{format_recorded_at, GENESIS_HASH};
-use crate::{
-    chain_plan, check_limit, event_from_row, outcome_from_row, outcomes_of, plan_append, stored_metadata, to_i64,
-    to_u64, Atomicity, CommandRecord, EventStore, RecordedEvent, StoreError, StoredOutcome, StreamId,
-    MAX_APPEND_COMMANDS, MAX_OUTCOME_LOOKUPS, MAX_READ_EVENTS,
+use crate::append::{append_batch, AppendSql, EventRow, OutcomeRow, EVENT_INSERT_COLUMNS, OUTCOME_INSERT_COLUMNS};
+use crate::database::{open_postgres_pool, Database};
+use crate::records::{CommandRecord, OutcomeTotals, RecordedEvent, StoreError, StoredOutcome, StreamId};
+use crate::rows::{
+    check_stream_sequences, event_from_row, head_position_of, outcome_from_row, outcome_totals_of, to_i64, to_u64,
 };
-use crate::{commit_or_roll_back, OutcomeTotals};
+use crate::store::{
+    check_limit, Atomicity, EventStore, MAX_APPEND_COMMANDS, MAX_OUTCOME_LOOKUPS, MAX_READ_EVENTS, MAX_REFUSAL_READS,
+};
 
 /// Key of the advisory lock that serialises appends ("LEDGERAP" in ASCII).
 pub const APPEND_LOCK_KEY: i64 = 0x4C45_4447_4552_4150;
-const MAX_CONNECTIONS: u32 = 8;
-const CONNECT_TIMEOUT_MS: u64 = 5_000;
+/// PostgreSQL's most bound parameters in one statement.
+const MAX_BIND_PARAMETERS: usize = 65_535;
 /// Rows per INSERT ... SELECT FROM UNNEST statement.
 const ROWS_PER_INSERT: usize = 5_000;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+// A lookup binds one array per key column, an insert one array per column, whatever
+// the number of rows: the parameters per statement are the columns.
+const _: () = assert!(EVENT_INSERT_COLUMNS.len() <= MAX_BIND_PARAMETERS);
+const _: () = assert!(OUTCOME_INSERT_COLUMNS.len() <= MAX_BIND_PARAMETERS);
 
 /// Columns of `events` as read back, with `recorded_at` as canonical text.
 const EVENT_COLUMNS: &str = "global_position, aggregate_type, aggregate_id, sequence, event_type, \
      CAST(event_version AS BIGINT) AS event_version, \
      payload::text AS payload, command_id, correlation_id, causation_id, actor, \
      to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS recorded_at, prev_hash, hash";
+
+/// Columns of `command_outcomes` as read back, with `recorded_at` as canonical text.
+const OUTCOME_COLUMNS: &str = "command_id, status, code, message, account_id, event_count, first_position, \
+     last_position, to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS recorded_at";
+
+/// Suitability-style refusals: refused outcomes with a code, naming an account.
+const REFUSALS_NAMING_ACCOUNT: &str =
+    "FROM command_outcomes WHERE status = 'rejected' AND account_id IS NOT NULL AND code = ";
 
 pub struct PostgresEventStore {
     pool: PgPool,
@@ -46,18 +57,9 @@ impl PostgresEventStore {
     /// Connects and migrates. The schema is the connection's `search_path`
     /// (`?options=-c%20search_path%3Dname` in the URL selects another one).
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let options = PgConnectOptions::from_str(url)?;
-        let pool = PgPoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
-            .acquire_timeout(Duration::from_millis(CONNECT_TIMEOUT_MS))
-            .connect_with(options)
-            .await
-            .map_err(|e| StoreError::Unreachable {
-                url: redact(url),
-                reason: e.to_string(),
-            })?;
-        MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool: open_postgres_pool(url).await?,
+        })
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -65,17 +67,130 @@ impl PostgresEventStore {
     }
 }
 
-/// The URL without its password, for messages.
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.find('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let credentials = &url[scheme_end + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
+/// One column of the rows, for binding as an array.
+fn column<'r, R, T>(rows: &'r [R], field: impl Fn(&'r R) -> T) -> Vec<T> {
+    rows.iter().map(field).collect()
+}
+
+#[async_trait]
+impl AppendSql for PostgresEventStore {
+    type Db = Postgres;
+    /// One statement: the keys go in one array.
+    const KEYS_PER_LOOKUP: usize = MAX_APPEND_COMMANDS;
+    const EVENT_ROWS_PER_INSERT: usize = ROWS_PER_INSERT;
+    const OUTCOME_ROWS_PER_INSERT: usize = ROWS_PER_INSERT;
+
+    async fn begin_append(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
+        Ok(self.pool.begin().await?)
+    }
+
+    async fn lock_appends(tx: &mut Transaction<'static, Postgres>) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(APPEND_LOCK_KEY)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn existing_command_ids(
+        tx: &mut Transaction<'static, Postgres>,
+        command_ids: &[&str],
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT command_id FROM command_outcomes WHERE command_id = ANY($1)")
+            .bind(command_ids)
+            .fetch_all(&mut **tx)
+            .await?;
+        rows.iter().map(|row| Ok(row.try_get(0)?)).collect()
+    }
+
+    async fn stream_heads(
+        tx: &mut Transaction<'static, Postgres>,
+        streams: &[&StreamId],
+    ) -> Result<Vec<(StreamId, u64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT e.aggregate_type, e.aggregate_id, MAX(e.sequence) FROM events e \
+             JOIN UNNEST($1::text[], $2::text[]) AS s(t, i) ON e.aggregate_type = s.t AND e.aggregate_id = s.i \
+             GROUP BY e.aggregate_type, e.aggregate_id",
+        )
+        .bind(column(streams, |s| s.aggregate_type.as_str()))
+        .bind(column(streams, |s| s.aggregate_id.as_str()))
+        .fetch_all(&mut **tx)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let stream = StreamId::new(row.try_get::<String, _>(0)?, row.try_get::<String, _>(1)?);
+                Ok((stream, to_u64(row.try_get::<i64, _>(2)?, "sequence")?))
+            })
+            .collect()
+    }
+
+    async fn chain_head(tx: &mut Transaction<'static, Postgres>) -> Result<Option<(u64, String)>, StoreError> {
+        let row = sqlx::query("SELECT global_position, hash FROM events ORDER BY global_position DESC LIMIT 1")
+            .fetch_optional(&mut **tx)
+            .await?;
+        row.map(|row| Ok((to_u64(row.try_get(0)?, "global_position")?, row.try_get(1)?)))
+            .transpose()
+    }
+
+    async fn insert_events(tx: &mut Transaction<'static, Postgres>, rows: &[EventRow<'_>]) -> Result<(), StoreError> {
+        let versions = rows
+            .iter()
+            .map(|row| {
+                i32::try_from(row.event_version).map_err(|_| StoreError::LimitExceeded {
+                    what: "event_version",
+                    limit: i32::MAX as usize,
+                })
+            })
+            .collect::<Result<Vec<i32>, _>>()?;
+        sqlx::query(
+            "INSERT INTO events (global_position, aggregate_type, aggregate_id, sequence, event_type, event_version, \
+             payload, command_id, correlation_id, causation_id, actor, recorded_at, prev_hash, hash) \
+             SELECT p, t, i, s, e, v, pl::jsonb, c, co, ca, a, r::timestamptz, ph, h FROM UNNEST(\
+             $1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::int[], $7::text[], $8::text[], \
+             $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[]) \
+             AS x(p, t, i, s, e, v, pl, c, co, ca, a, r, ph, h)",
+        )
+        .bind(column(rows, |r| r.global_position))
+        .bind(column(rows, |r| r.stream.aggregate_type.as_str()))
+        .bind(column(rows, |r| r.stream.aggregate_id.as_str()))
+        .bind(column(rows, |r| r.sequence))
+        .bind(column(rows, |r| r.event_type))
+        .bind(versions)
+        .bind(column(rows, |r| r.payload.as_str()))
+        .bind(column(rows, |r| r.metadata.command_id.as_str()))
+        .bind(column(rows, |r| r.metadata.correlation_id.as_str()))
+        .bind(column(rows, |r| r.metadata.causation_id.as_str()))
+        .bind(column(rows, |r| r.metadata.actor.as_str()))
+        .bind(column(rows, |r| r.recorded_at))
+        .bind(column(rows, |r| r.prev_hash.as_str()))
+        .bind(column(rows, |r| r.hash.as_str()))
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_outcomes(
+        tx: &mut Transaction<'static, Postgres>,
+        rows: &[OutcomeRow<'_>],
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO command_outcomes (command_id, status, code, message, account_id, event_count, \
+             first_position, last_position, recorded_at) SELECT c, s, co, m, ac, n, f, l, r::timestamptz FROM UNNEST(\
+             $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[], \
+             $9::text[]) AS x(c, s, co, m, ac, n, f, l, r)",
+        )
+        .bind(column(rows, |r| r.command_id))
+        .bind(column(rows, |r| r.status))
+        .bind(column(rows, |r| r.code))
+        .bind(column(rows, |r| r.message))
+        .bind(column(rows, |r| r.account_id))
+        .bind(column(rows, |r| r.event_count))
+        .bind(column(rows, |r| r.first_position))
+        .bind(column(rows, |r| r.last_position))
+        .bind(column(rows, |r| r.recorded_at.as_str()))
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
     }
 }
 
@@ -90,10 +205,7 @@ impl EventStore for PostgresEventStore {
         commands: &[CommandRecord],
         atomicity: Atomicity,
     ) -> Result<Vec<Result<StoredOutcome, StoreError>>, StoreError> {
-        check_limit("commands in one append", commands.len(), MAX_APPEND_COMMANDS)?;
-        let mut tx = self.pool.begin().await?;
-        let written = write_batch(&mut tx, commands, atomicity).await;
-        commit_or_roll_back(tx, written, StoreError::from).await
+        append_batch(self, commands, atomicity).await
     }
 
     async fn load_stream(&self, stream: &StreamId) -> Result<Vec<RecordedEvent>, StoreError> {
@@ -106,7 +218,7 @@ impl EventStore for PostgresEventStore {
             .fetch_all(&self.pool)
             .await?;
         let events = rows.iter().map(event_from_row).collect::<Result<Vec<_>, _>>()?;
-        crate::check_stream_sequences(stream, &events)?;
+        check_stream_sequences(stream, &events)?;
         Ok(events)
     }
 
@@ -126,20 +238,44 @@ impl EventStore for PostgresEventStore {
 
     async fn find_outcomes(&self, command_ids: &[String]) -> Result<HashMap<String, StoredOutcome>, StoreError> {
         check_limit("command ids in one lookup", command_ids.len(), MAX_OUTCOME_LOOKUPS)?;
-        let rows = sqlx::query(
-            "SELECT command_id, status, code, message, account_id, event_count, first_position, last_position, \
-             to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS recorded_at \
-             FROM command_outcomes WHERE command_id = ANY($1)",
-        )
-        .bind(command_ids)
-        .fetch_all(&self.pool)
-        .await?;
+        let sql = format!("SELECT {OUTCOME_COLUMNS} FROM command_outcomes WHERE command_id = ANY($1)");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(command_ids)
+            .fetch_all(&self.pool)
+            .await?;
         let mut found = HashMap::with_capacity(rows.len());
         for row in &rows {
             let outcome = outcome_from_row(row)?;
             found.insert(outcome.command_id.clone(), outcome);
         }
         Ok(found)
+    }
+
+    async fn refusals_naming_account(
+        &self,
+        code: &str,
+        after_command_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StoredOutcome>, StoreError> {
+        check_limit("refusals in one read", limit, MAX_REFUSAL_READS)?;
+        let mut query = QueryBuilder::new(format!("SELECT {OUTCOME_COLUMNS} {REFUSALS_NAMING_ACCOUNT}"));
+        query.push_bind(code);
+        // Byte order, as SQLite's: a cursor means the same on both backends.
+        if let Some(after) = after_command_id {
+            query.push(" AND command_id COLLATE \"C\" > ").push_bind(after);
+        }
+        query
+            .push(" ORDER BY command_id COLLATE \"C\" LIMIT ")
+            .push_bind(to_i64(limit as u64)?);
+        let rows = query.build().fetch_all(&self.pool).await?;
+        rows.iter().map(outcome_from_row).collect()
+    }
+
+    async fn count_refusals_naming_account(&self, code: &str) -> Result<u64, StoreError> {
+        let mut query = QueryBuilder::new(format!("SELECT COUNT(*) {REFUSALS_NAMING_ACCOUNT}"));
+        query.push_bind(code);
+        let row = query.build().fetch_one(&self.pool).await?;
+        to_u64(row.try_get(0)?, "count")
     }
 
     async fn stream_ids(&self, aggregate_type: &str) -> Result<Vec<String>, StoreError> {
@@ -153,199 +289,14 @@ impl EventStore for PostgresEventStore {
     }
 
     async fn head_position(&self) -> Result<u64, StoreError> {
-        crate::head_position_of(&self.pool).await
-    }
-
-    fn database(&self) -> crate::Database {
-        crate::Database::Postgres(self.pool.clone())
+        head_position_of(&self.pool).await
     }
 
     async fn outcome_totals(&self) -> Result<OutcomeTotals, StoreError> {
-        crate::outcome_totals_of(&self.pool).await
+        outcome_totals_of(&self.pool).await
     }
-}
 
-/// Everything an append writes, inside the caller's transaction: outcomes of known
-/// command ids, the planned events chained onto the head, and the new outcomes.
-async fn write_batch(
-    tx: &mut Transaction<'_, Postgres>,
-    commands: &[CommandRecord],
-    atomicity: Atomicity,
-) -> Result<Vec<Result<StoredOutcome, StoreError>>, StoreError> {
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(APPEND_LOCK_KEY)
-        .execute(&mut **tx)
-        .await?;
-    let command_ids: Vec<String> = commands.iter().map(|c| c.metadata.command_id.clone()).collect();
-    let existing: HashSet<String> = sqlx::query("SELECT command_id FROM command_outcomes WHERE command_id = ANY($1)")
-        .bind(&command_ids)
-        .fetch_all(&mut **tx)
-        .await?
-        .iter()
-        .map(|row| row.try_get(0))
-        .collect::<Result<_, _>>()?;
-    let plan = plan_append(commands, stream_heads(tx, commands).await?, &existing, atomicity)?;
-    let metadata = stored_metadata(commands);
-    let (last_position, last_hash) = chain_head(tx).await?;
-    let rows = chain_plan(&plan.events, &metadata, last_position, &last_hash);
-    for (planned, chained) in plan.events.chunks(ROWS_PER_INSERT).zip(rows.chunks(ROWS_PER_INSERT)) {
-        let mut columns = EventColumns::default();
-        for (row, chained) in planned.iter().zip(chained) {
-            let meta = &metadata[row.command];
-            columns.global_position.push(to_i64(chained.global_position)?);
-            columns.aggregate_type.push(row.stream.aggregate_type.clone());
-            columns.aggregate_id.push(row.stream.aggregate_id.clone());
-            columns.sequence.push(to_i64(row.sequence)?);
-            columns.event_type.push(row.event.event_type.clone());
-            columns
-                .event_version
-                .push(
-                    i32::try_from(row.event.event_version).map_err(|_| StoreError::LimitExceeded {
-                        what: "event_version",
-                        limit: i32::MAX as usize,
-                    })?,
-                );
-            columns.payload.push(row.event.payload.to_string());
-            columns.command_id.push(meta.command_id.clone());
-            columns.correlation_id.push(meta.correlation_id.clone());
-            columns.causation_id.push(meta.causation_id.clone());
-            columns.actor.push(meta.actor.clone());
-            columns.recorded_at.push(format_recorded_at(&meta.recorded_at));
-            columns.prev_hash.push(chained.prev_hash.clone());
-            columns.hash.push(chained.hash.clone());
-        }
-        sqlx::query(
-            "INSERT INTO events (global_position, aggregate_type, aggregate_id, sequence, event_type, event_version, \
-             payload, command_id, correlation_id, causation_id, actor, recorded_at, prev_hash, hash) \
-             SELECT p, t, i, s, e, v, pl::jsonb, c, co, ca, a, r::timestamptz, ph, h FROM UNNEST(\
-             $1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::int[], $7::text[], $8::text[], \
-             $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[]) \
-             AS x(p, t, i, s, e, v, pl, c, co, ca, a, r, ph, h)",
-        )
-        .bind(columns.global_position)
-        .bind(columns.aggregate_type)
-        .bind(columns.aggregate_id)
-        .bind(columns.sequence)
-        .bind(columns.event_type)
-        .bind(columns.event_version)
-        .bind(columns.payload)
-        .bind(columns.command_id)
-        .bind(columns.correlation_id)
-        .bind(columns.causation_id)
-        .bind(columns.actor)
-        .bind(columns.recorded_at)
-        .bind(columns.prev_hash)
-        .bind(columns.hash)
-        .execute(&mut **tx)
-        .await?;
-    }
-    let positions: Vec<u64> = rows.iter().map(|r| r.global_position).collect();
-    let outcomes = outcomes_of(commands, &metadata, plan, &positions);
-    let written: Vec<&StoredOutcome> = outcomes.iter().filter_map(|o| o.as_ref().ok()).collect();
-    for chunk in written.chunks(ROWS_PER_INSERT) {
-        let mut ids = Vec::with_capacity(chunk.len());
-        let mut statuses = Vec::with_capacity(chunk.len());
-        let mut codes: Vec<Option<String>> = Vec::with_capacity(chunk.len());
-        let mut messages: Vec<Option<String>> = Vec::with_capacity(chunk.len());
-        let mut accounts: Vec<Option<String>> = Vec::with_capacity(chunk.len());
-        let mut counts = Vec::with_capacity(chunk.len());
-        let mut firsts: Vec<Option<i64>> = Vec::with_capacity(chunk.len());
-        let mut lasts: Vec<Option<i64>> = Vec::with_capacity(chunk.len());
-        let mut times = Vec::with_capacity(chunk.len());
-        for outcome in chunk {
-            ids.push(outcome.command_id.clone());
-            statuses.push(outcome.status.as_str().to_owned());
-            codes.push(outcome.code.clone());
-            messages.push(outcome.message.clone());
-            accounts.push(outcome.account_id.clone());
-            counts.push(to_i64(outcome.event_count)?);
-            firsts.push(outcome.first_position.map(to_i64).transpose()?);
-            lasts.push(outcome.last_position.map(to_i64).transpose()?);
-            times.push(format_recorded_at(&outcome.recorded_at));
-        }
-        sqlx::query(
-            "INSERT INTO command_outcomes (command_id, status, code, message, account_id, event_count, \
-             first_position, last_position, recorded_at) SELECT c, s, co, m, ac, n, f, l, r::timestamptz FROM UNNEST(\
-             $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[], \
-             $9::text[]) AS x(c, s, co, m, ac, n, f, l, r)",
-        )
-        .bind(ids)
-        .bind(statuses)
-        .bind(codes)
-        .bind(messages)
-        .bind(accounts)
-        .bind(counts)
-        .bind(firsts)
-        .bind(lasts)
-        .bind(times)
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(outcomes)
-}
-
-#[derive(Default)]
-struct EventColumns {
-    global_position: Vec<i64>,
-    aggregate_type: Vec<String>,
-    aggregate_id: Vec<String>,
-    sequence: Vec<i64>,
-    event_type: Vec<String>,
-    event_version: Vec<i32>,
-    payload: Vec<String>,
-    command_id: Vec<String>,
-    correlation_id: Vec<String>,
-    causation_id: Vec<String>,
-    actor: Vec<String>,
-    recorded_at: Vec<String>,
-    prev_hash: Vec<String>,
-    hash: Vec<String>,
-}
-
-async fn stream_heads(
-    tx: &mut Transaction<'_, Postgres>,
-    commands: &[CommandRecord],
-) -> Result<HashMap<StreamId, u64>, StoreError> {
-    let streams: BTreeSet<&StreamId> = commands
-        .iter()
-        .flat_map(|c| c.appends.iter().map(|a| &a.stream))
-        .collect();
-    let types: Vec<String> = streams.iter().map(|s| s.aggregate_type.clone()).collect();
-    let ids: Vec<String> = streams.iter().map(|s| s.aggregate_id.clone()).collect();
-    let rows = sqlx::query(
-        "SELECT e.aggregate_type, e.aggregate_id, MAX(e.sequence) FROM events e \
-         JOIN UNNEST($1::text[], $2::text[]) AS s(t, i) ON e.aggregate_type = s.t AND e.aggregate_id = s.i \
-         GROUP BY e.aggregate_type, e.aggregate_id",
-    )
-    .bind(types)
-    .bind(ids)
-    .fetch_all(&mut **tx)
-    .await?;
-    let mut heads = HashMap::with_capacity(rows.len());
-    for row in rows {
-        let stream = StreamId::new(row.try_get::<String, _>(0)?, row.try_get::<String, _>(1)?);
-        heads.insert(stream, to_u64(row.try_get::<i64, _>(2)?, "sequence")?);
-    }
-    Ok(heads)
-}
-
-async fn chain_head(tx: &mut Transaction<'_, Postgres>) -> Result<(u64, String), StoreError> {
-    let row = sqlx::query("SELECT global_position, hash FROM events ORDER BY global_position DESC LIMIT 1")
-        .fetch_optional(&mut **tx)
-        .await?;
-    match row {
-        Some(row) => Ok((to_u64(row.try_get(0)?, "global_position")?, row.try_get(1)?)),
-        None => Ok((0, GENESIS_HASH.to_owned())),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact;
-
-    #[test]
-    fn passwords_stay_out_of_messages() {
-        assert_eq!(redact("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
-        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+    fn database(&self) -> Database {
+        Database::Postgres(self.pool.clone())
     }
 }

@@ -1,0 +1,248 @@
+//! The one append algorithm, written once and generic over [`AppendSql`], the SQL
+//! primitives a backend gives it: begin and lock, look up command ids, stream heads
+//! and the chain head, insert a chunk of events and a chunk of outcomes. The
+//! decisions in between are `plan`'s; the transaction ends in `commit_or_roll_back`.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use async_trait::async_trait;
+use sqlx::Transaction;
+
+use crate::chain::{format_recorded_at, GENESIS_HASH};
+use crate::database::commit_or_roll_back;
+use crate::plan::{chain_plan, outcomes_of, plan_append, stored_metadata, ChainedRow, PlannedEvent};
+use crate::records::{CommandRecord, EventMetadata, StoreError, StoredOutcome, StreamId};
+use crate::rows::to_i64;
+use crate::store::{check_limit, Atomicity, MAX_APPEND_COMMANDS};
+
+/// The columns of `events` an append writes, in the order `EventRow` binds them.
+pub(crate) const EVENT_INSERT_COLUMNS: [&str; 14] = [
+    "global_position",
+    "aggregate_type",
+    "aggregate_id",
+    "sequence",
+    "event_type",
+    "event_version",
+    "payload",
+    "command_id",
+    "correlation_id",
+    "causation_id",
+    "actor",
+    "recorded_at",
+    "prev_hash",
+    "hash",
+];
+
+/// The columns of `command_outcomes` an append writes, in the order `OutcomeRow` binds them.
+pub(crate) const OUTCOME_INSERT_COLUMNS: [&str; 9] = [
+    "command_id",
+    "status",
+    "code",
+    "message",
+    "account_id",
+    "event_count",
+    "first_position",
+    "last_position",
+    "recorded_at",
+];
+
+/// Bind parameters one stream takes in a stream-head lookup (type and id).
+pub(crate) const STREAM_KEY_PARAMETERS: usize = 2;
+
+/// One `events` row, converted and ready to bind.
+pub(crate) struct EventRow<'a> {
+    pub global_position: i64,
+    pub stream: &'a StreamId,
+    pub sequence: i64,
+    pub event_type: &'a str,
+    /// Left as it is: each backend has its own integer width for it.
+    pub event_version: u32,
+    /// Compact JSON text.
+    pub payload: String,
+    pub metadata: &'a EventMetadata,
+    /// Canonical text (`chain::format_recorded_at`).
+    pub recorded_at: &'a str,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// One `command_outcomes` row, converted and ready to bind.
+pub(crate) struct OutcomeRow<'a> {
+    pub command_id: &'a str,
+    pub status: &'static str,
+    pub code: Option<&'a str>,
+    pub message: Option<&'a str>,
+    pub account_id: Option<&'a str>,
+    pub event_count: i64,
+    pub first_position: Option<i64>,
+    pub last_position: Option<i64>,
+    /// Canonical text (`chain::format_recorded_at`).
+    pub recorded_at: String,
+}
+
+/// The SQL an append needs from a backend. Each primitive runs inside the append's
+/// transaction and does one statement's work; the chunk sizes keep every statement
+/// under the backend's bind-parameter limit (each backend asserts so at compile time).
+#[async_trait]
+pub(crate) trait AppendSql: Sync {
+    type Db: sqlx::Database;
+    /// Command ids, or streams, looked up per statement.
+    const KEYS_PER_LOOKUP: usize;
+    const EVENT_ROWS_PER_INSERT: usize;
+    const OUTCOME_ROWS_PER_INSERT: usize;
+
+    /// Opens the append's transaction.
+    async fn begin_append(&self) -> Result<Transaction<'static, Self::Db>, StoreError>;
+
+    /// Makes this append the only one until its transaction ends: positions are then
+    /// handed out in commit order and each append chains onto the last hash.
+    async fn lock_appends(tx: &mut Transaction<'static, Self::Db>) -> Result<(), StoreError>;
+
+    /// Those of these command ids that already have an outcome.
+    async fn existing_command_ids(
+        tx: &mut Transaction<'static, Self::Db>,
+        command_ids: &[&str],
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// The sequence of the last event of each of these streams that has one.
+    async fn stream_heads(
+        tx: &mut Transaction<'static, Self::Db>,
+        streams: &[&StreamId],
+    ) -> Result<Vec<(StreamId, u64)>, StoreError>;
+
+    /// The position and hash of the last event, `None` for an empty log.
+    async fn chain_head(tx: &mut Transaction<'static, Self::Db>) -> Result<Option<(u64, String)>, StoreError>;
+
+    /// Inserts up to `EVENT_ROWS_PER_INSERT` events in one statement.
+    async fn insert_events(tx: &mut Transaction<'static, Self::Db>, rows: &[EventRow<'_>]) -> Result<(), StoreError>;
+
+    /// Inserts up to `OUTCOME_ROWS_PER_INSERT` outcomes in one statement.
+    async fn insert_outcomes(
+        tx: &mut Transaction<'static, Self::Db>,
+        rows: &[OutcomeRow<'_>],
+    ) -> Result<(), StoreError>;
+}
+
+/// `EventStore::append_batch`, for every backend: one transaction, ended by
+/// `commit_or_roll_back`.
+pub(crate) async fn append_batch<B: AppendSql>(
+    backend: &B,
+    commands: &[CommandRecord],
+    atomicity: Atomicity,
+) -> Result<Vec<Result<StoredOutcome, StoreError>>, StoreError> {
+    check_limit("commands in one append", commands.len(), MAX_APPEND_COMMANDS)?;
+    let mut tx = backend.begin_append().await?;
+    let written = write_batch::<B>(&mut tx, commands, atomicity).await;
+    commit_or_roll_back(tx, written, StoreError::from).await
+}
+
+/// Everything an append writes, inside the caller's transaction: outcomes of known
+/// command ids, the planned events chained onto the head, and the new outcomes.
+async fn write_batch<B: AppendSql>(
+    tx: &mut Transaction<'static, B::Db>,
+    commands: &[CommandRecord],
+    atomicity: Atomicity,
+) -> Result<Vec<Result<StoredOutcome, StoreError>>, StoreError> {
+    B::lock_appends(tx).await?;
+    let existing = existing_command_ids::<B>(tx, commands).await?;
+    let heads = stream_heads::<B>(tx, commands).await?;
+    let plan = plan_append(commands, heads, &existing, atomicity)?;
+    let metadata = stored_metadata(commands);
+    let recorded_at: Vec<String> = metadata.iter().map(|m| format_recorded_at(&m.recorded_at)).collect();
+    let (last_position, last_hash) = B::chain_head(tx).await?.unwrap_or_else(|| (0, GENESIS_HASH.to_owned()));
+    let chained = chain_plan(&plan.events, &metadata, last_position, &last_hash);
+    let positions: Vec<u64> = chained.iter().map(|row| row.global_position).collect();
+    // Many rows per statement: each statement is a round trip (to SQLite's worker
+    // thread, to the PostgreSQL server), which costs more than the insert itself.
+    let events = event_rows(&plan.events, chained, &metadata, &recorded_at)?;
+    for chunk in events.chunks(B::EVENT_ROWS_PER_INSERT) {
+        B::insert_events(tx, chunk).await?;
+    }
+    let outcomes = outcomes_of(commands, &metadata, plan, &positions);
+    let written = outcome_rows(&outcomes)?;
+    for chunk in written.chunks(B::OUTCOME_ROWS_PER_INSERT) {
+        B::insert_outcomes(tx, chunk).await?;
+    }
+    Ok(outcomes)
+}
+
+/// Those of the commands' ids that already have an outcome.
+async fn existing_command_ids<B: AppendSql>(
+    tx: &mut Transaction<'static, B::Db>,
+    commands: &[CommandRecord],
+) -> Result<HashSet<String>, StoreError> {
+    let command_ids: Vec<&str> = commands.iter().map(|c| c.metadata.command_id.as_str()).collect();
+    let mut existing = HashSet::new();
+    for chunk in command_ids.chunks(B::KEYS_PER_LOOKUP) {
+        existing.extend(B::existing_command_ids(tx, chunk).await?);
+    }
+    Ok(existing)
+}
+
+/// The sequence of the last event of every stream the commands append to (absent: 0).
+async fn stream_heads<B: AppendSql>(
+    tx: &mut Transaction<'static, B::Db>,
+    commands: &[CommandRecord],
+) -> Result<HashMap<StreamId, u64>, StoreError> {
+    let streams: BTreeSet<&StreamId> = commands
+        .iter()
+        .flat_map(|c| c.appends.iter().map(|a| &a.stream))
+        .collect();
+    let streams: Vec<&StreamId> = streams.into_iter().collect();
+    let mut heads = HashMap::with_capacity(streams.len());
+    for chunk in streams.chunks(B::KEYS_PER_LOOKUP) {
+        heads.extend(B::stream_heads(tx, chunk).await?);
+    }
+    Ok(heads)
+}
+
+/// The planned events as rows, with the positions and hashes `chain_plan` gave them.
+/// `metadata` and `recorded_at` are per command.
+fn event_rows<'a>(
+    planned: &[PlannedEvent<'a>],
+    chained: Vec<ChainedRow>,
+    metadata: &'a [EventMetadata],
+    recorded_at: &'a [String],
+) -> Result<Vec<EventRow<'a>>, StoreError> {
+    assert_eq!(planned.len(), chained.len(), "one chained row per planned event");
+    planned
+        .iter()
+        .zip(chained)
+        .map(|(planned, chained)| {
+            Ok(EventRow {
+                global_position: to_i64(chained.global_position)?,
+                stream: planned.stream,
+                sequence: to_i64(planned.sequence)?,
+                event_type: &planned.event.event_type,
+                event_version: planned.event.event_version,
+                payload: serde_json::to_string(&planned.event.payload)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                metadata: &metadata[planned.command],
+                recorded_at: &recorded_at[planned.command],
+                prev_hash: chained.prev_hash,
+                hash: chained.hash,
+            })
+        })
+        .collect()
+}
+
+/// The outcomes of the commands written, as rows; refused commands write none.
+fn outcome_rows(outcomes: &[Result<StoredOutcome, StoreError>]) -> Result<Vec<OutcomeRow<'_>>, StoreError> {
+    outcomes
+        .iter()
+        .filter_map(|outcome| outcome.as_ref().ok())
+        .map(|outcome| {
+            Ok(OutcomeRow {
+                command_id: &outcome.command_id,
+                status: outcome.status.as_str(),
+                code: outcome.code.as_deref(),
+                message: outcome.message.as_deref(),
+                account_id: outcome.account_id.as_deref(),
+                event_count: to_i64(outcome.event_count)?,
+                first_position: outcome.first_position.map(to_i64).transpose()?,
+                last_position: outcome.last_position.map(to_i64).transpose()?,
+                recorded_at: format_recorded_at(&outcome.recorded_at),
+            })
+        })
+        .collect()
+}

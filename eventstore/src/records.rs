@@ -1,0 +1,175 @@
+//! What the log holds and answers: streams, events, command outcomes, and the
+//! errors of the store. Plain data, the same on every backend.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// One aggregate's stream of events.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct StreamId {
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+}
+
+impl StreamId {
+    pub fn new(aggregate_type: impl Into<String>, aggregate_id: impl Into<String>) -> Self {
+        Self {
+            aggregate_type: aggregate_type.into(),
+            aggregate_id: aggregate_id.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for StreamId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.aggregate_type, self.aggregate_id)
+    }
+}
+
+/// Who asked for a command and why; shared by every event the command wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventMetadata {
+    /// The idempotency key of the command that wrote the event.
+    pub command_id: String,
+    /// Groups the commands of one business flow (a file, a session).
+    pub correlation_id: String,
+    /// What caused the command: the command itself, or the command whose process sent it.
+    pub causation_id: String,
+    /// Who sent it: `cli:exec`, `demo`, a user or a system.
+    pub actor: String,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// An event to append; the store assigns its sequence and global position.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewEvent {
+    pub event_type: String,
+    pub event_version: u32,
+    pub payload: serde_json::Value,
+}
+
+/// An event as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedEvent {
+    pub global_position: u64,
+    pub stream: StreamId,
+    pub sequence: u64,
+    pub event_type: String,
+    pub event_version: u32,
+    pub payload: serde_json::Value,
+    pub metadata: EventMetadata,
+    /// Hash of the event before this one in global order (see `chain`).
+    pub prev_hash: String,
+    /// SHA-256 of this event's canonical bytes, lower-case hex.
+    pub hash: String,
+}
+
+/// Events for one stream, valid only if the stream is still at `expected_sequence`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamAppend {
+    pub stream: StreamId,
+    /// The sequence of the stream's last event when the command was decided (0: new stream).
+    pub expected_sequence: u64,
+    pub events: Vec<NewEvent>,
+}
+
+/// The `status` column of `command_outcomes`: the strings are the stored ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumString)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum OutcomeStatus {
+    Accepted,
+    Rejected,
+}
+
+impl OutcomeStatus {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// A decided command: its outcome and, if accepted, its events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandRecord {
+    pub metadata: EventMetadata,
+    pub status: OutcomeStatus,
+    /// The refusal code, for a rejected command.
+    pub code: Option<String>,
+    pub message: Option<String>,
+    /// The account the command named, if any: kept with the outcome, since a refusal
+    /// writes no event and compliance still asks who was refused.
+    pub account_id: Option<String>,
+    /// In order; a stream may appear more than once (a later append expects the earlier one's end).
+    pub appends: Vec<StreamAppend>,
+}
+
+/// The first outcome of a command id, as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredOutcome {
+    pub command_id: String,
+    pub status: OutcomeStatus,
+    pub code: Option<String>,
+    pub message: Option<String>,
+    pub account_id: Option<String>,
+    pub event_count: u64,
+    pub first_position: Option<u64>,
+    pub last_position: Option<u64>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// Sums over `command_outcomes`: every accepted command's events must be in the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct OutcomeTotals {
+    pub commands: u64,
+    pub events_claimed: u64,
+    pub highest_position: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("stream {stream} is at sequence {actual}, expected {expected}: another writer got there first")]
+    Conflict {
+        stream: StreamId,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("command id {0} already has an outcome")]
+    DuplicateCommand(String),
+    #[error("{what} exceeds the limit of {limit}")]
+    LimitExceeded { what: &'static str, limit: usize },
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("database URL {url:?} is not supported: {reason}")]
+    UnsupportedUrl { url: String, reason: String },
+    #[error("cannot reach the database at {url}: {reason}. Is PostgreSQL running? Start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start")]
+    Unreachable { url: String, reason: String },
+    #[error(
+        "events from position {position} are committed but held back for {waited_ms} ms behind an older \
+         transaction still open on the database server (see pg_stat_activity); close it and retry"
+    )]
+    HeldBack { position: u64, waited_ms: u64 },
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use super::OutcomeStatus;
+
+    #[test]
+    fn outcome_statuses_have_their_stored_strings() {
+        for (status, text) in [
+            (OutcomeStatus::Accepted, "accepted"),
+            (OutcomeStatus::Rejected, "rejected"),
+        ] {
+            assert_eq!(status.as_str(), text);
+            assert_eq!(OutcomeStatus::from_str(text).ok(), Some(status));
+            assert_eq!(serde_json::to_value(status).ok(), Some(serde_json::json!(text)));
+        }
+        assert!(OutcomeStatus::from_str("Accepted").is_err(), "stored strings only");
+    }
+}

@@ -1,0 +1,136 @@
+//! The log's interface, [`EventStore`], which every backend implements and passes
+//! the same tests with, its `MAX_*` limits, and readers built on it.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+
+use crate::database::Database;
+use crate::records::{CommandRecord, OutcomeTotals, RecordedEvent, StoreError, StoredOutcome, StreamId};
+
+/// Most commands one `append` call takes: bounds a transaction's size.
+pub const MAX_APPEND_COMMANDS: usize = 10_000;
+/// Most events one `read_after` call returns.
+pub const MAX_READ_EVENTS: usize = 10_000;
+/// Most command ids one `find_outcomes` call looks up.
+pub const MAX_OUTCOME_LOOKUPS: usize = 10_000;
+/// Most outcomes one `refusals_naming_account` call returns.
+pub const MAX_REFUSAL_READS: usize = 10_000;
+/// Longest a reader waits for committed events held back behind an older open transaction.
+pub const MAX_HELD_BACK_MS: u64 = 30_000;
+const HELD_BACK_POLL_MS: u64 = 5;
+
+/// Fails with `LimitExceeded` when a call asks for more than its `MAX_*` allows.
+pub(crate) fn check_limit(what: &'static str, count: usize, limit: usize) -> Result<(), StoreError> {
+    if count > limit {
+        return Err(StoreError::LimitExceeded { what, limit });
+    }
+    Ok(())
+}
+
+/// What an append does when one command of the batch cannot be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Atomicity {
+    /// Nothing of the batch is written (the engine's sequential batches, where a
+    /// later command may depend on an earlier one).
+    AllOrNothing,
+    /// That command alone is refused; the others are written (group commit of
+    /// independent commands).
+    EachCommand,
+}
+
+/// The log. Every backend passes the same tests.
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    /// Appends decided commands in one transaction. Each stream append is checked
+    /// against its expected sequence and each command id must be new. With
+    /// `AllOrNothing`, one refusal writes nothing and is the error; with
+    /// `EachCommand`, a refused command is answered with its error and the others
+    /// are written. Returns each command's outcome with its events' positions.
+    async fn append_batch(
+        &self,
+        commands: &[CommandRecord],
+        atomicity: Atomicity,
+    ) -> Result<Vec<Result<StoredOutcome, StoreError>>, StoreError>;
+
+    /// All or nothing: the engine's sequential batches.
+    async fn append(&self, commands: &[CommandRecord]) -> Result<Vec<StoredOutcome>, StoreError> {
+        self.append_batch(commands, Atomicity::AllOrNothing)
+            .await?
+            .into_iter()
+            .collect()
+    }
+
+    /// Each command on its own: a conflict or a duplicate fails only that command.
+    async fn append_each(
+        &self,
+        commands: &[CommandRecord],
+    ) -> Result<Vec<Result<StoredOutcome, StoreError>>, StoreError> {
+        self.append_batch(commands, Atomicity::EachCommand).await
+    }
+
+    /// All events of one stream, by sequence.
+    async fn load_stream(&self, stream: &StreamId) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Up to `limit` events with a global position above `after_position`, in order.
+    async fn read_after(&self, after_position: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// The stored outcomes of those command ids that have one.
+    async fn find_outcomes(&self, command_ids: &[String]) -> Result<HashMap<String, StoredOutcome>, StoreError>;
+
+    /// Up to `limit` (at most `MAX_REFUSAL_READS`) refused outcomes with refusal `code`
+    /// that name an account, ordered by command id in byte order, starting after
+    /// `after_command_id` (from the first with `None`). Refusals write no event, so this
+    /// is how a read model learns of them; page with the last command id returned.
+    async fn refusals_naming_account(
+        &self,
+        code: &str,
+        after_command_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StoredOutcome>, StoreError>;
+
+    /// How many refused outcomes with refusal `code` name an account.
+    async fn count_refusals_naming_account(&self, code: &str) -> Result<u64, StoreError>;
+
+    /// Ids of every stream of an aggregate type, sorted.
+    async fn stream_ids(&self, aggregate_type: &str) -> Result<Vec<String>, StoreError>;
+
+    /// The highest global position written (0 for an empty log).
+    async fn head_position(&self) -> Result<u64, StoreError>;
+
+    /// What the idempotency records claim about the log, for `verify`.
+    async fn outcome_totals(&self) -> Result<OutcomeTotals, StoreError>;
+
+    /// The database behind the log, for the read models that live beside it.
+    fn database(&self) -> Database;
+}
+
+/// The next events after `after`, for a reader that wants everything up to
+/// `head` (a position it saw committed). `read_after` holds back events while
+/// an older transaction is still open (so none is ever skipped); this waits
+/// for them, up to `MAX_HELD_BACK_MS`, instead of returning nothing.
+pub async fn read_towards(
+    store: &dyn EventStore,
+    after: u64,
+    head: u64,
+    limit: usize,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let mut waited_ms = 0;
+    loop {
+        let events = store.read_after(after, limit).await?;
+        if !events.is_empty() || after >= head {
+            return Ok(events);
+        }
+        if waited_ms >= MAX_HELD_BACK_MS {
+            return Err(StoreError::HeldBack {
+                position: after + 1,
+                waited_ms,
+            });
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(HELD_BACK_POLL_MS)).await;
+        waited_ms += HELD_BACK_POLL_MS;
+    }
+}
