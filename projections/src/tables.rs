@@ -45,14 +45,14 @@ pub use trades::Trade;
 /// Whether the last pass of the refusal alerts saw every suitability refusal the store
 /// holds now; if not, a refusal may simply not be alerted yet.
 pub async fn refusal_alerts_caught_up(store: &dyn EventStore) -> Result<bool, ProjectionError> {
-    on_store(store, compliance::RefusalAlertsCaughtUp).await
+    on_store(store, compliance::RefusalAlertsCaughtUp { store }).await
 }
 
 /// Suitability refusals the store kept that have no alert, plus refusal alerts with no
 /// suitability refusal behind them. Refusals recorded before commands carried their
 /// account (migration 0006) cannot be alerted and are not counted.
 pub async fn unmatched_refusal_alerts(store: &dyn EventStore) -> Result<u64, ProjectionError> {
-    on_store(store, compliance::UnmatchedRefusalAlerts).await
+    on_store(store, compliance::UnmatchedRefusalAlerts { store }).await
 }
 
 /// `account_balances`, ordered by account.

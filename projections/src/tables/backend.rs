@@ -43,8 +43,6 @@ pub(crate) trait Dialect: sqlx::Database {
     /// Begins a transaction that writes: SQLite takes its one write lock at once, so
     /// two writers queue instead of failing on a lock upgrade.
     const BEGIN_WRITE: &'static str;
-    /// Begins a transaction whose statements all see one snapshot.
-    const BEGIN_SNAPSHOT: &'static str;
     /// Appended to a SELECT to lock its rows until the commit (SQLite's write lock is
     /// already the whole database's).
     const LOCK_ROWS: &'static str;
@@ -52,13 +50,11 @@ pub(crate) trait Dialect: sqlx::Database {
 
 impl Dialect for Sqlite {
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
-    const BEGIN_SNAPSHOT: &'static str = "BEGIN IMMEDIATE";
     const LOCK_ROWS: &'static str = "";
 }
 
 impl Dialect for Postgres {
     const BEGIN_WRITE: &'static str = "BEGIN";
-    const BEGIN_SNAPSHOT: &'static str = "BEGIN ISOLATION LEVEL REPEATABLE READ";
     const LOCK_ROWS: &'static str = " FOR UPDATE";
 }
 
@@ -79,10 +75,8 @@ pub(crate) trait Backend: Dialect {
         -> Result<RowsDigest, ProjectionError>;
     fn int(row: &Self::Row, column: &str) -> Result<i64, ProjectionError>;
     fn text(row: &Self::Row, column: &str) -> Result<String, ProjectionError>;
-    fn optional_text(row: &Self::Row, column: &str) -> Result<Option<String>, ProjectionError>;
     fn money(row: &Self::Row, column: &str) -> Result<Decimal, ProjectionError>;
     fn date(row: &Self::Row, column: &str) -> Result<NaiveDate, ProjectionError>;
-    fn recorded_at(row: &Self::Row, column: &str) -> Result<RecordedAt, ProjectionError>;
 
     /// A BIGINT that holds a count or a position.
     fn count(row: &Self::Row, column: &str) -> Result<u64, ProjectionError> {
@@ -153,10 +147,6 @@ where
         row.try_get(column).map_err(ProjectionError::database)
     }
 
-    fn optional_text(row: &Self::Row, column: &str) -> Result<Option<String>, ProjectionError> {
-        row.try_get(column).map_err(ProjectionError::database)
-    }
-
     fn money(row: &Self::Row, column: &str) -> Result<Decimal, ProjectionError> {
         row.try_get::<Money, _>(column)
             .map(|money| money.0)
@@ -164,10 +154,6 @@ where
     }
 
     fn date(row: &Self::Row, column: &str) -> Result<NaiveDate, ProjectionError> {
-        row.try_get(column).map_err(ProjectionError::database)
-    }
-
-    fn recorded_at(row: &Self::Row, column: &str) -> Result<RecordedAt, ProjectionError> {
         row.try_get(column).map_err(ProjectionError::database)
     }
 }

@@ -1,11 +1,13 @@
 //! `compliance_alerts`: the two kinds of alert compliance reviews. A large cash
 //! movement is an event (`LargeCashMovementFlagged`), written by the runner with its
 //! batch; a refused suitability check writes no event, so its alert comes from the
-//! command outcomes the store keeps, read by [`suitability_refusals`] alone.
+//! command outcomes the store keeps, read through the store's API by
+//! [`suitability_refusals_after`] alone.
 
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
+use ledger_eventstore::{EventStore, MAX_REFUSAL_READS};
 use rust_decimal::Decimal;
 use sqlx::{Pool, QueryBuilder};
 
@@ -83,90 +85,138 @@ const REFUSAL_ALERT_ROWS: Table<RefusalAlert> = Table {
     ],
 };
 
-/// Every suitability refusal the store kept with its account: the one read of
-/// `command_outcomes`. Refusals recorded before commands carried their account
-/// (migration 0006) cannot be alerted and are left out.
-async fn suitability_refusals<DB: Backend>(
-    conn: &mut DB::Connection,
+/// The refusal code whose refusals compliance reviews.
+const SUITABILITY: &str = "suitability";
+
+/// One page of suitability refusals that named an account, after `after_command_id`
+/// in command-id order: the one read of the refusals, through the store's API (they
+/// write no event). Refusals recorded before commands carried their account
+/// (migration 0006) cannot be alerted and are not returned.
+async fn suitability_refusals_after(
+    store: &dyn EventStore,
+    after_command_id: Option<&str>,
 ) -> Result<Vec<SuitabilityRefusal>, ProjectionError> {
-    let mut query = QueryBuilder::<DB>::new(
-        "SELECT command_id, account_id, message, recorded_at FROM command_outcomes \
-         WHERE code = 'suitability' AND account_id IS NOT NULL",
-    );
-    DB::fetch_all(conn, &mut query)
-        .await?
-        .iter()
-        .map(|row| {
+    let page = store
+        .refusals_naming_account(SUITABILITY, after_command_id, MAX_REFUSAL_READS)
+        .await?;
+    page.into_iter()
+        .map(|outcome| {
+            let account_id = outcome
+                .account_id
+                .ok_or_else(|| ProjectionError::Corrupt(format!("refusal {} names no account", outcome.command_id)))?;
             Ok(SuitabilityRefusal {
-                command_id: DB::text(row, "command_id")?,
-                account_id: DB::text(row, "account_id")?,
-                message: DB::optional_text(row, "message")?,
-                recorded_at: DB::recorded_at(row, "recorded_at")?,
+                command_id: outcome.command_id,
+                account_id,
+                message: outcome.message,
+                recorded_at: RecordedAt(outcome.recorded_at),
             })
         })
         .collect()
 }
 
-/// Raises an alert for every refused suitability check not yet alerted, and records
-/// how many refusals that covered. One snapshot serves the read and both writes, so the
-/// count covers exactly the refusals alerted.
-pub(crate) struct AlertRefusals;
+/// Every page of suitability refusals, in command-id order.
+struct RefusalPages<'a> {
+    store: &'a dyn EventStore,
+    after: Option<String>,
+    /// Refusals returned so far.
+    read: u64,
+}
 
-impl Operation for AlertRefusals {
-    type Output = ();
+impl<'a> RefusalPages<'a> {
+    fn new(store: &'a dyn EventStore) -> Self {
+        Self {
+            store,
+            after: None,
+            read: 0,
+        }
+    }
 
-    async fn run<DB: Backend>(self, pool: &Pool<DB>) -> Result<(), ProjectionError> {
-        let mut tx = pool
-            .begin_with(DB::BEGIN_SNAPSHOT)
-            .await
-            .map_err(ProjectionError::database)?;
-        let raised = alert_refusals_in::<DB>(&mut tx).await;
-        ledger_eventstore::commit_or_roll_back(tx, raised, ProjectionError::database).await
+    /// The next page, or None after the last.
+    async fn next(&mut self) -> Result<Option<Vec<SuitabilityRefusal>>, ProjectionError> {
+        let page = suitability_refusals_after(self.store, self.after.as_deref()).await?;
+        let Some(last) = page.last() else {
+            return Ok(None);
+        };
+        assert!(
+            self.after
+                .as_deref()
+                .is_none_or(|previous| previous < last.command_id.as_str()),
+            "refusal pages move forward"
+        );
+        self.after = Some(last.command_id.clone());
+        self.read += page.len() as u64;
+        Ok(Some(page))
     }
 }
 
-async fn alert_refusals_in<DB: Backend>(conn: &mut DB::Connection) -> Result<(), ProjectionError> {
-    let refusals = suitability_refusals::<DB>(conn).await?;
-    let alerts: Vec<RefusalAlert> = refusals
-        .into_iter()
-        .map(|refusal| RefusalAlert {
-            alert_id: format!("command:{}", refusal.command_id),
-            refusal,
-        })
-        .collect();
-    insert_rows::<DB, _>(conn, &REFUSAL_ALERT_ROWS, &alerts).await?;
-    checkpoints::set::<DB>(conn, REFUSAL_ALERTS, alerts.len() as u64).await
+/// Raises an alert for every refused suitability check not yet alerted, a page per
+/// transaction, then records how many refusals that pass covered. Alerts are keyed by
+/// the command, so a pass cut short and run again raises nothing twice; a refusal
+/// recorded during a pass is covered by the next one.
+pub(crate) struct AlertRefusals<'a> {
+    pub store: &'a dyn EventStore,
+}
+
+impl Operation for AlertRefusals<'_> {
+    type Output = ();
+
+    async fn run<DB: Backend>(self, pool: &Pool<DB>) -> Result<(), ProjectionError> {
+        let mut pages = RefusalPages::new(self.store);
+        while let Some(page) = pages.next().await? {
+            let alerts: Vec<RefusalAlert> = page
+                .into_iter()
+                .map(|refusal| RefusalAlert {
+                    alert_id: format!("command:{}", refusal.command_id),
+                    refusal,
+                })
+                .collect();
+            let mut tx = pool
+                .begin_with(DB::BEGIN_WRITE)
+                .await
+                .map_err(ProjectionError::database)?;
+            let inserted = insert_rows::<DB, _>(&mut tx, &REFUSAL_ALERT_ROWS, &alerts).await;
+            ledger_eventstore::commit_or_roll_back(tx, inserted, ProjectionError::database).await?;
+        }
+        let mut tx = pool
+            .begin_with(DB::BEGIN_WRITE)
+            .await
+            .map_err(ProjectionError::database)?;
+        let recorded = checkpoints::set::<DB>(&mut tx, REFUSAL_ALERTS, pages.read).await;
+        ledger_eventstore::commit_or_roll_back(tx, recorded, ProjectionError::database).await
+    }
 }
 
 /// Whether the last pass of the refusal alerts saw every suitability refusal the store
 /// holds now; if not, a refusal may simply not be alerted yet.
-pub(crate) struct RefusalAlertsCaughtUp;
+pub(crate) struct RefusalAlertsCaughtUp<'a> {
+    pub store: &'a dyn EventStore,
+}
 
-impl Operation for RefusalAlertsCaughtUp {
+impl Operation for RefusalAlertsCaughtUp<'_> {
     type Output = bool;
 
     async fn run<DB: Backend>(self, pool: &Pool<DB>) -> Result<bool, ProjectionError> {
-        let mut conn = connection(pool).await?;
-        let covered = checkpoints::read::<DB>(&mut conn, REFUSAL_ALERTS, false).await?;
-        let refusals = suitability_refusals::<DB>(&mut conn).await?;
-        Ok(covered == refusals.len() as u64)
+        let covered = checkpoints::read::<DB>(&mut *connection(pool).await?, REFUSAL_ALERTS, false).await?;
+        Ok(covered == self.store.count_refusals_naming_account(SUITABILITY).await?)
     }
 }
 
 /// Suitability refusals the store kept that have no alert, plus refusal alerts with no
 /// suitability refusal behind them.
-pub(crate) struct UnmatchedRefusalAlerts;
+pub(crate) struct UnmatchedRefusalAlerts<'a> {
+    pub store: &'a dyn EventStore,
+}
 
-impl Operation for UnmatchedRefusalAlerts {
+impl Operation for UnmatchedRefusalAlerts<'_> {
     type Output = u64;
 
     async fn run<DB: Backend>(self, pool: &Pool<DB>) -> Result<u64, ProjectionError> {
+        let mut refused = BTreeSet::new();
+        let mut pages = RefusalPages::new(self.store);
+        while let Some(page) = pages.next().await? {
+            refused.extend(page.into_iter().map(|r| (r.command_id, r.account_id)));
+        }
         let mut conn = connection(pool).await?;
-        let refused: BTreeSet<(String, String)> = suitability_refusals::<DB>(&mut conn)
-            .await?
-            .into_iter()
-            .map(|refusal| (refusal.command_id, refusal.account_id))
-            .collect();
         let mut query = QueryBuilder::<DB>::new(REFUSAL_ALERT_ROWS.select_only(&["command_id", "account_id"]));
         let mut alerted = BTreeSet::new();
         for row in DB::fetch_all(&mut conn, &mut query).await? {

@@ -114,7 +114,7 @@ impl<F: FnMut(u64)> Operation for Run<'_, F> {
             let checkpoint = checkpoints::read::<DB>(&mut *connection(pool).await?, ACCOUNTS_PROJECTION, false).await?;
             let events = read_towards(self.store, checkpoint, self.head, self.options.batch_events).await?;
             let Some(last) = events.last() else {
-                AlertRefusals.run(pool).await?;
+                AlertRefusals { store: self.store }.run(pool).await?;
                 return Ok(applied);
             };
             let last_position = last.global_position;
