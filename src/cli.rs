@@ -101,6 +101,10 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Orders (the blotter), by account and order id: all, or one account's, one date's, the open ones.
+    Orders(crate::blotter::OrdersArgs),
+    /// Trades (fills, with their fees) in log order: all, or one account's, one date's.
+    Trades(crate::blotter::TradesArgs),
     /// The event log in global order.
     Events {
         /// First global position to show.
@@ -178,6 +182,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Projections { action } => crate::readouts::projections(open_store(&db).await?.as_ref(), action).await,
         Command::Balances { json } => crate::readouts::balances(open_store(&db).await?.as_ref(), json).await,
         Command::Positions { json } => crate::readouts::positions(open_store(&db).await?.as_ref(), json).await,
+        Command::Orders(args) => crate::blotter::orders(open_store(&db).await?.as_ref(), args).await,
+        Command::Trades(args) => crate::blotter::trades(open_store(&db).await?.as_ref(), args).await,
         Command::Events { from, limit, json } => {
             crate::readouts::events(open_store(&db).await?.as_ref(), from, limit, json).await
         }

@@ -277,3 +277,54 @@ fn projections_follow_the_log_live_until_interrupted() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(String::from_utf8_lossy(&output.stderr).contains("stopped at checkpoint 169"));
 }
+
+#[test]
+fn orders_and_trades_read_out_the_blotter_as_tables_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/two-days.jsonl");
+    assert!(ledger_in(dir.path(), &["exec", file.to_str().unwrap()])
+        .status
+        .success());
+    let json = |args: &[&str]| -> Vec<Value> {
+        let out = ledger_in(dir.path(), args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        serde_json::from_str(&stdout(&out)).expect("a JSON array")
+    };
+
+    let orders = json(&["orders", "--json"]);
+    assert_eq!(orders.len(), 31, "every order of both days");
+    assert_eq!(orders[0]["order_id"], "O000001");
+    assert_eq!(orders[0]["limit_price_cny"], "5.29", "decimals are strings");
+    assert_eq!(orders[0]["status"], "expired");
+    let a0004 = json(&[
+        "orders",
+        "--account",
+        "A0004",
+        "--date",
+        "2024-03-04",
+        "--limit",
+        "2",
+        "--json",
+    ]);
+    assert_eq!(a0004.len(), 2);
+    assert!(a0004.iter().all(|o| o["account_id"] == "A0004"));
+    assert!(json(&["orders", "--open", "--json"]).is_empty(), "both days are closed");
+
+    let trades = json(&["trades", "--date", "2024-03-05", "--json"]);
+    assert_eq!(trades.len(), 11);
+    let first = &json(&["trades", "--limit", "1", "--json"])[0];
+    assert_eq!(first["exec_id"], "E000001");
+    assert_eq!(first["value_cny"], "4599.00");
+    assert_eq!(first["fees_cny"], "5.30");
+    assert_eq!(first["net_cash_cny"], "-4604.30");
+
+    let table = stdout(&ledger_in(dir.path(), &["trades", "--account", "A0001"]));
+    assert!(table.contains("4599.00") && table.contains("-4604.30"), "{table}");
+    assert_eq!(table.matches("A0001").count(), 7, "{table}");
+    let table = stdout(&ledger_in(dir.path(), &["orders", "--account", "A0001"]));
+    assert!(table.contains("limit price") && table.contains("   5.29 "), "{table}");
+
+    let refused = ledger_in(dir.path(), &["trades", "--limit", "0"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(stderr(&refused).contains("--limit"), "{}", stderr(&refused));
+}

@@ -9,7 +9,8 @@
 //! - [`clearing`]: end of day and settlement (their `eod:{date}`/`settle:{date}` ids live here);
 //! - [`reconcile`]: the bank's and the depository's CSV files against the read models;
 //! - [`statement`]: a customer's statement, built and rendered;
-//! - [`queries`]: balances, positions, trades of a date, events after a position,
+//! - [`queries`]: balances, positions, trades of a date, the blotter's orders and trades
+//!   (filtered, paged), events after a position,
 //!   catching up or rebuilding the read models (queries catch up first, always);
 //! - [`verify`]: the proof that the log is intact;
 //! - [`demo`]: the generated trading days of `ledger demo` (and `ledger bench`).
@@ -28,8 +29,8 @@ pub use batch::{run_lines, submit, CommandLines, LineBatches, Tally};
 pub use clearing::{end_of_day, settle, ClearingOutcome, ClearingStep};
 pub use error::{AppError, ReconcileFile};
 pub use queries::{
-    balances, catch_up_read_models, events_after, head_position, positions, read_models_checkpoint,
-    rebuild_read_models, trades_of, CatchUp, Progress,
+    balances, catch_up_read_models, events_after, head_position, orders, positions, read_models_checkpoint,
+    rebuild_read_models, trades, trades_of, CatchUp, Progress,
 };
 pub use reconcile::{read_bank_file, read_depository_file, reconcile, write_agreeing_files};
 pub use statement::{statement, StatementFormat};
@@ -43,6 +44,9 @@ pub use ledger_domain::MarketRules;
 pub use ledger_eventstore::{redact_url, EventStore, RecordedEvent, DEFAULT_DATABASE_URL};
 pub use ledger_projections::clearing::{ClearingLine, ClearingReport};
 pub use ledger_projections::reconcile::Break;
-pub use ledger_projections::tables::Trade;
+pub use ledger_projections::tables::{
+    OrderFilter, OrderKey, OrderRecord, Trade, TradeFilter, TradeRecord, MAX_ORDER_ROWS, MAX_TRADE_ROWS,
+    OPEN_ORDER_STATUSES,
+};
 pub use ledger_projections::{BalanceRow, PositionRow};
 pub use ledger_replay::{Problem, VerifyReport};

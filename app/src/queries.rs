@@ -4,7 +4,9 @@
 
 use chrono::NaiveDate;
 use ledger_eventstore::{read_towards, EventStore, RecordedEvent, MAX_READ_EVENTS};
-use ledger_projections::tables::{self, RunOptions, Trade};
+use ledger_projections::tables::{
+    self, OrderFilter, OrderRecord, RunOptions, Trade, TradeFilter, TradeRecord, MAX_ORDER_ROWS, MAX_TRADE_ROWS,
+};
 use ledger_projections::{BalanceRow, PositionRow};
 use serde::Serialize;
 
@@ -48,6 +50,33 @@ pub async fn positions(
 pub async fn trades_of(store: &dyn EventStore, trade_date: NaiveDate) -> Result<Vec<Trade>, AppError> {
     apply_new_events(store, false, |_| {}).await?;
     Ok(tables::read_trades_of(store, trade_date).await?)
+}
+
+/// The blotter's orders: those `filter` keeps, ordered by account and order id, at most
+/// `filter.limit` (1 to [`MAX_ORDER_ROWS`], else `invalid_input`). The next page starts
+/// after the last row's key ([`OrderRecord::key`]).
+pub async fn orders(store: &dyn EventStore, filter: &OrderFilter) -> Result<Vec<OrderRecord>, AppError> {
+    check_limit(filter.limit, MAX_ORDER_ROWS)?;
+    apply_new_events(store, false, |_| {}).await?;
+    Ok(tables::read_orders(store, filter).await?)
+}
+
+/// The blotter's trades: those `filter` keeps, in log order, at most `filter.limit`
+/// (1 to [`MAX_TRADE_ROWS`], else `invalid_input`). The next page starts after the last
+/// row's global position.
+pub async fn trades(store: &dyn EventStore, filter: &TradeFilter) -> Result<Vec<TradeRecord>, AppError> {
+    check_limit(filter.limit, MAX_TRADE_ROWS)?;
+    apply_new_events(store, false, |_| {}).await?;
+    Ok(tables::read_trades(store, filter).await?)
+}
+
+/// A page is bounded: a caller asks for at least one row and at most `max`.
+fn check_limit(limit: usize, max: usize) -> Result<(), AppError> {
+    if (1..=max).contains(&limit) {
+        Ok(())
+    } else {
+        Err(AppError::InvalidInput(format!("limit must be 1 to {max}, got {limit}")))
+    }
 }
 
 /// The highest log position written (0 for an empty log).

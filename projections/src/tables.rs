@@ -39,8 +39,9 @@ use backend::on_store;
 
 pub use audit::{table_differences, ComparedTable, ExpectedRows, RowsDigest, TableDifference};
 pub use checkpoints::{ACCOUNTS_PROJECTION, REFUSAL_ALERTS};
+pub use orders::{OrderFilter, OrderKey, OrderRecord, MAX_ORDER_ROWS, OPEN_ORDER_STATUSES};
 pub use runner::{accounts_checkpoint, rebuild_accounts, run_accounts, Fault, RunOptions, DEFAULT_BATCH_EVENTS};
-pub use trades::Trade;
+pub use trades::{Trade, TradeFilter, TradeRecord, MAX_TRADE_ROWS};
 
 /// Whether the last pass of the refusal alerts saw every suitability refusal the store
 /// holds now; if not, a refusal may simply not be alerted yet.
@@ -68,6 +69,18 @@ pub async fn read_positions(store: &dyn EventStore) -> Result<Vec<PositionRow>, 
 /// The `trades` of one trade date, in log order.
 pub async fn read_trades_of(store: &dyn EventStore, trade_date: NaiveDate) -> Result<Vec<Trade>, ProjectionError> {
     on_store(store, trades::TradesOf(trade_date)).await
+}
+
+/// The `orders` that `filter` keeps, ordered by account and order id, at most
+/// [`MAX_ORDER_ROWS`]; the next page starts after the last row's [`OrderRecord::key`].
+pub async fn read_orders(store: &dyn EventStore, filter: &OrderFilter) -> Result<Vec<OrderRecord>, ProjectionError> {
+    on_store(store, orders::ReadOrders(filter)).await
+}
+
+/// The `trades` that `filter` keeps, in log order, at most [`MAX_TRADE_ROWS`]; the next
+/// page starts after the last row's global position.
+pub async fn read_trades(store: &dyn EventStore, filter: &TradeFilter) -> Result<Vec<TradeRecord>, ProjectionError> {
+    on_store(store, trades::ReadTrades(filter)).await
 }
 
 /// Replaces the reconciliation breaks of a trade date, in one transaction.

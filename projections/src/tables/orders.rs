@@ -1,14 +1,81 @@
-//! `orders`: every order as placed, with its status and the quantity filled so far.
+//! `orders`: every order as placed, with its status and the quantity filled so far; and
+//! the blotter's reader of it ([`ReadOrders`]), filtered and paged in key order.
 
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
-use sqlx::QueryBuilder;
+use sqlx::{Pool, QueryBuilder};
 
-use super::backend::{insert_rows, Backend, MAX_ROWS_PER_STATEMENT};
+use super::backend::{connection, insert_rows, push_list, Backend, Operation, MAX_ROWS_PER_STATEMENT};
 use super::columns::{Cell, Column, Money, OnConflict, Table};
+use super::trades::shown_price;
 use crate::ProjectionError;
+
+/// Most orders one read returns: a caller pages on with [`OrderFilter::after`].
+pub const MAX_ORDER_ROWS: usize = 1_000;
+
+/// The statuses of an order that can still be filled: placed (perhaps partly filled),
+/// or asked to cancel and not yet confirmed. Every other status is final.
+pub const OPEN_ORDER_STATUSES: [&str; 2] = ["open", "cancel_requested"];
+
+/// Where a page of orders ends: the key of its last row.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct OrderKey {
+    pub account_id: String,
+    pub order_id: String,
+}
+
+/// Which orders to read: each `Some` (and `open_only`) narrows the answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderFilter {
+    pub account_id: Option<String>,
+    pub trade_date: Option<NaiveDate>,
+    /// Only orders in one of [`OPEN_ORDER_STATUSES`].
+    pub open_only: bool,
+    /// Only orders after this key: the last row of the previous page.
+    pub after: Option<OrderKey>,
+    /// Most rows to return; more than [`MAX_ORDER_ROWS`] reads [`MAX_ORDER_ROWS`].
+    pub limit: usize,
+}
+
+impl Default for OrderFilter {
+    fn default() -> Self {
+        OrderFilter {
+            account_id: None,
+            trade_date: None,
+            open_only: false,
+            after: None,
+            limit: MAX_ORDER_ROWS,
+        }
+    }
+}
+
+/// A row of `orders` as the blotter shows it: the limit price with at least two decimals
+/// (so both backends print it alike).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OrderRecord {
+    pub account_id: String,
+    pub order_id: String,
+    pub trade_date: NaiveDate,
+    pub instrument: String,
+    pub side: String,
+    pub quantity: u64,
+    pub limit_price_cny: Decimal,
+    pub filled_quantity: u64,
+    /// `open`, `cancel_requested`, `filled`, `canceled`, `rejected` or `expired`.
+    pub status: String,
+}
+
+impl OrderRecord {
+    /// The key a next page starts after.
+    pub fn key(&self) -> OrderKey {
+        OrderKey {
+            account_id: self.account_id.clone(),
+            order_id: self.order_id.clone(),
+        }
+    }
+}
 
 /// A row of `orders`.
 #[derive(Debug, Clone)]
@@ -179,4 +246,58 @@ impl OrderWrites {
         }
         Ok(())
     }
+}
+
+/// The blotter's orders: those `filter` keeps, ordered by account and order id (the
+/// table's key, so paging is exact), at most [`MAX_ORDER_ROWS`].
+pub(crate) struct ReadOrders<'a>(pub &'a OrderFilter);
+
+impl Operation for ReadOrders<'_> {
+    type Output = Vec<OrderRecord>;
+
+    async fn run<DB: Backend>(self, pool: &Pool<DB>) -> Result<Vec<OrderRecord>, ProjectionError> {
+        let filter = self.0;
+        let mut query = QueryBuilder::<DB>::new(ORDERS.select());
+        // Every condition below follows as " AND …".
+        query.push(" WHERE 1 = 1");
+        if let Some(account_id) = &filter.account_id {
+            query.push(" AND account_id = ");
+            DB::bind_cell(&mut query, Cell::Text(account_id))?;
+        }
+        if let Some(trade_date) = filter.trade_date {
+            query.push(" AND trade_date = ");
+            DB::bind_cell(&mut query, Cell::Date(trade_date))?;
+        }
+        if filter.open_only {
+            query.push(" AND status IN ");
+            push_list(&mut query, &OPEN_ORDER_STATUSES.map(Cell::Text))?;
+        }
+        if let Some(after) = &filter.after {
+            query.push(" AND (account_id > ");
+            DB::bind_cell(&mut query, Cell::Text(&after.account_id))?;
+            query.push(" OR (account_id = ");
+            DB::bind_cell(&mut query, Cell::Text(&after.account_id))?;
+            query.push(" AND order_id > ");
+            DB::bind_cell(&mut query, Cell::Text(&after.order_id))?;
+            query.push("))");
+        }
+        query.push(" ORDER BY account_id, order_id LIMIT ");
+        DB::bind_cell(&mut query, Cell::Count(filter.limit.min(MAX_ORDER_ROWS) as u64))?;
+        let rows = DB::fetch_all(&mut *connection(pool).await?, &mut query).await?;
+        rows.iter().map(order_record_of::<DB>).collect()
+    }
+}
+
+fn order_record_of<DB: Backend>(row: &DB::Row) -> Result<OrderRecord, ProjectionError> {
+    Ok(OrderRecord {
+        account_id: DB::text(row, "account_id")?,
+        order_id: DB::text(row, "order_id")?,
+        trade_date: DB::date(row, "trade_date")?,
+        instrument: DB::text(row, "instrument")?,
+        side: DB::text(row, "side")?,
+        quantity: DB::count(row, "quantity")?,
+        limit_price_cny: shown_price(DB::money(row, "limit_price")?),
+        filled_quantity: DB::count(row, "filled_quantity")?,
+        status: DB::text(row, "status")?,
+    })
 }
