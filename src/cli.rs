@@ -132,7 +132,7 @@ pub enum ProjectionsAction {
     },
     /// Empty a projection (or all of them) and rebuild it from the first event.
     Rebuild {
-        /// The projection: accounts (balances and positions). All when left out.
+        /// The projection: accounts (every read-model table fed by the account events). All when left out.
         name: Option<String>,
     },
 }
@@ -175,7 +175,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Migrate => {
             let store = open_store(&db).await?;
             let events = ledger_app::head_position(store.as_ref()).await?;
-            println!("{} database {db} is migrated ({events} events)", store.backend());
+            println!(
+                "{} database {} is migrated ({events} events)",
+                store.backend(),
+                ledger_app::redact_url(&db)
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify { json } => crate::verify::run(open_store(&db).await?.as_ref(), json).await,

@@ -17,15 +17,6 @@ pub enum ReconcileFile {
     Depository,
 }
 
-impl ReconcileFile {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReconcileFile::Bank => "bank",
-            ReconcileFile::Depository => "depository",
-        }
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     /// Input the use case cannot take (an empty period, a batch too large, a bad option).

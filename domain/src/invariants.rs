@@ -61,6 +61,14 @@ impl EventTotals {
 /// Checks invariants 1 to 3 of DESIGN.md on one account. `totals` are the
 /// sums of the same account's events. Returns a sentence naming what broke.
 pub fn check_account(account: &Account, totals: &EventTotals) -> Result<(), String> {
+    check_cash(account, totals)?;
+    check_frozen_shares(account)?;
+    check_quantities(account, totals)
+}
+
+/// No negative cash; frozen = open reserves + pending withdrawals; unsettled = its
+/// dates' sum; cash = what the events add up to.
+fn check_cash(account: &Account, totals: &EventTotals) -> Result<(), String> {
     let cash = account.cash();
     let zero = Decimal::ZERO;
     if cash.available_cny < zero || cash.frozen_cny < zero || cash.unsettled_cny < zero {
@@ -88,6 +96,11 @@ pub fn check_account(account: &Account, totals: &EventTotals) -> Result<(), Stri
             totals.cash_cny()
         ));
     }
+    Ok(())
+}
+
+/// No order filled past its quantity; frozen shares = open sell remainders, within the position.
+fn check_frozen_shares(account: &Account) -> Result<(), String> {
     let mut open_sells: BTreeMap<&InstrumentCode, u64> = BTreeMap::new();
     for order in account.open_orders().values() {
         *open_sells.entry(&order.instrument).or_default() += order.frozen_shares();
@@ -113,6 +126,11 @@ pub fn check_account(account: &Account, totals: &EventTotals) -> Result<(), Stri
             ));
         }
     }
+    Ok(())
+}
+
+/// Each position's quantity = bought - sold, and no shares without a fill behind them.
+fn check_quantities(account: &Account, totals: &EventTotals) -> Result<(), String> {
     for (instrument, expected) in &totals.quantity_by_instrument {
         let held = account
             .positions()

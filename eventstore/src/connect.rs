@@ -24,7 +24,7 @@ pub async fn connect(url: &str) -> Result<Arc<dyn EventStore>, StoreError> {
     if let Some((scheme, _)) = url.split_once("://") {
         if scheme != "sqlite" {
             return Err(StoreError::UnsupportedUrl {
-                url: url.to_owned(),
+                url: redact_url(url),
                 reason: format!("unknown scheme {scheme:?}; use postgres://…, sqlite://PATH or a file path"),
             });
         }
@@ -66,6 +66,16 @@ mod tests {
             redact_url("postgres://u:secret@h:notaport/db"),
             super::UNPARSEABLE_URL_WITH_CREDENTIALS
         );
+    }
+
+    #[tokio::test]
+    async fn an_unsupported_url_is_refused_without_its_password() {
+        let Err(error) = super::connect("mysql://u:secret@h:3306/db").await else {
+            panic!("a mysql URL is not a ledger database");
+        };
+        let message = error.to_string();
+        assert!(message.contains("mysql://u:***@h:3306/db"), "{message}");
+        assert!(!message.contains("secret"), "{message}");
     }
 
     #[test]

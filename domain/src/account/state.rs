@@ -120,8 +120,8 @@ impl Position {
 /// The aggregate. Its fields are the module's own (`decide` reads them, `apply`
 /// writes them); outside the module the accessors and `AccountSnapshot` show them.
 ///
-/// Serde persists it as it is (the read models store it as JSON): a renamed
-/// field would not load older stored states.
+/// Serde is derived because cqrs-es's `Aggregate` requires it; nothing stores
+/// this form. What is stored is `AccountSnapshot`, which has a version.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Account {
     pub(super) customer: Option<Customer>,

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use cqrs_es::Aggregate;
-use ledger_domain::account::{Account, AccountEvent, CashDirection};
+use ledger_domain::account::{Account, AccountEvent};
 use ledger_domain::ids::OrderId;
 use ledger_domain::journal::postings;
 use ledger_domain::Side;
@@ -175,7 +175,7 @@ fn fill_row_changes(recorded: &RecordedEvent, event: &AccountEvent) -> Vec<RowCh
             order_id: order_id.to_string(),
             exec_id: exec_id.to_string(),
             instrument: instrument.to_string(),
-            side: side.as_str(),
+            side: *side,
             trade_date: *trade_date,
             quantity: *quantity,
             price: *price,
@@ -201,10 +201,7 @@ fn large_cash_alert(recorded: &RecordedEvent, event: &AccountEvent) -> Option<Ro
         alert_id: format!("event:{position}"),
         position,
         account_id: recorded.stream.aggregate_id.clone(),
-        direction: match direction {
-            CashDirection::Deposit => "deposit",
-            CashDirection::Withdrawal => "withdrawal",
-        },
+        direction: direction.into(),
         amount_cny: *amount_cny,
         threshold_cny: *threshold_cny,
         bank_ref: bank_ref.to_string(),

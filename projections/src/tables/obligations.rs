@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use ledger_domain::Side;
+
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use sqlx::QueryBuilder;
@@ -26,7 +28,7 @@ pub(crate) struct ObligationSums {
 impl ObligationSums {
     pub(crate) fn add_trade(&mut self, trade: &TradeRow) {
         let quantity = i64::try_from(trade.quantity).unwrap_or(i64::MAX);
-        self.net_quantity += if trade.side == "buy" { quantity } else { -quantity };
+        self.net_quantity += if trade.side == Side::Buy { quantity } else { -quantity };
         self.net_amount_cny += trade.net_cash_cny;
         self.fees_cny += trade.fees.total_cny();
     }

@@ -4,6 +4,7 @@
 use chrono::NaiveDate;
 use ledger_domain::fees::FeeBreakdown;
 use ledger_domain::money::FEN_DECIMAL_PLACES;
+use ledger_domain::Side;
 use rust_decimal::Decimal;
 use sqlx::{Pool, QueryBuilder};
 
@@ -77,7 +78,7 @@ pub(crate) struct TradeRow {
     pub order_id: String,
     pub exec_id: String,
     pub instrument: String,
-    pub side: &'static str,
+    pub side: Side,
     pub trade_date: NaiveDate,
     pub quantity: u64,
     pub price: Decimal,
@@ -103,7 +104,7 @@ pub(crate) const TRADES: Table<TradeRow> = Table {
         Column::data("order_id", |t| Cell::Text(&t.order_id)),
         Column::data("exec_id", |t| Cell::Text(&t.exec_id)),
         Column::data("instrument", |t| Cell::Text(&t.instrument)),
-        Column::data("side", |t| Cell::Text(t.side)),
+        Column::data("side", |t| Cell::Text(t.side.as_str())),
         Column::data("trade_date", |t| Cell::Date(t.trade_date)),
         Column::data("quantity", |t| Cell::Count(t.quantity)),
         Column::data("price", |t| Cell::Money(Money(t.price))),
