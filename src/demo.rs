@@ -1,16 +1,16 @@
-//! `ledger demo`: its arguments, the files it writes, and its report. The
-//! generated trading days themselves are `ledger_app::demo`'s.
+//! `ledger demo`: its arguments, where its files go, and the printing of its
+//! report. The run and the report itself (read models, reconciliation, statement,
+//! verdict) are `ledger_app::demo::run_with_report`'s.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
 use indicatif::{ProgressBar, ProgressStyle};
-use ledger_app::demo::{DemoProgress, DemoRun, DemoSummary};
-use ledger_app::{AppError, EventStore, Ledger, MarketRules, StatementFormat};
+use ledger_app::demo::{DemoFiles, DemoProgress, DemoReport, DemoSummary};
+use ledger_app::{AppError, EventStore, Ledger, MarketRules};
 
 use crate::readouts::{align_numbers, balance_table, position_table};
 
@@ -45,71 +45,54 @@ pub async fn run(args: DemoArgs, db: Option<String>, rules: Arc<MarketRules>) ->
         }
     };
     let store = crate::cli::open_store(&url).await?;
-    let started = Instant::now();
-    let run = run_days(&args, Arc::clone(&store), rules).await.map_err(|e| match e {
-        AppError::DatabaseNotEmpty { events } => anyhow::anyhow!(
-            "the demo needs an empty database, but {} already holds {events} events",
-            ledger_app::redact_url(&url)
-        ),
-        _ => e.into(),
-    })?;
-    let wall = started.elapsed();
-    if let Some(path) = &args.commands_out {
-        let mut text = run.lines.join("\n");
-        text.push('\n');
-        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    let projecting = Instant::now();
-    let projected = ledger_app::catch_up_read_models(store.as_ref(), |_| {})
-        .await?
-        .applied_events;
-    let projection_time = projecting.elapsed();
-
-    // The files the bank and the depository would send, reconciled against the ledger.
-    let (bank_file, depository_file) = (Path::new(DEMO_BANK_FILE), Path::new(DEMO_DEPOSITORY_FILE));
-    crate::reconcile::write_agreeing_files(store.as_ref(), bank_file, depository_file).await?;
-    let last_day = ledger_app::demo::last_day();
-    let breaks = crate::reconcile::reconcile_files(store.as_ref(), last_day, bank_file, depository_file).await?;
-    let summary = ledger_app::demo::summarize(store.as_ref(), &run).await?;
-    print_report(&summary, &run, wall, (projected, projection_time));
-    print_closing(&url, args.commands_out.as_deref());
-    println!(
-        "Reconciliation of {last_day} against {DEMO_BANK_FILE} (bank) and {DEMO_DEPOSITORY_FILE} (depository): {} breaks.",
-        breaks.len()
-    );
-    let first_day = ledger_app::demo::first_day();
-    let sample_account = ledger_app::demo::account_id(0);
-    crate::statement::write_statement(
-        store.as_ref(),
-        &sample_account,
-        (first_day, last_day),
-        StatementFormat::Html,
-        Some(Path::new(DEMO_STATEMENT_FILE)),
-    )
-    .await?;
-    println!("The statement (对账单) of {sample_account} for {first_day} to {last_day} is in {DEMO_STATEMENT_FILE}.");
-    let holds = summary.invariant_violations.is_empty() && breaks.is_empty();
-    Ok(if holds { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    let files = DemoFiles {
+        bank: PathBuf::from(DEMO_BANK_FILE),
+        depository: PathBuf::from(DEMO_DEPOSITORY_FILE),
+        statement: PathBuf::from(DEMO_STATEMENT_FILE),
+        commands: args.commands_out.clone(),
+    };
+    let report = run_with_progress_bar(&args, store, rules, files)
+        .await
+        .map_err(|e| match e {
+            AppError::DatabaseNotEmpty { events } => anyhow::anyhow!(
+                "the demo needs an empty database, but {} already holds {events} events",
+                ledger_app::redact_url(&url)
+            ),
+            _ => e.into(),
+        })?;
+    print_report(&report);
+    print_closing(&url, report.files.commands.as_deref());
+    print_files(&report);
+    Ok(if report.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
-/// Runs the generated days with a progress bar on stderr (drawn only on a terminal).
-async fn run_days(args: &DemoArgs, store: Arc<dyn EventStore>, rules: Arc<MarketRules>) -> Result<DemoRun, AppError> {
+/// Runs the demo with a progress bar on stderr (drawn only on a terminal).
+async fn run_with_progress_bar(
+    args: &DemoArgs,
+    store: Arc<dyn EventStore>,
+    rules: Arc<MarketRules>,
+    files: DemoFiles,
+) -> Result<DemoReport, AppError> {
     let mut ledger = Ledger::new(store, rules);
     let progress = ProgressBar::new(0).with_style(
         ProgressStyle::with_template("{spinner} {msg:<28} [{bar:40}] {pos}/{len} commands ({per_sec})")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
-    let run = ledger_app::demo::run(&mut ledger, args.seed, args.accounts, |step| match step {
+    let report = ledger_app::demo::run_with_report(&mut ledger, args.seed, args.accounts, files, |step| match step {
         DemoProgress::Phase { name, commands } => {
             progress.set_message(name.to_owned());
             progress.inc_length(commands);
         }
         DemoProgress::Answered(commands) => progress.inc(commands),
     })
-    .await?;
+    .await;
     progress.finish_and_clear();
-    Ok(run)
+    report
 }
 
 fn remove_demo_database() -> anyhow::Result<()> {
@@ -124,8 +107,10 @@ fn remove_demo_database() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_report(summary: &DemoSummary, run: &DemoRun, wall: Duration, (projected, projection_time): (u64, Duration)) {
-    let engine_secs = run.engine_seconds.max(f64::EPSILON);
+fn print_report(report: &DemoReport) {
+    let (summary, timings) = (&report.summary, &report.timings);
+    let engine_secs = timings.engine_seconds.max(f64::EPSILON);
+    let projected = report.read_models.applied_events;
     let mut table = Table::new();
     table.load_style(UTF8_BORDERS_ONLY);
     table.set_header(["ledger demo", ""]);
@@ -135,7 +120,10 @@ fn print_report(summary: &DemoSummary, run: &DemoRun, wall: Duration, (projected
         table.add_row([format!("  {status}"), count.to_string()]);
     }
     table.add_row(["events written".to_owned(), summary.events.to_string()]);
-    table.add_row(["time in the ledger".to_owned(), format!("{:.2} s", run.engine_seconds)]);
+    table.add_row([
+        "time in the ledger".to_owned(),
+        format!("{:.2} s", timings.engine_seconds),
+    ]);
     table.add_row([
         "throughput".to_owned(),
         format!(
@@ -146,14 +134,14 @@ fn print_report(summary: &DemoSummary, run: &DemoRun, wall: Duration, (projected
     ]);
     table.add_row([
         "wall time (with generation)".to_owned(),
-        format!("{:.2} s", wall.as_secs_f64()),
+        format!("{:.2} s", timings.wall_seconds),
     ]);
     table.add_row([
         "read models (every table)".to_owned(),
         format!(
             "{projected} events in {:.2} s ({:.0} events/s)",
-            projection_time.as_secs_f64(),
-            projected as f64 / projection_time.as_secs_f64().max(f64::EPSILON)
+            timings.read_models_seconds,
+            projected as f64 / timings.read_models_seconds.max(f64::EPSILON)
         ),
     ]);
     align_numbers(&mut table, 1..2);
@@ -205,4 +193,24 @@ fn print_closing(url: &str, commands_out: Option<&Path>) {
             path.display()
         );
     }
+}
+
+/// The reconciliation's verdict and where the sample statement is.
+fn print_files(report: &DemoReport) {
+    let (reconciliation, files) = (&report.reconciliation, &report.files);
+    println!(
+        "Reconciliation of {} against {} (bank) and {} (depository): {} breaks.",
+        reconciliation.trade_date,
+        files.bank.display(),
+        files.depository.display(),
+        reconciliation.breaks.len()
+    );
+    let statement = &report.statement;
+    println!(
+        "The statement (对账单) of {} for {} to {} is in {}.",
+        statement.account_id,
+        statement.from,
+        statement.to,
+        files.statement.display()
+    );
 }

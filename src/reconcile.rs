@@ -38,13 +38,6 @@ fn open(path: &Path, what: &str) -> anyhow::Result<std::fs::File> {
     std::fs::File::open(path).with_context(|| format!("cannot read {what} file {}", path.display()))
 }
 
-/// Writes the files the bank and the depository would send if they agreed with us.
-pub async fn write_agreeing_files(store: &dyn EventStore, bank: &Path, depository: &Path) -> anyhow::Result<()> {
-    let create = |path: &Path| std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()));
-    ledger_app::write_agreeing_files(store, create(bank)?, create(depository)?).await?;
-    Ok(())
-}
-
 pub async fn run(
     store: &dyn EventStore,
     trade_date: NaiveDate,

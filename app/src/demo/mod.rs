@@ -4,11 +4,14 @@
 //!
 //! Generation runs in phases, each planned from the answers to the previous ones
 //! (an order is filled only if it was accepted), like a gateway reacting to the
-//! ledger. `ledger demo` prints its report; `ledger bench` runs the same days.
+//! ledger. [`run_with_report`] then builds the whole report of `ledger demo` (read
+//! models, reconciliation, statement, verdict; see [`report`]), which the binary
+//! only prints; `ledger bench` runs the same days.
 
 mod exchange;
 mod generator;
 mod market;
+pub mod report;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -23,6 +26,9 @@ use ledger_projections::{AccountsView, BalanceRow, PositionRow};
 use serde::Serialize;
 
 use self::generator::{Generator, Intent};
+pub use self::report::{
+    run_with_report, DemoFiles, DemoReconciliation, DemoReport, DemoStatement, DemoTimings, REPORT_PHASE,
+};
 use crate::batch::run_lines;
 use crate::AppError;
 
