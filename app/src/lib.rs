@@ -13,7 +13,9 @@
 //!   (filtered, paged), events after a position,
 //!   catching up or rebuilding the read models (queries catch up first, always);
 //! - [`verify`]: the proof that the log is intact;
-//! - [`demo`]: the generated trading days of `ledger demo` (and `ledger bench`).
+//! - [`demo`]: the generated trading days of `ledger demo` (and `ledger bench`), and the
+//!   whole demo with its report ([`demo::run_with_report`]: read models, reconciliation,
+//!   statement, invariants).
 
 pub mod batch;
 pub mod clearing;
