@@ -7,12 +7,12 @@
 //! - [`store`]: open a database (connect and migrate), load market rules;
 //! - [`batch`]: run commands, typed or as command-file lines (streamed, bounded memory);
 //! - [`clearing`]: end of day and settlement (their `eod:{date}`/`settle:{date}` ids live here);
-//! - [`reconcile`]: the bank's and the depository's CSV files against the read models;
-//! - [`statement`]: a customer's statement, built and rendered;
+//! - [`reconcile`](mod@reconcile): the bank's and the depository's CSV files against the read models;
+//! - [`statement`](mod@statement): a customer's statement, built and rendered;
 //! - [`queries`]: balances, positions, trades of a date, the blotter's orders and trades
 //!   (filtered, paged), events after a position,
 //!   catching up or rebuilding the read models (queries catch up first, always);
-//! - [`verify`]: the proof that the log is intact;
+//! - [`verify`](mod@verify): the proof that the log is intact;
 //! - [`demo`]: the generated trading days of `ledger demo` (and `ledger bench`), and the
 //!   whole demo with its report ([`demo::run_with_report`]: read models, reconciliation,
 //!   statement, invariants).
