@@ -1,11 +1,11 @@
-//! The read model tables against the replay: balances and positions row by row, the
-//! event-fed tables by digest, the refusal alerts one for one, and the journal's trial
-//! balance.
+//! The read model tables against the replay: every table by digest on every column the
+//! log determines (balances and positions naming the first account that differs), the
+//! refusal alerts one for one, and the journal's trial balance.
 
 use std::collections::BTreeMap;
 
 use ledger_eventstore::EventStore;
-use ledger_projections::tables::{self, ExpectedRows};
+use ledger_projections::tables::{self, ExpectedRows, TableDifference};
 use rust_decimal::Decimal;
 
 use crate::verifier::Verifier;
@@ -24,7 +24,7 @@ pub(crate) async fn compare_tables(
     verifier: &mut Verifier,
     expected: Option<&ExpectedRows>,
 ) -> Result<(), VerifyError> {
-    compare_balances_and_positions(store, verifier).await?;
+    compare_account_tables(store, verifier).await?;
     if let Some(expected) = expected {
         compare_event_tables(store, verifier, expected).await?;
     }
@@ -32,27 +32,13 @@ pub(crate) async fn compare_tables(
     compare_journal(store, verifier).await
 }
 
-async fn compare_balances_and_positions(store: &dyn EventStore, verifier: &mut Verifier) -> Result<(), VerifyError> {
-    let balances = tables::read_balances(store).await?;
-    let replayed = verifier.accounts.balances();
-    if balances != replayed {
-        let first = balances
-            .iter()
-            .zip(&replayed)
-            .find(|(t, r)| t != r)
-            .map(|(t, _)| t.account_id.clone());
-        verifier.problem(
-            ProblemKind::ProjectionDiffers,
-            None,
-            format!("account_balances differs from the replay (first at account {first:?})"),
-        );
-    }
-    if tables::read_positions(store).await? != verifier.accounts.positions() {
-        verifier.problem(
-            ProblemKind::ProjectionDiffers,
-            None,
-            "positions differs from the replay".into(),
-        );
+async fn compare_account_tables(store: &dyn EventStore, verifier: &mut Verifier) -> Result<(), VerifyError> {
+    for difference in TableDifference::in_account_tables(store, &verifier.accounts).await? {
+        let first = match &difference.first_account {
+            Some(account_id) => format!("first at account {account_id}"),
+            None => "rows of accounts the log does not hold".to_owned(),
+        };
+        report_difference(verifier, &difference, &format!("; {first}"));
     }
     Ok(())
 }
@@ -63,18 +49,22 @@ async fn compare_event_tables(
     expected: &ExpectedRows,
 ) -> Result<(), VerifyError> {
     for difference in tables::table_differences(store, expected).await? {
-        verifier.problem(
-            ProblemKind::ProjectionDiffers,
-            None,
-            format!(
-                "{} differs from the replay ({} rows, {} expected): rebuild it with `ledger projections rebuild`",
-                difference.table.name(),
-                difference.rows,
-                difference.expected_rows
-            ),
-        );
+        report_difference(verifier, &difference, "");
     }
     Ok(())
+}
+
+fn report_difference(verifier: &mut Verifier, difference: &TableDifference, more: &str) {
+    verifier.problem(
+        ProblemKind::ProjectionDiffers,
+        None,
+        format!(
+            "{} differs from the replay ({} rows, {} expected{more}): rebuild it with `ledger projections rebuild`",
+            difference.table.name(),
+            difference.rows,
+            difference.expected_rows
+        ),
+    );
 }
 
 async fn compare_refusal_alerts(store: &dyn EventStore, verifier: &mut Verifier) -> Result<(), VerifyError> {

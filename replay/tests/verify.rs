@@ -269,6 +269,65 @@ async fn an_edit_to_any_read_model_table_is_caught() {
 }
 
 #[tokio::test]
+async fn an_edit_to_any_balance_or_position_column_is_caught_and_named_by_account() {
+    use ledger_projections::tables::{rebuild_accounts, run_accounts, RunOptions};
+    // (table, the account named, the edit): columns the comparison through the read-out
+    // rows did not see (`positions.cost`), and rows missing or of no account in the log.
+    let edits: [(&str, &str, &str); 4] = [
+        (
+            "positions",
+            "first at account A0002",
+            "UPDATE positions SET cost = '1.00' WHERE account_id = 'A0002'",
+        ),
+        (
+            "positions",
+            "first at account A0004",
+            "DELETE FROM positions WHERE account_id = 'A0004'",
+        ),
+        (
+            "account_balances",
+            "first at account A0003",
+            "UPDATE account_balances SET withdrawable = '0.01' WHERE account_id = 'A0003'",
+        ),
+        (
+            "account_balances",
+            "rows of accounts the log does not hold",
+            "INSERT INTO account_balances VALUES ('Z9999', 'CNY', '0.00', '0.00', '0.00', '0.00', 1)",
+        ),
+    ];
+    for backend in BACKENDS {
+        let (db, store) = loaded(backend).await;
+        run_accounts(store.as_ref(), RunOptions::default(), |_| {})
+            .await
+            .unwrap();
+        let clean = verify(store.as_ref(), |_| {}).await.unwrap();
+        assert!(clean.is_ok() && clean.projections_checked, "{backend:?}: {clean:?}");
+        for (table, named, edit) in edits {
+            tamper(&db, &[edit]).await;
+            let report = verify(store.as_ref(), |_| {}).await.unwrap();
+            assert_eq!(
+                kinds(&report),
+                vec![ProblemKind::ProjectionDiffers],
+                "{backend:?}: `{edit}`: {report:?}"
+            );
+            let detail = &report.problems[0].detail;
+            assert!(
+                detail.starts_with(table) && detail.contains(named),
+                "{backend:?}: `{edit}` gave {detail}"
+            );
+            rebuild_accounts(store.as_ref(), RunOptions::default(), |_| {})
+                .await
+                .unwrap();
+            let rebuilt = verify(store.as_ref(), |_| {}).await.unwrap();
+            assert!(
+                rebuilt.is_ok(),
+                "{backend:?}: after `{edit}` and a rebuild: {rebuilt:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_refusal_not_yet_alerted_is_late_not_broken() {
     use ledger_projections::tables::{run_accounts, RunOptions};
     for backend in BACKENDS {

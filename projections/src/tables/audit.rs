@@ -1,28 +1,40 @@
-//! What `verify` compares: the rows the event-fed tables should hold, derived from the
-//! log alone by the runner's own derivation (`Changes`), as order-independent digests,
-//! against the same digests of the tables. Both sides come from each table's one
-//! column list.
+//! What `verify` compares: the rows every table should hold, as order-independent
+//! digests, against the same digests of the tables. The event-fed tables' rows are
+//! derived from the log alone by the runner's own derivation (`Changes`); the rows of
+//! `account_balances` and `positions` from the replayed accounts by the derivation the
+//! runner writes them with. Both sides come from each table's one column list.
 
 use std::collections::BTreeMap;
 
+use ledger_domain::account::Account;
 use ledger_eventstore::{EventStore, RecordedEvent};
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 use sqlx::{Pool, QueryBuilder};
 
-use super::backend::{connection, on_store, Backend, Operation};
+use super::backend::{connection, on_store, push_list, Backend, Operation, MAX_ROWS_PER_STATEMENT};
+use super::balances::{AccountBalance, AsOf, BALANCES};
 use super::changes::{Changes, RowChange};
-use super::columns::Table;
+use super::columns::{Cell, Table};
 use super::compliance::LARGE_CASH_ALERTS;
 use super::journal::JOURNAL;
 use super::obligations::{ObligationKey, ObligationRow, ObligationSums, OBLIGATIONS};
 use super::orders::{OrderRow, ORDERS};
+use super::positions::{HeldPosition, POSITIONS};
 use super::trades::TRADES;
-use crate::ProjectionError;
+use crate::{AccountsView, ProjectionError};
 
-/// The tables besides balances and positions that `verify` compares with a replay.
+/// Accounts one probe for the first differing account reads: one bind each.
+const MAX_ACCOUNTS_PER_PROBE: usize = MAX_ROWS_PER_STATEMENT;
+
+// The probes add their own `WHERE account_id IN (…)`.
+const _: () = assert!(BALANCES.filter.is_none() && POSITIONS.filter.is_none());
+
+/// The tables that `verify` compares with a replay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ComparedTable {
+    AccountBalances,
+    Positions,
     Trades,
     Orders,
     ClearingObligations,
@@ -31,7 +43,18 @@ pub enum ComparedTable {
 }
 
 impl ComparedTable {
-    pub const ALL: [ComparedTable; 5] = [
+    pub const ALL: [ComparedTable; 7] = [
+        ComparedTable::AccountBalances,
+        ComparedTable::Positions,
+        ComparedTable::Trades,
+        ComparedTable::Orders,
+        ComparedTable::ClearingObligations,
+        ComparedTable::LargeCashAlerts,
+        ComparedTable::JournalEntries,
+    ];
+
+    /// The tables fed by the events' own rows, compared with [`ExpectedRows`].
+    pub const EVENT_FED: [ComparedTable; 5] = [
         ComparedTable::Trades,
         ComparedTable::Orders,
         ComparedTable::ClearingObligations,
@@ -41,6 +64,8 @@ impl ComparedTable {
 
     pub fn name(self) -> &'static str {
         match self {
+            ComparedTable::AccountBalances => "account_balances",
+            ComparedTable::Positions => "positions",
             ComparedTable::Trades => "trades",
             ComparedTable::Orders => "orders",
             ComparedTable::ClearingObligations => "clearing_obligations",
@@ -52,6 +77,8 @@ impl ComparedTable {
     /// Every compared column of the table, as text.
     fn query(self) -> String {
         match self {
+            ComparedTable::AccountBalances => BALANCES.select_compared_text(),
+            ComparedTable::Positions => POSITIONS.select_compared_text(),
             ComparedTable::Trades => TRADES.select_compared_text(),
             ComparedTable::Orders => ORDERS.select_compared_text(),
             ComparedTable::ClearingObligations => OBLIGATIONS.select_compared_text(),
@@ -142,8 +169,11 @@ impl ExpectedRows {
         }
     }
 
-    fn digest(&self, table: ComparedTable) -> RowsDigest {
-        match table {
+    /// The digest of an event-fed table; `None` for the tables kept per account, which
+    /// [`TableDifference::in_account_tables`] compares.
+    fn digest(&self, table: ComparedTable) -> Option<RowsDigest> {
+        let digest = match table {
+            ComparedTable::AccountBalances | ComparedTable::Positions => return None,
             ComparedTable::Trades => self.trades,
             ComparedTable::LargeCashAlerts => self.alerts,
             ComparedTable::JournalEntries => self.journal,
@@ -165,7 +195,8 @@ impl ExpectedRows {
                 }
                 digest
             }
-        }
+        };
+        Some(digest)
     }
 }
 
@@ -175,6 +206,9 @@ pub struct TableDifference {
     pub table: ComparedTable,
     pub rows: u64,
     pub expected_rows: u64,
+    /// For a table kept per account, the first account (by id) whose rows differ; `None`
+    /// there means only rows of accounts the log does not hold differ.
+    pub first_account: Option<String>,
 }
 
 /// Every compared table whose rows differ from `expected`. The tables must be caught up
@@ -194,14 +228,128 @@ impl Operation for TableDifferences<'_> {
     async fn run<DB: Backend>(self, pool: &Pool<DB>) -> Result<Vec<TableDifference>, ProjectionError> {
         let mut conn = connection(pool).await?;
         let mut differences = Vec::new();
-        for table in ComparedTable::ALL {
+        for table in ComparedTable::EVENT_FED {
+            let Some(wanted) = self.0.digest(table) else {
+                continue;
+            };
             let actual = DB::digest(&mut conn, &mut QueryBuilder::new(table.query())).await?;
-            let wanted = self.0.digest(table);
             if actual != wanted {
                 differences.push(TableDifference {
                     table,
                     rows: actual.rows,
                     expected_rows: wanted.rows,
+                    first_account: None,
+                });
+            }
+        }
+        Ok(differences)
+    }
+}
+
+/// A table the runner derives from each account's state.
+#[derive(Debug, Clone, Copy)]
+enum AccountTable {
+    Balances,
+    Positions,
+}
+
+impl AccountTable {
+    const ALL: [AccountTable; 2] = [AccountTable::Balances, AccountTable::Positions];
+
+    fn compared(self) -> ComparedTable {
+        match self {
+            AccountTable::Balances => ComparedTable::AccountBalances,
+            AccountTable::Positions => ComparedTable::Positions,
+        }
+    }
+
+    /// The digest of the rows these accounts should have in the table, by the runner's own
+    /// derivation. `as_of_position` is not compared (which runner batch wrote a row is not
+    /// the log's to say), so the rows carry none.
+    fn expected<'a>(self, accounts: impl IntoIterator<Item = (&'a String, &'a Account)>) -> RowsDigest {
+        let mut digest = RowsDigest::default();
+        for (account_id, account) in accounts {
+            match self {
+                AccountTable::Balances => {
+                    let row = AccountBalance::of(account_id, account);
+                    digest.add_row(&BALANCES, &AsOf { row, position: 0 });
+                }
+                AccountTable::Positions => {
+                    for row in HeldPosition::all_of(account_id, account) {
+                        digest.add_row(&POSITIONS, &AsOf { row, position: 0 });
+                    }
+                }
+            }
+        }
+        digest
+    }
+
+    /// The digest of the table's rows of these accounts only.
+    async fn actual_of<DB: Backend>(
+        self,
+        conn: &mut DB::Connection,
+        account_ids: &[&String],
+    ) -> Result<RowsDigest, ProjectionError> {
+        let mut query = QueryBuilder::<DB>::new(self.compared().query());
+        query.push(" WHERE account_id IN ");
+        let ids: Vec<Cell<'_>> = account_ids.iter().map(|id| Cell::Text(id)).collect();
+        push_list(&mut query, &ids)?;
+        DB::digest(conn, &mut query).await
+    }
+
+    /// The first account whose rows differ: a chunk of accounts at a time, then one by one
+    /// inside the first chunk that differs. Run only once the whole table is known to differ.
+    async fn first_differing_account<DB: Backend>(
+        self,
+        conn: &mut DB::Connection,
+        view: &AccountsView,
+    ) -> Result<Option<String>, ProjectionError> {
+        let accounts: Vec<(&String, &Account)> = view.accounts.iter().collect();
+        for chunk in accounts.chunks(MAX_ACCOUNTS_PER_PROBE) {
+            let ids: Vec<&String> = chunk.iter().map(|(id, _)| *id).collect();
+            if self.actual_of::<DB>(conn, &ids).await? == self.expected(chunk.iter().copied()) {
+                continue;
+            }
+            for &(id, account) in chunk {
+                if self.actual_of::<DB>(conn, &[id]).await? != self.expected([(id, account)]) {
+                    return Ok(Some(id.clone()));
+                }
+            }
+        }
+        Ok(None)
+    }
+}
+
+impl TableDifference {
+    /// Whether `account_balances` and `positions` hold, on every compared column, the rows
+    /// the replayed accounts give; each that does not, with the first account that
+    /// differs. The tables must be caught up to exactly the events `accounts` saw.
+    pub async fn in_account_tables(
+        store: &dyn EventStore,
+        accounts: &AccountsView,
+    ) -> Result<Vec<TableDifference>, ProjectionError> {
+        on_store(store, AccountTableDifferences(accounts)).await
+    }
+}
+
+struct AccountTableDifferences<'a>(&'a AccountsView);
+
+impl Operation for AccountTableDifferences<'_> {
+    type Output = Vec<TableDifference>;
+
+    async fn run<DB: Backend>(self, pool: &Pool<DB>) -> Result<Vec<TableDifference>, ProjectionError> {
+        let mut conn = connection(pool).await?;
+        let mut differences = Vec::new();
+        for table in AccountTable::ALL {
+            let query = table.compared().query();
+            let actual = DB::digest(&mut conn, &mut QueryBuilder::new(query)).await?;
+            let wanted = table.expected(&self.0.accounts);
+            if actual != wanted {
+                differences.push(TableDifference {
+                    table: table.compared(),
+                    rows: actual.rows,
+                    expected_rows: wanted.rows,
+                    first_account: table.first_differing_account::<DB>(&mut conn, self.0).await?,
                 });
             }
         }

@@ -161,7 +161,8 @@ impl Cell<'_> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Audit {
     Compared,
-    /// Backends print it differently (a TIMESTAMPTZ follows the session's time zone).
+    /// Backends print it differently (a TIMESTAMPTZ follows the session's time zone), or
+    /// the log does not determine it (the position a runner batch ended at).
     NotCompared,
 }
 
