@@ -76,17 +76,18 @@ fn assert_recipe_passes(dir: &Path, events: &[u8], what: &str) -> String {
     stdout
 }
 
-/// Commands with fresh ids, so a second run writes new events at the wall clock.
+/// Commands with fresh ids, so a second run writes new events at the wall clock;
+/// the first one's name needs escaping and UTF-8 in the canonical bytes.
 fn wall_clock_commands(dir: &Path) -> PathBuf {
     let path = dir.join("wall-clock.jsonl");
-    let lines: Vec<String> = (1..=30)
-        .map(|n| {
-            format!(
-                "{{\"type\": \"deposit\", \"command_id\": \"W{n:06}\", \"account_id\": \"A0001\", \
+    let open = r#"{"type": "open_account", "command_id": "W000000", "account_id": "A0900", "customer_name": "张三 \"Zhang\" \\ é/", "id_number": "110101199003074578", "risk_level": 3}"#;
+    let deposits = (1..=30).map(|n| {
+        format!(
+            "{{\"type\": \"deposit\", \"command_id\": \"W{n:06}\", \"account_id\": \"A0001\", \
                  \"amount\": \"1.{n:02}\", \"bank_ref\": \"BW{n:06}\"}}"
-            )
-        })
-        .collect();
+        )
+    });
+    let lines: Vec<String> = std::iter::once(open.to_owned()).chain(deposits).collect();
     std::fs::write(&path, lines.join("\n")).unwrap();
     path
 }
@@ -121,6 +122,10 @@ async fn the_documented_recipe_rechecks_every_event_of_a_real_log() {
             text.contains("\"recorded_at\":\"2024-03-04T01:15:00.120000Z\""),
             "{backend:?}: the read-out shows the six digits that were hashed"
         );
+        assert!(
+            text.contains(r#""customer_name":"张三 \"Zhang\" \\ é/""#),
+            "{backend:?}: the log holds a name that needs escaping"
+        );
         let verify = String::from_utf8_lossy(&ledger(dir.path(), &db.url, &["verify"]).stdout).into_owned();
         let head = verify
             .lines()
@@ -130,6 +135,17 @@ async fn the_documented_recipe_rechecks_every_event_of_a_real_log() {
             report.trim_end().ends_with(&format!("head hash {head}")),
             "{backend:?}: the recipe ends on verify's head hash: {report}"
         );
+    }
+}
+
+#[tokio::test]
+async fn the_documented_recipe_rechecks_every_event_of_the_demo() {
+    for backend in BACKENDS {
+        let dir = tempfile::tempdir().unwrap();
+        let db = TestDatabase::fresh(backend).await;
+        ledger(dir.path(), &db.url, &["demo", "--accounts", "5", "--seed", "1"]);
+        let events = ledger(dir.path(), &db.url, &["events", "--json"]).stdout;
+        assert_recipe_passes(dir.path(), &events, &format!("the demo on {backend:?}"));
     }
 }
 
