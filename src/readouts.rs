@@ -113,7 +113,11 @@ pub async fn events(store: &dyn EventStore, from: u64, limit: Option<u64>, json:
         left -= events.len() as u64;
         for event in &events {
             if json {
-                writeln!(out, "{}", serde_json::to_string(event)?)?;
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string(&ledger_app::EventReadOut::from(event))?
+                )?;
             } else {
                 writeln!(
                     out,

@@ -32,7 +32,7 @@ pub use clearing::{end_of_day, settle, ClearingOutcome, ClearingStep};
 pub use error::{AppError, ReconcileFile};
 pub use queries::{
     balances, catch_up_read_models, events_after, head_position, orders, positions, read_models_checkpoint,
-    rebuild_read_models, trades, trades_of, CatchUp, Progress,
+    rebuild_read_models, trades, trades_of, CatchUp, EventReadOut, MetadataReadOut, Progress,
 };
 pub use reconcile::{read_bank_file, read_depository_file, reconcile, write_agreeing_files};
 pub use statement::{statement, StatementFormat};
