@@ -40,7 +40,13 @@ pub async fn run(
     );
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    while let Some((line_no, text)) = lines.next_line().with_context(|| file.display().to_string())? {
+    // A line that cannot be read is reported with where it came from.
+    let source = if file == Path::new("-") {
+        "standard input".to_owned()
+    } else {
+        file.display().to_string()
+    };
+    while let Some((line_no, text)) = lines.next_line().with_context(|| source.clone())? {
         let answers = batches.push(line_no, &text).await?;
         progress.inc(answers.len() as u64);
         print_answers(&mut out, &answers, json)?;
