@@ -27,6 +27,7 @@ pub enum Command {
     Demo(crate::demo::DemoArgs),
     /// Run a file of commands, one JSON object per line; every line is answered.
     Exec {
+        /// The command file (JSON lines, see docs/api.md); `-` reads standard input.
         file: PathBuf,
         /// One JSON result object per line instead of text.
         #[arg(long)]

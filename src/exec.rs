@@ -1,6 +1,6 @@
-//! `ledger exec FILE`: every line answered and printed as its batch is done.
+//! `ledger exec FILE` (or `-` for standard input): every line answered and printed as its batch is done.
 
-use std::io::{BufReader, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -27,10 +27,7 @@ pub async fn run(
     json: bool,
     recorded_at: Option<DateTime<Utc>>,
 ) -> anyhow::Result<ExitCode> {
-    let reader = BufReader::new(
-        std::fs::File::open(file).with_context(|| format!("cannot open command file {}", file.display()))?,
-    );
-    let mut lines = CommandLines::new(reader);
+    let mut lines = CommandLines::new(open_commands(file)?);
     let mut ledger = Ledger::new(store, rules);
     if let Some(at) = recorded_at {
         ledger.set_clock(move || at);
@@ -43,7 +40,13 @@ pub async fn run(
     );
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    while let Some((line_no, text)) = lines.next_line().with_context(|| file.display().to_string())? {
+    // A line that cannot be read is reported with where it came from.
+    let source = if file == Path::new("-") {
+        "standard input".to_owned()
+    } else {
+        file.display().to_string()
+    };
+    while let Some((line_no, text)) = lines.next_line().with_context(|| source.clone())? {
         let answers = batches.push(line_no, &text).await?;
         progress.inc(answers.len() as u64);
         print_answers(&mut out, &answers, json)?;
@@ -61,6 +64,15 @@ pub async fn run(
         writeln!(out, "{} commands: {}", tally.total(), parts.join(", "))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The command file, or standard input for `-` (a file piped from another program).
+fn open_commands(file: &Path) -> anyhow::Result<Box<dyn BufRead>> {
+    if file == Path::new("-") {
+        return Ok(Box::new(std::io::stdin().lock()));
+    }
+    let opened = std::fs::File::open(file).with_context(|| format!("cannot open command file {}", file.display()))?;
+    Ok(Box::new(BufReader::new(opened)))
 }
 
 fn print_answers(out: &mut impl Write, answers: &[LineAnswer], json: bool) -> anyhow::Result<()> {

@@ -117,8 +117,12 @@ pub async fn run_lines<S: AsRef<str>>(
     Ok(answers)
 }
 
+/// The UTF-8 byte-order mark, skipped at the start of a command file.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// A command file read line by line, each line at most [`MAX_LINE_BYTES`] long in
 /// memory: a longer line is cut there (and refused for its length), not held whole.
+/// A UTF-8 byte-order mark at the very start is skipped; anywhere else it is text.
 pub struct CommandLines<R> {
     reader: R,
     next_line: u64,
@@ -139,6 +143,9 @@ impl<R: BufRead> CommandLines<R> {
         let line = self.next_line;
         let unreadable = |cause| AppError::UnreadableLine { line, cause };
         self.buffer.clear();
+        if line == 1 {
+            self.skip_byte_order_mark().map_err(unreadable)?;
+        }
         // One byte past the limit keeps an overlong line overlong, so the parser refuses it.
         let limit = MAX_LINE_BYTES as u64 + 1;
         let read = (&mut self.reader)
@@ -168,6 +175,16 @@ impl<R: BufRead> CommandLines<R> {
             ))
         })?;
         Ok(Some((line, text)))
+    }
+
+    /// Editors on Windows start a file with a byte-order mark; it names the encoding
+    /// and is not part of the first command. Skipped before reading, so the first
+    /// line's length limit counts only the line.
+    fn skip_byte_order_mark(&mut self) -> std::io::Result<()> {
+        if self.reader.fill_buf()?.starts_with(UTF8_BOM) {
+            self.reader.consume(UTF8_BOM.len());
+        }
+        Ok(())
     }
 
     fn skip_rest_of_line(&mut self) -> std::io::Result<()> {

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The stable refusal codes of the command-file contract (DESIGN.md), plus the
+/// The stable refusal codes of the command-file contract (docs/api.md), plus the
 /// ledger's own extensions at the end. Codes are never renamed.
 /// strum and serde derive the same `snake_case` strings.
 #[derive(

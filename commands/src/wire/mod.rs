@@ -1,4 +1,4 @@
-//! The command-file contract (DESIGN.md, docs/api.md): one JSON object per line.
+//! The command-file contract (docs/api.md): one JSON object per line.
 //!
 //! [`LedgerCommand`] is the contract's vocabulary, spelled out once: one variant
 //! per command type, one field per contract field. serde reads a line into it:
@@ -43,7 +43,7 @@ pub struct CommandLine {
 
 /// The commands of the contract. The fields are declared in the contract's
 /// order, which is also the order their problems are reported in.
-#[derive(Debug, Clone, PartialEq, Deserialize, strum::IntoStaticStr)]
+#[derive(Debug, Clone, PartialEq, Deserialize, strum::IntoStaticStr, strum::VariantNames)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 #[strum(serialize_all = "snake_case")]
 pub enum LedgerCommand {
