@@ -2,14 +2,16 @@
 //! report. The run and the report itself (read models, reconciliation, statement,
 //! verdict) are `ledger_app::demo::run_with_report`'s.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use ledger_app::demo::{DemoFiles, DemoProgress, DemoReport, DemoSummary};
+use ledger_app::Break;
 use ledger_app::{AppError, EventStore, Ledger, MarketRules};
 
 use crate::readouts::{align_numbers, balance_table, position_table};
@@ -37,11 +39,12 @@ pub struct DemoArgs {
 
 pub async fn run(args: DemoArgs, db: Option<String>, rules: Arc<MarketRules>) -> anyhow::Result<ExitCode> {
     ledger_app::demo::check_accounts(args.accounts)?;
-    let url = match db {
-        Some(url) => url,
+    // The database as given, for the `Try:` lines: they must run as printed.
+    let (url, db_given) = match db {
+        Some(url) => (url.clone(), url),
         None => {
             remove_demo_database()?;
-            format!("sqlite://{DEMO_DATABASE_FILE}")
+            (format!("sqlite://{DEMO_DATABASE_FILE}"), DEMO_DATABASE_FILE.to_owned())
         }
     };
     let store = crate::cli::open_store(&url).await?;
@@ -61,7 +64,7 @@ pub async fn run(args: DemoArgs, db: Option<String>, rules: Arc<MarketRules>) ->
             _ => e.into(),
         })?;
     print_report(&report);
-    print_closing(&url, report.files.commands.as_deref());
+    print_closing(&db_given, report.files.commands.as_deref());
     print_files(&report);
     Ok(if report.passed {
         ExitCode::SUCCESS
@@ -70,7 +73,8 @@ pub async fn run(args: DemoArgs, db: Option<String>, rules: Arc<MarketRules>) ->
     })
 }
 
-/// Runs the demo with a progress bar on stderr (drawn only on a terminal).
+/// Runs the demo with a progress bar on stderr when it is a terminal; otherwise (a
+/// log, a pipe) with a line on stderr per phase as it finishes, never minutes of silence.
 async fn run_with_progress_bar(
     args: &DemoArgs,
     store: Arc<dyn EventStore>,
@@ -78,21 +82,47 @@ async fn run_with_progress_bar(
     files: DemoFiles,
 ) -> Result<DemoReport, AppError> {
     let mut ledger = Ledger::new(store, rules);
-    let progress = ProgressBar::new(0).with_style(
-        ProgressStyle::with_template("{spinner} {msg:<28} [{bar:40}] {pos}/{len} commands ({per_sec})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
+    let on_terminal = std::io::stderr().is_terminal();
+    let progress = if on_terminal {
+        ProgressBar::new(0).with_style(
+            ProgressStyle::with_template("{spinner} {msg:<36} [{bar:40}] {pos}/{len} commands ({rate})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .with_key("rate", |state: &ProgressState, out: &mut dyn std::fmt::Write| {
+                    // A whole number: fractions of a command per second say nothing.
+                    let _ = write!(out, "{:.0}/s", state.per_sec());
+                })
+                .progress_chars("=> "),
+        )
+    } else {
+        ProgressBar::hidden()
+    };
     let report = ledger_app::demo::run_with_report(&mut ledger, args.seed, args.accounts, files, |step| match step {
         DemoProgress::Phase { name, commands } => {
             progress.set_message(name.to_owned());
             progress.inc_length(commands);
         }
         DemoProgress::Answered(commands) => progress.inc(commands),
+        DemoProgress::PhaseDone {
+            name,
+            commands,
+            seconds,
+        } if !on_terminal => {
+            eprintln!("{}", phase_line(name, commands, seconds));
+        }
+        DemoProgress::PhaseDone { .. } => {}
     })
     .await;
     progress.finish_and_clear();
     report
+}
+
+/// A finished phase, as a line of a log.
+fn phase_line(name: &str, commands: u64, seconds: f64) -> String {
+    if commands == 0 {
+        format!("demo: {name}: {seconds:.2} s")
+    } else {
+        format!("demo: {name}: {commands} commands in {seconds:.2} s")
+    }
 }
 
 fn remove_demo_database() -> anyhow::Result<()> {
@@ -133,8 +163,8 @@ fn print_report(report: &DemoReport) {
         ),
     ]);
     table.add_row([
-        "wall time (with generation)".to_owned(),
-        format!("{:.2} s", timings.wall_seconds),
+        "commands answered (with generation)".to_owned(),
+        format!("{:.2} s", timings.commands_seconds),
     ]);
     table.add_row([
         "read models (every table)".to_owned(),
@@ -144,8 +174,13 @@ fn print_report(report: &DemoReport) {
             projected as f64 / timings.read_models_seconds.max(f64::EPSILON)
         ),
     ]);
+    table.add_row([
+        "whole run (every phase)".to_owned(),
+        format!("{:.2} s", timings.total_seconds),
+    ]);
     align_numbers(&mut table, 1..2);
     println!("{table}\n");
+    println!("{}\n", phase_table(report));
     println!("{}\n", count_table("event type", "events", &summary.events_by_type));
     println!("{}\n", count_table("refusal code", "commands", &summary.by_code));
     println!(
@@ -183,28 +218,105 @@ fn print_invariants(summary: &DemoSummary) {
     }
 }
 
-fn print_closing(url: &str, commands_out: Option<&Path>) {
-    let shown = ledger_app::redact_url(url);
-    println!("\nThe log is in {shown}. Try: ledger --db {shown} balances");
+/// Every phase with its time, then the time between them (generating the commands) and the whole run.
+fn phase_table(report: &DemoReport) -> Table {
+    let timings = &report.timings;
+    let mut table = Table::new();
+    table.load_style(UTF8_BORDERS_ONLY);
+    table.set_header(["phase", "commands", "seconds"]);
+    for phase in &timings.phases {
+        let commands = if phase.commands == 0 {
+            String::new()
+        } else {
+            phase.commands.to_string()
+        };
+        table.add_row([phase.name.clone(), commands, format!("{:.2}", phase.seconds)]);
+    }
+    let in_phases: f64 = timings.phases.iter().map(|p| p.seconds).sum();
+    table.add_row([
+        "between phases (generating commands)".to_owned(),
+        String::new(),
+        format!("{:.2}", (timings.total_seconds - in_phases).max(0.0)),
+    ]);
+    table.add_row([
+        "whole run".to_owned(),
+        report.summary.commands.to_string(),
+        format!("{:.2}", timings.total_seconds),
+    ]);
+    align_numbers(&mut table, 1..3);
+    table
+}
+
+/// Where the log is, and commands to paste as they are: paths quoted for the shell,
+/// a password left out (it comes from `PGPASSWORD` or `~/.pgpass`, never the screen).
+fn print_closing(db: &str, commands_out: Option<&Path>) {
+    let (db, had_password) = without_password(db);
+    println!("\nThe log is in {db}.");
+    if had_password {
+        println!("Its password is left out here: give it in PGPASSWORD or ~/.pgpass.");
+    }
+    println!("Try: ledger --db {} balances", shell_quoted(&db));
     if let Some(path) = commands_out {
         println!(
-            "The commands are in {} (replay them with: ledger --db NEW.db exec {})",
+            "The commands are in {}. Replay them with: ledger --db ledger-replay.db exec {}",
             path.display(),
-            path.display()
+            shell_quoted(&path.display().to_string())
         );
+    }
+}
+
+/// A word the shell reads back unchanged: as it is when plain, else in single quotes.
+fn shell_quoted(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// A database URL without its password (and whether it had one); a path unchanged.
+fn without_password(db: &str) -> (String, bool) {
+    let Some((scheme, rest)) = db.split_once("://") else {
+        return (db.to_owned(), false);
+    };
+    let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((user_info, host)) => match user_info.split_once(':') {
+            Some((user, _password)) => (format!("{scheme}://{user}@{host}{tail}"), true),
+            None => (db.to_owned(), false),
+        },
+        None => (db.to_owned(), false),
     }
 }
 
 /// The reconciliation's verdict and where the sample statement is.
 fn print_files(report: &DemoReport) {
     let (reconciliation, files) = (&report.reconciliation, &report.files);
+    let (planted, found) = (&reconciliation.planted, &reconciliation.breaks);
+    let verdict = if reconciliation.found_exactly_the_planted() {
+        format!("found exactly those {}", found.len())
+    } else {
+        format!("found {}, NOT the planted ones", found.len())
+    };
     println!(
-        "Reconciliation of {} against {} (bank) and {} (depository): {} breaks.",
+        "Reconciliation of {} against {} (bank) and {} (depository), with breaks planted in them: planted {} breaks, {verdict}.",
         reconciliation.trade_date,
         files.bank.display(),
         files.depository.display(),
-        reconciliation.breaks.len()
+        planted.len()
     );
+    for each in found {
+        let mark = if planted.contains(each) {
+            "planted"
+        } else {
+            "NOT PLANTED"
+        };
+        println!("  {}  ({mark})", break_line(each));
+    }
+    for missed in planted.iter().filter(|p| !found.contains(p)) {
+        println!("  {}  (planted, NOT FOUND)", break_line(missed));
+    }
     let statement = &report.statement;
     println!(
         "The statement (对账单) of {} for {} to {} is in {}.",
@@ -213,4 +325,50 @@ fn print_files(report: &DemoReport) {
         statement.to,
         files.statement.display()
     );
+}
+
+fn break_line(each: &Break) -> String {
+    let or_none = |text: &str| {
+        if text.is_empty() {
+            "none".to_owned()
+        } else {
+            text.to_owned()
+        }
+    };
+    let what = if each.instrument.is_empty() {
+        each.account_id.clone()
+    } else {
+        format!("{} {}", each.account_id, each.instrument)
+    };
+    format!(
+        "{} {what}: ours {}, theirs {}",
+        each.kind.as_str(),
+        or_none(&each.ours),
+        or_none(&each.theirs)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{shell_quoted, without_password};
+
+    #[test]
+    fn try_lines_quote_what_the_shell_would_split_and_leave_out_passwords() {
+        assert_eq!(shell_quoted("ledger-demo.db"), "ledger-demo.db");
+        assert_eq!(shell_quoted("my ledger.db"), "'my ledger.db'");
+        assert_eq!(shell_quoted("it's.db"), r"'it'\''s.db'");
+        assert_eq!(shell_quoted(""), "''");
+        assert_eq!(
+            without_password("postgres://u:secret@h:5432/db?sslmode=require"),
+            ("postgres://u@h:5432/db?sslmode=require".to_owned(), true)
+        );
+        assert_eq!(
+            without_password("postgres://u@h/db"),
+            ("postgres://u@h/db".to_owned(), false)
+        );
+        assert_eq!(
+            without_password("sqlite://a b.db"),
+            ("sqlite://a b.db".to_owned(), false)
+        );
+    }
 }

@@ -110,20 +110,21 @@ async fn reconciliation_finds_exactly_the_planted_breaks() {
         let db = TestDatabase::fresh(backend).await;
         let out = ledger(dir.path(), &db.url, &["demo", "--accounts", "25", "--seed", "3"]);
         assert!(
-            String::from_utf8_lossy(&out.stdout).contains("(depository): 0 breaks."),
+            String::from_utf8_lossy(&out.stdout).contains("planted 3 breaks, found exactly those 3"),
             "{backend:?}"
         );
+        let (bank_lines, holding_lines) = undo_the_demos_planted_breaks(dir.path(), &db.url);
+        std::fs::write(dir.path().join("agreeing-bank.csv"), bank_lines.join("\n")).unwrap();
+        std::fs::write(dir.path().join("agreeing-depository.csv"), holding_lines.join("\n")).unwrap();
 
         // Plant three breaks: a wrong bank balance, a missing holding, an account we do not know.
-        let bank = std::fs::read_to_string(dir.path().join("ledger-demo-bank.csv")).unwrap();
-        let mut bank_lines: Vec<String> = bank.lines().map(str::to_owned).collect();
+        let mut bank_lines = bank_lines;
         let first_account = bank_lines[1].split(',').next().unwrap().to_owned();
         bank_lines[1] = format!("{first_account},0.01");
         bank_lines.push("Z9999999,100.00".to_owned());
         std::fs::write(dir.path().join("bank.csv"), bank_lines.join("\n")).unwrap();
-        let holdings = std::fs::read_to_string(dir.path().join("ledger-demo-depository.csv")).unwrap();
-        let mut holding_lines: Vec<&str> = holdings.lines().collect();
-        let removed = holding_lines.remove(1).to_owned();
+        let mut holding_lines = holding_lines;
+        let removed = holding_lines.remove(1);
         std::fs::write(dir.path().join("depository.csv"), holding_lines.join("\n")).unwrap();
 
         let output = Command::new(env!("CARGO_BIN_EXE_ledger"))
@@ -177,7 +178,7 @@ async fn reconciliation_finds_exactly_the_planted_breaks() {
             ],
             "{backend:?}"
         );
-        // The demo's own files still reconcile to zero: the stored breaks of the date are replaced.
+        // Files that agree reconcile to zero: the stored breaks of the date are replaced.
         let clean = ledger(
             dir.path(),
             &db.url,
@@ -186,11 +187,57 @@ async fn reconciliation_finds_exactly_the_planted_breaks() {
                 "--date",
                 "2024-03-05",
                 "--bank",
-                "ledger-demo-bank.csv",
+                "agreeing-bank.csv",
                 "--depository",
-                "ledger-demo-depository.csv",
+                "agreeing-depository.csv",
             ],
         );
         assert!(String::from_utf8_lossy(&clean.stdout).contains("0 breaks"));
     }
+}
+
+/// The lines of the demo's bank and depository files with the breaks the demo
+/// planted in them undone (learnt by reconciling them): files that agree with the ledger.
+fn undo_the_demos_planted_breaks(dir: &Path, db: &str) -> (Vec<String>, Vec<String>) {
+    let output = Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .current_dir(dir)
+        .args(["--db", db, "reconcile", "--date", "2024-03-05"])
+        .args([
+            "--bank",
+            "ledger-demo-bank.csv",
+            "--depository",
+            "ledger-demo-depository.csv",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let planted: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        planted.as_array().unwrap().len(),
+        3,
+        "the demo plants three breaks: {planted}"
+    );
+    let read = |name: &str| -> Vec<String> {
+        std::fs::read_to_string(dir.join(name))
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+    let (mut bank, mut holdings) = (read("ledger-demo-bank.csv"), read("ledger-demo-depository.csv"));
+    for each in planted.as_array().unwrap() {
+        let field = |name: &str| each[name].as_str().unwrap().to_owned();
+        let (account, ours) = (field("account_id"), field("ours"));
+        let of_account = |line: &String| line.starts_with(&format!("{account},"));
+        match field("kind").as_str() {
+            "cash_differs" => bank
+                .iter_mut()
+                .filter(|l| of_account(l))
+                .for_each(|l| *l = format!("{account},{ours}")),
+            "cash_unknown_to_ledger" => bank.retain(|l| !of_account(l)),
+            "position_missing_at_depository" => holdings.push(format!("{account},{},{ours}", field("instrument"))),
+            other => panic!("the demo plants no {other}"),
+        }
+    }
+    (bank, holdings)
 }

@@ -51,7 +51,7 @@ fn demo_runs_on_a_fresh_directory_and_holds_the_invariants() {
         assert!(text.contains(section), "the report shows {section}: {text}");
     }
     assert!(dir.path().join("ledger-demo.db").exists());
-    assert!(text.contains("(depository): 0 breaks."), "{text}");
+    assert!(text.contains("planted 3 breaks, found exactly those 3"), "{text}");
     let statement = std::fs::read_to_string(dir.path().join("ledger-demo-statement.html")).unwrap();
     assert!(statement.contains("对账单 Statement of account D0000001"));
 
@@ -79,6 +79,76 @@ fn demo_runs_on_a_fresh_directory_and_holds_the_invariants() {
     assert_eq!(stdout(&demo_balances), stdout(&replay_balances));
     let balances: Value = serde_json::from_str(&stdout(&demo_balances)).unwrap();
     assert_eq!(balances.as_array().unwrap().len(), 30);
+}
+
+#[test]
+fn demo_tells_its_phases_when_not_on_a_terminal_and_its_try_lines_run_as_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ledger_in(
+        dir.path(),
+        &[
+            "--db",
+            "my ledger.db",
+            "demo",
+            "--accounts",
+            "5",
+            "--commands-out",
+            "it's commands.jsonl",
+        ],
+    );
+    assert!(out.status.success(), "demo failed: {}", stderr(&out));
+    let (text, progress) = (stdout(&out), stderr(&out));
+    // Stderr is a pipe here: a line per phase as it finishes instead of silence.
+    for phase in [
+        "listings and accounts",
+        "end of day 2024-03-05",
+        "read models",
+        "reconciliation",
+    ] {
+        assert!(
+            progress.lines().any(|l| l.contains(phase) && l.ends_with(" s")),
+            "no line for {phase}: {progress}"
+        );
+    }
+    // The whole run's time and each phase, rates as whole numbers.
+    assert!(text.contains("whole run"), "{text}");
+    let throughput = text.lines().find(|l| l.contains("commands/s")).unwrap();
+    assert!(!throughput.contains('.'), "{throughput}");
+    assert!(text.contains("planted 3 breaks, found exactly those 3"), "{text}");
+
+    let tries: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_once("Try: ").map(|(_, t)| t))
+        .collect();
+    assert!(!tries.is_empty(), "{text}");
+    assert!(tries.iter().any(|t| t.contains("'my ledger.db'")), "{tries:?}");
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_ledger")).parent().unwrap();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    for line in tries {
+        let ran = Command::new("sh")
+            .arg("-c")
+            .arg(line)
+            .current_dir(dir.path())
+            .env("PATH", &path)
+            .env_remove("LEDGER_DATABASE_URL")
+            .output()
+            .unwrap();
+        assert!(ran.status.success(), "{line}: {}", stderr(&ran));
+        assert!(stdout(&ran).contains("D0000001"), "{line}: {}", stdout(&ran));
+    }
+    let replay = text
+        .lines()
+        .find_map(|l| l.split_once("Replay them with: ").map(|(_, t)| t));
+    let replay = replay.unwrap();
+    let ran = Command::new("sh")
+        .arg("-c")
+        .arg(replay)
+        .current_dir(dir.path())
+        .env("PATH", &path)
+        .env_remove("LEDGER_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(ran.status.success(), "{replay}: {}", stderr(&ran));
 }
 
 #[test]

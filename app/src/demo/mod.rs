@@ -11,6 +11,7 @@
 mod exchange;
 mod generator;
 mod market;
+mod planted;
 pub mod report;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,8 +27,10 @@ use ledger_projections::{AccountsView, BalanceRow, PositionRow};
 use serde::Serialize;
 
 use self::generator::{Generator, Intent};
+pub use self::planted::UNKNOWN_ACCOUNT;
 pub use self::report::{
-    run_with_report, DemoFiles, DemoReconciliation, DemoReport, DemoStatement, DemoTimings, REPORT_PHASE,
+    run_with_report, DemoFiles, DemoReconciliation, DemoReport, DemoStatement, DemoTimings, PhaseTiming, FILES_PHASE,
+    READ_MODELS_PHASE, RECONCILIATION_PHASE, REPORT_PHASES,
 };
 use crate::batch::run_lines;
 use crate::AppError;
@@ -63,6 +66,8 @@ pub enum DemoProgress<'a> {
     Phase { name: &'a str, commands: u64 },
     /// This many more commands were answered.
     Answered(u64),
+    /// The phase just announced is done: its commands answered (or its step of the report finished).
+    PhaseDone { name: &'a str, commands: u64, seconds: f64 },
 }
 
 /// Every line the demo sent and every answer, in order.
@@ -167,7 +172,13 @@ async fn run_phase(
         progress(DemoProgress::Answered(n))
     })
     .await?;
-    demo.engine_time += started.elapsed();
+    let took = started.elapsed();
+    demo.engine_time += took;
+    progress(DemoProgress::PhaseDone {
+        name,
+        commands: plan.len() as u64,
+        seconds: took.as_secs_f64(),
+    });
     assert_eq!(answers.len(), plan.len(), "every line of the phase {name} was answered");
     for ((intent, line), answer) in plan.into_iter().zip(&answers) {
         demo.learn(&intent, answer);

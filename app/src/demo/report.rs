@@ -1,32 +1,38 @@
 //! The demo end to end, as `ledger demo` reports it: the generated days run, the
 //! read models caught up, the files the bank and the depository would send written
-//! and reconciled, a sample customer's statement written, and the verdict. The
-//! caller picks where the files go and prints the [`DemoReport`] as it likes, so the
-//! CLI, `ledger bench` and the HTTP server share one flow.
+//! (with a few planted breaks) and reconciled, a sample customer's statement
+//! written, and the verdict, every phase timed. The caller picks where the files go
+//! and prints the [`DemoReport`] as it likes, so the CLI, `ledger bench` and the
+//! HTTP server share one flow.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use chrono::NaiveDate;
 use ledger_commands::Ledger;
+use ledger_eventstore::EventStore;
 use ledger_projections::reconcile::Break;
 use serde::Serialize;
 
+use super::planted::plant_breaks;
 use super::{account_id, first_day, last_day, run, summarize, DemoProgress, DemoRun, DemoSummary};
 use crate::queries::{catch_up_read_models, CatchUp};
-use crate::reconcile::{reconcile, write_agreeing_files};
+use crate::reconcile::{read_bank_file, read_depository_file, reconcile, write_agreeing_files};
 use crate::statement::{statement, StatementFormat};
 use crate::AppError;
 
-/// The phase the demo announces once its commands are answered, while it builds its report.
-pub const REPORT_PHASE: &str = "read models and files";
+/// The report's own phases, announced (and timed) after the run's, in this order.
+pub const READ_MODELS_PHASE: &str = "read models";
+pub const RECONCILIATION_PHASE: &str = "reconciliation";
+pub const FILES_PHASE: &str = "summary, statement and commands file";
+pub const REPORT_PHASES: [&str; 3] = [READ_MODELS_PHASE, RECONCILIATION_PHASE, FILES_PHASE];
 
 /// Where the demo writes its files: the caller decides.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DemoFiles {
-    /// The bank's custody balances (`account,balance`), agreeing with the ledger.
+    /// The bank's custody balances (`account,balance`): the ledger's, with planted breaks.
     pub bank: PathBuf,
-    /// The depository's holdings (`account,instrument,quantity`), agreeing with the ledger.
+    /// The depository's holdings (`account,instrument,quantity`): the ledger's, with a planted break.
     pub depository: PathBuf,
     /// The sample customer's statement, as HTML.
     pub statement: PathBuf,
@@ -34,23 +40,46 @@ pub struct DemoFiles {
     pub commands: Option<PathBuf>,
 }
 
-/// How long the demo's steps took, measured with [`Instant`].
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+/// How long one phase took: the commands answered, or a step of the report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PhaseTiming {
+    pub name: String,
+    /// Commands sent in the phase; 0 for the report's own phases.
+    pub commands: u64,
+    pub seconds: f64,
+}
+
+/// How long the demo took, measured with [`Instant`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DemoTimings {
+    /// The whole run, from the start to the last file written: every phase, and the
+    /// generation of the commands between them.
+    pub total_seconds: f64,
     /// From the start to the last command answered, generation included.
-    pub wall_seconds: f64,
+    pub commands_seconds: f64,
     /// Time spent in the ledger (parsing, deciding, committing), generation left out.
     pub engine_seconds: f64,
     /// Catching up every read model table after the run.
     pub read_models_seconds: f64,
+    /// Every phase in the order it ran, the run's then the report's ([`REPORT_PHASES`]).
+    pub phases: Vec<PhaseTiming>,
 }
 
 /// The reconciliation of the demo's last day against the files it wrote.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DemoReconciliation {
     pub trade_date: NaiveDate,
-    /// Differences found (and stored); the agreeing files give none.
+    /// The differences planted in the files (see [`super::UNKNOWN_ACCOUNT`]), sorted.
+    pub planted: Vec<Break>,
+    /// Differences found (and stored), sorted: the demo passes when they are exactly the planted ones.
     pub breaks: Vec<Break>,
+}
+
+impl DemoReconciliation {
+    /// Whether reconciliation found exactly the planted breaks, no more, no fewer.
+    pub fn found_exactly_the_planted(&self) -> bool {
+        self.breaks == self.planted
+    }
 }
 
 /// Whose statement the demo wrote, for which trade dates.
@@ -74,13 +103,22 @@ pub struct DemoReport {
     pub reconciliation: DemoReconciliation,
     pub statement: DemoStatement,
     pub files: DemoFiles,
-    /// The demo passes when every invariant holds and the reconciliation finds no break.
+    /// The demo passes when every invariant holds and the reconciliation finds exactly the planted breaks.
     pub passed: bool,
 }
 
+/// What the report's phases built.
+struct Built {
+    summary: DemoSummary,
+    read_models: CatchUp,
+    read_models_seconds: f64,
+    reconciliation: DemoReconciliation,
+    statement: DemoStatement,
+}
+
 /// Runs the demo's days on an empty ledger (see [`run`]), then builds its report,
-/// writing the files named in `files`. The progress callback hears the run's phases,
-/// then [`REPORT_PHASE`].
+/// writing the files named in `files`. The progress callback hears every phase
+/// start and finish, the run's then [`REPORT_PHASES`].
 pub async fn run_with_report(
     ledger: &mut Ledger,
     seed: u64,
@@ -89,38 +127,90 @@ pub async fn run_with_report(
     mut on_progress: impl FnMut(DemoProgress<'_>),
 ) -> Result<DemoReport, AppError> {
     let started = Instant::now();
-    let demo = run(ledger, seed, accounts, &mut on_progress).await?;
-    let wall_seconds = started.elapsed().as_secs_f64();
-    on_progress(DemoProgress::Phase {
-        name: REPORT_PHASE,
-        commands: 0,
-    });
-    if let Some(path) = &files.commands {
-        write_commands(path, &demo)?;
-    }
-    let store = ledger.store().as_ref();
-    let projecting = Instant::now();
-    let read_models = catch_up_read_models(store, |_| {}).await?;
-    let read_models_seconds = projecting.elapsed().as_secs_f64();
-
-    let reconciliation = reconcile_agreeing_files(store, &files).await?;
-    let summary = summarize(store, &demo).await?;
-    let statement = write_sample_statement(store, &files.statement).await?;
-    let passed = summary.invariant_violations.is_empty() && reconciliation.breaks.is_empty();
+    let mut phases = Vec::new();
+    let mut hear = |step: DemoProgress<'_>| {
+        if let DemoProgress::PhaseDone {
+            name,
+            commands,
+            seconds,
+        } = step
+        {
+            phases.push(PhaseTiming {
+                name: name.to_owned(),
+                commands,
+                seconds,
+            });
+        }
+        on_progress(step);
+    };
+    let demo = run(ledger, seed, accounts, &mut hear).await?;
+    let commands_seconds = started.elapsed().as_secs_f64();
+    let built = build_report(ledger.store().as_ref(), &demo, &files, &mut hear).await?;
+    let total_seconds = started.elapsed().as_secs_f64();
+    let passed = built.summary.invariant_violations.is_empty() && built.reconciliation.found_exactly_the_planted();
     Ok(DemoReport {
         seed,
-        summary,
+        summary: built.summary,
         timings: DemoTimings {
-            wall_seconds,
+            total_seconds,
+            commands_seconds,
             engine_seconds: demo.engine_seconds,
-            read_models_seconds,
+            read_models_seconds: built.read_models_seconds,
+            phases,
         },
-        read_models,
-        reconciliation,
-        statement,
+        read_models: built.read_models,
+        reconciliation: built.reconciliation,
+        statement: built.statement,
         files,
         passed,
     })
+}
+
+/// The report's phases, each announced and timed.
+async fn build_report(
+    store: &dyn EventStore,
+    demo: &DemoRun,
+    files: &DemoFiles,
+    hear: &mut impl FnMut(DemoProgress<'_>),
+) -> Result<Built, AppError> {
+    let step = start_phase(hear, READ_MODELS_PHASE);
+    let read_models = catch_up_read_models(store, |_| {}).await?;
+    let read_models_seconds = finish_phase(hear, READ_MODELS_PHASE, step);
+
+    let step = start_phase(hear, RECONCILIATION_PHASE);
+    let reconciliation = reconcile_planted_files(store, files).await?;
+    finish_phase(hear, RECONCILIATION_PHASE, step);
+
+    let step = start_phase(hear, FILES_PHASE);
+    let summary = summarize(store, demo).await?;
+    let statement = write_sample_statement(store, &files.statement).await?;
+    if let Some(path) = &files.commands {
+        write_commands(path, demo)?;
+    }
+    finish_phase(hear, FILES_PHASE, step);
+    Ok(Built {
+        summary,
+        read_models,
+        read_models_seconds,
+        reconciliation,
+        statement,
+    })
+}
+
+fn start_phase(hear: &mut impl FnMut(DemoProgress<'_>), name: &str) -> Instant {
+    hear(DemoProgress::Phase { name, commands: 0 });
+    Instant::now()
+}
+
+/// Tells the phase is done; returns its seconds.
+fn finish_phase(hear: &mut impl FnMut(DemoProgress<'_>), name: &str, started: Instant) -> f64 {
+    let seconds = started.elapsed().as_secs_f64();
+    hear(DemoProgress::PhaseDone {
+        name,
+        commands: 0,
+        seconds,
+    });
+    seconds
 }
 
 /// The commands, one a line, so that `ledger exec` replays them into the same ledger.
@@ -130,26 +220,30 @@ fn write_commands(path: &Path, demo: &DemoRun) -> Result<(), AppError> {
     write_file(path, "the demo's commands", text.as_bytes())
 }
 
-/// Writes the files the bank and the depository would send, then reconciles the
-/// last day against exactly those bytes.
-async fn reconcile_agreeing_files(
-    store: &dyn ledger_eventstore::EventStore,
-    files: &DemoFiles,
-) -> Result<DemoReconciliation, AppError> {
+/// Writes the files the bank and the depository would send, agreeing with the
+/// ledger but for the planted breaks, then reconciles the last day against exactly
+/// those bytes.
+async fn reconcile_planted_files(store: &dyn EventStore, files: &DemoFiles) -> Result<DemoReconciliation, AppError> {
     let (mut bank, mut depository) = (Vec::new(), Vec::new());
     write_agreeing_files(store, &mut bank, &mut depository).await?;
+    let planted = plant_breaks(
+        read_bank_file(bank.as_slice())?,
+        read_depository_file(depository.as_slice())?,
+    );
+    let (bank, depository) = (planted.bank_csv()?, planted.depository_csv()?);
     write_file(&files.bank, "the demo's bank file", &bank)?;
     write_file(&files.depository, "the demo's depository file", &depository)?;
     let trade_date = last_day();
     let breaks = reconcile(store, trade_date, bank.as_slice(), depository.as_slice()).await?;
-    Ok(DemoReconciliation { trade_date, breaks })
+    Ok(DemoReconciliation {
+        trade_date,
+        planted: planted.breaks,
+        breaks,
+    })
 }
 
 /// The statement of the demo's first account over both days, as HTML.
-async fn write_sample_statement(
-    store: &dyn ledger_eventstore::EventStore,
-    path: &Path,
-) -> Result<DemoStatement, AppError> {
+async fn write_sample_statement(store: &dyn EventStore, path: &Path) -> Result<DemoStatement, AppError> {
     let sample = DemoStatement {
         account_id: account_id(0),
         from: first_day(),
