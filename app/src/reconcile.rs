@@ -2,6 +2,7 @@
 //! depository's holdings. The files come as any `Read` (a file, an upload); a bad
 //! line is an error naming its line, found before anything is changed.
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
 
 use chrono::NaiveDate;
@@ -32,6 +33,7 @@ struct HoldingLine {
 pub fn read_bank_file(file: impl Read) -> Result<Vec<BankBalance>, AppError> {
     let mut reader = csv::Reader::from_reader(file);
     let mut lines = Vec::new();
+    let mut first_line_of: HashMap<String, u64> = HashMap::new();
     for (index, line) in reader.deserialize::<BankLine>().enumerate() {
         // Line 1 is the header.
         let line_no = index as u64 + 2;
@@ -45,6 +47,13 @@ pub fn read_bank_file(file: impl Read) -> Result<Vec<BankBalance>, AppError> {
             .balance
             .parse()
             .map_err(|e| bad(format!("has a balance {:?} that is not a decimal: {e}", line.balance)))?;
+        // A second line for one account would silently win over the first: refuse it.
+        if let Some(first) = first_line_of.insert(line.account.clone(), line_no) {
+            return Err(bad(format!(
+                "lists account {} again (first on line {first})",
+                line.account
+            )));
+        }
         lines.push(BankBalance {
             account_id: line.account,
             balance_cny,
@@ -57,12 +66,22 @@ pub fn read_bank_file(file: impl Read) -> Result<Vec<BankBalance>, AppError> {
 pub fn read_depository_file(file: impl Read) -> Result<Vec<Holding>, AppError> {
     let mut reader = csv::Reader::from_reader(file);
     let mut lines = Vec::new();
+    let mut first_line_of: HashMap<(String, String), u64> = HashMap::new();
     for (index, line) in reader.deserialize::<HoldingLine>().enumerate() {
-        let line = line.map_err(|e| AppError::MalformedFileLine {
+        let line_no = index as u64 + 2;
+        let bad = |reason: String| AppError::MalformedFileLine {
             file: ReconcileFile::Depository,
-            line: index as u64 + 2,
-            reason: format!("is not `account,instrument,quantity`: {e}"),
-        })?;
+            line: line_no,
+            reason,
+        };
+        let line = line.map_err(|e| bad(format!("is not `account,instrument,quantity`: {e}")))?;
+        let key = (line.account.clone(), line.instrument.clone());
+        if let Some(first) = first_line_of.insert(key, line_no) {
+            return Err(bad(format!(
+                "lists {} of account {} again (first on line {first})",
+                line.instrument, line.account
+            )));
+        }
         lines.push(Holding {
             account_id: line.account,
             instrument: line.instrument,
