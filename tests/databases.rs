@@ -275,3 +275,34 @@ async fn sslmode_require_connects_over_tls() {
     let out = ledger_on(dir.path(), &url, &["balances"]);
     assert!(out.status.success(), "{}", text(&out));
 }
+
+/// A test database's URL with the password planted (the test server trusts any password).
+fn with_password(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let (user, host) = rest.split_once('@').expect("a user in the test URL");
+    let user = user.split(':').next().unwrap_or(user);
+    format!("{scheme}://{user}:{PASSWORD}@{host}")
+}
+
+#[tokio::test]
+async fn no_message_of_a_working_run_shows_the_password_either() {
+    let database = TestDatabase::fresh(Backend::Postgres).await;
+    let url = with_password(&database.url);
+    let dir = tempfile::tempdir().unwrap();
+    let runs: [(&[&str], bool); 8] = [
+        (&["verify"], false),
+        (&["init"], true),
+        (&["init"], true),
+        (&["verify"], false),
+        (&["migrate"], true),
+        (&["demo", "--accounts", "20", "--seed", "3"], true),
+        (&["demo", "--accounts", "20", "--seed", "3"], false),
+        (&["verify", "--json"], true),
+    ];
+    for (args, succeeds) in runs {
+        let out = ledger_on(dir.path(), &url, args);
+        let said = text(&out);
+        assert_eq!(out.status.success(), succeeds, "{args:?}: {said}");
+        assert!(!said.contains(PASSWORD), "{args:?} printed the password: {said}");
+    }
+}
