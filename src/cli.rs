@@ -79,13 +79,20 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Create or update the database schema (also done on first use).
+    /// Create or update the database schema (also done by `init`, `exec` and `demo`).
     Migrate,
+    /// Create a new, empty ledger where --db points (the SQLite file, or the tables in the
+    /// PostgreSQL database, which must exist). Only init, exec, demo and migrate create a ledger:
+    /// every other command refuses a database that does not exist or holds no ledger.
+    Init,
     /// Prove the log intact: hash chain, positions, sequences, replay and invariants.
-    /// Exits 1 and names the first broken position if anything fails.
+    /// Exits 1 and names the first broken position if anything fails, or if the log is empty.
     Verify {
         #[arg(long)]
         json: bool,
+        /// Accept an empty log (a fresh ledger) instead of failing on it.
+        #[arg(long)]
+        allow_empty: bool,
     },
     /// Keep the read models (SQL tables beside the log) up to date.
     Projections {
@@ -152,17 +159,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::exec::run(open_store(&db).await?, rules, &file, json, recorded_at).await
         }
         Command::Eod { date, json } => {
-            crate::clearing::run(open_store(&db).await?, rules, ClearingStep::EndOfDay, date, json).await
+            crate::clearing::run(open_existing(&db).await?, rules, ClearingStep::EndOfDay, date, json).await
         }
         Command::Settle { date, json } => {
-            crate::clearing::run(open_store(&db).await?, rules, ClearingStep::Settle, date, json).await
+            crate::clearing::run(open_existing(&db).await?, rules, ClearingStep::Settle, date, json).await
         }
         Command::Reconcile {
             date,
             bank,
             depository,
             json,
-        } => crate::reconcile::run(open_store(&db).await?.as_ref(), date, &bank, &depository, json).await,
+        } => crate::reconcile::run(open_existing(&db).await?.as_ref(), date, &bank, &depository, json).await,
         Command::Statement {
             account,
             from,
@@ -170,7 +177,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             format,
             out,
         } => {
-            let store = open_store(&db).await?;
+            let store = open_existing(&db).await?;
             crate::statement::run(store.as_ref(), &account, (from, to), format, out.as_deref()).await
         }
         Command::Migrate => {
@@ -183,18 +190,49 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Verify { json } => crate::verify::run(open_store(&db).await?.as_ref(), json).await,
-        Command::Projections { action } => crate::readouts::projections(open_store(&db).await?.as_ref(), action).await,
-        Command::Balances { json } => crate::readouts::balances(open_store(&db).await?.as_ref(), json).await,
-        Command::Positions { json } => crate::readouts::positions(open_store(&db).await?.as_ref(), json).await,
-        Command::Orders(args) => crate::blotter::orders(open_store(&db).await?.as_ref(), args).await,
-        Command::Trades(args) => crate::blotter::trades(open_store(&db).await?.as_ref(), args).await,
+        Command::Init => init(&db).await,
+        Command::Verify { json, allow_empty } => {
+            crate::verify::run(open_existing(&db).await?.as_ref(), json, allow_empty).await
+        }
+        Command::Projections { action } => {
+            crate::readouts::projections(open_existing(&db).await?.as_ref(), action).await
+        }
+        Command::Balances { json } => crate::readouts::balances(open_existing(&db).await?.as_ref(), json).await,
+        Command::Positions { json } => crate::readouts::positions(open_existing(&db).await?.as_ref(), json).await,
+        Command::Orders(args) => crate::blotter::orders(open_existing(&db).await?.as_ref(), args).await,
+        Command::Trades(args) => crate::blotter::trades(open_existing(&db).await?.as_ref(), args).await,
         Command::Events { from, limit, json } => {
-            crate::readouts::events(open_store(&db).await?.as_ref(), from, limit, json).await
+            crate::readouts::events(open_existing(&db).await?.as_ref(), from, limit, json).await
         }
     }
 }
 
+/// Opens the database, creating the ledger if missing: only for the commands whose job is to write.
 pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn EventStore>> {
     Ok(ledger_app::open_store(url).await?)
+}
+
+/// Opens an existing ledger; a database that does not exist or holds none is refused, so a
+/// mistyped --db is said instead of silently becoming a new, empty ledger.
+pub async fn open_existing(url: &str) -> anyhow::Result<Arc<dyn EventStore>> {
+    Ok(ledger_app::open_existing_store(url).await?)
+}
+
+/// `ledger init`: creates the ledger, or says that one is already there (and leaves it as it is).
+async fn init(url: &str) -> anyhow::Result<ExitCode> {
+    let shown = ledger_app::redact_url(url);
+    let store = match ledger_app::open_existing_store(url).await {
+        Ok(store) => {
+            let events = ledger_app::head_position(store.as_ref()).await?;
+            println!(
+                "{} database {shown} already holds a ledger ({events} events); left as it is",
+                store.backend()
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(error) if error.code() == "no_ledger" => ledger_app::open_store(url).await?,
+        Err(error) => return Err(error.into()),
+    };
+    println!("{} database {shown}: created a new, empty ledger", store.backend());
+    Ok(ExitCode::SUCCESS)
 }

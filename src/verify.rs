@@ -6,7 +6,9 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 use ledger_app::{EventStore, Progress, VerifyReport};
 
-pub async fn run(store: &dyn EventStore, json: bool) -> anyhow::Result<ExitCode> {
+/// `allow_empty`: an empty log passes; by default it fails, since an empty log where a ledger
+/// was expected is most often the wrong database.
+pub async fn run(store: &dyn EventStore, json: bool, allow_empty: bool) -> anyhow::Result<ExitCode> {
     let progress = ProgressBar::new(0).with_style(
         ProgressStyle::with_template("{spinner} verifying [{bar:40}] {pos}/{len} events ({per_sec})")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -21,13 +23,22 @@ pub async fn run(store: &dyn EventStore, json: bool) -> anyhow::Result<ExitCode>
     progress.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
     let events_per_second = report.events as f64 / seconds.max(f64::EPSILON);
+    let refused_as_empty = report.events == 0 && !allow_empty;
     if json {
         let mut value = serde_json::to_value(&report)?;
+        value["empty"] = serde_json::json!(report.events == 0);
         value["seconds"] = serde_json::json!(seconds);
         value["events_per_second"] = serde_json::json!(events_per_second.round());
         println!("{}", serde_json::to_string_pretty(&value)?);
-    } else {
+    } else if !refused_as_empty {
         print_report(&report, seconds, events_per_second, store.backend());
+    }
+    if refused_as_empty {
+        eprintln!(
+            "the log is empty: there is nothing to verify. If this is the database you meant (a fresh \
+             ledger), pass --allow-empty; otherwise check --db"
+        );
+        return Ok(ExitCode::from(1));
     }
     Ok(if report.is_ok() {
         ExitCode::SUCCESS

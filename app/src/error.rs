@@ -3,7 +3,7 @@
 //! sentence (its `Display`, complete with its cause, so it can be shown as is).
 
 use ledger_commands::EngineError;
-use ledger_eventstore::StoreError;
+use ledger_eventstore::{ConnectFailure, StoreError};
 use ledger_projections::ProjectionError;
 use ledger_replay::VerifyError;
 
@@ -95,7 +95,13 @@ impl AppError {
 fn store_code(error: &StoreError) -> &'static str {
     match error {
         StoreError::UnsupportedUrl { .. } => "invalid_input",
-        StoreError::Unreachable { .. } => "database_unreachable",
+        StoreError::Unreachable { failure, .. } => match failure {
+            ConnectFailure::NoSuchDatabase => "no_ledger",
+            ConnectFailure::Authentication => "database_auth",
+            _ => "database_unreachable",
+        },
+        StoreError::NoSuchFile | StoreError::NoLedger { .. } => "no_ledger",
+        StoreError::NoDatabaseName | StoreError::NoSuchDirectory => "invalid_input",
         StoreError::Conflict { .. } => "contention",
         StoreError::LimitExceeded { .. } => "too_large",
         StoreError::Corrupt(_) => "corrupt_data",

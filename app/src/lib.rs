@@ -36,7 +36,7 @@ pub use queries::{
 };
 pub use reconcile::{read_bank_file, read_depository_file, reconcile, write_agreeing_files};
 pub use statement::{statement, StatementFormat};
-pub use store::{load_rules, open_store, rules_from_toml};
+pub use store::{load_rules, open_existing_store, open_store, rules_from_toml};
 pub use verify::verify;
 
 /// The types the use cases take and give, from the crates below, so a caller needs only this crate.

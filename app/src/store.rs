@@ -4,13 +4,24 @@ use std::path::Path;
 use std::sync::Arc;
 
 use ledger_domain::MarketRules;
-use ledger_eventstore::EventStore;
+use ledger_eventstore::{EventStore, OpenMode};
 
 use crate::AppError;
 
-/// Connects to the database a URL names and migrates it. The error shows the URL without its password.
+/// Connects to the database a URL names and migrates it, creating the ledger if missing: for the
+/// use cases whose job is to write (exec, demo, migrate, init). The error shows the URL without its password.
 pub async fn open_store(url: &str) -> Result<Arc<dyn EventStore>, AppError> {
-    ledger_eventstore::connect(url)
+    open_store_as(url, OpenMode::Create).await
+}
+
+/// Connects to the ledger a URL names, refusing a database that does not exist or holds no
+/// ledger: for every use case that must not create one (read-outs, verify, eod, settle, reconcile).
+pub async fn open_existing_store(url: &str) -> Result<Arc<dyn EventStore>, AppError> {
+    open_store_as(url, OpenMode::Existing).await
+}
+
+async fn open_store_as(url: &str, mode: OpenMode) -> Result<Arc<dyn EventStore>, AppError> {
+    ledger_eventstore::open(url, mode)
         .await
         .map_err(|cause| AppError::OpenStore {
             url: ledger_eventstore::redact_url(url),

@@ -27,14 +27,14 @@ mod rows;
 mod sqlite;
 mod store;
 
-pub use connect::{connect, redact_url, DEFAULT_DATABASE_URL};
+pub use connect::{connect, open, redact_url, OpenMode, DEFAULT_DATABASE_URL};
 pub use database::{commit_or_roll_back, Database};
 pub use postgres::PostgresEventStore;
 /// Key of PostgreSQL's advisory lock that serialises appends: who holds it shows in `pg_locks`.
 pub use postgres::APPEND_LOCK_KEY as POSTGRES_APPEND_LOCK_KEY;
 pub use records::{
-    CommandRecord, EventMetadata, NewEvent, OutcomeStatus, OutcomeTotals, RecordedEvent, StoreError, StoredOutcome,
-    StreamAppend, StreamId,
+    CommandRecord, ConnectFailure, EventMetadata, NewEvent, OutcomeStatus, OutcomeTotals, RecordedEvent, StoreError,
+    StoredOutcome, StreamAppend, StreamId,
 };
 pub use sqlite::SqliteEventStore;
 pub use store::{

@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use sqlx::{PgPool, Postgres, QueryBuilder, Row, Transaction};
 
 use crate::append::{append_batch, AppendSql, EventRow, OutcomeRow, EVENT_INSERT_COLUMNS, OUTCOME_INSERT_COLUMNS};
+use crate::connect::OpenMode;
 use crate::database::{open_postgres_pool, Database};
 use crate::records::{CommandRecord, OutcomeTotals, RecordedEvent, StoreError, StoredOutcome, StreamId};
 use crate::rows::{
@@ -57,8 +58,13 @@ impl PostgresEventStore {
     /// Connects and migrates. The schema is the connection's `search_path`
     /// (`?options=-c%20search_path%3Dname` in the URL selects another one).
     pub async fn open(url: &str) -> Result<Self, StoreError> {
+        Self::open_with(url, OpenMode::Create).await
+    }
+
+    /// Connects; with [`OpenMode::Existing`] refuses a schema that holds no ledger, else migrates.
+    pub async fn open_with(url: &str, mode: OpenMode) -> Result<Self, StoreError> {
         Ok(Self {
-            pool: open_postgres_pool(url).await?,
+            pool: open_postgres_pool(url, mode).await?,
         })
     }
 

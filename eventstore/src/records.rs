@@ -125,6 +125,23 @@ pub struct OutcomeTotals {
     pub highest_position: u64,
 }
 
+/// What went wrong while connecting to a database server: what a program matches on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectFailure {
+    /// Nothing listens at the host and port (or the host name does not resolve).
+    Refused,
+    /// The server did not answer in time.
+    TimedOut,
+    /// The server has no database of that name.
+    NoSuchDatabase,
+    /// The server refused the user or the password.
+    Authentication,
+    /// The TLS handshake failed, or the server does not offer TLS when `sslmode=require` asks for it.
+    Tls,
+    /// Anything else the server or the network said.
+    Other,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("stream {stream} is at sequence {actual}, expected {expected}: another writer got there first")]
@@ -141,8 +158,31 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database URL {url:?} is not supported: {reason}")]
     UnsupportedUrl { url: String, reason: String },
-    #[error("cannot reach the database at {url}: {reason}. Is PostgreSQL running? Start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start")]
-    Unreachable { url: String, reason: String },
+    /// The server could not be reached or would not let us in; `failure` says which, `reason` in a sentence.
+    #[error("{reason}")]
+    Unreachable { failure: ConnectFailure, reason: String },
+    /// A command that must not create a ledger named a SQLite file that is not there.
+    /// (The URL is named by whoever shows this, without its password.)
+    #[error(
+        "the SQLite file does not exist, so it holds no ledger; check --db for a typo, \
+         or create a ledger there with `ledger init`"
+    )]
+    NoSuchFile,
+    /// A SQLite file to be created in a directory that is not there (the URL is named by whoever shows this).
+    #[error("the directory the SQLite file would be created in does not exist; create it first")]
+    NoSuchDirectory,
+    /// A command that must not create a ledger named a database without the ledger's tables.
+    #[error(
+        "the database holds no ledger (no `events` table{place}); check --db for a typo, \
+         or create a ledger there with `ledger init`"
+    )]
+    NoLedger { place: String },
+    /// A PostgreSQL URL without a database name would put the ledger into the server's default database.
+    #[error(
+        "the PostgreSQL URL names no database; add one, as in postgres://USER@HOST:PORT/DATABASE \
+         (the password belongs in PGPASSWORD or ~/.pgpass)"
+    )]
+    NoDatabaseName,
     #[error(
         "events from position {position} are committed but held back for {waited_ms} ms behind an older \
          transaction still open on the database server (see pg_stat_activity); close it and retry"

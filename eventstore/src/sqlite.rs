@@ -16,6 +16,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 use crate::append::{
     append_batch, AppendSql, EventRow, OutcomeRow, EVENT_INSERT_COLUMNS, OUTCOME_INSERT_COLUMNS, STREAM_KEY_PARAMETERS,
 };
+use crate::connect::OpenMode;
 use crate::database::{open_sqlite_pool, Database};
 use crate::records::{CommandRecord, OutcomeTotals, RecordedEvent, StoreError, StoredOutcome, StreamId};
 use crate::rows::{
@@ -48,18 +49,23 @@ impl SqliteEventStore {
     /// Opens (creating if needed) and migrates the database at `url`
     /// (`sqlite://PATH`, `sqlite::memory:` or a plain path).
     pub async fn open(url: &str) -> Result<Self, StoreError> {
+        Self::open_with(url, OpenMode::Create).await
+    }
+
+    /// Opens; with [`OpenMode::Existing`] refuses a missing file or one that holds no ledger.
+    pub async fn open_with(url: &str, mode: OpenMode) -> Result<Self, StoreError> {
         let url = if url.starts_with("sqlite:") {
             url.to_owned()
         } else {
             format!("sqlite://{url}")
         };
         let options = SqliteConnectOptions::from_str(&url)?
-            .create_if_missing(true)
+            .create_if_missing(mode == OpenMode::Create)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))
             .foreign_keys(true);
-        let pool = open_sqlite_pool(options, url.contains(":memory:")).await?;
+        let pool = open_sqlite_pool(options, url.contains(":memory:"), mode).await?;
         Ok(Self { pool })
     }
 }
