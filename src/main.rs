@@ -29,10 +29,28 @@ fn main() -> ExitCode {
     match runtime.block_on(cli::run(args)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_text(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// The error and its causes, each once. anyhow's `{:#}` prints every layer of the chain,
+/// but a layer's message often already includes its cause (thiserror's `{0}`, as in
+/// "database error: …"), which then showed twice; a layer already said is left out.
+fn error_text(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for layer in error.chain() {
+        let message = layer.to_string();
+        if message.is_empty() || text.contains(&message) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&message);
+    }
+    text
 }
 
 /// Rust ignores SIGPIPE, so `ledger events | head` would make `println!` panic
