@@ -12,9 +12,15 @@ use ledger_app::{ClearingStep, EventStore, DEFAULT_DATABASE_URL};
 pub struct Cli {
     /// The ledger's database: a SQLite file path (or sqlite://PATH), or a PostgreSQL URL
     /// postgres://USER@HOST:PORT/DATABASE (password in PGPASSWORD or ~/.pgpass, never here).
-    /// Read from LEDGER_DATABASE_URL when not given [default: ledger.db in the working
-    /// directory; for `demo`, a fresh ledger-demo.db]
-    #[arg(long, global = true, env = "LEDGER_DATABASE_URL", value_name = "PATH_OR_URL")]
+    /// Read from LEDGER_DATABASE_URL when not given (its value is never shown)
+    /// [default: ledger.db in the working directory; for `demo`, a fresh ledger-demo.db]
+    #[arg(
+        long,
+        global = true,
+        env = "LEDGER_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "PATH_OR_URL"
+    )]
     pub db: Option<String>,
     /// Market rules file (TOML: fees, tick sizes, lot sizes, price limits); read from
     /// LEDGER_RULES when not given; the built-in China A-share rules by default.

@@ -64,3 +64,28 @@ fn restore_default_sigpipe() {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::error_text;
+
+    #[test]
+    fn a_cause_the_message_already_includes_is_not_repeated() {
+        let cause = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let said = format!("database error: {cause}");
+        let error = anyhow::Error::new(cause)
+            .context(said)
+            .context("cannot open the ledger");
+        assert_eq!(
+            error_text(&error),
+            "cannot open the ledger: database error: no such file"
+        );
+    }
+
+    #[test]
+    fn a_cause_the_message_does_not_include_is_appended() {
+        let cause = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let error = anyhow::Error::new(cause).context("cannot read bank file b.csv");
+        assert_eq!(error_text(&error), "cannot read bank file b.csv: no such file");
+    }
+}

@@ -96,6 +96,24 @@ fn help_says_what_each_flag_means() {
 }
 
 #[test]
+fn help_never_shows_the_database_url_it_read_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .current_dir(dir.path())
+        .env("LEDGER_DATABASE_URL", "postgres://clerk:hunter2secret@dbhost/ledger")
+        .args(["balances", "--help"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    assert!(help.contains("LEDGER_DATABASE_URL"), "{help}");
+    assert!(
+        !help.contains("hunter2secret"),
+        "clap shows an env variable's value unless told not to: {help}"
+    );
+}
+
+#[test]
 fn a_date_that_does_not_parse_names_the_format() {
     let dir = tempfile::tempdir().unwrap();
     for args in [
