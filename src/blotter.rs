@@ -18,8 +18,8 @@ pub struct OrdersArgs {
     /// Only this account's orders.
     #[arg(long)]
     pub account: Option<String>,
-    /// Only orders of this trade date.
-    #[arg(long)]
+    /// Only orders of this trade date, as YYYY-MM-DD.
+    #[arg(long, value_parser = crate::cli::parse_date, value_name = "YYYY-MM-DD")]
     pub date: Option<chrono::NaiveDate>,
     /// Only orders that can still be filled (open, or asked to cancel).
     #[arg(long)]
@@ -27,6 +27,7 @@ pub struct OrdersArgs {
     /// Most orders to show (all by default).
     #[arg(long)]
     pub limit: Option<NonZeroU64>,
+    /// Print one JSON array of rows instead of a table.
     #[arg(long)]
     pub json: bool,
 }
@@ -37,12 +38,13 @@ pub struct TradesArgs {
     /// Only this account's trades.
     #[arg(long)]
     pub account: Option<String>,
-    /// Only trades of this trade date.
-    #[arg(long)]
+    /// Only trades of this trade date, as YYYY-MM-DD.
+    #[arg(long, value_parser = crate::cli::parse_date, value_name = "YYYY-MM-DD")]
     pub date: Option<chrono::NaiveDate>,
     /// Most trades to show (all by default).
     #[arg(long)]
     pub limit: Option<NonZeroU64>,
+    /// Print one JSON array of rows instead of a table.
     #[arg(long)]
     pub json: bool,
 }

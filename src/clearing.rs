@@ -33,7 +33,9 @@ pub async fn run(
     };
     if json {
         // Through a JSON value, whose keys are sorted, as the report has always been printed.
-        println!("{}", serde_json::to_string_pretty(&serde_json::to_value(&outcome)?)?);
+        let mut value = serde_json::to_value(&outcome)?;
+        value["report"] = report_json(&outcome.report);
+        println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(ExitCode::SUCCESS);
     }
     let what = match step {
@@ -73,6 +75,34 @@ fn report_table(report: &ClearingReport) -> Table {
     }
     align_numbers(&mut table, 1..12);
     table
+}
+
+/// The report with every amount in two decimals, as the table shows it: serialized as it is,
+/// an amount summed from nothing is the decimal `0` and printed as "0".
+pub fn report_json(report: &ClearingReport) -> serde_json::Value {
+    serde_json::json!({
+        "lines": report.lines.iter().map(line_json).collect::<Vec<_>>(),
+        "total": line_json(&report.total),
+    })
+}
+
+fn line_json(line: &ClearingLine) -> serde_json::Value {
+    serde_json::json!({
+        "instrument": line.instrument,
+        "trades": line.trades,
+        "bought_quantity": line.bought_quantity,
+        "bought_cny": format_cny(line.bought_cny),
+        "sold_quantity": line.sold_quantity,
+        "sold_cny": format_cny(line.sold_cny),
+        "fees": {
+            "commission_cny": format_cny(line.fees.commission_cny),
+            "stamp_duty_cny": format_cny(line.fees.stamp_duty_cny),
+            "transfer_fee_cny": format_cny(line.fees.transfer_fee_cny),
+            "handling_fee_cny": format_cny(line.fees.handling_fee_cny),
+            "regulatory_fee_cny": format_cny(line.fees.regulatory_fee_cny),
+        },
+        "net_to_depository_cny": format_cny(line.net_to_depository_cny),
+    })
 }
 
 fn row_of(line: &ClearingLine) -> Vec<String> {

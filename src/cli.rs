@@ -10,12 +10,21 @@ use ledger_app::{ClearingStep, EventStore, DEFAULT_DATABASE_URL};
 #[derive(Debug, Parser)]
 #[command(name = "ledger", version, about = "Event-sourced securities brokerage ledger")]
 pub struct Cli {
-    /// Database URL: sqlite://PATH or a file path [default: ledger.db in the working
-    /// directory; for `demo`, a fresh ledger-demo.db]
-    #[arg(long, global = true, env = "LEDGER_DATABASE_URL")]
+    /// The ledger's database: a SQLite file path (or sqlite://PATH), or a PostgreSQL URL
+    /// postgres://USER@HOST:PORT/DATABASE (password in PGPASSWORD or ~/.pgpass, never here).
+    /// Read from LEDGER_DATABASE_URL when not given (its value is never shown)
+    /// [default: ledger.db in the working directory; for `demo`, a fresh ledger-demo.db]
+    #[arg(
+        long,
+        global = true,
+        env = "LEDGER_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "PATH_OR_URL"
+    )]
     pub db: Option<String>,
-    /// Market rules file (TOML); the built-in China A-share rules by default.
-    #[arg(long, global = true, env = "LEDGER_RULES")]
+    /// Market rules file (TOML: fees, tick sizes, lot sizes, price limits); read from
+    /// LEDGER_RULES when not given; the built-in China A-share rules by default.
+    #[arg(long, global = true, env = "LEDGER_RULES", value_name = "FILE")]
     pub rules: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
@@ -29,7 +38,7 @@ pub enum Command {
     Exec {
         /// The command file (JSON lines, see docs/api.md); `-` reads standard input.
         file: PathBuf,
-        /// One JSON result object per line instead of text.
+        /// Print one JSON answer object per line (see docs/api.md) instead of text.
         #[arg(long)]
         json: bool,
         /// Stamp every event with this instant (RFC 3339) instead of the wall clock,
@@ -39,22 +48,27 @@ pub enum Command {
     },
     /// Close a trade date: expire its open orders in every account, then print its clearing report.
     Eod {
-        #[arg(long)]
+        /// The trade date to close, as YYYY-MM-DD.
+        #[arg(long, value_parser = parse_date, value_name = "YYYY-MM-DD")]
         date: chrono::NaiveDate,
+        /// Print the outcome and the clearing report as one JSON object instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Settle a closed trade date (T+1) in every account, then print its clearing report.
     Settle {
-        #[arg(long)]
+        /// The closed trade date to settle, as YYYY-MM-DD.
+        #[arg(long, value_parser = parse_date, value_name = "YYYY-MM-DD")]
         date: chrono::NaiveDate,
+        /// Print the outcome and the clearing report as one JSON object instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Compare the ledger with the bank's custody balances and the depository's holdings (CSV).
     /// Every difference is stored in reconciliation_breaks; exits 1 when there is any.
     Reconcile {
-        #[arg(long)]
+        /// The trade date the files are of, as YYYY-MM-DD.
+        #[arg(long, value_parser = parse_date, value_name = "YYYY-MM-DD")]
         date: chrono::NaiveDate,
         /// CSV with a header line: account,balance
         #[arg(long)]
@@ -62,17 +76,22 @@ pub enum Command {
         /// CSV with a header line: account,instrument,quantity
         #[arg(long)]
         depository: PathBuf,
+        /// Print the breaks as one JSON array instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// A customer's statement (对账单) for a period of trade dates.
     Statement {
+        /// The account, e.g. A0001.
         #[arg(long)]
         account: String,
-        #[arg(long)]
+        /// First trade date of the period, as YYYY-MM-DD.
+        #[arg(long, value_parser = parse_date, value_name = "YYYY-MM-DD")]
         from: chrono::NaiveDate,
-        #[arg(long)]
+        /// Last trade date of the period, as YYYY-MM-DD.
+        #[arg(long, value_parser = parse_date, value_name = "YYYY-MM-DD")]
         to: chrono::NaiveDate,
+        /// The document to produce.
         #[arg(long, value_enum, default_value = "html")]
         format: crate::statement::Format,
         /// Write to this file instead of standard output.
@@ -88,6 +107,8 @@ pub enum Command {
     /// Prove the log intact: hash chain, positions, sequences, replay and invariants.
     /// Exits 1 and names the first broken position if anything fails, or if the log is empty.
     Verify {
+        /// Print the report as one JSON object instead of text (the text's `head hash` line
+        /// is the one scripts read).
         #[arg(long)]
         json: bool,
         /// Accept an empty log (a fresh ledger) instead of failing on it.
@@ -101,11 +122,13 @@ pub enum Command {
     },
     /// Cash balances of every account.
     Balances {
+        /// Print one JSON array of rows instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Securities positions of every account.
     Positions {
+        /// Print one JSON array of rows instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -121,7 +144,7 @@ pub enum Command {
         /// Most events to show (all by default).
         #[arg(long)]
         limit: Option<u64>,
-        /// One JSON event per line.
+        /// Print one JSON event object per line (not an array) instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -134,7 +157,7 @@ pub enum ProjectionsAction {
         /// Then keep following the log, polling for new events, until interrupted (Ctrl-C).
         #[arg(long)]
         follow: bool,
-        /// Polling interval while following.
+        /// Polling interval while following, in milliseconds (10 to 60000).
         #[arg(long, default_value_t = 200)]
         poll_ms: u64,
     },
@@ -205,6 +228,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::readouts::events(open_existing(&db).await?.as_ref(), from, limit, json).await
         }
     }
+}
+
+/// Parses a date argument; its error names the format, which chrono's own ("input is out
+/// of range", "premature end of input") does not.
+pub fn parse_date(text: &str) -> Result<chrono::NaiveDate, String> {
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|e| format!("expected a date as YYYY-MM-DD, such as 2024-03-04 ({e})"))
 }
 
 /// Opens the database, creating the ledger if missing: only for the commands whose job is to write.

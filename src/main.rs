@@ -29,10 +29,28 @@ fn main() -> ExitCode {
     match runtime.block_on(cli::run(args)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_text(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// The error and its causes, each once. anyhow's `{:#}` prints every layer of the chain,
+/// but a layer's message often already includes its cause (thiserror's `{0}`, as in
+/// "database error: …"), which then showed twice; a layer already said is left out.
+fn error_text(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for layer in error.chain() {
+        let message = layer.to_string();
+        if message.is_empty() || text.contains(&message) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&message);
+    }
+    text
 }
 
 /// Rust ignores SIGPIPE, so `ledger events | head` would make `println!` panic
@@ -44,5 +62,30 @@ fn restore_default_sigpipe() {
     // SAFETY: called once at start, before any thread exists; SIG_DFL is a valid disposition.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_text;
+
+    #[test]
+    fn a_cause_the_message_already_includes_is_not_repeated() {
+        let cause = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let said = format!("database error: {cause}");
+        let error = anyhow::Error::new(cause)
+            .context(said)
+            .context("cannot open the ledger");
+        assert_eq!(
+            error_text(&error),
+            "cannot open the ledger: database error: no such file"
+        );
+    }
+
+    #[test]
+    fn a_cause_the_message_does_not_include_is_appended() {
+        let cause = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let error = anyhow::Error::new(cause).context("cannot read bank file b.csv");
+        assert_eq!(error_text(&error), "cannot read bank file b.csv: no such file");
     }
 }

@@ -68,6 +68,11 @@ fn print_report(report: &VerifyReport, seconds: f64, events_per_second: f64, bac
     }
     for problem in &report.problems {
         let at = problem.position.map_or("-".to_owned(), |p| p.to_string());
-        println!("  {at:>8}  {:?}: {}", problem.kind, problem.detail);
+        // The kind as the JSON names it (`hash_mismatch`), not Rust's debug form.
+        let kind = serde_json::to_value(problem.kind)
+            .ok()
+            .and_then(|value| value.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        println!("  {at:>8}  {kind}: {}", problem.detail);
     }
 }

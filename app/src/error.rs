@@ -46,8 +46,9 @@ pub enum AppError {
         path: String,
         cause: ledger_domain::rules::RulesError,
     },
-    /// Opening (connecting to and migrating) the database failed; the URL is shown without its password.
-    #[error("cannot open the ledger database {url}: {cause}")]
+    /// Opening (connecting to and migrating) the database failed; the URL is shown without its
+    /// password, and once: not again when the cause already names it.
+    #[error("{}", open_store_message(url, cause))]
     OpenStore { url: String, cause: StoreError },
     /// Writing a result out (a file the caller gave) failed.
     #[error("cannot write {what}: {cause}")]
@@ -65,6 +66,13 @@ pub enum AppError {
     Projection(#[from] ProjectionError),
     #[error(transparent)]
     Verify(#[from] VerifyError),
+}
+
+fn open_store_message(url: &str, cause: &StoreError) -> String {
+    match cause {
+        StoreError::UnsupportedUrl { .. } => format!("cannot open the ledger database: {cause}"),
+        _ => format!("cannot open the ledger database {url}: {cause}"),
+    }
 }
 
 impl AppError {
