@@ -7,8 +7,10 @@
 //! day's state is read before submitting, so a step refused because the day is not ready
 //! (settling an open date) is never submitted and never takes the step's command id.
 
+use std::sync::Arc;
+
 use chrono::NaiveDate;
-use ledger_commands::{Ledger, LedgerCommand, Status, Submission};
+use ledger_commands::{CommandResult, Ledger, LedgerCommand, Status, Submission};
 use ledger_domain::{DayStatus, RejectCode};
 use ledger_eventstore::{EventStore, StreamId};
 use ledger_projections::clearing::{clearing_report as report_of, ClearingReport};
@@ -154,28 +156,43 @@ async fn submit(
     step: ClearingStep,
     trade_date: NaiveDate,
 ) -> Result<(Status, u64), AppError> {
-    let submission = Submission {
-        command_id: step.command_id(trade_date),
-        command: step.command(trade_date),
-        correlation_id: None,
-        actor: actor.to_owned(),
-    };
-    let result = ledger
-        .execute(&[submission])
-        .await?
-        .pop()
-        .expect("the engine answers every submission");
+    let command_id = step.command_id(trade_date);
+    let mut result = submit_once(ledger, actor, step, trade_date, &command_id).await?;
+    let store = Arc::clone(ledger.store());
+    let state_now = || async { Ok::<_, AppError>(step_state(step, day_status(store.as_ref(), trade_date).await?)) };
+    if result.status == Status::Duplicate && matches!(state_now().await?, StepState::Ready) {
+        // A log written before the day's state was checked first may hold a refusal (settle
+        // before end of day) under the step's id: the step is still to do, under a new id.
+        result = submit_once(ledger, actor, step, trade_date, &format!("{command_id}:after-refusal")).await?;
+    }
     if result.status != Status::Rejected {
         return Ok((result.status, result.events));
     }
-    if matches!(
-        step_state(step, day_status(ledger.store().as_ref(), trade_date).await?),
-        StepState::Done
-    ) {
+    if matches!(state_now().await?, StepState::Done) {
         return Ok((Status::Duplicate, 0));
     }
     Err(AppError::Refused {
         reject_code: result.code.unwrap_or_else(|| "-".to_owned()),
         message: result.message.unwrap_or_default(),
     })
+}
+
+async fn submit_once(
+    ledger: &mut Ledger,
+    actor: &str,
+    step: ClearingStep,
+    trade_date: NaiveDate,
+    command_id: &str,
+) -> Result<CommandResult, AppError> {
+    let submission = Submission {
+        command_id: command_id.to_owned(),
+        command: step.command(trade_date),
+        correlation_id: None,
+        actor: actor.to_owned(),
+    };
+    Ok(ledger
+        .execute(&[submission])
+        .await?
+        .pop()
+        .expect("the engine answers every submission"))
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use ledger_app::{AppError, DayStatus, EventStore, Ledger, Status};
+use ledger_app::{AppError, ClearingStep, DayStatus, EventStore, Ledger, LedgerCommand, Status, Submission};
 use ledger_testkit::{TestDatabase, BACKENDS};
 
 const TWO_DAYS: &str = include_str!("../../tests/conformance/two-days.jsonl");
@@ -97,5 +97,30 @@ async fn clearing_report_reads_the_report_without_running_anything() {
         let read = ledger_app::clearing_report(store.as_ref(), day()).await.unwrap();
         assert_eq!(read.day_status, DayStatus::Settled);
         assert_eq!(read.report, closed.report);
+    }
+}
+
+#[tokio::test]
+async fn a_date_whose_settle_id_holds_an_old_refusal_still_settles() {
+    for backend in BACKENDS {
+        let db = TestDatabase::fresh(backend).await;
+        let (_store, mut ledger) = open(&db).await;
+        run_example(&mut ledger, day_one_lines(TWO_DAYS)).await;
+        // As the binary used to record `ledger settle` before `ledger eod`: a refusal under `settle:D`.
+        let early = Submission {
+            command_id: ClearingStep::Settle.command_id(day()),
+            command: LedgerCommand::Settle { trade_date: day() },
+            correlation_id: None,
+            actor: "old binary".to_owned(),
+        };
+        let refused = ledger.execute(&[early]).await.unwrap();
+        assert_eq!(refused[0].status, Status::Rejected, "{backend:?}");
+
+        ledger_app::end_of_day(&mut ledger, "test", day()).await.unwrap();
+        let settled = ledger_app::settle(&mut ledger, "test", day()).await.unwrap();
+        assert_eq!(settled.status, Status::Accepted, "{backend:?}");
+        assert!(settled.events > 0);
+        let status = ledger_app::day_status(ledger.store().as_ref(), day()).await.unwrap();
+        assert_eq!(status, DayStatus::Settled);
     }
 }
