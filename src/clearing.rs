@@ -1,5 +1,6 @@
 //! `ledger eod --date D` and `ledger settle --date D`: run the day's end or its
-//! settlement, then print the clearing report of that trade date.
+//! settlement, then print the clearing report of that trade date; `ledger clearing-report
+//! --date D` prints the same report without running anything.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -7,7 +8,8 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
 use ledger_app::{
-    format_cny, AppError, ClearingLine, ClearingReport, ClearingStep, EventStore, Ledger, MarketRules, Status,
+    format_cny, AppError, ClearingLine, ClearingReport, ClearingStep, DayStatus, EventStore, Ledger, MarketRules,
+    Status,
 };
 
 use crate::readouts::align_numbers;
@@ -38,19 +40,40 @@ pub async fn run(
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let what = match step {
-        ClearingStep::EndOfDay => "end of day",
-        ClearingStep::Settle => "settlement",
+    let (what, done) = match step {
+        ClearingStep::EndOfDay => ("end of day", "closed"),
+        ClearingStep::Settle => ("settlement", "settled"),
     };
     match outcome.status {
-        Status::Duplicate => println!("{what} of {trade_date} was already done; nothing changed"),
+        Status::Duplicate => println!("trade date {trade_date} is already {done}; nothing changed"),
         _ => println!("{what} of {trade_date}: {} events written", outcome.events),
     }
+    print_report(trade_date, &outcome.report);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ledger clearing-report --date D`: the report as the log stands, and how far the date has come.
+pub async fn report(store: &dyn EventStore, trade_date: NaiveDate, json: bool) -> anyhow::Result<ExitCode> {
+    let day = ledger_app::clearing_report(store, trade_date).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::to_value(&day)?)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let state = match day.day_status {
+        DayStatus::Trading => "not closed yet: the report can still change",
+        DayStatus::Closed | DayStatus::Cleared => "closed, not settled",
+        DayStatus::Settled => "closed and settled",
+    };
+    println!("trade date {trade_date}: {state}");
+    print_report(trade_date, &day.report);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_report(trade_date: NaiveDate, report: &ClearingReport) {
     println!(
         "Clearing report of {trade_date} (net to CSDC: positive = the broker pays)\n{}",
-        report_table(&outcome.report)
+        report_table(report)
     );
-    Ok(ExitCode::SUCCESS)
 }
 
 fn report_table(report: &ClearingReport) -> Table {

@@ -64,6 +64,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the clearing report of a trade date (the one `eod` prints), read only: runs nothing.
+    ClearingReport {
+        #[arg(long)]
+        date: chrono::NaiveDate,
+        #[arg(long)]
+        json: bool,
+    },
     /// Compare the ledger with the bank's custody balances and the depository's holdings (CSV).
     /// Every difference is stored in reconciliation_breaks; exits 1 when there is any.
     Reconcile {
@@ -186,6 +193,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Settle { date, json } => {
             crate::clearing::run(open_existing(&db).await?, rules, ClearingStep::Settle, date, json).await
+        }
+        Command::ClearingReport { date, json } => {
+            crate::clearing::report(open_existing(&db).await?.as_ref(), date, json).await
         }
         Command::Reconcile {
             date,

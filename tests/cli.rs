@@ -295,7 +295,7 @@ fn eod_and_settle_run_once_in_order_and_print_the_clearing_report() {
     let again = ledger_in(dir.path(), &["eod", "--date", "2024-03-04"]);
     assert!(again.status.success());
     assert!(
-        stdout(&again).contains("was already done; nothing changed"),
+        stdout(&again).contains("is already closed; nothing changed"),
         "{}",
         stdout(&again)
     );

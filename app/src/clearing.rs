@@ -1,8 +1,19 @@
-//! End of day and settlement of a trade date, each answered with the date's clearing report.
+//! End of day and settlement of a trade date, each answered with the date's clearing report,
+//! and the report itself read without running anything.
+//!
+//! One rule for a step already done: whichever way the date was closed (this module, a
+//! command file's `end_of_day` line under another command id, another process), running the
+//! step again answers `duplicate` ("already closed; nothing changed") with the report. The
+//! day's state is read before submitting, so a step refused because the day is not ready
+//! (settling an open date) is never submitted and never takes the step's command id.
+
+use std::sync::Arc;
 
 use chrono::NaiveDate;
-use ledger_commands::{Ledger, LedgerCommand, Status, Submission};
-use ledger_projections::clearing::{clearing_report, ClearingReport};
+use ledger_commands::{CommandResult, Ledger, LedgerCommand, Status, Submission};
+use ledger_domain::{DayStatus, RejectCode};
+use ledger_eventstore::{EventStore, StreamId};
+use ledger_projections::clearing::{clearing_report as report_of, ClearingReport};
 use serde::Serialize;
 
 use crate::AppError;
@@ -35,6 +46,43 @@ impl ClearingStep {
     }
 }
 
+/// A trade date's clearing report as the log stands, with how far the date has come.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DayClearing {
+    pub trade_date: NaiveDate,
+    /// `trading` (not closed yet), `closed`, `cleared` (end of day done) or `settled`.
+    pub day_status: DayStatus,
+    pub report: ClearingReport,
+}
+
+/// The clearing report of a trade date, read only: catches the read models up with the
+/// log and reads; it writes no event (the same report `eod` and `settle` print).
+pub async fn clearing_report(store: &dyn EventStore, trade_date: NaiveDate) -> Result<DayClearing, AppError> {
+    let day_status = day_status(store, trade_date).await?;
+    let trades = crate::queries::trades_of(store, trade_date).await?;
+    Ok(DayClearing {
+        trade_date,
+        day_status,
+        report: report_of(&trades),
+    })
+}
+
+/// The state of a trade date's clearing day, from the last event of its stream.
+pub async fn day_status(store: &dyn EventStore, trade_date: NaiveDate) -> Result<DayStatus, AppError> {
+    let stream = StreamId::new(CLEARING_DAY_STREAM, trade_date.to_string());
+    let events = store.load_stream(&stream).await?;
+    Ok(match events.last().map(|e| e.event_type.as_str()) {
+        None => DayStatus::Trading,
+        Some("DayClosed") => DayStatus::Closed,
+        Some("DayCleared") => DayStatus::Cleared,
+        Some(_) => DayStatus::Settled,
+    })
+}
+
+/// The aggregate type of the clearing day streams, one stream per date (`Aggregate::TYPE`
+/// of `ClearingDay`, a stored name that never changes).
+const CLEARING_DAY_STREAM: &str = "ClearingDay";
+
 /// What a clearing step did, and the date's clearing report after it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ClearingOutcome {
@@ -45,12 +93,13 @@ pub struct ClearingOutcome {
     pub report: ClearingReport,
 }
 
-/// Closes a trade date. A second call for the same date answers `duplicate`.
+/// Closes a trade date. On a date already closed, however it was closed, answers `duplicate`.
 pub async fn end_of_day(ledger: &mut Ledger, actor: &str, trade_date: NaiveDate) -> Result<ClearingOutcome, AppError> {
     run_step(ledger, actor, ClearingStep::EndOfDay, trade_date).await
 }
 
-/// Settles a closed trade date. A second call for the same date answers `duplicate`.
+/// Settles a closed trade date. On a date already settled answers `duplicate`; on a date not
+/// closed yet is refused, and settling it after its end of day still works.
 pub async fn settle(ledger: &mut Ledger, actor: &str, trade_date: NaiveDate) -> Result<ClearingOutcome, AppError> {
     run_step(ledger, actor, ClearingStep::Settle, trade_date).await
 }
@@ -62,28 +111,88 @@ pub async fn run_step(
     step: ClearingStep,
     trade_date: NaiveDate,
 ) -> Result<ClearingOutcome, AppError> {
+    let (status, events) = match step_state(step, day_status(ledger.store().as_ref(), trade_date).await?) {
+        StepState::Done => (Status::Duplicate, 0),
+        StepState::NotReady => return Err(not_closed(trade_date)),
+        StepState::Ready => submit(ledger, actor, step, trade_date).await?,
+    };
+    let trades = crate::queries::trades_of(ledger.store().as_ref(), trade_date).await?;
+    Ok(ClearingOutcome {
+        trade_date,
+        status,
+        events,
+        report: report_of(&trades),
+    })
+}
+
+/// Where a step stands on a date in a given state.
+enum StepState {
+    Ready,
+    Done,
+    NotReady,
+}
+
+fn step_state(step: ClearingStep, day: DayStatus) -> StepState {
+    match (step, day) {
+        (ClearingStep::EndOfDay, DayStatus::Trading) | (ClearingStep::Settle, DayStatus::Cleared) => StepState::Ready,
+        (ClearingStep::EndOfDay, _) | (ClearingStep::Settle, DayStatus::Settled) => StepState::Done,
+        (ClearingStep::Settle, DayStatus::Trading | DayStatus::Closed) => StepState::NotReady,
+    }
+}
+
+/// The refusal the domain gives to settling a date not closed yet, given without submitting.
+fn not_closed(trade_date: NaiveDate) -> AppError {
+    AppError::Refused {
+        reject_code: RejectCode::DayClosed.to_string(),
+        message: format!("trade date {trade_date} is still trading: run end_of_day before settle"),
+    }
+}
+
+/// Submits the step under its one command id; if another process did the step between
+/// the check and the submission, the answer is still "already done".
+async fn submit(
+    ledger: &mut Ledger,
+    actor: &str,
+    step: ClearingStep,
+    trade_date: NaiveDate,
+) -> Result<(Status, u64), AppError> {
+    let command_id = step.command_id(trade_date);
+    let mut result = submit_once(ledger, actor, step, trade_date, &command_id).await?;
+    let store = Arc::clone(ledger.store());
+    let state_now = || async { Ok::<_, AppError>(step_state(step, day_status(store.as_ref(), trade_date).await?)) };
+    if result.status == Status::Duplicate && matches!(state_now().await?, StepState::Ready) {
+        // A log written before the day's state was checked first may hold a refusal (settle
+        // before end of day) under the step's id: the step is still to do, under a new id.
+        result = submit_once(ledger, actor, step, trade_date, &format!("{command_id}:after-refusal")).await?;
+    }
+    if result.status != Status::Rejected {
+        return Ok((result.status, result.events));
+    }
+    if matches!(state_now().await?, StepState::Done) {
+        return Ok((Status::Duplicate, 0));
+    }
+    Err(AppError::Refused {
+        reject_code: result.code.unwrap_or_else(|| "-".to_owned()),
+        message: result.message.unwrap_or_default(),
+    })
+}
+
+async fn submit_once(
+    ledger: &mut Ledger,
+    actor: &str,
+    step: ClearingStep,
+    trade_date: NaiveDate,
+    command_id: &str,
+) -> Result<CommandResult, AppError> {
     let submission = Submission {
-        command_id: step.command_id(trade_date),
+        command_id: command_id.to_owned(),
         command: step.command(trade_date),
         correlation_id: None,
         actor: actor.to_owned(),
     };
-    let result = ledger
+    Ok(ledger
         .execute(&[submission])
         .await?
         .pop()
-        .expect("the engine answers every submission");
-    if result.status == Status::Rejected {
-        return Err(AppError::Refused {
-            reject_code: result.code.unwrap_or_else(|| "-".to_owned()),
-            message: result.message.unwrap_or_default(),
-        });
-    }
-    let trades = crate::queries::trades_of(ledger.store().as_ref(), trade_date).await?;
-    Ok(ClearingOutcome {
-        trade_date,
-        status: result.status,
-        events: result.events,
-        report: clearing_report(&trades),
-    })
+        .expect("the engine answers every submission"))
 }

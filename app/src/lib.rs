@@ -28,7 +28,7 @@ pub mod store;
 pub mod verify;
 
 pub use batch::{run_lines, submit, CommandLines, LineBatches, Tally};
-pub use clearing::{end_of_day, settle, ClearingOutcome, ClearingStep};
+pub use clearing::{clearing_report, day_status, end_of_day, settle, ClearingOutcome, ClearingStep, DayClearing};
 pub use error::{AppError, ReconcileFile};
 pub use queries::{
     balances, catch_up_read_models, events_after, head_position, orders, positions, read_models_checkpoint,
@@ -42,7 +42,7 @@ pub use verify::verify;
 /// The types the use cases take and give, from the crates below, so a caller needs only this crate.
 pub use ledger_commands::{CommandResult, Ledger, LedgerCommand, LineAnswer, Status, Submission};
 pub use ledger_domain::money::format_cny;
-pub use ledger_domain::MarketRules;
+pub use ledger_domain::{DayStatus, MarketRules};
 pub use ledger_eventstore::{redact_url, EventStore, RecordedEvent, DEFAULT_DATABASE_URL};
 pub use ledger_projections::clearing::{ClearingLine, ClearingReport};
 pub use ledger_projections::reconcile::Break;
