@@ -56,7 +56,10 @@ pub async fn run(
 pub async fn report(store: &dyn EventStore, trade_date: NaiveDate, json: bool) -> anyhow::Result<ExitCode> {
     let day = ledger_app::clearing_report(store, trade_date).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::to_value(&day)?)?);
+        // The report through report_json, as eod prints it: every amount with two decimals.
+        let mut value = serde_json::to_value(&day)?;
+        value["report"] = report_json(&day.report);
+        println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(ExitCode::SUCCESS);
     }
     let state = match day.day_status {

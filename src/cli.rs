@@ -66,8 +66,10 @@ pub enum Command {
     },
     /// Print the clearing report of a trade date (the one `eod` prints), read only: runs nothing.
     ClearingReport {
-        #[arg(long)]
+        /// The trade date of the report, as YYYY-MM-DD.
+        #[arg(long, value_parser = parse_date, value_name = "YYYY-MM-DD")]
         date: chrono::NaiveDate,
+        /// Print the date, its state and the report as one JSON object instead of a table.
         #[arg(long)]
         json: bool,
     },

@@ -227,6 +227,7 @@ fn amounts_of_money_have_two_decimals_in_every_json_read_out() {
     assert!(exec.status.success(), "{}", text(&exec.stderr));
     for args in [
         &["eod", "--date", "2024-03-04", "--json"][..],
+        &["clearing-report", "--date", "2024-03-04", "--json"],
         &["balances", "--json"],
         &["trades", "--json"],
         &["orders", "--json"],

@@ -49,7 +49,7 @@ async fn end_of_day_run_twice_is_one_end_of_day() {
         day_one(&mut ledger).await;
         let day = date("2024-03-04");
 
-        // The next day, not yet closed (its refusal takes its settle key; see the report's notes).
+        // The next day, not yet closed: refused, and (app/tests/clearing.rs) still settles after its eod.
         let early = ledger_app::settle(&mut ledger, "test", date("2024-03-05"))
             .await
             .unwrap_err();
