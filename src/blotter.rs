@@ -50,27 +50,22 @@ pub struct TradesArgs {
 }
 
 pub async fn orders(store: &dyn EventStore, args: OrdersArgs) -> anyhow::Result<ExitCode> {
-    let mut filter = OrderFilter {
+    let filter = OrderFilter {
         account_id: args.account,
         trade_date: args.date,
         open_only: args.open,
         after: None,
         limit: MAX_ORDER_ROWS,
     };
-    let mut rows: Vec<OrderRecord> = Vec::new();
-    let mut left = args.limit.map_or(u64::MAX, NonZeroU64::get);
-    while left > 0 {
-        filter.limit = page_size(left, MAX_ORDER_ROWS);
-        let page = ledger_app::orders(store, &filter).await?;
-        let Some(last) = page.last() else { break };
-        filter.after = Some(last.key());
-        left -= page.len() as u64;
-        let full = page.len() == filter.limit;
-        rows.extend(page);
-        if !full {
-            break;
-        }
-    }
+    let rows = read_pages(args.limit, MAX_ORDER_ROWS, OrderRecord::key, async |after, limit| {
+        let page = OrderFilter {
+            after,
+            limit,
+            ..filter.clone()
+        };
+        Ok(ledger_app::orders(store, &page).await?)
+    })
+    .await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
@@ -80,32 +75,58 @@ pub async fn orders(store: &dyn EventStore, args: OrdersArgs) -> anyhow::Result<
 }
 
 pub async fn trades(store: &dyn EventStore, args: TradesArgs) -> anyhow::Result<ExitCode> {
-    let mut filter = TradeFilter {
+    let filter = TradeFilter {
         account_id: args.account,
         trade_date: args.date,
         after: None,
         limit: MAX_TRADE_ROWS,
     };
-    let mut rows: Vec<TradeRecord> = Vec::new();
-    let mut left = args.limit.map_or(u64::MAX, NonZeroU64::get);
-    while left > 0 {
-        filter.limit = page_size(left, MAX_TRADE_ROWS);
-        let page = ledger_app::trades(store, &filter).await?;
-        let Some(last) = page.last() else { break };
-        filter.after = Some(last.global_position);
-        left -= page.len() as u64;
-        let full = page.len() == filter.limit;
-        rows.extend(page);
-        if !full {
-            break;
-        }
-    }
+    let rows = read_pages(
+        args.limit,
+        MAX_TRADE_ROWS,
+        |trade: &TradeRecord| trade.global_position,
+        async |after, limit| {
+            let page = TradeFilter {
+                after,
+                limit,
+                ..filter.clone()
+            };
+            Ok(ledger_app::trades(store, &page).await?)
+        },
+    )
+    .await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
         println!("{}", trade_table(&rows));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Every row `fetch` gives (or the first `limit`), asking for bounded pages, each
+/// after the key of the last row of the one before; a short page is the last.
+async fn read_pages<R, K>(
+    limit: Option<NonZeroU64>,
+    max_rows: usize,
+    key: impl Fn(&R) -> K,
+    mut fetch: impl AsyncFnMut(Option<K>, usize) -> anyhow::Result<Vec<R>>,
+) -> anyhow::Result<Vec<R>> {
+    let mut rows: Vec<R> = Vec::new();
+    let mut after = None;
+    let mut left = limit.map_or(u64::MAX, NonZeroU64::get);
+    while left > 0 {
+        let asked = page_size(left, max_rows);
+        let page = fetch(after, asked).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(key(last));
+        left -= page.len() as u64;
+        let full = page.len() == asked;
+        rows.extend(page);
+        if !full {
+            break;
+        }
+    }
+    Ok(rows)
 }
 
 /// The rows to ask for next: what is left to show, at most one bounded page.
