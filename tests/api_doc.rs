@@ -10,13 +10,16 @@
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use ledger_app::LedgerCommand;
 use ledger_domain::RejectCode;
 use ledger_testkit::{TestDatabase, BACKENDS};
 use serde_json::Value;
 use strum::{IntoEnumIterator, VariantNames};
+
+mod common;
+use common::{ledger_command, ledger_ok};
 
 /// What the doc says a line is answered: a status, and for a refusal its code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,28 +113,9 @@ fn section<'a>(doc: &'a str, title: &str) -> &'a str {
     &doc[start..end]
 }
 
-fn ledger(dir: &Path, db: &str, args: &[&str]) -> Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_ledger"))
-        .current_dir(dir)
-        .env_remove("LEDGER_DATABASE_URL")
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .output()
-        .expect("the ledger binary runs");
-    assert!(
-        output.status.success(),
-        "ledger {args:?} on {db}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
 /// `ledger exec -` with `input` on standard input.
 fn exec_stdin(dir: &Path, db: &str, input: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ledger"))
-        .current_dir(dir)
-        .env_remove("LEDGER_DATABASE_URL")
+    let mut child = ledger_command(dir)
         .args(["--db", db, "exec", "-", "--json"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -179,7 +163,7 @@ async fn every_example_line_of_the_doc_is_answered_as_the_doc_says() {
     std::fs::write(&file, text).unwrap();
     for backend in BACKENDS {
         let db = TestDatabase::fresh(backend).await;
-        let answers = json_lines(&ledger(
+        let answers = json_lines(&ledger_ok(
             dir.path(),
             &db.url,
             &["exec", file.to_str().unwrap(), "--json"],
@@ -204,7 +188,7 @@ async fn every_example_line_of_the_doc_is_answered_as_the_doc_says() {
         }
         let read_outs = section(&doc, "Read-outs");
         for command in ["balances", "positions", "orders", "trades"] {
-            let output = ledger(dir.path(), &db.url, &[command, "--json"]);
+            let output = ledger_ok(dir.path(), &db.url, &[command, "--json"]);
             let rows: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
             assert!(!rows.is_empty(), "{backend:?}: the examples leave some {command}");
             for key in keys(&rows) {
@@ -214,7 +198,7 @@ async fn every_example_line_of_the_doc_is_answered_as_the_doc_says() {
                 );
             }
         }
-        let events = json_lines(&ledger(dir.path(), &db.url, &["events", "--json"]));
+        let events = json_lines(&ledger_ok(dir.path(), &db.url, &["events", "--json"]));
         for key in keys(&events) {
             assert!(
                 read_outs.contains(&format!("`{key}`")),
@@ -290,7 +274,7 @@ async fn exec_dash_reads_the_command_file_from_standard_input() {
         let dir = tempfile::tempdir().unwrap();
         let db = TestDatabase::fresh(backend).await;
         assert_both_accepted(&exec_stdin(dir.path(), &db.url, TWO_LINES.as_bytes()));
-        let balances = ledger(dir.path(), &db.url, &["balances", "--json"]);
+        let balances = ledger_ok(dir.path(), &db.url, &["balances", "--json"]);
         let rows: Vec<Value> = serde_json::from_slice(&balances.stdout).unwrap();
         assert_eq!(rows[0]["available"], "100.00", "{backend:?}");
     }
@@ -303,7 +287,7 @@ async fn a_byte_order_mark_before_the_first_line_is_accepted() {
     let file = dir.path().join("bom.jsonl");
     std::fs::write(&file, &with_bom).unwrap();
     let db = TestDatabase::fresh(BACKENDS[0]).await;
-    assert_both_accepted(&ledger(
+    assert_both_accepted(&ledger_ok(
         dir.path(),
         &db.url,
         &["exec", file.to_str().unwrap(), "--json"],
@@ -320,7 +304,7 @@ async fn a_byte_order_mark_after_the_start_is_still_malformed() {
     let file = dir.path().join("late-bom.jsonl");
     std::fs::write(&file, format!("{TWO_LINES}\u{FEFF}{late}\n")).unwrap();
     let db = TestDatabase::fresh(BACKENDS[0]).await;
-    let answers = json_lines(&ledger(
+    let answers = json_lines(&ledger_ok(
         dir.path(),
         &db.url,
         &["exec", file.to_str().unwrap(), "--json"],

@@ -10,21 +10,8 @@ use std::process::{Command, Output};
 use ledger_testkit::{Backend, TestDatabase, BACKENDS};
 use serde_json::Value;
 
-fn ledger(dir: &Path, db: &str, args: &[&str]) -> Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_ledger"))
-        .current_dir(dir)
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .output()
-        .expect("the ledger binary runs");
-    assert!(
-        output.status.success(),
-        "ledger {args:?} on {db}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
+mod common;
+use common::ledger_ok;
 
 fn hashes(output: &Output) -> Vec<String> {
     String::from_utf8_lossy(&output.stdout)
@@ -45,15 +32,15 @@ async fn exec_gives_the_same_read_outs_and_chain_on_every_backend() {
     let mut results = Vec::new();
     for backend in BACKENDS {
         let db = TestDatabase::fresh(backend).await;
-        ledger(
+        ledger_ok(
             dir.path(),
             &db.url,
             &["exec", file.to_str().unwrap(), "--recorded-at", "2024-03-04T01:30:00Z"],
         );
-        let balances = ledger(dir.path(), &db.url, &["balances", "--json"]).stdout;
-        let positions = ledger(dir.path(), &db.url, &["positions", "--json"]).stdout;
-        let chain = hashes(&ledger(dir.path(), &db.url, &["events", "--json"]));
-        let verified = ledger(dir.path(), &db.url, &["verify"]);
+        let balances = ledger_ok(dir.path(), &db.url, &["balances", "--json"]).stdout;
+        let positions = ledger_ok(dir.path(), &db.url, &["positions", "--json"]).stdout;
+        let chain = hashes(&ledger_ok(dir.path(), &db.url, &["events", "--json"]));
+        let verified = ledger_ok(dir.path(), &db.url, &["verify"]);
         assert!(String::from_utf8_lossy(&verified.stdout).contains("OK:"), "{backend:?}");
         results.push((balances, positions, chain));
     }
@@ -69,12 +56,12 @@ async fn the_demo_writes_the_same_log_on_every_backend() {
     let mut heads = Vec::new();
     for backend in BACKENDS {
         let db = TestDatabase::fresh(backend).await;
-        let out = ledger(dir.path(), &db.url, &["demo", "--accounts", "40", "--seed", "11"]);
+        let out = ledger_ok(dir.path(), &db.url, &["demo", "--accounts", "40", "--seed", "11"]);
         assert!(String::from_utf8_lossy(&out.stdout).contains("Invariants hold for all 40 accounts"));
-        let verified = ledger(dir.path(), &db.url, &["verify", "--json"]);
+        let verified = ledger_ok(dir.path(), &db.url, &["verify", "--json"]);
         let report: Value = serde_json::from_slice(&verified.stdout).unwrap();
         assert_eq!(report["problem_count"], 0, "{backend:?}: {report}");
-        let balances = ledger(dir.path(), &db.url, &["balances", "--json"]).stdout;
+        let balances = ledger_ok(dir.path(), &db.url, &["balances", "--json"]).stdout;
         heads.push((report["head_hash"].clone(), report["events"].clone(), balances));
         if backend == Backend::Postgres {
             assert!(db.url.starts_with("postgres://"));
@@ -108,7 +95,7 @@ async fn reconciliation_finds_exactly_the_planted_breaks() {
     for backend in BACKENDS {
         let dir = tempfile::tempdir().unwrap();
         let db = TestDatabase::fresh(backend).await;
-        let out = ledger(dir.path(), &db.url, &["demo", "--accounts", "25", "--seed", "3"]);
+        let out = ledger_ok(dir.path(), &db.url, &["demo", "--accounts", "25", "--seed", "3"]);
         assert!(
             String::from_utf8_lossy(&out.stdout).contains("planted 3 breaks, found exactly those 3"),
             "{backend:?}"
@@ -179,7 +166,7 @@ async fn reconciliation_finds_exactly_the_planted_breaks() {
             "{backend:?}"
         );
         // Files that agree reconcile to zero: the stored breaks of the date are replaced.
-        let clean = ledger(
+        let clean = ledger_ok(
             dir.path(),
             &db.url,
             &[

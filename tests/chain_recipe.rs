@@ -12,6 +12,9 @@ use std::process::{Command, Output, Stdio};
 
 use ledger_testkit::{TestDatabase, BACKENDS};
 
+mod common;
+use common::ledger_ok;
+
 const RECIPE_HEADING: &str = "### Rechecking the chain yourself";
 
 fn repo_path(relative: &str) -> PathBuf {
@@ -31,23 +34,6 @@ fn recipe_from_docs() -> String {
         .1;
     let script = block.split_once("\n```").expect("the code block is closed").0;
     format!("{script}\n")
-}
-
-fn ledger(dir: &Path, db: &str, args: &[&str]) -> Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_ledger"))
-        .current_dir(dir)
-        .env_remove("LEDGER_DATABASE_URL")
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .output()
-        .expect("the ledger binary runs");
-    assert!(
-        output.status.success(),
-        "ledger {args:?} on {db}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
 }
 
 /// Runs the doc's script on `events` as its standard input.
@@ -95,7 +81,7 @@ fn wall_clock_commands(dir: &Path) -> PathBuf {
 /// A log with a fixed time whose microseconds end in zeros, then 30 events at the wall clock.
 fn real_log_events(dir: &Path, db: &str) -> Vec<u8> {
     let two_days = repo_path("tests/conformance/two-days.jsonl");
-    ledger(
+    ledger_ok(
         dir,
         db,
         &[
@@ -106,8 +92,8 @@ fn real_log_events(dir: &Path, db: &str) -> Vec<u8> {
         ],
     );
     let wall = wall_clock_commands(dir);
-    ledger(dir, db, &["exec", wall.to_str().unwrap()]);
-    ledger(dir, db, &["events", "--json"]).stdout
+    ledger_ok(dir, db, &["exec", wall.to_str().unwrap()]);
+    ledger_ok(dir, db, &["events", "--json"]).stdout
 }
 
 #[tokio::test]
@@ -126,7 +112,7 @@ async fn the_documented_recipe_rechecks_every_event_of_a_real_log() {
             text.contains(r#""customer_name":"张三 \"Zhang\" \\ é/""#),
             "{backend:?}: the log holds a name that needs escaping"
         );
-        let verify = String::from_utf8_lossy(&ledger(dir.path(), &db.url, &["verify"]).stdout).into_owned();
+        let verify = String::from_utf8_lossy(&ledger_ok(dir.path(), &db.url, &["verify"]).stdout).into_owned();
         let head = verify
             .lines()
             .find_map(|line| line.strip_prefix("head hash "))
@@ -143,8 +129,8 @@ async fn the_documented_recipe_rechecks_every_event_of_the_demo() {
     for backend in BACKENDS {
         let dir = tempfile::tempdir().unwrap();
         let db = TestDatabase::fresh(backend).await;
-        ledger(dir.path(), &db.url, &["demo", "--accounts", "5", "--seed", "1"]);
-        let events = ledger(dir.path(), &db.url, &["events", "--json"]).stdout;
+        ledger_ok(dir.path(), &db.url, &["demo", "--accounts", "5", "--seed", "1"]);
+        let events = ledger_ok(dir.path(), &db.url, &["events", "--json"]).stdout;
         assert_recipe_passes(dir.path(), &events, &format!("the demo on {backend:?}"));
     }
 }
@@ -187,6 +173,6 @@ fn the_recipe_rechecks_the_committed_old_log() {
     let db_path = dir.path().join("two-days.sqlite3");
     std::fs::copy(repo_path("tests/fixtures/two-days.sqlite3"), &db_path).unwrap();
     let db = format!("sqlite://{}", db_path.display());
-    let verify = String::from_utf8_lossy(&ledger(dir.path(), &db, &["verify"]).stdout).into_owned();
+    let verify = String::from_utf8_lossy(&ledger_ok(dir.path(), &db, &["verify"]).stdout).into_owned();
     assert!(verify.contains(&format!("head hash {head}")), "{verify}");
 }

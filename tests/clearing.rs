@@ -3,31 +3,16 @@
 //! done, and orders for a closed date are refused.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use serde_json::Value;
+
+mod common;
+use common::{ledger_in, stderr, stdout};
 
 const DAY: &str = "2024-03-04";
 /// How many lines of the worked example come before its first end_of_day line.
 fn day_one_lines(example: &str) -> usize {
     example.lines().position(|l| l.contains(r#""end_of_day""#)).unwrap()
-}
-
-fn ledger_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ledger"))
-        .current_dir(dir)
-        .env_remove("LEDGER_DATABASE_URL")
-        .args(args)
-        .output()
-        .expect("the ledger binary runs")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 /// A ledger holding the worked example's first day, with its end_of_day line or without.

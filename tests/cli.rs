@@ -1,26 +1,12 @@
 //! The binary end to end: the demo, bad files and bad options fail cleanly.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use serde_json::Value;
 
-fn ledger_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ledger"))
-        .current_dir(dir)
-        .env_remove("LEDGER_DATABASE_URL")
-        .args(args)
-        .output()
-        .expect("the ledger binary runs")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
+mod common;
+use common::{ledger_in, stderr, stdout};
 
 #[test]
 fn demo_runs_on_a_fresh_directory_and_holds_the_invariants() {

@@ -3,19 +3,12 @@
 //! each cause of an error printed once.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use serde_json::Value;
 
-fn ledger_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ledger"))
-        .current_dir(dir)
-        .env_remove("LEDGER_DATABASE_URL")
-        .env_remove("LEDGER_RULES")
-        .args(args)
-        .output()
-        .expect("the ledger binary runs")
-}
+mod common;
+use common::ledger_in;
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

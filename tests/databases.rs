@@ -8,25 +8,11 @@ use std::time::{Duration, Instant};
 
 use ledger_testkit::{Backend, TestDatabase, BACKENDS};
 
+mod common;
+use common::{ledger_in, ledger_on};
+
 /// The password planted in every URL whose output is searched.
 const PASSWORD: &str = "Pa55wordNeverShown";
-
-fn ledger_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ledger"))
-        .current_dir(dir)
-        .env_remove("LEDGER_DATABASE_URL")
-        .env_remove("PGPASSWORD")
-        .env_remove("PGDATABASE")
-        .args(args)
-        .output()
-        .expect("the ledger binary runs")
-}
-
-fn ledger_on(dir: &Path, url: &str, args: &[&str]) -> Output {
-    let mut all = vec!["--db", url];
-    all.extend_from_slice(args);
-    ledger_in(dir, &all)
-}
 
 fn text(output: &Output) -> String {
     format!(

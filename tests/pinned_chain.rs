@@ -6,30 +6,17 @@
 //! any other change must leave them as they are.
 
 use std::path::Path;
-use std::process::{Command, Output};
+
+mod common;
+use common::ledger_ok;
 
 /// Head hash of `ledger demo --accounts 100 --seed 7`.
 const DEMO_100_SEED_7_HEAD: &str = "19e05208cdac9d911966a85f509c83c760a13795f18876fb00454e6b23bfe3d9";
 /// Head hash of the worked example run with `--recorded-at 2024-03-04T01:30:00Z`.
 const TWO_DAYS_HEAD: &str = "a065c12ed5bece4d359052fa09e5663546efee5f374aeaf3a2de3933bcf78291";
 
-fn ledger(dir: &Path, args: &[&str]) -> Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_ledger"))
-        .current_dir(dir)
-        .env_remove("LEDGER_DATABASE_URL")
-        .args(args)
-        .output()
-        .expect("the ledger binary runs");
-    assert!(
-        output.status.success(),
-        "ledger {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
 fn head_hash(dir: &Path, db: &str) -> String {
-    let verified = ledger(dir, &["--db", db, "verify"]);
+    let verified = ledger_ok(dir, db, &["verify"]);
     let text = String::from_utf8_lossy(&verified.stdout).into_owned();
     assert!(text.contains("OK:"), "{text}");
     text.lines()
@@ -42,7 +29,7 @@ fn head_hash(dir: &Path, db: &str) -> String {
 fn the_demo_with_a_fixed_seed_ends_on_the_pinned_head_hash() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("demo.db").display());
-    ledger(dir.path(), &["--db", &db, "demo", "--accounts", "100", "--seed", "7"]);
+    ledger_ok(dir.path(), &db, &["demo", "--accounts", "100", "--seed", "7"]);
     assert_eq!(head_hash(dir.path(), &db), DEMO_100_SEED_7_HEAD);
 }
 
@@ -52,9 +39,10 @@ fn the_worked_example_ends_on_the_pinned_head_hash() {
     let db = format!("sqlite://{}", dir.path().join("two-days.db").display());
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/two-days.jsonl");
     let file = file.to_str().expect("the repository path is UTF-8");
-    ledger(
+    ledger_ok(
         dir.path(),
-        &["--db", &db, "exec", file, "--recorded-at", "2024-03-04T01:30:00Z"],
+        &db,
+        &["exec", file, "--recorded-at", "2024-03-04T01:30:00Z"],
     );
     assert_eq!(head_hash(dir.path(), &db), TWO_DAYS_HEAD);
 }
