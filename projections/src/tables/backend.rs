@@ -196,6 +196,25 @@ pub(crate) fn push_list<DB: Backend>(query: &mut QueryBuilder<DB>, values: &[Cel
     Ok(())
 }
 
+/// Appends the blotter's common filter, ` WHERE 1 = 1` then ` AND account_id = ?` and
+/// ` AND trade_date = ?` for those given; the caller adds its own conditions as ` AND …`.
+pub(crate) fn push_blotter_filter<DB: Backend>(
+    query: &mut QueryBuilder<DB>,
+    account_id: Option<&str>,
+    trade_date: Option<NaiveDate>,
+) -> Result<(), ProjectionError> {
+    query.push(" WHERE 1 = 1");
+    if let Some(account_id) = account_id {
+        query.push(" AND account_id = ");
+        DB::bind_cell(query, Cell::Text(account_id))?;
+    }
+    if let Some(trade_date) = trade_date {
+        query.push(" AND trade_date = ");
+        DB::bind_cell(query, Cell::Date(trade_date))?;
+    }
+    Ok(())
+}
+
 /// An operation on the read model tables, written once for every backend.
 pub(crate) trait Operation {
     type Output;

@@ -7,7 +7,9 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use sqlx::{Pool, QueryBuilder};
 
-use super::backend::{connection, insert_rows, push_list, Backend, Operation, MAX_ROWS_PER_STATEMENT};
+use super::backend::{
+    connection, insert_rows, push_blotter_filter, push_list, Backend, Operation, MAX_ROWS_PER_STATEMENT,
+};
 use super::columns::{Cell, Column, Money, OnConflict, Table};
 use super::trades::shown_price;
 use crate::ProjectionError;
@@ -258,16 +260,7 @@ impl Operation for ReadOrders<'_> {
     async fn run<DB: Backend>(self, pool: &Pool<DB>) -> Result<Vec<OrderRecord>, ProjectionError> {
         let filter = self.0;
         let mut query = QueryBuilder::<DB>::new(ORDERS.select());
-        // Every condition below follows as " AND …".
-        query.push(" WHERE 1 = 1");
-        if let Some(account_id) = &filter.account_id {
-            query.push(" AND account_id = ");
-            DB::bind_cell(&mut query, Cell::Text(account_id))?;
-        }
-        if let Some(trade_date) = filter.trade_date {
-            query.push(" AND trade_date = ");
-            DB::bind_cell(&mut query, Cell::Date(trade_date))?;
-        }
+        push_blotter_filter(&mut query, filter.account_id.as_deref(), filter.trade_date)?;
         if filter.open_only {
             query.push(" AND status IN ");
             push_list(&mut query, &OPEN_ORDER_STATUSES.map(Cell::Text))?;

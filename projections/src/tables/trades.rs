@@ -8,7 +8,7 @@ use ledger_domain::Side;
 use rust_decimal::Decimal;
 use sqlx::{Pool, QueryBuilder};
 
-use super::backend::{connection, insert_rows, Backend, Operation};
+use super::backend::{connection, insert_rows, push_blotter_filter, Backend, Operation};
 use super::columns::{Cell, Column, Money, OnConflict, Table};
 use super::obligations::ObligationKey;
 use crate::ProjectionError;
@@ -167,16 +167,7 @@ impl Operation for ReadTrades<'_> {
     async fn run<DB: Backend>(self, pool: &Pool<DB>) -> Result<Vec<TradeRecord>, ProjectionError> {
         let filter = self.0;
         let mut query = QueryBuilder::<DB>::new(TRADES.select());
-        // Every condition below follows as " AND …".
-        query.push(" WHERE 1 = 1");
-        if let Some(account_id) = &filter.account_id {
-            query.push(" AND account_id = ");
-            DB::bind_cell(&mut query, Cell::Text(account_id))?;
-        }
-        if let Some(trade_date) = filter.trade_date {
-            query.push(" AND trade_date = ");
-            DB::bind_cell(&mut query, Cell::Date(trade_date))?;
-        }
+        push_blotter_filter(&mut query, filter.account_id.as_deref(), filter.trade_date)?;
         if let Some(after) = filter.after {
             query.push(" AND global_position > ");
             DB::bind_cell(&mut query, Cell::Count(after))?;
