@@ -31,6 +31,15 @@ impl FeeBreakdown {
             + self.regulatory_fee_cny
     }
 
+    /// What a fill of `value_cny` with these fees does to the customer's cash: a buy
+    /// pays its value and its fees, a sell receives its value less its fees.
+    pub fn net_cash_cny(&self, side: Side, value_cny: Decimal) -> Decimal {
+        match side {
+            Side::Buy => -(value_cny + self.total_cny()),
+            Side::Sell => value_cny - self.total_cny(),
+        }
+    }
+
     /// Field-wise `self - earlier`.
     pub fn minus(&self, earlier: &FeeBreakdown) -> FeeBreakdown {
         FeeBreakdown {

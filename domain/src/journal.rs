@@ -50,10 +50,8 @@ pub fn postings(account_id: &str, event: &AccountEvent) -> Vec<Posting> {
         AccountEvent::FillBooked {
             side, value_cny, fees, ..
         } => {
-            let customer_change = match side {
-                Side::Buy => value_cny + fees.total_cny(),
-                Side::Sell => -(value_cny - fees.total_cny()),
-            };
+            // The customer's account is a liability: the cash they gain is a credit.
+            let customer_change = -fees.net_cash_cny(*side, *value_cny);
             let clearing = match side {
                 Side::Buy => -*value_cny,
                 Side::Sell => *value_cny,

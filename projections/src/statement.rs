@@ -246,10 +246,11 @@ fn movement_of(recorded: &RecordedEvent, event: &AccountEvent, date: NaiveDate) 
             fees,
             ..
         } => {
-            let (kind, amount) = match side {
-                Side::Buy => (MovementKind::Buy, -(value_cny + fees.total_cny())),
-                Side::Sell => (MovementKind::Sell, value_cny - fees.total_cny()),
+            let kind = match side {
+                Side::Buy => MovementKind::Buy,
+                Side::Sell => MovementKind::Sell,
             };
+            let amount = fees.net_cash_cny(*side, *value_cny);
             Some(Movement {
                 instrument: instrument.to_string(),
                 quantity: *quantity,

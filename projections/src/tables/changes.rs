@@ -9,7 +9,6 @@ use cqrs_es::Aggregate;
 use ledger_domain::account::{Account, AccountEvent};
 use ledger_domain::ids::OrderId;
 use ledger_domain::journal::postings;
-use ledger_domain::Side;
 use ledger_eventstore::codec::decode;
 use ledger_eventstore::RecordedEvent;
 
@@ -158,10 +157,7 @@ fn fill_row_changes(recorded: &RecordedEvent, event: &AccountEvent) -> Vec<RowCh
     };
     let account_id = recorded.stream.aggregate_id.clone();
     let position = recorded.global_position;
-    let net_cash_cny = match side {
-        Side::Buy => -(value_cny + fees.total_cny()),
-        Side::Sell => value_cny - fees.total_cny(),
-    };
+    let net_cash_cny = fees.net_cash_cny(*side, *value_cny);
     vec![
         RowChange::Order(OrderChange::Filled {
             account_id: account_id.clone(),
