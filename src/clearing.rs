@@ -8,8 +8,8 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
 use ledger_app::{
-    format_cny, AppError, ClearingLine, ClearingReport, ClearingStep, DayStatus, EventStore, Ledger, MarketRules,
-    Status,
+    format_cny, AppError, CalendarCheck, ClearingLine, ClearingReport, ClearingStep, DayStatus, EventStore, Ledger,
+    MarketRules, Status,
 };
 
 use crate::readouts::align_numbers;
@@ -17,15 +17,25 @@ use crate::readouts::align_numbers;
 /// The actor recorded with the events of `ledger eod` and `ledger settle`.
 const CLEARING_ACTOR: &str = "cli:clearing";
 
+/// `ledger eod`, with or without `--off-calendar`.
+pub fn end_of_day_step(off_calendar: bool) -> (ClearingStep, CalendarCheck) {
+    let calendar = if off_calendar {
+        CalendarCheck::Off
+    } else {
+        CalendarCheck::On
+    };
+    (ClearingStep::EndOfDay, calendar)
+}
+
 pub async fn run(
     store: Arc<dyn EventStore>,
     rules: Arc<MarketRules>,
-    step: ClearingStep,
+    (step, calendar): (ClearingStep, CalendarCheck),
     trade_date: NaiveDate,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let mut ledger = Ledger::new(store, rules);
-    let outcome = match ledger_app::clearing::run_step(&mut ledger, CLEARING_ACTOR, step, trade_date).await {
+    let outcome = match ledger_app::clearing::run_step(&mut ledger, CLEARING_ACTOR, step, trade_date, calendar).await {
         Ok(outcome) => outcome,
         Err(refused @ AppError::Refused { .. }) => {
             eprintln!("{refused}");

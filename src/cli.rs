@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use ledger_app::{ClearingStep, EventStore, DEFAULT_DATABASE_URL};
+use ledger_app::{CalendarCheck, ClearingStep, EventStore, DEFAULT_DATABASE_URL};
 
 #[derive(Debug, Parser)]
 #[command(name = "ledger", version, about = "Event-sourced securities brokerage ledger")]
@@ -48,9 +48,14 @@ pub enum Command {
     },
     /// Close a trade date: expire its open orders in every account, then print its clearing report.
     Eod {
-        /// The trade date to close, as YYYY-MM-DD.
+        /// The trade date to close, as YYYY-MM-DD: the open trade date, the next trading
+        /// day of the calendar after the last closed one (refused otherwise).
         #[arg(long, value_parser = parse_date, value_name = "YYYY-MM-DD")]
         date: chrono::NaiveDate,
+        /// Close the date even if the trading calendar does not name it as the open trade
+        /// date (an unscheduled closure, a year whose holidays are not in the calendar yet).
+        #[arg(long)]
+        off_calendar: bool,
         /// Print the outcome and the clearing report as one JSON object instead of a table.
         #[arg(long)]
         json: bool,
@@ -190,11 +195,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let recorded_at = recorded_at.as_deref().map(crate::exec::parse_instant).transpose()?;
             crate::exec::run(open_store(&db).await?, rules, &file, json, recorded_at).await
         }
-        Command::Eod { date, json } => {
-            crate::clearing::run(open_existing(&db).await?, rules, ClearingStep::EndOfDay, date, json).await
+        Command::Eod {
+            date,
+            off_calendar,
+            json,
+        } => {
+            let step = crate::clearing::end_of_day_step(off_calendar);
+            crate::clearing::run(open_existing(&db).await?, rules, step, date, json).await
         }
         Command::Settle { date, json } => {
-            crate::clearing::run(open_existing(&db).await?, rules, ClearingStep::Settle, date, json).await
+            let step = (ClearingStep::Settle, CalendarCheck::On);
+            crate::clearing::run(open_existing(&db).await?, rules, step, date, json).await
         }
         Command::ClearingReport { date, json } => {
             crate::clearing::report(open_existing(&db).await?.as_ref(), date, json).await
@@ -213,7 +224,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out,
         } => {
             let store = open_existing(&db).await?;
-            crate::statement::run(store.as_ref(), &account, (from, to), format, out.as_deref()).await
+            crate::statement::run((store.as_ref(), &rules), &account, (from, to), format, out.as_deref()).await
         }
         Command::Migrate => {
             let store = open_store(&db).await?;

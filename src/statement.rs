@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use chrono::NaiveDate;
-use ledger_app::{AppError, EventStore, StatementFormat};
+use ledger_app::{AppError, EventStore, MarketRules, StatementFormat};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum Format {
@@ -24,13 +24,13 @@ impl From<Format> for StatementFormat {
 
 /// Writes the statement to `out`, or prints it when `out` is None.
 pub async fn write_statement(
-    store: &dyn EventStore,
+    (store, rules): (&dyn EventStore, &MarketRules),
     account: &str,
     (from, to): (NaiveDate, NaiveDate),
     format: StatementFormat,
     out: Option<&Path>,
 ) -> anyhow::Result<()> {
-    let text = ledger_app::statement(store, account, from, to, format).await?;
+    let text = ledger_app::statement(store, rules, account, from, to, format).await?;
     match out {
         Some(path) => std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?,
         None => print!("{text}"),
@@ -39,13 +39,13 @@ pub async fn write_statement(
 }
 
 pub async fn run(
-    store: &dyn EventStore,
+    (store, rules): (&dyn EventStore, &MarketRules),
     account: &str,
     (from, to): (NaiveDate, NaiveDate),
     format: Format,
     out: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
-    if let Err(e) = write_statement(store, account, (from, to), format.into(), out).await {
+    if let Err(e) = write_statement((store, rules), account, (from, to), format.into(), out).await {
         // An unknown account is the caller's mistake, answered with its code and exit code 1.
         if let Some(unknown @ AppError::UnknownAccount(_)) = e.downcast_ref::<AppError>() {
             eprintln!("{}: {unknown}", unknown.code());

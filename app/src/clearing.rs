@@ -38,12 +38,26 @@ impl ClearingStep {
         }
     }
 
-    fn command(self, trade_date: NaiveDate) -> LedgerCommand {
+    fn command(self, trade_date: NaiveDate, calendar: CalendarCheck) -> LedgerCommand {
         match self {
-            ClearingStep::EndOfDay => LedgerCommand::EndOfDay { trade_date },
+            ClearingStep::EndOfDay => LedgerCommand::EndOfDay {
+                trade_date,
+                off_calendar: calendar == CalendarCheck::Off,
+            },
             ClearingStep::Settle => LedgerCommand::Settle { trade_date },
         }
     }
+}
+
+/// Whether end of day checks its date against the trading calendar (the next
+/// trading day after the last closed one); settlement ignores it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CalendarCheck {
+    /// Close only the open trade date of the calendar.
+    On,
+    /// Close the date given, whatever the calendar says (an unscheduled closure,
+    /// a year whose holidays are not in the calendar yet).
+    Off,
 }
 
 /// A trade date's clearing report as the log stands, with how far the date has come.
@@ -95,13 +109,13 @@ pub struct ClearingOutcome {
 
 /// Closes a trade date. On a date already closed, however it was closed, answers `duplicate`.
 pub async fn end_of_day(ledger: &mut Ledger, actor: &str, trade_date: NaiveDate) -> Result<ClearingOutcome, AppError> {
-    run_step(ledger, actor, ClearingStep::EndOfDay, trade_date).await
+    run_step(ledger, actor, ClearingStep::EndOfDay, trade_date, CalendarCheck::On).await
 }
 
 /// Settles a closed trade date. On a date already settled answers `duplicate`; on a date not
 /// closed yet is refused, and settling it after its end of day still works.
 pub async fn settle(ledger: &mut Ledger, actor: &str, trade_date: NaiveDate) -> Result<ClearingOutcome, AppError> {
-    run_step(ledger, actor, ClearingStep::Settle, trade_date).await
+    run_step(ledger, actor, ClearingStep::Settle, trade_date, CalendarCheck::On).await
 }
 
 /// Runs one step; a refusal (settling an open date, say) is [`AppError::Refused`].
@@ -110,11 +124,12 @@ pub async fn run_step(
     actor: &str,
     step: ClearingStep,
     trade_date: NaiveDate,
+    calendar: CalendarCheck,
 ) -> Result<ClearingOutcome, AppError> {
     let (status, events) = match step_state(step, day_status(ledger.store().as_ref(), trade_date).await?) {
         StepState::Done => (Status::Duplicate, 0),
         StepState::NotReady => return Err(not_closed(trade_date)),
-        StepState::Ready => submit(ledger, actor, step, trade_date).await?,
+        StepState::Ready => submit(ledger, actor, (step, calendar), trade_date).await?,
     };
     let trades = crate::queries::trades_of(ledger.store().as_ref(), trade_date).await?;
     Ok(ClearingOutcome {
@@ -153,17 +168,18 @@ fn not_closed(trade_date: NaiveDate) -> AppError {
 async fn submit(
     ledger: &mut Ledger,
     actor: &str,
-    step: ClearingStep,
+    (step, calendar): (ClearingStep, CalendarCheck),
     trade_date: NaiveDate,
 ) -> Result<(Status, u64), AppError> {
     let command_id = step.command_id(trade_date);
-    let mut result = submit_once(ledger, actor, step, trade_date, &command_id).await?;
+    let command = step.command(trade_date, calendar);
+    let mut result = submit_once(ledger, actor, command.clone(), &command_id).await?;
     let store = Arc::clone(ledger.store());
     let state_now = || async { Ok::<_, AppError>(step_state(step, day_status(store.as_ref(), trade_date).await?)) };
     if result.status == Status::Duplicate && matches!(state_now().await?, StepState::Ready) {
         // A log written before the day's state was checked first may hold a refusal (settle
         // before end of day) under the step's id: the step is still to do, under a new id.
-        result = submit_once(ledger, actor, step, trade_date, &format!("{command_id}:after-refusal")).await?;
+        result = submit_once(ledger, actor, command, &format!("{command_id}:after-refusal")).await?;
     }
     if result.status != Status::Rejected {
         return Ok((result.status, result.events));
@@ -180,13 +196,12 @@ async fn submit(
 async fn submit_once(
     ledger: &mut Ledger,
     actor: &str,
-    step: ClearingStep,
-    trade_date: NaiveDate,
+    command: LedgerCommand,
     command_id: &str,
 ) -> Result<CommandResult, AppError> {
     let submission = Submission {
         command_id: command_id.to_owned(),
-        command: step.command(trade_date),
+        command,
         correlation_id: None,
         actor: actor.to_owned(),
     };

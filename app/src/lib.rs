@@ -28,7 +28,9 @@ pub mod store;
 pub mod verify;
 
 pub use batch::{run_lines, submit, CommandLines, LineBatches, Tally};
-pub use clearing::{clearing_report, day_status, end_of_day, settle, ClearingOutcome, ClearingStep, DayClearing};
+pub use clearing::{
+    clearing_report, day_status, end_of_day, settle, CalendarCheck, ClearingOutcome, ClearingStep, DayClearing,
+};
 pub use error::{AppError, ReconcileFile};
 pub use queries::{
     balances, catch_up_read_models, events_after, head_position, orders, positions, read_models_checkpoint,

@@ -123,6 +123,8 @@ pub struct MetadataReadOut<'a> {
     pub causation_id: &'a str,
     pub actor: &'a str,
     pub recorded_at: String,
+    /// `null` for an event stored without one (docs/events.md, "Business dates").
+    pub business_date: Option<NaiveDate>,
 }
 
 impl<'a> From<&'a RecordedEvent> for EventReadOut<'a> {
@@ -141,6 +143,7 @@ impl<'a> From<&'a RecordedEvent> for EventReadOut<'a> {
                 causation_id: &metadata.causation_id,
                 actor: &metadata.actor,
                 recorded_at: format_recorded_at(&metadata.recorded_at),
+                business_date: metadata.business_date,
             },
             prev_hash: &event.prev_hash,
             hash: &event.hash,

@@ -1,6 +1,7 @@
 //! A customer's statement (对账单) for a period of trade dates: built, then rendered.
 
 use chrono::NaiveDate;
+use ledger_domain::MarketRules;
 use ledger_eventstore::EventStore;
 use ledger_projections::statement::{build_statement, render_csv, render_html};
 use serde::{Deserialize, Serialize};
@@ -18,6 +19,7 @@ pub enum StatementFormat {
 /// The statement of `account_id` for trade dates `from..=to`, rendered.
 pub async fn statement(
     store: &dyn EventStore,
+    rules: &MarketRules,
     account_id: &str,
     from: NaiveDate,
     to: NaiveDate,
@@ -28,7 +30,7 @@ pub async fn statement(
             "the period starts on {from}, after its end on {to}"
         )));
     }
-    let Some(statement) = build_statement(store, account_id, from, to).await? else {
+    let Some(statement) = build_statement(store, &rules.calendar, account_id, (from, to)).await? else {
         return Err(AppError::UnknownAccount(account_id.to_owned()));
     };
     Ok(match format {

@@ -136,19 +136,40 @@ async fn a_statement_of_an_unknown_account_is_the_unknown_account_error() {
         let (store, mut ledger) = open(&db).await;
         day_one(&mut ledger).await;
         let (from, to) = (date("2024-03-01"), date("2024-03-31"));
-        let error = ledger_app::statement(store.as_ref(), "NOBODY", from, to, StatementFormat::Html)
-            .await
-            .unwrap_err();
+        let error = ledger_app::statement(
+            store.as_ref(),
+            &MarketRules::china_a_share().unwrap(),
+            "NOBODY",
+            from,
+            to,
+            StatementFormat::Html,
+        )
+        .await
+        .unwrap_err();
         assert_eq!(error.code(), "unknown_account", "{backend:?}");
         assert_eq!(error.to_string(), "no account NOBODY has been opened");
 
-        let backwards = ledger_app::statement(store.as_ref(), "A0001", to, from, StatementFormat::Csv)
-            .await
-            .unwrap_err();
+        let backwards = ledger_app::statement(
+            store.as_ref(),
+            &MarketRules::china_a_share().unwrap(),
+            "A0001",
+            to,
+            from,
+            StatementFormat::Csv,
+        )
+        .await
+        .unwrap_err();
         assert_eq!(backwards.code(), "invalid_input");
-        let csv = ledger_app::statement(store.as_ref(), "A0001", from, to, StatementFormat::Csv)
-            .await
-            .unwrap();
+        let csv = ledger_app::statement(
+            store.as_ref(),
+            &MarketRules::china_a_share().unwrap(),
+            "A0001",
+            from,
+            to,
+            StatementFormat::Csv,
+        )
+        .await
+        .unwrap();
         assert!(csv.starts_with("section,account,customer"), "{csv}");
     }
 }
@@ -296,7 +317,10 @@ async fn typed_submissions_are_answered_in_order_and_bounded() {
     let (_store, mut ledger) = open(&db).await;
     let submission = |id: &str, day: &str| ledger_app::Submission {
         command_id: id.to_owned(),
-        command: ledger_app::LedgerCommand::EndOfDay { trade_date: date(day) },
+        command: ledger_app::LedgerCommand::EndOfDay {
+            trade_date: date(day),
+            off_calendar: false,
+        },
         correlation_id: None,
         actor: "http".to_owned(),
     };

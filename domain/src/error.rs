@@ -48,6 +48,10 @@ pub enum RejectCode {
     UnknownWithdrawal,
     /// An execution id already booked: the fill is a no-op (answered as `duplicate`).
     DuplicateExec,
+    /// `end_of_day` for a date that is not the ledger's open trade date in the
+    /// trading calendar (a typo, a weekend, a holiday, a year the calendar does
+    /// not cover), without `off_calendar`.
+    NotOpenTradeDate,
 }
 
 impl RejectCode {
@@ -121,6 +125,7 @@ mod tests {
                 "duplicate_bank_ref",
                 "unknown_withdrawal",
                 "duplicate_exec",
+                "not_open_trade_date",
             ]
         );
     }

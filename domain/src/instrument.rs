@@ -71,6 +71,11 @@ impl Instrument {
         self.info.as_ref()
     }
 
+    /// The earliest trade date with a previous close: the first day this instrument trades.
+    pub fn first_priced_date(&self) -> Option<NaiveDate> {
+        self.prev_close_by_date.keys().next().copied()
+    }
+
     pub fn prev_close(&self, trade_date: NaiveDate) -> Option<Decimal> {
         self.prev_close_by_date.get(&trade_date).copied()
     }

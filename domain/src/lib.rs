@@ -4,6 +4,7 @@
 //! the commands, so replaying the same events always gives the same state.
 
 pub mod account;
+pub mod calendar;
 pub mod clearing_day;
 pub mod error;
 pub mod fees;
@@ -17,6 +18,7 @@ pub mod order;
 pub mod rules;
 
 pub use account::{Account, AccountCommand, AccountEvent, AccountSnapshot, MarketSnapshot, PlaceOrder};
+pub use calendar::{CalendarError, TradeDates, TradingCalendar};
 pub use clearing_day::{ClearingDay, ClearingDayCommand, ClearingDayEvent, DayStatus};
 pub use error::{RejectCode, Rejection};
 pub use instrument::{Instrument, InstrumentCommand, InstrumentEvent, InstrumentInfo};

@@ -1,4 +1,5 @@
-//! Market rules as data: fee schedule, boards (price limits, lots), tick, AML threshold, limits.
+//! Market rules as data: fee schedule, boards (price limits, lots), tick, AML threshold, limits,
+//! and the trading calendar.
 //!
 //! The default market is China A-shares, loaded from `rules/cn-a-share.toml`
 //! (built into the binary). Another market is another file with the same shape.
@@ -10,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use strum::IntoEnumIterator;
 
+use crate::calendar::TradingCalendar;
 use crate::market::Board;
 use crate::money::is_whole_fen;
 
@@ -36,6 +38,7 @@ pub struct MarketRules {
     pub max_price: Decimal,
     pub fees: FeeSchedule,
     pub boards: BTreeMap<Board, BoardRules>,
+    pub calendar: TradingCalendar,
 }
 
 /// One rule per fee kind; each becomes its own field in fill events.
@@ -123,7 +126,7 @@ impl MarketRules {
                 ));
             }
         }
-        Ok(())
+        self.calendar.validate().or_else(|e| invalid(format!("calendar: {e}")))
     }
 }
 

@@ -16,7 +16,7 @@ use crate::rows::to_i64;
 use crate::store::{check_limit, Atomicity, MAX_APPEND_COMMANDS};
 
 /// The columns of `events` an append writes, in the order `EventRow` binds them.
-pub(crate) const EVENT_INSERT_COLUMNS: [&str; 14] = [
+pub(crate) const EVENT_INSERT_COLUMNS: [&str; 15] = [
     "global_position",
     "aggregate_type",
     "aggregate_id",
@@ -31,6 +31,7 @@ pub(crate) const EVENT_INSERT_COLUMNS: [&str; 14] = [
     "recorded_at",
     "prev_hash",
     "hash",
+    "business_date",
 ];
 
 /// The columns of `command_outcomes` an append writes, in the order `OutcomeRow` binds them.
@@ -64,6 +65,8 @@ pub(crate) struct EventRow<'a> {
     pub recorded_at: &'a str,
     pub prev_hash: String,
     pub hash: String,
+    /// `YYYY-MM-DD`, or NULL.
+    pub business_date: Option<String>,
 }
 
 /// One `command_outcomes` row, converted and ready to bind.
@@ -221,6 +224,7 @@ fn event_rows<'a>(
                 recorded_at: &recorded_at[planned.command],
                 prev_hash: chained.prev_hash,
                 hash: chained.hash,
+                business_date: metadata[planned.command].business_date.map(|d| d.to_string()),
             })
         })
         .collect()

@@ -13,7 +13,9 @@
 //! `actor`, `aggregate_id`, `aggregate_type`, `causation_id`, `command_id`,
 //! `correlation_id`, `event_type`, `event_version` (number), `global_position`
 //! (number), `payload` (object, keys sorted at every depth), `prev_hash`,
-//! `recorded_at` (`YYYY-MM-DDTHH:MM:SS.ffffffZ`, microseconds, UTC), `sequence` (number).
+//! `recorded_at` (`YYYY-MM-DDTHH:MM:SS.ffffffZ`, microseconds, UTC), `sequence` (number),
+//! and `business_date` (`YYYY-MM-DD`) only when the event has one: an event
+//! written before business dates were stored hashes exactly as it did then.
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -68,7 +70,7 @@ impl<'a> ChainedFields<'a> {
     }
 
     pub fn canonical_bytes(&self) -> Vec<u8> {
-        let object = json!({
+        let mut object = json!({
             "actor": self.metadata.actor,
             "aggregate_id": self.stream.aggregate_id,
             "aggregate_type": self.stream.aggregate_type,
@@ -83,6 +85,9 @@ impl<'a> ChainedFields<'a> {
             "recorded_at": format_recorded_at(&self.metadata.recorded_at),
             "sequence": self.sequence,
         });
+        if let (Some(date), Value::Object(map)) = (self.metadata.business_date, &mut object) {
+            map.insert("business_date".to_owned(), Value::String(date.to_string()));
+        }
         let mut out = Vec::with_capacity(512);
         write_canonical(&object, &mut out);
         out
@@ -145,6 +150,7 @@ mod tests {
             recorded_at: DateTime::parse_from_rfc3339("2024-03-04T09:30:00.123456Z")
                 .unwrap()
                 .with_timezone(&Utc),
+            business_date: None,
         }
     }
 
@@ -176,5 +182,34 @@ mod tests {
         // Recomputed independently with: printf '%s' "$text" | sha256sum
         assert_eq!(fields.hash().len(), 64);
         assert_eq!(fields.hash(), hex::encode(Sha256::digest(text.as_bytes())));
+    }
+
+    #[test]
+    fn a_business_date_is_hashed_and_its_absence_leaves_the_old_bytes() {
+        let stream = StreamId::new("Account", "A1");
+        let payload = json!({});
+        let without = metadata();
+        let with = EventMetadata {
+            business_date: Some("2024-03-04".parse().unwrap()),
+            ..metadata()
+        };
+        let fields = |meta| ChainedFields {
+            global_position: 1,
+            stream: &stream,
+            sequence: 1,
+            event_type: "CashDeposited",
+            event_version: 1,
+            payload: &payload,
+            metadata: meta,
+            prev_hash: GENESIS_HASH,
+        };
+        let old = String::from_utf8(fields(&without).canonical_bytes()).unwrap();
+        let new = String::from_utf8(fields(&with).canonical_bytes()).unwrap();
+        assert!(!old.contains("business_date"), "{old}");
+        assert!(
+            new.starts_with("{\"actor\":\"test\",\"aggregate_id\":\"A1\",\"aggregate_type\":\"Account\",\"business_date\":\"2024-03-04\","),
+            "sorted among the other keys: {new}"
+        );
+        assert_ne!(fields(&without).hash(), fields(&with).hash());
     }
 }

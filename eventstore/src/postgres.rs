@@ -40,7 +40,8 @@ const _: () = assert!(OUTCOME_INSERT_COLUMNS.len() <= MAX_BIND_PARAMETERS);
 const EVENT_COLUMNS: &str = "global_position, aggregate_type, aggregate_id, sequence, event_type, \
      CAST(event_version AS BIGINT) AS event_version, \
      payload::text AS payload, command_id, correlation_id, causation_id, actor, \
-     to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS recorded_at, prev_hash, hash";
+     to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS recorded_at, prev_hash, hash, \
+     to_char(business_date, 'YYYY-MM-DD') AS business_date";
 
 /// Columns of `command_outcomes` as read back, with `recorded_at` as canonical text.
 const OUTCOME_COLUMNS: &str = "command_id, status, code, message, account_id, event_count, first_position, \
@@ -150,11 +151,11 @@ impl AppendSql for PostgresEventStore {
             .collect::<Result<Vec<i32>, _>>()?;
         sqlx::query(
             "INSERT INTO events (global_position, aggregate_type, aggregate_id, sequence, event_type, event_version, \
-             payload, command_id, correlation_id, causation_id, actor, recorded_at, prev_hash, hash) \
-             SELECT p, t, i, s, e, v, pl::jsonb, c, co, ca, a, r::timestamptz, ph, h FROM UNNEST(\
+             payload, command_id, correlation_id, causation_id, actor, recorded_at, prev_hash, hash, business_date) \
+             SELECT p, t, i, s, e, v, pl::jsonb, c, co, ca, a, r::timestamptz, ph, h, b::date FROM UNNEST(\
              $1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::int[], $7::text[], $8::text[], \
-             $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[]) \
-             AS x(p, t, i, s, e, v, pl, c, co, ca, a, r, ph, h)",
+             $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[]) \
+             AS x(p, t, i, s, e, v, pl, c, co, ca, a, r, ph, h, b)",
         )
         .bind(column(rows, |r| r.global_position))
         .bind(column(rows, |r| r.stream.aggregate_type.as_str()))
@@ -170,6 +171,7 @@ impl AppendSql for PostgresEventStore {
         .bind(column(rows, |r| r.recorded_at))
         .bind(column(rows, |r| r.prev_hash.as_str()))
         .bind(column(rows, |r| r.hash.as_str()))
+        .bind(column(rows, |r| r.business_date.as_deref()))
         .execute(&mut **tx)
         .await?;
         Ok(())

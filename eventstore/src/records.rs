@@ -1,7 +1,7 @@
 //! What the log holds and answers: streams, events, command outcomes, and the
 //! errors of the store. Plain data, the same on every backend.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 /// One aggregate's stream of events.
@@ -38,6 +38,12 @@ pub struct EventMetadata {
     /// Who sent it: `cli:exec`, `demo`, a user or a system.
     pub actor: String,
     pub recorded_at: DateTime<Utc>,
+    /// The trade date the command's movements belong to, fixed when it was
+    /// decided (docs/events.md, "Business dates"). `None` in a log written before
+    /// business dates were stored, and for commands decided before the ledger
+    /// knew any trade date.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub business_date: Option<NaiveDate>,
 }
 
 /// An event to append; the store assigns its sequence and global position.

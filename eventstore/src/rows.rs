@@ -4,7 +4,7 @@
 
 use std::str::FromStr;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use crate::records::{EventMetadata, OutcomeStatus, OutcomeTotals, RecordedEvent, StoreError, StoredOutcome, StreamId};
@@ -24,6 +24,11 @@ pub(crate) fn parse_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| StoreError::Corrupt(format!("recorded_at {text:?}: {e}")))
+}
+
+pub(crate) fn parse_date(text: &str) -> Result<NaiveDate, StoreError> {
+    text.parse()
+        .map_err(|e| StoreError::Corrupt(format!("business_date {text:?}: {e}")))
 }
 
 /// A stream read back must be 1, 2, 3, … with no hole.
@@ -69,6 +74,10 @@ where
             causation_id: row.try_get("causation_id")?,
             actor: row.try_get("actor")?,
             recorded_at: parse_time(&row.try_get::<String, _>("recorded_at")?)?,
+            business_date: row
+                .try_get::<Option<String>, _>("business_date")?
+                .map(|text| parse_date(&text))
+                .transpose()?,
         },
         prev_hash: row.try_get("prev_hash")?,
         hash: row.try_get("hash")?,

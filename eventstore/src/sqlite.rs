@@ -173,7 +173,8 @@ impl AppendSql for SqliteEventStore {
                 .bind(row.metadata.actor.as_str())
                 .bind(row.recorded_at)
                 .bind(row.prev_hash.as_str())
-                .bind(row.hash.as_str());
+                .bind(row.hash.as_str())
+                .bind(row.business_date.as_deref());
         }
         insert.execute(&mut **tx).await?;
         Ok(())

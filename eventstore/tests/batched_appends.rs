@@ -18,6 +18,7 @@ fn command(id: &str, stream: &str, expected_sequence: u64, events: usize) -> Com
             causation_id: id.into(),
             actor: "test".into(),
             recorded_at: Utc::now(),
+            business_date: None,
         },
         status: OutcomeStatus::Accepted,
         code: None,

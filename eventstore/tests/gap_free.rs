@@ -31,6 +31,7 @@ fn command(writer: usize, batch: usize) -> CommandRecord {
             causation_id: format!("w{writer}-b{batch}"),
             actor: "test".into(),
             recorded_at: Utc::now(),
+            business_date: None,
         },
         status: OutcomeStatus::Accepted,
         code: None,

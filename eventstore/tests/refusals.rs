@@ -23,6 +23,7 @@ fn command(id: &str, code: Option<&str>, account_id: Option<&str>) -> CommandRec
             causation_id: id.into(),
             actor: "test".into(),
             recorded_at: at(),
+            business_date: None,
         },
         status: if accepted {
             OutcomeStatus::Accepted

@@ -68,6 +68,10 @@ fn at() -> DateTime<Utc> {
     "2024-03-04T01:30:00.123456Z".parse().unwrap()
 }
 
+fn business_date() -> chrono::NaiveDate {
+    "2024-03-04".parse().unwrap()
+}
+
 fn record(id: &str, appends: Vec<StreamAppend>) -> CommandRecord {
     CommandRecord {
         metadata: EventMetadata {
@@ -76,6 +80,7 @@ fn record(id: &str, appends: Vec<StreamAppend>) -> CommandRecord {
             causation_id: format!("cause-{id}"),
             actor: "tester".into(),
             recorded_at: at(),
+            business_date: Some(business_date()),
         },
         status: OutcomeStatus::Accepted,
         code: None,
@@ -134,6 +139,11 @@ async fn appends_and_reads_back(store: Arc<dyn EventStore>, _db: TestDatabase) {
         first.metadata.recorded_at,
         at(),
         "recorded_at round-trips at microsecond precision"
+    );
+    assert_eq!(
+        first.metadata.business_date,
+        Some(business_date()),
+        "the business date round-trips"
     );
     assert_eq!(first.payload, json!({"amount_cny": "0.00", "bank_ref": "A1-0"}));
     assert_eq!(first.prev_hash, GENESIS_HASH);

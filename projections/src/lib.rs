@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+pub mod business_date;
 pub mod clearing;
 pub mod reconcile;
 pub mod statement;

@@ -3,11 +3,10 @@
 //! period of trade dates, in Chinese and English, as HTML or CSV.
 //!
 //! Built from the log alone: the account's events are replayed up to the end
-//! of the period. An event's date is its trade date when it has one (orders,
-//! fills, expiries, settlements); otherwise (deposits, withdrawals, opening)
-//! it is the trading day during which it was written: the first day whose
-//! end of day comes after it in the log, or, after the last end of day, the
-//! Beijing date it was recorded.
+//! of the period. An event's date is its business date (`business_date`, one
+//! rule for every reader): fixed when it was decided, so a statement of a
+//! past period never changes. Movements from before the ledger named any
+//! trade date count in the opening balance of every period.
 //!
 //! The HTML page is the askama template `templates/statement.html`, compiled
 //! in; the CSV is written by the csv crate, quoting only the fields that need it.
@@ -15,22 +14,20 @@
 use std::fmt;
 
 use askama::Template;
-use chrono::{NaiveDate, TimeDelta};
+use chrono::NaiveDate;
 use cqrs_es::Aggregate;
 use ledger_domain::account::{Account, AccountEvent};
 use ledger_domain::fees::FeeBreakdown;
 use ledger_domain::money::{format_cny, round_to_fen};
-use ledger_domain::{ClearingDay, ClearingDayEvent, Instrument, Side};
+use ledger_domain::{Instrument, Side, TradingCalendar};
 use ledger_eventstore::codec::decode;
 use ledger_eventstore::{EventStore, RecordedEvent, StreamId};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use strum::IntoStaticStr;
 
+use crate::business_date::BusinessDates;
 use crate::ProjectionError;
-
-/// Beijing time, UTC+8, in which the brokerage's calendar days run.
-const BEIJING_OFFSET_SECONDS: i64 = 8 * 3600;
 
 /// The movements a statement lists, by their bilingual labels ([`Movement::kind`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, IntoStaticStr)]
@@ -96,52 +93,22 @@ pub struct Statement {
     pub positions: Vec<HeldPosition>,
 }
 
-/// Where each closed trading day ends in the log: (position of DayClosed, date), sorted.
-async fn day_ends(store: &dyn EventStore) -> Result<Vec<(u64, NaiveDate)>, ProjectionError> {
-    let mut ends = Vec::new();
-    for id in store.stream_ids(ClearingDay::TYPE).await? {
-        for recorded in store.load_stream(&StreamId::new(ClearingDay::TYPE, id)).await? {
-            if let ClearingDayEvent::DayClosed { trade_date } = decode(&recorded)? {
-                ends.push((recorded.global_position, trade_date));
-            }
-        }
-    }
-    ends.sort();
-    Ok(ends)
-}
-
-fn business_date(recorded: &RecordedEvent, event: &AccountEvent, day_ends: &[(u64, NaiveDate)]) -> NaiveDate {
-    let day_in_progress = day_ends
-        .iter()
-        .find(|(position, _)| *position > recorded.global_position)
-        .map(|(_, date)| *date);
-    match event {
-        AccountEvent::OrderPlaced { trade_date, .. }
-        | AccountEvent::FillBooked { trade_date, .. }
-        | AccountEvent::OrderExpired { trade_date, .. }
-        | AccountEvent::TradesSettled { trade_date, .. } => *trade_date,
-        _ => day_in_progress.unwrap_or_else(|| {
-            (recorded.metadata.recorded_at + TimeDelta::seconds(BEIJING_OFFSET_SECONDS)).date_naive()
-        }),
-    }
-}
-
 /// Builds the statement of `account_id` for trade dates `from..=to`.
 pub async fn build_statement(
     store: &dyn EventStore,
+    calendar: &TradingCalendar,
     account_id: &str,
-    from: NaiveDate,
-    to: NaiveDate,
+    (from, to): (NaiveDate, NaiveDate),
 ) -> Result<Option<Statement>, ProjectionError> {
     let recorded = store.load_stream(&StreamId::new(Account::TYPE, account_id)).await?;
-    let day_ends = day_ends(store).await?;
+    let dates = BusinessDates::of_log(store, calendar).await?;
     let mut account = Account::default();
     let mut movements = Vec::new();
     let mut opening_cash_cny = None;
     let mut total_fees = FeeBreakdown::default();
     for event in &recorded {
         let decoded: AccountEvent = decode(event)?;
-        let date = business_date(event, &decoded, &day_ends);
+        let date = dates.date_of(event).unwrap_or(NaiveDate::MIN);
         if date > to {
             // Later orders may carry an earlier date only if their day was never closed; stop at the period's end.
             continue;

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use chrono::NaiveDate;
 use ledger_commands::Ledger;
+use ledger_domain::MarketRules;
 use ledger_eventstore::EventStore;
 use ledger_projections::reconcile::Break;
 use serde::Serialize;
@@ -145,7 +146,7 @@ pub async fn run_with_report(
     };
     let demo = run(ledger, seed, accounts, &mut hear).await?;
     let commands_seconds = started.elapsed().as_secs_f64();
-    let built = build_report(ledger.store().as_ref(), &demo, &files, &mut hear).await?;
+    let built = build_report((ledger.store().as_ref(), ledger.rules()), &demo, &files, &mut hear).await?;
     let total_seconds = started.elapsed().as_secs_f64();
     let passed = built.summary.invariant_violations.is_empty() && built.reconciliation.found_exactly_the_planted();
     Ok(DemoReport {
@@ -168,7 +169,7 @@ pub async fn run_with_report(
 
 /// The report's phases, each announced and timed.
 async fn build_report(
-    store: &dyn EventStore,
+    (store, rules): (&dyn EventStore, &MarketRules),
     demo: &DemoRun,
     files: &DemoFiles,
     hear: &mut impl FnMut(DemoProgress<'_>),
@@ -183,7 +184,7 @@ async fn build_report(
 
     let step = start_phase(hear, FILES_PHASE);
     let summary = summarize(store, demo).await?;
-    let statement = write_sample_statement(store, &files.statement).await?;
+    let statement = write_sample_statement(store, rules, &files.statement).await?;
     if let Some(path) = &files.commands {
         write_commands(path, demo)?;
     }
@@ -243,13 +244,25 @@ async fn reconcile_planted_files(store: &dyn EventStore, files: &DemoFiles) -> R
 }
 
 /// The statement of the demo's first account over both days, as HTML.
-async fn write_sample_statement(store: &dyn EventStore, path: &Path) -> Result<DemoStatement, AppError> {
+async fn write_sample_statement(
+    store: &dyn EventStore,
+    rules: &MarketRules,
+    path: &Path,
+) -> Result<DemoStatement, AppError> {
     let sample = DemoStatement {
         account_id: account_id(0),
         from: first_day(),
         to: last_day(),
     };
-    let html = statement(store, &sample.account_id, sample.from, sample.to, StatementFormat::Html).await?;
+    let html = statement(
+        store,
+        rules,
+        &sample.account_id,
+        sample.from,
+        sample.to,
+        StatementFormat::Html,
+    )
+    .await?;
     write_file(path, "the demo's statement", html.as_bytes())?;
     Ok(sample)
 }

@@ -4,7 +4,10 @@
 
 use std::collections::HashMap;
 
+use chrono::NaiveDate;
 use ledger_eventstore::{CommandRecord, EventMetadata, OutcomeStatus, StoredOutcome};
+
+use crate::wire::LedgerCommand;
 
 use super::repository::Decision;
 use super::{CommandResult, EngineError, Ledger, Submission};
@@ -69,9 +72,16 @@ impl Ledger {
                 answers.push(Answer::Duplicate(first.clone()));
                 continue;
             }
-            let metadata = self.metadata(submission);
+            let business_date = match submission.command.named_trade_date() {
+                Some(trade_date) => Some(trade_date),
+                None => self.open_trade_date().await?,
+            };
+            let metadata = self.metadata(submission, business_date);
             let mut appends = Vec::new();
             let decision = self.decide(&submission.command, &mut appends).await?;
+            if decision.is_ok() {
+                self.record_dates_of(&submission.command).await?;
+            }
             let record = record_of(submission, metadata, decision, appends);
             decided_in_batch.insert(command_id, pending_outcome(&record));
             records.push(record);
@@ -80,7 +90,17 @@ impl Ledger {
         Ok((records, answers))
     }
 
-    fn metadata(&self, submission: &Submission) -> EventMetadata {
+    /// Keeps the batch's trade dates in step with a command just accepted.
+    async fn record_dates_of(&mut self, command: &LedgerCommand) -> Result<(), EngineError> {
+        match command {
+            LedgerCommand::EndOfDay { trade_date, .. } => self.batch_dates().await?.record_close(*trade_date),
+            LedgerCommand::SetPrevClose { trade_date, .. } => self.batch_dates().await?.record_prev_close(*trade_date),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn metadata(&self, submission: &Submission, business_date: Option<NaiveDate>) -> EventMetadata {
         let command_id = submission.command_id.clone();
         EventMetadata {
             correlation_id: submission.correlation_id.clone().unwrap_or_else(|| command_id.clone()),
@@ -88,6 +108,7 @@ impl Ledger {
             command_id,
             actor: submission.actor.clone(),
             recorded_at: (self.clock)(),
+            business_date,
         }
     }
 }

@@ -22,9 +22,10 @@ use std::collections::BTreeSet;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
+use cqrs_es::Aggregate;
 use ledger_domain::ids::AccountId;
-use ledger_domain::{Account, ClearingDay, Instrument, MarketRules};
+use ledger_domain::{Account, ClearingDay, Instrument, MarketRules, TradeDates};
 use ledger_eventstore::codec::{DecodeError, EncodeError};
 use ledger_eventstore::{EventStore, StoreError};
 
@@ -60,6 +61,10 @@ pub struct Ledger {
     days: Repository<ClearingDay>,
     /// Accounts opened by the batch being decided, not yet in the store.
     batch_new_accounts: BTreeSet<String>,
+    /// The trade dates as committed (`None`: not read from the store yet).
+    dates: Option<TradeDates>,
+    /// The trade dates as the batch being decided has them.
+    batch_dates: Option<TradeDates>,
     clock: Box<dyn Fn() -> DateTime<Utc> + Send + Sync>,
 }
 
@@ -77,6 +82,8 @@ impl Ledger {
             instruments: Repository::new(capacity),
             days: Repository::new(capacity),
             batch_new_accounts: BTreeSet::new(),
+            dates: None,
+            batch_dates: None,
             clock: Box::new(Utc::now),
         }
     }
@@ -126,19 +133,63 @@ impl Ledger {
         Ok(state)
     }
 
+    /// The trade date open now, as the batch being decided leaves it.
+    async fn open_trade_date(&mut self) -> Result<Option<NaiveDate>, EngineError> {
+        let rules = Arc::clone(&self.rules);
+        Ok(self.batch_dates().await?.open_trade_date(&rules.calendar))
+    }
+
+    /// The batch's view of the trade dates, read from the store on first use.
+    async fn batch_dates(&mut self) -> Result<&mut TradeDates, EngineError> {
+        if self.batch_dates.is_none() {
+            let dates = match self.dates {
+                Some(dates) => dates,
+                None => self.read_dates().await?,
+            };
+            self.batch_dates = Some(dates);
+        }
+        Ok(self.batch_dates.get_or_insert_with(TradeDates::default))
+    }
+
+    /// The trade dates from the store: a clearing day's stream starts with its
+    /// end of day, so the latest stream is the last closed day; before any,
+    /// the earliest previous close of any instrument.
+    async fn read_dates(&mut self) -> Result<TradeDates, EngineError> {
+        let store = Arc::clone(&self.store);
+        let mut dates = TradeDates::default();
+        for id in store.stream_ids(ClearingDay::TYPE).await? {
+            let trade_date = id
+                .parse()
+                .map_err(|_| StoreError::Corrupt(format!("clearing day stream {id:?} is not a date")))?;
+            dates.record_close(trade_date);
+        }
+        if dates.last_closed.is_none() {
+            for code in store.stream_ids(Instrument::TYPE).await? {
+                let loaded = self.instruments.load(store.as_ref(), &code).await?;
+                dates.record_instrument(&loaded.state);
+            }
+        }
+        Ok(dates)
+    }
+
     fn clear_cache(&mut self) {
+        self.dates = None;
         self.accounts.clear_cache();
         self.instruments.clear_cache();
         self.days.clear_cache();
     }
 
     fn commit_working_sets(&mut self) {
+        if let Some(dates) = self.batch_dates.take() {
+            self.dates = Some(dates);
+        }
         self.accounts.commit_working_set();
         self.instruments.commit_working_set();
         self.days.commit_working_set();
     }
 
     fn drop_working_sets(&mut self) {
+        self.batch_dates = None;
         self.accounts.drop_working_set();
         self.instruments.drop_working_set();
         self.days.drop_working_set();

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use cqrs_es::Aggregate;
 use ledger_domain::account::{AccountCommand, MarketSnapshot, PlaceOrder};
+use ledger_domain::calendar::{check_close_date, is_open_for_orders};
 use ledger_domain::ids::{AccountId, InstrumentCode, OrderId};
-use ledger_domain::{Account, ClearingDayCommand, InstrumentCommand, InstrumentInfo, Side};
+use ledger_domain::{Account, ClearingDayCommand, DayStatus, InstrumentCommand, InstrumentInfo, Side};
 use ledger_eventstore::StreamAppend;
 use rust_decimal::Decimal;
 
@@ -40,9 +41,19 @@ enum Target {
     /// A clearing day changes state, then every account does its part.
     Day {
         trade_date: NaiveDate,
+        /// Skip the trading calendar's check of the date (end of day only).
+        off_calendar: bool,
         day_command: ClearingDayCommand,
         account_command: AccountCommand,
     },
+}
+
+/// A change of a clearing day's state, with every account's part of it.
+struct DayWork {
+    trade_date: NaiveDate,
+    off_calendar: bool,
+    day_command: ClearingDayCommand,
+    account_command: AccountCommand,
 }
 
 /// An order as sent, before the market snapshot it is checked against.
@@ -115,13 +126,18 @@ impl From<LedgerCommand> for Target {
                     trade_date,
                 },
             },
-            L::EndOfDay { trade_date } => Target::Day {
+            L::EndOfDay {
                 trade_date,
+                off_calendar,
+            } => Target::Day {
+                trade_date,
+                off_calendar,
                 day_command: ClearingDayCommand::Close { trade_date },
                 account_command: AccountCommand::ExpireOrders { trade_date },
             },
             L::Settle { trade_date } => Target::Day {
                 trade_date,
+                off_calendar: false,
                 day_command: ClearingDayCommand::Settle { trade_date },
                 account_command: AccountCommand::SettleTrades { trade_date },
             },
@@ -225,11 +241,17 @@ impl Ledger {
             }
             Target::Day {
                 trade_date,
+                off_calendar,
                 day_command,
                 account_command,
             } => {
-                self.decide_day_then_accounts(trade_date, day_command, account_command, appends)
-                    .await
+                let day = DayWork {
+                    trade_date,
+                    off_calendar,
+                    day_command,
+                    account_command,
+                };
+                self.decide_day_then_accounts(day, appends).await
             }
         }
     }
@@ -258,7 +280,11 @@ impl Ledger {
         order: NewOrder,
         appends: &mut Vec<StreamAppend>,
     ) -> Result<Decision, EngineError> {
-        let market = self.market_snapshot(&order.instrument, order.trade_date).await?;
+        let open = self.open_trade_date().await?;
+        let mut market = self.market_snapshot(&order.instrument, order.trade_date).await?;
+        // A date before the open one, or one the calendar closes, is as closed as a day whose
+        // end of day ran; the account answers it in its order of checks.
+        market.day_closed |= !is_open_for_orders(order.trade_date, open, &self.rules.calendar);
         let command = AccountCommand::PlaceOrder(order.on(market));
         self.decide_account(account_id.as_str(), command, appends).await
     }
@@ -279,14 +305,26 @@ impl Ledger {
     /// account does its part. All of it is one command, committed atomically.
     async fn decide_day_then_accounts(
         &mut self,
-        trade_date: NaiveDate,
-        day_command: ClearingDayCommand,
-        account_command: AccountCommand,
+        work: DayWork,
         appends: &mut Vec<StreamAppend>,
     ) -> Result<Decision, EngineError> {
+        let DayWork {
+            trade_date,
+            off_calendar,
+            day_command,
+            account_command,
+        } = work;
         let store = Arc::clone(&self.store);
         let id = trade_date.to_string();
         let closing = matches!(day_command, ClearingDayCommand::Close { .. });
+        let trading = self.days.load(store.as_ref(), &id).await?.state.status() == DayStatus::Trading;
+        if closing && trading && !off_calendar {
+            // A day already closed is answered `day_closed` by the day itself, below.
+            let open = self.open_trade_date().await?;
+            if let Err(refusal) = check_close_date(trade_date, open, &self.rules.calendar) {
+                return Ok(Err(refusal));
+            }
+        }
         let day = self.days.load(store.as_ref(), &id).await?;
         if let Err(rejection) = decide_and_stage(day, &id, |d| d.decide(day_command), appends)? {
             return Ok(Err(rejection));

@@ -150,6 +150,10 @@ pub enum LedgerCommand {
     EndOfDay {
         #[serde(deserialize_with = "checked::<TradeDate, _>")]
         trade_date: NaiveDate,
+        /// Close a date the trading calendar does not name as the open trade
+        /// date (an unscheduled closure, a year not in the calendar yet).
+        #[serde(default)]
+        off_calendar: bool,
     },
     Settle {
         #[serde(deserialize_with = "checked::<TradeDate, _>")]
@@ -189,6 +193,29 @@ impl LedgerCommand {
             | LedgerCommand::SetPrevClose { .. }
             | LedgerCommand::EndOfDay { .. }
             | LedgerCommand::Settle { .. } => None,
+        }
+    }
+
+    /// The trade date the command names, if it names one: it is the business
+    /// date of the command's events.
+    pub fn named_trade_date(&self) -> Option<NaiveDate> {
+        match self {
+            LedgerCommand::SetPrevClose { trade_date, .. }
+            | LedgerCommand::PlaceOrder { trade_date, .. }
+            | LedgerCommand::EndOfDay { trade_date, .. }
+            | LedgerCommand::Settle { trade_date } => Some(*trade_date),
+            LedgerCommand::ListInstrument { .. }
+            | LedgerCommand::OpenAccount { .. }
+            | LedgerCommand::Deposit { .. }
+            | LedgerCommand::Withdraw { .. }
+            | LedgerCommand::ConfirmWithdrawal { .. }
+            | LedgerCommand::FailWithdrawal { .. }
+            | LedgerCommand::RejectOrder { .. }
+            | LedgerCommand::Fill { .. }
+            | LedgerCommand::CancelOrder { .. }
+            | LedgerCommand::ConfirmCancel { .. }
+            | LedgerCommand::FreezeAccount { .. }
+            | LedgerCommand::UnfreezeAccount { .. } => None,
         }
     }
 

@@ -69,7 +69,7 @@ impl Account {
         if market.day_closed {
             return reject(
                 RejectCode::DayClosed,
-                format!("trade date {trade_date} is already closed"),
+                format!("trade date {trade_date} is not open for orders: closed, already over, or not a trading day"),
             );
         }
         let customer_risk = self.customer.as_ref().map_or(0, |c| c.risk_level);
