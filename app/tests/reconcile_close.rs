@@ -205,6 +205,34 @@ async fn a_settlement_run_right_after_the_end_of_day_is_in_the_cut() {
 }
 
 #[tokio::test]
+async fn a_settlement_under_its_after_refusal_id_is_in_the_cut_too() {
+    let (first, _) = trading_lines();
+    for backend in BACKENDS {
+        let db = TestDatabase::fresh(backend).await;
+        let (store, mut ledger) = open(&db).await;
+        run(&mut ledger, &first).await;
+        // A log written before the day's state was checked first: a refused settle under the step's id.
+        let early = run(
+            &mut ledger,
+            &[r#"{"type":"settle","command_id":"settle:2024-03-04","trade_date":"2024-03-04"}"#],
+        )
+        .await;
+        assert_eq!(early[0].code.as_deref(), Some("day_closed"), "{backend:?}");
+        ledger_app::end_of_day(&mut ledger, "test", day1()).await.unwrap();
+        let settled = ledger_app::settle(&mut ledger, "test", day1()).await.unwrap();
+        assert!(
+            settled.events > 0,
+            "{backend:?}: settled under settle:2024-03-04:after-refusal"
+        );
+        let settled_at = store.head_position().await.unwrap();
+
+        let cut = ledger_app::close_cut(store.as_ref(), day1()).await.unwrap().unwrap();
+        assert_eq!(cut.position, settled_at, "{backend:?}");
+        assert!(cut.settlement_included, "{backend:?}");
+    }
+}
+
+#[tokio::test]
 async fn a_date_closed_by_a_command_file_line_has_its_cut_too() {
     let lines: Vec<&str> = TWO_DAYS.lines().collect();
     for backend in BACKENDS {

@@ -223,6 +223,16 @@ mod tests {
     }
 
     #[test]
+    fn the_bank_holds_available_and_frozen_cash_unsettled_proceeds_included() {
+        let cash = Cash {
+            available_cny: dec!(100.00),
+            frozen_cny: dec!(5.00),
+            unsettled_cny: dec!(40.00),
+        };
+        assert_eq!(custody_cash_cny(&cash), dec!(105.00));
+    }
+
+    #[test]
     fn each_kind_reads_as_its_snake_case_name_in_text_and_json() {
         let names = [
             (BreakKind::CashDiffers, "cash_differs"),
