@@ -78,8 +78,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Compare the ledger with the bank's custody balances and the depository's holdings (CSV).
-    /// Every difference is stored in reconciliation_breaks; exits 1 when there is any.
+    /// Compare the ledger at the close of a date with the bank's custody balances and the
+    /// depository's holdings (CSV). The date must be closed (ledger eod). Every difference is
+    /// stored in reconciliation_breaks; exits 1 when there is any.
     Reconcile {
         /// The trade date the files are of, as YYYY-MM-DD.
         #[arg(long, value_parser = parse_date, value_name = "YYYY-MM-DD")]
@@ -90,7 +91,7 @@ pub enum Command {
         /// CSV with a header line: account,instrument,quantity
         #[arg(long)]
         depository: PathBuf,
-        /// Print the breaks as one JSON array instead of a table.
+        /// Print one JSON object (trade_date, as_of_position, breaks) instead of a table.
         #[arg(long)]
         json: bool,
     },

@@ -300,8 +300,9 @@ fn print_files(report: &DemoReport) {
         format!("found {}, NOT the planted ones", found.len())
     };
     println!(
-        "Reconciliation of {} against {} (bank) and {} (depository), with breaks planted in them: planted {} breaks, {verdict}.",
+        "Reconciliation of {} (the ledger as of position {}, the close of the date) against {} (bank) and {} (depository), with breaks planted in them: planted {} breaks, {verdict}.",
         reconciliation.trade_date,
+        reconciliation.as_of_position,
         files.bank.display(),
         files.depository.display(),
         planted.len()

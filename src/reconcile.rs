@@ -1,5 +1,5 @@
-//! `ledger reconcile`: our read models against the bank's custody file and the
-//! depository's holdings file; every difference is stored and printed.
+//! `ledger reconcile`: the ledger at the close of a date against the bank's custody
+//! file and the depository's holdings file; every difference is stored and printed.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use chrono::NaiveDate;
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
-use ledger_app::{Break, EventStore};
+use ledger_app::{Break, EventStore, Reconciliation};
 
 /// Reconciles the two files and stores the date's breaks; a bad line is an error naming the file and the line.
 pub async fn reconcile_files(
@@ -15,7 +15,7 @@ pub async fn reconcile_files(
     trade_date: NaiveDate,
     bank: &Path,
     depository: &Path,
-) -> anyhow::Result<Vec<Break>> {
+) -> anyhow::Result<Reconciliation> {
     let bank_file = open(bank, "bank")?;
     let depository_file = open(depository, "depository")?;
     ledger_app::reconcile(store, trade_date, bank_file, depository_file)
@@ -45,20 +45,21 @@ pub async fn run(
     depository: &Path,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let breaks = reconcile_files(store, trade_date, bank, depository).await?;
+    let found = reconcile_files(store, trade_date, bank, depository).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&breaks)?);
+        println!("{}", serde_json::to_string_pretty(&found)?);
     } else {
         println!(
-            "reconciliation of {trade_date}: {} breaks (stored in reconciliation_breaks)",
-            breaks.len()
+            "reconciliation of {trade_date}: {} breaks (stored in reconciliation_breaks); ledger as of position {}, the close of {trade_date}",
+            found.breaks.len(),
+            found.as_of_position
         );
-        if !breaks.is_empty() {
-            println!("{}", break_table(&breaks));
+        if !found.breaks.is_empty() {
+            println!("{}", break_table(&found.breaks));
         }
     }
     // Breaks are for people to resolve: a non-zero exit lets a scheduler raise it.
-    Ok(if breaks.is_empty() {
+    Ok(if found.breaks.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -134,8 +134,10 @@ async fn reconciliation_finds_exactly_the_planted_breaks() {
             "breaks exit 1: {}",
             String::from_utf8_lossy(&output.stderr)
         );
-        let breaks: Value = serde_json::from_slice(&output.stdout).unwrap();
-        let found: Vec<(String, String, String)> = breaks
+        let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(answer["trade_date"], "2024-03-05", "{backend:?}");
+        assert!(answer["as_of_position"].as_u64().unwrap() > 0, "{backend:?}: {answer}");
+        let found: Vec<(String, String, String)> = answer["breaks"]
             .as_array()
             .unwrap()
             .iter()
@@ -198,7 +200,8 @@ fn undo_the_demos_planted_breaks(dir: &Path, db: &str) -> (Vec<String>, Vec<Stri
         ])
         .output()
         .unwrap();
-    let planted: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let planted = &answer["breaks"];
     assert_eq!(
         planted.as_array().unwrap().len(),
         3,

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use ledger_commands::{CommandResult, Ledger, LedgerCommand, Status, Submission};
 use ledger_domain::{DayStatus, RejectCode};
-use ledger_eventstore::{EventStore, StreamId};
+use ledger_eventstore::{EventStore, StoreError, StreamId};
 use ledger_projections::clearing::{clearing_report as report_of, ClearingReport};
 use serde::Serialize;
 
@@ -91,6 +91,69 @@ pub async fn day_status(store: &dyn EventStore, trade_date: NaiveDate) -> Result
         Some("DayCleared") => DayStatus::Cleared,
         Some(_) => DayStatus::Settled,
     })
+}
+
+/// Where the close of a trade date ends in the log: the ledger's state at the close is
+/// the log up to and including [`CloseCut::position`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CloseCut {
+    pub trade_date: NaiveDate,
+    /// The last global position of the cut.
+    pub position: u64,
+    /// Whether the date's settlement is inside the cut (run right after its end of day).
+    pub settlement_included: bool,
+}
+
+/// The cut of the log at the close of `trade_date`, or `None` while the date is not
+/// closed. The rule, from the log alone (so the same cut is found any day later):
+///
+/// - the close is the command that closed the date: the one that wrote the date's
+///   `DayClosed` (`eod:{date}` from [`end_of_day`], or an `end_of_day` line of a
+///   command file under its own id); the cut ends at that command's last event;
+/// - if the date's settlement (`settle:{date}`, `settle:{date}:after-refusal`, or a
+///   `settle` line) wrote the very next events after it, nothing else came between
+///   the two, and the cut extends to the settlement's last event;
+/// - anything written between the end of day and a later settlement (a deposit after
+///   the close, the next date's orders) is after the cut, and so is that settlement.
+pub async fn close_cut(store: &dyn EventStore, trade_date: NaiveDate) -> Result<Option<CloseCut>, AppError> {
+    let stream = StreamId::new(CLEARING_DAY_STREAM, trade_date.to_string());
+    let events = store.load_stream(&stream).await?;
+    let command_of = |event_type: &str| {
+        events
+            .iter()
+            .find(|e| e.event_type == event_type)
+            .map(|e| e.metadata.command_id.clone())
+    };
+    let Some(closing) = command_of("DayClosed") else {
+        return Ok(None);
+    };
+    let settling = command_of("DaySettled");
+    let ids: Vec<String> = std::iter::once(closing.clone()).chain(settling.clone()).collect();
+    let outcomes = store.find_outcomes(&ids).await?;
+    let span = |id: &str| {
+        outcomes
+            .get(id)
+            .and_then(|o| o.first_position.zip(o.last_position))
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "command {id} wrote the clearing day {trade_date} but has no outcome with its positions"
+                ))
+            })
+    };
+    let (_, closed_at) = span(&closing)?;
+    let settled = settling.map(|id| span(&id)).transpose()?;
+    Ok(Some(match settled {
+        Some((first, last)) if first == closed_at + 1 => CloseCut {
+            trade_date,
+            position: last,
+            settlement_included: true,
+        },
+        _ => CloseCut {
+            trade_date,
+            position: closed_at,
+            settlement_included: false,
+        },
+    }))
 }
 
 /// The aggregate type of the clearing day streams, one stream per date (`Aggregate::TYPE`

@@ -32,6 +32,11 @@ pub enum AppError {
         line: u64,
         reason: String,
     },
+    /// Reconciling a trade date whose end of day has not run: there is no close to compare with.
+    #[error(
+        "trade date {0} is not closed yet: run `ledger eod --date {0}` first; reconciliation compares the files with the ledger at the close of the date"
+    )]
+    DayNotClosed(chrono::NaiveDate),
     #[error("no account {0} has been opened")]
     UnknownAccount(String),
     #[error("unknown projection {name:?}; the projections are: {known}")]
@@ -82,6 +87,7 @@ impl AppError {
             AppError::InvalidInput(_) | AppError::UnreadableLine { .. } | AppError::MalformedFileLine { .. } => {
                 "invalid_input"
             }
+            AppError::DayNotClosed(_) => "day_not_closed",
             AppError::UnknownAccount(_) => "unknown_account",
             AppError::UnknownProjection { .. } => "unknown_projection",
             AppError::Refused { .. } => "refused",

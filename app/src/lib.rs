@@ -6,8 +6,10 @@
 //!
 //! - [`store`]: open a database (connect and migrate), load market rules;
 //! - [`batch`]: run commands, typed or as command-file lines (streamed, bounded memory);
-//! - [`clearing`]: end of day and settlement (their `eod:{date}`/`settle:{date}` ids live here);
-//! - [`reconcile`](mod@reconcile): the bank's and the depository's CSV files against the read models;
+//! - [`clearing`]: end of day and settlement (their `eod:{date}`/`settle:{date}` ids live here),
+//!   and where the close of a date ends in the log ([`close_cut`]);
+//! - [`reconcile`](mod@reconcile): the bank's and the depository's CSV files against the ledger at
+//!   the close of their date, replayed from the log;
 //! - [`statement`](mod@statement): a customer's statement, built and rendered;
 //! - [`queries`]: balances, positions, trades of a date, the blotter's orders and trades
 //!   (filtered, paged), events after a position,
@@ -29,14 +31,18 @@ pub mod verify;
 
 pub use batch::{run_lines, submit, CommandLines, LineBatches, Tally};
 pub use clearing::{
-    clearing_report, day_status, end_of_day, settle, CalendarCheck, ClearingOutcome, ClearingStep, DayClearing,
+    clearing_report, close_cut, day_status, end_of_day, settle, CalendarCheck, ClearingOutcome, ClearingStep, CloseCut,
+    DayClearing,
 };
 pub use error::{AppError, ReconcileFile};
 pub use queries::{
     balances, catch_up_read_models, events_after, head_position, orders, positions, read_models_checkpoint,
     rebuild_read_models, trades, trades_of, CatchUp, EventReadOut, MetadataReadOut, Progress,
 };
-pub use reconcile::{read_bank_file, read_depository_file, reconcile, write_agreeing_files};
+pub use reconcile::{
+    ledger_at_close, read_bank_file, read_depository_file, reconcile, reconcile_with, write_agreeing_files,
+    LedgerAtClose, Reconciliation,
+};
 pub use statement::{statement, StatementFormat};
 pub use store::{load_rules, open_existing_store, open_store, rules_from_toml};
 pub use verify::verify;

@@ -1,19 +1,21 @@
-//! Reconciliation: our read models against the bank's custody balances and the
-//! depository's holdings. The files come as any `Read` (a file, an upload); a bad
-//! line is an error naming its line, found before anything is changed.
+//! Reconciliation of a trade date: the bank's custody balances and the depository's
+//! holdings against the ledger at the close of that date, replayed from the log (never
+//! the read models, which hold only the present), so it gives the same answer any day
+//! later. The files come as any `Read` (a file, an upload); a bad line is an error
+//! naming its line, found before anything is changed.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
 
 use chrono::NaiveDate;
 use ledger_eventstore::EventStore;
-use ledger_projections::reconcile::{reconcile as compare, BankBalance, Break, Holding};
-use ledger_projections::tables;
+use ledger_projections::reconcile::{reconcile as compare, BankBalance, Break, Holding, LedgerSide};
+use ledger_projections::{tables, AccountsView};
 use rust_decimal::Decimal;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
+use crate::clearing::{close_cut, CloseCut};
 use crate::error::ReconcileFile;
-use crate::queries::apply_new_events;
 use crate::AppError;
 
 #[derive(Deserialize)]
@@ -91,42 +93,81 @@ pub fn read_depository_file(file: impl Read) -> Result<Vec<Holding>, AppError> {
     Ok(lines)
 }
 
-/// Compares the read models (caught up first) with both files and stores the
-/// date's breaks, replacing any stored before for it. Returns the breaks, sorted.
+/// The ledger's side of a reconciliation: the accounts at the close of a trade date.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerAtClose {
+    pub cut: CloseCut,
+    pub side: LedgerSide,
+}
+
+/// The accounts as they stood at the close of `trade_date` ([`close_cut`]), folded from
+/// the log in one pass up to the cut. A date not closed yet is [`AppError::DayNotClosed`].
+pub async fn ledger_at_close(store: &dyn EventStore, trade_date: NaiveDate) -> Result<LedgerAtClose, AppError> {
+    let cut = close_cut(store, trade_date)
+        .await?
+        .ok_or(AppError::DayNotClosed(trade_date))?;
+    let mut view = AccountsView::default();
+    view.catch_up_to(store, cut.position).await?;
+    Ok(LedgerAtClose {
+        cut,
+        side: LedgerSide::of(&view),
+    })
+}
+
+/// What a reconciliation found, and where in the log the ledger's side was taken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reconciliation {
+    pub trade_date: NaiveDate,
+    /// The last position of the log the ledger's side includes: the close of the date.
+    pub as_of_position: u64,
+    /// Differences found (and stored for the date), sorted.
+    pub breaks: Vec<Break>,
+}
+
+/// Compares both files with the ledger at the close of the date and stores the date's
+/// breaks, replacing any stored before for it. A bad line, or a date not closed yet, is
+/// an error and stores nothing.
 pub async fn reconcile(
     store: &dyn EventStore,
     trade_date: NaiveDate,
     bank: impl Read,
     depository: impl Read,
-) -> Result<Vec<Break>, AppError> {
+) -> Result<Reconciliation, AppError> {
     let bank = read_bank_file(bank)?;
     let depository = read_depository_file(depository)?;
-    apply_new_events(store, false, |_| {}).await?;
-    let balances = tables::read_balances(store).await?;
-    let positions = tables::read_positions(store).await?;
-    let breaks = compare(&balances, &positions, &bank, &depository).map_err(AppError::CorruptReadModel)?;
-    tables::replace_breaks(store, trade_date, &breaks).await?;
-    Ok(breaks)
+    let ours = ledger_at_close(store, trade_date).await?;
+    reconcile_with(store, &ours, &bank, &depository).await
 }
 
-/// Writes the files the bank and the depository would send if they agreed with
-/// the ledger (the demo reconciles against them).
-pub async fn write_agreeing_files(
+/// [`reconcile`] against a ledger side already folded (the demo folds it once for both
+/// writing its files and reconciling them).
+pub async fn reconcile_with(
     store: &dyn EventStore,
-    bank: impl Write,
-    depository: impl Write,
-) -> Result<(), AppError> {
-    apply_new_events(store, false, |_| {}).await?;
+    ours: &LedgerAtClose,
+    bank: &[BankBalance],
+    depository: &[Holding],
+) -> Result<Reconciliation, AppError> {
+    let breaks = compare(&ours.side, bank, depository);
+    tables::replace_breaks(store, ours.cut.trade_date, &breaks).await?;
+    Ok(Reconciliation {
+        trade_date: ours.cut.trade_date,
+        as_of_position: ours.cut.position,
+        breaks,
+    })
+}
+
+/// Writes the files the bank and the depository would send if they agreed with the
+/// ledger at the close (the demo reconciles against them).
+pub fn write_agreeing_files(ours: &LedgerAtClose, bank: impl Write, depository: impl Write) -> Result<(), AppError> {
     let write_error = |e: csv::Error| AppError::Output {
         what: "a reconciliation file",
         cause: e.into(),
     };
     let mut writer = csv::Writer::from_writer(bank);
     writer.write_record(["account", "balance"]).map_err(write_error)?;
-    for row in tables::read_balances(store).await? {
-        let total = parse_cny(&row.available)? + parse_cny(&row.frozen)?;
+    for line in ours.side.agreeing_bank() {
         writer
-            .write_record([row.account_id, ledger_domain::money::format_cny(total)])
+            .write_record([line.account_id, ledger_domain::money::format_cny(line.balance_cny)])
             .map_err(write_error)?;
     }
     writer.flush().map_err(|e| write_error(e.into()))?;
@@ -134,16 +175,11 @@ pub async fn write_agreeing_files(
     writer
         .write_record(["account", "instrument", "quantity"])
         .map_err(write_error)?;
-    for row in tables::read_positions(store).await? {
+    for line in ours.side.agreeing_depository() {
         writer
-            .write_record([row.account_id, row.instrument, row.quantity.to_string()])
+            .write_record([line.account_id, line.instrument, line.quantity.to_string()])
             .map_err(write_error)?;
     }
     writer.flush().map_err(|e| write_error(e.into()))?;
     Ok(())
-}
-
-fn parse_cny(text: &str) -> Result<Decimal, AppError> {
-    text.parse()
-        .map_err(|_| AppError::CorruptReadModel(format!("balance {text:?} is not a decimal")))
 }

@@ -137,7 +137,11 @@ async fn the_demo_plants_breaks_in_its_files_and_finds_exactly_those() {
         let again = ledger_app::reconcile(store.as_ref(), reconciliation.trade_date, bank, depository)
             .await
             .unwrap();
-        assert_eq!(again, reconciliation.planted, "{backend:?}");
+        assert_eq!(again.breaks, reconciliation.planted, "{backend:?}");
+        assert_eq!(again.as_of_position, reconciliation.as_of_position, "{backend:?}");
+        // The demo ends with its last date's end of day and settlement: its close is the log's head
+        // (the resubmitted commands after it are duplicates and write nothing).
+        assert_eq!(reconciliation.as_of_position, store.head_position().await.unwrap());
         let unknown = &reconciliation.planted[1];
         assert!(
             std::fs::read_to_string(&report.files.bank)

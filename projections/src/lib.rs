@@ -108,6 +108,29 @@ impl AccountsView {
         }
     }
 
+    /// Reads the log from the checkpoint up to and including `position` (a position
+    /// already committed), in pages of at most [`CATCH_UP_BATCH_EVENTS`], and not one
+    /// event further: the state as it was at that point of the log.
+    pub async fn catch_up_to(&mut self, store: &dyn EventStore, position: u64) -> Result<u64, ProjectionError> {
+        let mut applied = 0;
+        while self.checkpoint < position {
+            // Positions are contiguous, so a page never reaches past `position`.
+            let limit = usize::try_from(position - self.checkpoint)
+                .unwrap_or(CATCH_UP_BATCH_EVENTS)
+                .min(CATCH_UP_BATCH_EVENTS);
+            let events = read_towards(store, self.checkpoint, position, limit).await?;
+            let before = applied;
+            for event in events.iter().take_while(|e| e.global_position <= position) {
+                self.apply(event)?;
+                applied += 1;
+            }
+            if applied == before {
+                break;
+            }
+        }
+        Ok(applied)
+    }
+
     pub fn apply(&mut self, recorded: &RecordedEvent) -> Result<(), ProjectionError> {
         if recorded.global_position <= self.checkpoint {
             return Err(ProjectionError::OutOfOrder {

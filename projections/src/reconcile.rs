@@ -1,18 +1,77 @@
 //! Reconciliation with the outside world: the bank's third-party custody
-//! balances and the depository's holdings, against our read models.
+//! balances and the depository's holdings, against the ledger's side.
 //!
 //! The bank holds each customer's whole cash, so its balance must equal
 //! `available + frozen` (unsettled sale proceeds are part of available). The
 //! depository (CSDC) holds the shares, so its quantity must equal `quantity`.
-//! Every difference is a break with its kind; none is ever resolved silently.
+//! [`LedgerSide`] is that one definition; every difference is a break with its
+//! kind, and none is ever resolved silently.
 
 use std::collections::BTreeMap;
 
+use ledger_domain::account::{Account, Cash};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use strum::IntoStaticStr;
 
-use crate::{BalanceRow, PositionRow};
+use crate::tables::positions::HeldPosition;
+use crate::AccountsView;
+
+/// What the bank holds for a customer: the whole of the cash, `available + frozen`.
+pub fn custody_cash_cny(cash: &Cash) -> Decimal {
+    cash.available_cny + cash.frozen_cny
+}
+
+/// What the ledger says the bank and the depository should hold, from the accounts' state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LedgerSide {
+    /// Every account's [`custody_cash_cny`], by account.
+    pub cash_cny: BTreeMap<String, Decimal>,
+    /// The quantity of every position held or frozen, by account and instrument.
+    pub shares: BTreeMap<(String, String), u64>,
+}
+
+impl LedgerSide {
+    /// The side of every account the view has folded, as of its checkpoint.
+    pub fn of(view: &AccountsView) -> Self {
+        let mut side = LedgerSide::default();
+        for (account_id, account) in &view.accounts {
+            side.add(account_id, account);
+        }
+        side
+    }
+
+    fn add(&mut self, account_id: &str, account: &Account) {
+        self.cash_cny
+            .insert(account_id.to_owned(), custody_cash_cny(&account.cash()));
+        for held in HeldPosition::all_of(account_id, account) {
+            self.shares.insert((held.account_id, held.instrument), held.quantity);
+        }
+    }
+
+    /// The bank's file as it would be if the bank agreed: every account, by account.
+    pub fn agreeing_bank(&self) -> Vec<BankBalance> {
+        self.cash_cny
+            .iter()
+            .map(|(account_id, balance_cny)| BankBalance {
+                account_id: account_id.clone(),
+                balance_cny: *balance_cny,
+            })
+            .collect()
+    }
+
+    /// The depository's file as it would be if it agreed: every position, by account and instrument.
+    pub fn agreeing_depository(&self) -> Vec<Holding> {
+        self.shares
+            .iter()
+            .map(|((account_id, instrument), quantity)| Holding {
+                account_id: account_id.clone(),
+                instrument: instrument.clone(),
+                quantity: *quantity,
+            })
+            .collect()
+    }
+}
 
 /// One line of the bank's custody file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,26 +126,12 @@ pub struct Break {
     pub theirs: String,
 }
 
-/// Every difference between our read models and the two files, sorted.
-pub fn reconcile(
-    balances: &[BalanceRow],
-    positions: &[PositionRow],
-    bank: &[BankBalance],
-    depository: &[Holding],
-) -> Result<Vec<Break>, String> {
+/// Every difference between the ledger's side and the two files, sorted.
+pub fn reconcile(ours: &LedgerSide, bank: &[BankBalance], depository: &[Holding]) -> Vec<Break> {
     let mut breaks = Vec::new();
-    let mut ours_cash: BTreeMap<&str, Decimal> = BTreeMap::new();
-    for row in balances {
-        let parse = |text: &str| {
-            text.parse::<Decimal>()
-                .map_err(|_| format!("balance {text:?} of {}", row.account_id))
-        };
-        let total = parse(&row.available)? + parse(&row.frozen)?;
-        ours_cash.insert(row.account_id.as_str(), total);
-    }
     let theirs_cash: BTreeMap<&str, Decimal> = bank.iter().map(|b| (b.account_id.as_str(), b.balance_cny)).collect();
-    for (account, ours) in &ours_cash {
-        match theirs_cash.get(account) {
+    for (account, ours) in &ours.cash_cny {
+        match theirs_cash.get(account.as_str()) {
             Some(theirs) if theirs == ours => {}
             Some(theirs) => breaks.push(cash_break(BreakKind::CashDiffers, account, Some(*ours), Some(*theirs))),
             // An empty account need not be listed by the bank.
@@ -95,13 +140,14 @@ pub fn reconcile(
         }
     }
     for (account, theirs) in &theirs_cash {
-        if !ours_cash.contains_key(account) {
+        if !ours.cash_cny.contains_key(*account) {
             breaks.push(cash_break(BreakKind::CashUnknownToLedger, account, None, Some(*theirs)));
         }
     }
-    let ours_shares: BTreeMap<(&str, &str), u64> = positions
+    let ours_shares: BTreeMap<(&str, &str), u64> = ours
+        .shares
         .iter()
-        .map(|p| ((p.account_id.as_str(), p.instrument.as_str()), p.quantity))
+        .map(|((account, instrument), quantity)| ((account.as_str(), instrument.as_str()), *quantity))
         .collect();
     let theirs_shares: BTreeMap<(&str, &str), u64> = depository
         .iter()
@@ -136,7 +182,7 @@ pub fn reconcile(
         }
     }
     breaks.sort();
-    Ok(breaks)
+    breaks
 }
 
 fn cash_break(kind: BreakKind, account: &str, ours: Option<Decimal>, theirs: Option<Decimal>) -> Break {
@@ -166,26 +212,24 @@ mod tests {
     use super::*;
     use rust_decimal_macros::dec;
 
-    fn balance(account: &str, available: &str, frozen: &str) -> BalanceRow {
-        BalanceRow {
-            account_id: account.into(),
-            currency: "CNY".into(),
-            available: available.into(),
-            frozen: frozen.into(),
-            unsettled: "0.00".into(),
-            withdrawable: available.into(),
+    fn side(cash: &[(&str, Decimal)], shares: &[(&str, &str, u64)]) -> LedgerSide {
+        LedgerSide {
+            cash_cny: cash.iter().map(|(a, c)| ((*a).to_owned(), *c)).collect(),
+            shares: shares
+                .iter()
+                .map(|(a, i, q)| (((*a).to_owned(), (*i).to_owned()), *q))
+                .collect(),
         }
     }
 
-    fn position(account: &str, instrument: &str, quantity: u64) -> PositionRow {
-        PositionRow {
-            account_id: account.into(),
-            instrument: instrument.into(),
-            quantity,
-            frozen: 0,
-            sellable: quantity,
-            avg_cost: "1.0000".into(),
-        }
+    #[test]
+    fn the_bank_holds_available_and_frozen_cash_unsettled_proceeds_included() {
+        let cash = Cash {
+            available_cny: dec!(100.00),
+            frozen_cny: dec!(5.00),
+            unsettled_cny: dec!(40.00),
+        };
+        assert_eq!(custody_cash_cny(&cash), dec!(105.00));
     }
 
     #[test]
@@ -206,12 +250,10 @@ mod tests {
 
     #[test]
     fn every_kind_of_difference_is_a_break() {
-        let balances = [
-            balance("A1", "100.00", "5.00"),
-            balance("A2", "7.00", "0.00"),
-            balance("A3", "0.00", "0.00"),
-        ];
-        let positions = [position("A1", "600000.SH", 300), position("A2", "600000.SH", 100)];
+        let ours = side(
+            &[("A1", dec!(105.00)), ("A2", dec!(7.00)), ("A3", dec!(0.00))],
+            &[("A1", "600000.SH", 300), ("A2", "600000.SH", 100)],
+        );
         let bank = [
             BankBalance {
                 account_id: "A1".into(),
@@ -234,8 +276,7 @@ mod tests {
                 quantity: 50,
             },
         ];
-        let kinds: Vec<(BreakKind, &str)> = reconcile(&balances, &positions, &bank, &depository)
-            .unwrap()
+        let kinds: Vec<(BreakKind, &str)> = reconcile(&ours, &bank, &depository)
             .iter()
             .map(|b| {
                 (
@@ -248,7 +289,7 @@ mod tests {
                 )
             })
             .collect();
-        // A1's cash matches (100.00 + 5.00); A3 is empty and need not be listed.
+        // A1's cash matches; A3 is empty and need not be listed.
         assert_eq!(
             kinds,
             vec![

@@ -18,7 +18,7 @@ use serde::Serialize;
 use super::planted::plant_breaks;
 use super::{account_id, first_day, last_day, run, summarize, DemoProgress, DemoRun, DemoSummary};
 use crate::queries::{catch_up_read_models, CatchUp};
-use crate::reconcile::{read_bank_file, read_depository_file, reconcile, write_agreeing_files};
+use crate::reconcile::{ledger_at_close, read_bank_file, read_depository_file, reconcile_with, write_agreeing_files};
 use crate::statement::{statement, StatementFormat};
 use crate::AppError;
 
@@ -70,6 +70,8 @@ pub struct DemoTimings {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DemoReconciliation {
     pub trade_date: NaiveDate,
+    /// The ledger's side is the log up to this position: the close of the date.
+    pub as_of_position: u64,
     /// The differences planted in the files (see [`super::UNKNOWN_ACCOUNT`]), sorted.
     pub planted: Vec<Break>,
     /// Differences found (and stored), sorted: the demo passes when they are exactly the planted ones.
@@ -222,11 +224,12 @@ fn write_commands(path: &Path, demo: &DemoRun) -> Result<(), AppError> {
 }
 
 /// Writes the files the bank and the depository would send, agreeing with the
-/// ledger but for the planted breaks, then reconciles the last day against exactly
-/// those bytes.
+/// ledger at the close of the last day but for the planted breaks, then reconciles
+/// that day against exactly those bytes. The log is folded to the close once, for both.
 async fn reconcile_planted_files(store: &dyn EventStore, files: &DemoFiles) -> Result<DemoReconciliation, AppError> {
+    let ours = ledger_at_close(store, last_day()).await?;
     let (mut bank, mut depository) = (Vec::new(), Vec::new());
-    write_agreeing_files(store, &mut bank, &mut depository).await?;
+    write_agreeing_files(&ours, &mut bank, &mut depository)?;
     let planted = plant_breaks(
         read_bank_file(bank.as_slice())?,
         read_depository_file(depository.as_slice())?,
@@ -234,12 +237,18 @@ async fn reconcile_planted_files(store: &dyn EventStore, files: &DemoFiles) -> R
     let (bank, depository) = (planted.bank_csv()?, planted.depository_csv()?);
     write_file(&files.bank, "the demo's bank file", &bank)?;
     write_file(&files.depository, "the demo's depository file", &depository)?;
-    let trade_date = last_day();
-    let breaks = reconcile(store, trade_date, bank.as_slice(), depository.as_slice()).await?;
+    let found = reconcile_with(
+        store,
+        &ours,
+        &read_bank_file(bank.as_slice())?,
+        &read_depository_file(depository.as_slice())?,
+    )
+    .await?;
     Ok(DemoReconciliation {
-        trade_date,
+        trade_date: found.trade_date,
+        as_of_position: found.as_of_position,
         planted: planted.breaks,
-        breaks,
+        breaks: found.breaks,
     })
 }
 
