@@ -5,6 +5,7 @@
 //! long tasks report through a callback.
 //!
 //! - [`store`]: open a database (connect and migrate), load market rules;
+//! - [`config`]: the configuration file `ledger.toml` (the broker, statements);
 //! - [`batch`]: run commands, typed or as command-file lines (streamed, bounded memory);
 //! - [`clearing`]: end of day and settlement (their `eod:{date}`/`settle:{date}` ids live here);
 //! - [`reconcile`](mod@reconcile): the bank's and the depository's CSV files against the read models;
@@ -19,6 +20,7 @@
 
 pub mod batch;
 pub mod clearing;
+pub mod config;
 pub mod demo;
 pub mod error;
 pub mod queries;
@@ -29,13 +31,14 @@ pub mod verify;
 
 pub use batch::{run_lines, submit, CommandLines, LineBatches, Tally};
 pub use clearing::{clearing_report, day_status, end_of_day, settle, ClearingOutcome, ClearingStep, DayClearing};
+pub use config::{config_from_toml, load_config, BrokerConfig, Config, StatementConfig, DEFAULT_CONFIG_FILE};
 pub use error::{AppError, ReconcileFile};
 pub use queries::{
     balances, catch_up_read_models, events_after, head_position, orders, positions, read_models_checkpoint,
     rebuild_read_models, trades, trades_of, CatchUp, EventReadOut, MetadataReadOut, Progress,
 };
 pub use reconcile::{read_bank_file, read_depository_file, reconcile, write_agreeing_files};
-pub use statement::{statement, StatementFormat};
+pub use statement::{load_pdf_font, statement, statement_at, StatementFormat, StatementRequest};
 pub use store::{load_rules, open_existing_store, open_store, rules_from_toml};
 pub use verify::verify;
 

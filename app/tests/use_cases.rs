@@ -6,7 +6,9 @@
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use ledger_app::{AppError, ClearingStep, EventStore, Ledger, LineAnswer, MarketRules, StatementFormat, Status};
+use ledger_app::{
+    AppError, ClearingStep, EventStore, Ledger, LineAnswer, MarketRules, StatementFormat, StatementRequest, Status,
+};
 use ledger_testkit::{Backend, TestDatabase, BACKENDS};
 
 const TWO_DAYS: &str = include_str!("../../tests/conformance/two-days.jsonl");
@@ -136,20 +138,40 @@ async fn a_statement_of_an_unknown_account_is_the_unknown_account_error() {
         let (store, mut ledger) = open(&db).await;
         day_one(&mut ledger).await;
         let (from, to) = (date("2024-03-01"), date("2024-03-31"));
-        let error = ledger_app::statement(store.as_ref(), "NOBODY", from, to, StatementFormat::Html)
-            .await
-            .unwrap_err();
+        let config = ledger_app::Config::default();
+        let request = |account_id, from, to, format| StatementRequest {
+            account_id,
+            from,
+            to,
+            format,
+        };
+        let error = ledger_app::statement(
+            store.as_ref(),
+            &config,
+            request("NOBODY", from, to, StatementFormat::Html),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(error.code(), "unknown_account", "{backend:?}");
         assert_eq!(error.to_string(), "no account NOBODY has been opened");
 
-        let backwards = ledger_app::statement(store.as_ref(), "A0001", to, from, StatementFormat::Csv)
-            .await
-            .unwrap_err();
+        let backwards = ledger_app::statement(
+            store.as_ref(),
+            &config,
+            request("A0001", to, from, StatementFormat::Csv),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(backwards.code(), "invalid_input");
-        let csv = ledger_app::statement(store.as_ref(), "A0001", from, to, StatementFormat::Csv)
-            .await
-            .unwrap();
-        assert!(csv.starts_with("section,account,customer"), "{csv}");
+        let csv = ledger_app::statement(
+            store.as_ref(),
+            &config,
+            request("A0001", from, to, StatementFormat::Csv),
+        )
+        .await
+        .unwrap();
+        let csv = String::from_utf8(csv).unwrap();
+        assert!(csv.starts_with("\u{feff}section,broker,account,customer"), "{csv}");
     }
 }
 
