@@ -7,18 +7,20 @@ use cqrs_es::Aggregate;
 use ledger_domain::account::{Account, AccountEvent};
 use ledger_domain::{ClearingDay, ClearingDayEvent, Instrument, InstrumentEvent};
 use ledger_eventstore::codec::decode;
-use ledger_eventstore::{EventStore, RecordedEvent, MAX_READ_EVENTS};
+use ledger_eventstore::{read_towards, EventStore, RecordedEvent, MAX_READ_EVENTS};
 
 use crate::ProjectionError;
 
 /// The latest trade date the log names: a closed day, or the trade date of any order,
 /// fill or previous close. None for a log that names no trade date yet.
 pub async fn ledger_reached_date(store: &dyn EventStore) -> Result<Option<NaiveDate>, ProjectionError> {
+    let head = store.head_position().await?;
     let mut reached = None;
     let mut after = 0;
     loop {
-        let page = store.read_after(after, MAX_READ_EVENTS).await?;
-        let Some(last) = page.last() else {
+        // Towards the head seen now: an event held back by an older open transaction is waited for, not skipped.
+        let page = read_towards(store, after, head, MAX_READ_EVENTS).await?;
+        let Some(last) = page.last().filter(|_| after < head) else {
             return Ok(reached);
         };
         after = last.global_position;
