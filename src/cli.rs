@@ -26,6 +26,11 @@ pub struct Cli {
     /// LEDGER_RULES when not given; the built-in China A-share rules by default.
     #[arg(long, global = true, env = "LEDGER_RULES", value_name = "FILE")]
     pub rules: Option<PathBuf>,
+    /// Configuration file (TOML: [broker], [statement]; see docs/operations.md); read from
+    /// LEDGER_CONFIG when not given [default: ledger.toml in the working directory when it
+    /// exists, else built-in placeholders]
+    #[arg(long, global = true, env = "LEDGER_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -95,7 +100,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// A customer's statement (对账单) for a period of trade dates.
+    /// A customer's statement (对账单) for a period of trade dates, as HTML, CSV or PDF.
+    /// A period ending after the last business date the ledger has reached is cut there, and says so.
     Statement {
         /// The account, e.g. A0001.
         #[arg(long)]
@@ -185,6 +191,9 @@ pub enum ProjectionsAction {
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let rules = Arc::new(ledger_app::load_rules(cli.rules.as_deref())?);
+    let Some(config) = load_config(cli.config.as_deref()) else {
+        return Ok(ExitCode::from(2));
+    };
     let db = cli.db.clone().unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
     match cli.command {
         Command::Demo(args) => crate::demo::run(args, cli.db, rules).await,
@@ -225,18 +234,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out,
         } => {
             let store = open_existing(&db).await?;
-            crate::statement::run((store.as_ref(), &rules), &account, (from, to), format, out.as_deref()).await
+            let request = (account.as_str(), from, to, format);
+            crate::statement::run((store.as_ref(), &rules), &config, request, out.as_deref()).await
         }
-        Command::Migrate => {
-            let store = open_store(&db).await?;
-            let events = ledger_app::head_position(store.as_ref()).await?;
-            println!(
-                "{} database {} is migrated ({events} events)",
-                store.backend(),
-                ledger_app::redact_url(&db)
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Migrate => migrate(&db).await,
         Command::Init => init(&db).await,
         Command::Verify { json, allow_empty } => {
             crate::verify::run(open_existing(&db).await?.as_ref(), json, allow_empty).await
@@ -252,6 +253,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::readouts::events(open_existing(&db).await?.as_ref(), from, limit, json).await
         }
     }
+}
+
+/// `ledger migrate`: creates or migrates the database and says how many events it holds.
+async fn migrate(db: &str) -> anyhow::Result<ExitCode> {
+    let store = open_store(db).await?;
+    let events = ledger_app::head_position(store.as_ref()).await?;
+    println!(
+        "{} database {} is migrated ({events} events)",
+        store.backend(),
+        ledger_app::redact_url(db)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The configuration, or None once its error (with its code) is said.
+fn load_config(named: Option<&std::path::Path>) -> Option<ledger_app::Config> {
+    ledger_app::load_config(named)
+        .inspect_err(|error| eprintln!("error: {}: {error}", error.code()))
+        .ok()
 }
 
 /// Parses a date argument; its error names the format, which chrono's own ("input is out

@@ -1,16 +1,20 @@
-//! `ledger statement`: a customer's statement for a period, as HTML or CSV.
+//! `ledger statement`: a customer's statement for a period, as HTML, CSV or PDF.
 
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use chrono::NaiveDate;
-use ledger_app::{AppError, EventStore, MarketRules, StatementFormat};
+use ledger_app::{AppError, Config, EventStore, MarketRules, StatementFormat, StatementRequest};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum Format {
     Html,
+    /// UTF-8 with a byte-order mark (Excel shows its Chinese text).
     Csv,
+    /// Needs a font with Chinese glyphs: package fonts-wqy-microhei, or [statement] pdf_font.
+    Pdf,
 }
 
 impl From<Format> for StatementFormat {
@@ -18,46 +22,55 @@ impl From<Format> for StatementFormat {
         match format {
             Format::Html => StatementFormat::Html,
             Format::Csv => StatementFormat::Csv,
+            Format::Pdf => StatementFormat::Pdf,
         }
     }
 }
 
-/// Writes the statement to `out`, or prints it when `out` is None.
-pub async fn write_statement(
-    (store, rules): (&dyn EventStore, &MarketRules),
-    account: &str,
-    (from, to): (NaiveDate, NaiveDate),
-    format: StatementFormat,
-    out: Option<&Path>,
-) -> anyhow::Result<()> {
-    let text = ledger_app::statement(store, rules, account, from, to, format).await?;
-    match out {
-        Some(path) => std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?,
-        None => print!("{text}"),
-    }
-    Ok(())
-}
+/// The errors that are the caller's to fix, answered with their code and exit code 1.
+const CALLER_CODES: [&str; 4] = [
+    "unknown_account",
+    "period_not_reached",
+    "pdf_font_missing",
+    "invalid_input",
+];
 
+/// Writes the statement to `out`, or to standard output when `out` is None.
 pub async fn run(
     (store, rules): (&dyn EventStore, &MarketRules),
-    account: &str,
-    (from, to): (NaiveDate, NaiveDate),
-    format: Format,
+    config: &Config,
+    (account_id, from, to, format): (&str, NaiveDate, NaiveDate, Format),
     out: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
-    if let Err(e) = write_statement((store, rules), account, (from, to), format.into(), out).await {
-        // An unknown account is the caller's mistake, answered with its code and exit code 1.
-        if let Some(unknown @ AppError::UnknownAccount(_)) = e.downcast_ref::<AppError>() {
-            eprintln!("{}: {unknown}", unknown.code());
+    let request = StatementRequest {
+        account_id,
+        from,
+        to,
+        format: format.into(),
+    };
+    let bytes = match ledger_app::statement(store, rules, config, request).await {
+        Ok(bytes) => bytes,
+        Err(error) if CALLER_CODES.contains(&error.code()) => {
+            eprintln!("{}: {error}", error.code());
             return Ok(ExitCode::from(1));
         }
-        return Err(e);
-    }
-    if let Some(path) = out {
-        eprintln!(
-            "statement of {account} for {from} to {to} written to {}",
-            path.display()
-        );
+        Err(error) => return Err(AppError::into(error)),
+    };
+    match out {
+        Some(path) => {
+            std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!(
+                "statement of {} for {} to {} written to {}",
+                request.account_id,
+                request.from,
+                request.to,
+                path.display()
+            );
+        }
+        None => std::io::stdout()
+            .lock()
+            .write_all(&bytes)
+            .context("cannot write the statement")?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -46,6 +46,21 @@ pub enum AppError {
     Refused { reject_code: String, message: String },
     #[error("cannot read rules file {path}: {cause}")]
     RulesUnreadable { path: String, cause: std::io::Error },
+    /// The configuration file named (`--config`, `LEDGER_CONFIG`) or found cannot be read.
+    #[error("cannot read configuration file {path}: {cause}")]
+    ConfigUnreadable { path: String, cause: std::io::Error },
+    /// The configuration file is not valid TOML, has an unknown key, or lacks a required one.
+    #[error("configuration file {path}: {reason}")]
+    InvalidConfig { path: String, reason: String },
+    /// The statement's period starts after the last business date the ledger has reached.
+    #[error("the period starts on {from}, after {reached}, the last business date the ledger has reached")]
+    PeriodNotReached {
+        from: chrono::NaiveDate,
+        reached: chrono::NaiveDate,
+    },
+    /// A PDF statement needs a font with Chinese glyphs and none was found or it cannot be used.
+    #[error("{0}")]
+    PdfFont(String),
     #[error("rules file {path}: {cause}")]
     InvalidRules {
         path: String,
@@ -92,6 +107,10 @@ impl AppError {
             AppError::UnknownProjection { .. } => "unknown_projection",
             AppError::Refused { .. } => "refused",
             AppError::RulesUnreadable { .. } | AppError::InvalidRules { .. } => "invalid_rules",
+            AppError::ConfigUnreadable { .. } => "config_unreadable",
+            AppError::InvalidConfig { .. } => "invalid_config",
+            AppError::PeriodNotReached { .. } => "period_not_reached",
+            AppError::PdfFont(_) => "pdf_font_missing",
             AppError::OpenStore { cause, .. } => store_code(cause),
             AppError::DatabaseNotEmpty { .. } => "database_not_empty",
             AppError::Output { .. } => "output_failed",

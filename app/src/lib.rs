@@ -5,6 +5,7 @@
 //! long tasks report through a callback.
 //!
 //! - [`store`]: open a database (connect and migrate), load market rules;
+//! - [`config`]: the configuration file `ledger.toml` (the broker, statements);
 //! - [`batch`]: run commands, typed or as command-file lines (streamed, bounded memory);
 //! - [`clearing`]: end of day and settlement (their `eod:{date}`/`settle:{date}` ids live here),
 //!   and where the close of a date ends in the log ([`close_cut`]);
@@ -21,6 +22,7 @@
 
 pub mod batch;
 pub mod clearing;
+pub mod config;
 pub mod demo;
 pub mod error;
 pub mod queries;
@@ -34,6 +36,7 @@ pub use clearing::{
     clearing_report, close_cut, day_status, end_of_day, settle, CalendarCheck, ClearingOutcome, ClearingStep, CloseCut,
     DayClearing,
 };
+pub use config::{config_from_toml, load_config, BrokerConfig, Config, StatementConfig, DEFAULT_CONFIG_FILE};
 pub use error::{AppError, ReconcileFile};
 pub use queries::{
     balances, catch_up_read_models, events_after, head_position, orders, positions, read_models_checkpoint,
@@ -43,7 +46,7 @@ pub use reconcile::{
     ledger_at_close, read_bank_file, read_depository_file, reconcile, reconcile_with, write_agreeing_files,
     LedgerAtClose, Reconciliation,
 };
-pub use statement::{statement, StatementFormat};
+pub use statement::{load_pdf_font, statement, statement_at, StatementFormat, StatementRequest};
 pub use store::{load_rules, open_existing_store, open_store, rules_from_toml};
 pub use verify::verify;
 

@@ -6,7 +6,9 @@
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use ledger_app::{AppError, ClearingStep, EventStore, Ledger, LineAnswer, MarketRules, StatementFormat, Status};
+use ledger_app::{
+    AppError, ClearingStep, EventStore, Ledger, LineAnswer, MarketRules, StatementFormat, StatementRequest, Status,
+};
 use ledger_testkit::{Backend, TestDatabase, BACKENDS};
 
 const TWO_DAYS: &str = include_str!("../../tests/conformance/two-days.jsonl");
@@ -136,13 +138,19 @@ async fn a_statement_of_an_unknown_account_is_the_unknown_account_error() {
         let (store, mut ledger) = open(&db).await;
         day_one(&mut ledger).await;
         let (from, to) = (date("2024-03-01"), date("2024-03-31"));
-        let error = ledger_app::statement(
-            store.as_ref(),
-            &MarketRules::china_a_share().unwrap(),
-            "NOBODY",
+        let config = ledger_app::Config::default();
+        let rules = MarketRules::china_a_share().unwrap();
+        let request = |account_id, from, to, format| StatementRequest {
+            account_id,
             from,
             to,
-            StatementFormat::Html,
+            format,
+        };
+        let error = ledger_app::statement(
+            store.as_ref(),
+            &rules,
+            &config,
+            request("NOBODY", from, to, StatementFormat::Html),
         )
         .await
         .unwrap_err();
@@ -151,26 +159,23 @@ async fn a_statement_of_an_unknown_account_is_the_unknown_account_error() {
 
         let backwards = ledger_app::statement(
             store.as_ref(),
-            &MarketRules::china_a_share().unwrap(),
-            "A0001",
-            to,
-            from,
-            StatementFormat::Csv,
+            &rules,
+            &config,
+            request("A0001", to, from, StatementFormat::Csv),
         )
         .await
         .unwrap_err();
         assert_eq!(backwards.code(), "invalid_input");
         let csv = ledger_app::statement(
             store.as_ref(),
-            &MarketRules::china_a_share().unwrap(),
-            "A0001",
-            from,
-            to,
-            StatementFormat::Csv,
+            &rules,
+            &config,
+            request("A0001", from, to, StatementFormat::Csv),
         )
         .await
         .unwrap();
-        assert!(csv.starts_with("section,account,customer"), "{csv}");
+        let csv = String::from_utf8(csv).unwrap();
+        assert!(csv.starts_with("\u{feff}section,broker,account,customer"), "{csv}");
     }
 }
 

@@ -13,7 +13,7 @@ use chrono::NaiveDate;
 use cqrs_es::Aggregate;
 use ledger_domain::{ClearingDay, ClearingDayEvent, Instrument, TradeDates, TradingCalendar};
 use ledger_eventstore::codec::decode;
-use ledger_eventstore::{EventStore, RecordedEvent, StreamId};
+use ledger_eventstore::{read_towards, EventStore, RecordedEvent, StreamId};
 
 use crate::ProjectionError;
 
@@ -79,6 +79,19 @@ impl BusinessDates {
     /// The trade date open now.
     pub fn open_trade_date(&self) -> Option<NaiveDate> {
         self.open
+    }
+
+    /// The last business date the ledger has reached: the date of the last event
+    /// of the log (a statement's period is clamped to it). `None` for a log that
+    /// names no trade date yet.
+    pub async fn latest(&self, store: &dyn EventStore) -> Result<Option<NaiveDate>, ProjectionError> {
+        let head = store.head_position().await?;
+        if head == 0 {
+            return Ok(None);
+        }
+        // Towards the head seen now: an event held back by an older open transaction is waited for.
+        let last = read_towards(store, head - 1, head, 1).await?;
+        Ok(last.last().and_then(|event| self.date_of(event)))
     }
 }
 

@@ -1,25 +1,29 @@
-//! Customer statements (对账单): opening cash, every movement with its fees,
-//! closing cash, and the positions at the close with cost and valuation, for a
-//! period of trade dates, in Chinese and English, as HTML or CSV.
+//! Customer statements (对账单): the broker, the customer (id number masked),
+//! opening cash, every movement with its fees, closing cash, the positions at the
+//! close with cost and market value, total assets, and the notes a customer needs,
+//! for a period of trade dates, in Chinese and English, as HTML, CSV or PDF.
 //!
 //! Built from the log alone: the account's events are replayed up to the end
 //! of the period. An event's date is its business date (`business_date`, one
-//! rule for every reader): fixed when it was decided, so a statement of a
-//! past period never changes. Movements from before the ledger named any
-//! trade date count in the opening balance of every period.
+//! rule for every reader), fixed when it was decided, so a statement of a past
+//! period never changes. Movements from before the ledger named any trade date
+//! count in every period's opening balance.
 //!
-//! The HTML page is the askama template `templates/statement.html`, compiled
-//! in; the CSV is written by the csv crate, quoting only the fields that need it.
+//! `render` holds the HTML page (the askama template `templates/statement.html`,
+//! compiled in) and the CSV (the csv crate); `pdf` the PDF (krilla).
 
-use std::fmt;
+mod layout;
+mod pdf;
+mod render;
 
-use askama::Template;
-use chrono::NaiveDate;
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
 use cqrs_es::Aggregate;
 use ledger_domain::account::{Account, AccountEvent};
 use ledger_domain::fees::FeeBreakdown;
-use ledger_domain::money::{format_cny, round_to_fen};
-use ledger_domain::{Instrument, Side, TradingCalendar};
+use ledger_domain::money::round_to_fen;
+use ledger_domain::{Instrument, Side};
 use ledger_eventstore::codec::decode;
 use ledger_eventstore::{EventStore, RecordedEvent, StreamId};
 use rust_decimal::Decimal;
@@ -28,6 +32,9 @@ use strum::IntoStaticStr;
 
 use crate::business_date::BusinessDates;
 use crate::ProjectionError;
+
+pub use pdf::{render_pdf, PdfError, PdfFont};
+pub use render::{render_csv, render_html, CSV_BOM};
 
 /// The movements a statement lists, by their bilingual labels ([`Movement::kind`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, IntoStaticStr)]
@@ -44,9 +51,11 @@ enum MovementKind {
 
 /// Where a held position's price comes from ([`HeldPosition::price_source`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, IntoStaticStr)]
-enum PriceSource {
+pub enum PriceSource {
+    /// The closing price of the period's last day: the previous close set for the next trade date.
     #[strum(serialize = "收盘价 close")]
     Close,
+    /// No close is known yet: the account's last fill price of the instrument up to the period's end.
     #[strum(serialize = "最新成交价 last fill")]
     LastFill,
     #[strum(serialize = "无 none")]
@@ -60,10 +69,13 @@ pub struct Movement {
     /// Bilingual label, e.g. "买入 Buy".
     pub kind: String,
     pub instrument: String,
+    /// The instrument's name from its listing (empty for cash movements).
+    pub instrument_name: String,
     pub quantity: u64,
     pub price: String,
     /// Change of the customer's cash (available + frozen), signed.
     pub amount_cny: Decimal,
+    /// What this fill was charged: the increment of its order's cumulative fees.
     pub fees: FeeBreakdown,
     pub cash_after_cny: Decimal,
 }
@@ -71,89 +83,176 @@ pub struct Movement {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HeldPosition {
     pub instrument: String,
+    /// The instrument's name from its listing.
+    pub instrument_name: String,
     pub quantity: u64,
     pub cost_cny: Decimal,
     pub avg_cost: Decimal,
-    /// Close price used, and where it comes from.
+    /// Price used, and where it comes from.
     pub price: Option<Decimal>,
     pub price_source: &'static str,
     pub market_value_cny: Option<Decimal>,
+}
+
+/// The brokerage a statement comes from, as its configuration names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Broker {
+    pub name: String,
+    pub address: String,
+    pub phone: Option<String>,
+}
+
+/// A period whose end was after the last business date the ledger has reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PeriodClamp {
+    pub requested_to: NaiveDate,
+    pub reached: NaiveDate,
+}
+
+/// What a statement says beyond the account's events: who issues it, when, and on what terms.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatementContext {
+    pub broker: Broker,
+    pub generated_at: DateTime<Utc>,
+    /// Days the customer has to report a discrepancy.
+    pub discrepancy_days: u32,
+    pub clamp: Option<PeriodClamp>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Statement {
     pub account_id: String,
     pub customer_name: String,
+    /// The customer's id number with all but its first 4 and last 4 characters masked ([`mask_id_number`]).
+    pub id_number_masked: String,
     pub from: NaiveDate,
     pub to: NaiveDate,
+    pub context: StatementContext,
     pub opening_cash_cny: Decimal,
     pub movements: Vec<Movement>,
     pub closing_cash_cny: Decimal,
     pub total_fees: FeeBreakdown,
     pub positions: Vec<HeldPosition>,
+    /// Sum of the positions' market values (positions without a price count nothing).
+    pub total_market_value_cny: Decimal,
+    /// 总资产: closing cash plus total market value.
+    pub total_assets_cny: Decimal,
 }
 
-/// Builds the statement of `account_id` for trade dates `from..=to`.
-pub async fn build_statement(
-    store: &dyn EventStore,
-    calendar: &TradingCalendar,
+/// An id number as a statement shows it: the first 4 and last 4 characters kept, every
+/// other one `*`. One of 8 characters or fewer is masked whole, as keeping 8 would show it all.
+pub fn mask_id_number(id_number: &str) -> String {
+    let chars: Vec<char> = id_number.chars().collect();
+    if chars.len() <= 8 {
+        return "*".repeat(chars.len());
+    }
+    let hidden = chars.len() - 8;
+    chars[..4]
+        .iter()
+        .chain(std::iter::repeat_n(&'*', hidden))
+        .chain(&chars[chars.len() - 4..])
+        .collect()
+}
+
+/// The account replayed up to the period's end: what the statement is made of.
+struct Replayed {
+    account: Account,
+    opening_cash_cny: Option<Decimal>,
+    movements: Vec<Movement>,
+    total_fees: FeeBreakdown,
+    /// The account's last fill price per instrument, up to the period's end.
+    last_fill_price: BTreeMap<String, Decimal>,
+}
+
+async fn replay_account(
+    (store, dates): (&dyn EventStore, &BusinessDates),
     account_id: &str,
-    (from, to): (NaiveDate, NaiveDate),
-) -> Result<Option<Statement>, ProjectionError> {
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Replayed, ProjectionError> {
     let recorded = store.load_stream(&StreamId::new(Account::TYPE, account_id)).await?;
-    let dates = BusinessDates::of_log(store, calendar).await?;
-    let mut account = Account::default();
-    let mut movements = Vec::new();
-    let mut opening_cash_cny = None;
-    let mut total_fees = FeeBreakdown::default();
+    let mut replayed = Replayed {
+        account: Account::default(),
+        opening_cash_cny: None,
+        movements: Vec::new(),
+        total_fees: FeeBreakdown::default(),
+        last_fill_price: BTreeMap::new(),
+    };
     for event in &recorded {
         let decoded: AccountEvent = decode(event)?;
+        // Before the ledger named any trade date: counted in every period's opening balance.
         let date = dates.date_of(event).unwrap_or(NaiveDate::MIN);
         if date > to {
             // Later orders may carry an earlier date only if their day was never closed; stop at the period's end.
             continue;
         }
-        if date >= from && opening_cash_cny.is_none() {
-            opening_cash_cny = Some(cash(&account));
+        if date >= from && replayed.opening_cash_cny.is_none() {
+            replayed.opening_cash_cny = Some(cash(&replayed.account));
+        }
+        if let AccountEvent::FillBooked { instrument, price, .. } = &decoded {
+            replayed.last_fill_price.insert(instrument.to_string(), *price);
         }
         let movement = movement_of(event, &decoded, date);
-        account.apply(decoded);
+        replayed.account.apply(decoded);
         if let (Some(mut movement), true) = (movement, date >= from) {
-            movement.cash_after_cny = cash(&account);
-            total_fees = total_fees.plus(&movement.fees);
-            movements.push(movement);
+            movement.cash_after_cny = cash(&replayed.account);
+            replayed.total_fees = replayed.total_fees.plus(&movement.fees);
+            replayed.movements.push(movement);
         }
     }
-    let Some(customer) = account.customer().cloned() else {
+    Ok(replayed)
+}
+
+/// Builds the statement of `account_id` for trade dates `from..=to` (`to` already clamped
+/// to what the ledger has reached, see [`ledger_reached_date`]); None when no such account was opened.
+pub async fn build_statement(
+    (store, dates): (&dyn EventStore, &BusinessDates),
+    account_id: &str,
+    (from, to): (NaiveDate, NaiveDate),
+    context: StatementContext,
+) -> Result<Option<Statement>, ProjectionError> {
+    let mut replayed = replay_account((store, dates), account_id, from, to).await?;
+    let Some(customer) = replayed.account.customer().cloned() else {
         return Ok(None);
     };
-    let opening_cash_cny = opening_cash_cny.unwrap_or_else(|| cash(&account));
-    let closing_cash_cny = cash(&account);
-    let positions = held_positions(store, &account, &movements, to).await?;
+    let instruments = instruments_named(store, &replayed).await?;
+    for movement in &mut replayed.movements {
+        movement.instrument_name = instrument_name(&instruments, &movement.instrument);
+    }
+    let positions = held_positions(&replayed, &instruments, to);
+    let closing_cash_cny = cash(&replayed.account);
+    let total_market_value_cny: Decimal = positions.iter().filter_map(|p| p.market_value_cny).sum();
     Ok(Some(Statement {
         account_id: account_id.to_owned(),
         customer_name: customer.customer_name,
+        id_number_masked: mask_id_number(&customer.id_number),
         from,
         to,
-        opening_cash_cny,
-        movements,
+        context,
+        opening_cash_cny: replayed.opening_cash_cny.unwrap_or(closing_cash_cny),
+        movements: replayed.movements,
         closing_cash_cny,
-        total_fees,
+        total_fees: replayed.total_fees,
         positions,
+        total_market_value_cny,
+        total_assets_cny: closing_cash_cny + total_market_value_cny,
     }))
 }
 
-/// The account's non-empty positions at the close of `to`, valued at that day's
-/// close, else at the period's last fill price, else not at all.
-async fn held_positions(
+/// Every instrument the statement names (in its movements or its positions), replayed from its stream.
+async fn instruments_named(
     store: &dyn EventStore,
-    account: &Account,
-    movements: &[Movement],
-    to: NaiveDate,
-) -> Result<Vec<HeldPosition>, ProjectionError> {
-    let mut positions = Vec::new();
-    for (code, position) in account.positions() {
-        if position.quantity == 0 {
+    replayed: &Replayed,
+) -> Result<BTreeMap<String, Instrument>, ProjectionError> {
+    let codes = replayed
+        .movements
+        .iter()
+        .map(|m| m.instrument.clone())
+        .chain(replayed.account.positions().keys().map(ToString::to_string))
+        .filter(|code| !code.is_empty());
+    let mut instruments = BTreeMap::new();
+    for code in codes {
+        if instruments.contains_key(&code) {
             continue;
         }
         let mut instrument = Instrument::default();
@@ -163,17 +262,36 @@ async fn held_positions(
         {
             instrument.apply(decode(&event)?);
         }
-        let last_fill = movements
-            .iter()
-            .rev()
-            .find(|m| m.instrument == code.as_str() && !m.price.is_empty());
-        let (price, price_source) = match (instrument.close_of(to), last_fill) {
+        instruments.insert(code, instrument);
+    }
+    Ok(instruments)
+}
+
+fn instrument_name(instruments: &BTreeMap<String, Instrument>, code: &str) -> String {
+    instruments
+        .get(code)
+        .and_then(Instrument::info)
+        .map(|info| info.name.clone())
+        .unwrap_or_default()
+}
+
+/// The account's non-empty positions at the close of `to`, valued at that day's close (the
+/// previous close set for a later trade date), else at the account's last fill price, else not at all.
+fn held_positions(replayed: &Replayed, instruments: &BTreeMap<String, Instrument>, to: NaiveDate) -> Vec<HeldPosition> {
+    let mut positions = Vec::new();
+    for (code, position) in replayed.account.positions() {
+        if position.quantity == 0 {
+            continue;
+        }
+        let close = instruments.get(code.as_str()).and_then(|i| i.close_of(to));
+        let (price, price_source) = match (close, replayed.last_fill_price.get(code.as_str())) {
             (Some(close), _) => (Some(close), PriceSource::Close),
-            (None, Some(fill)) => (fill.price.parse().ok(), PriceSource::LastFill),
+            (None, Some(fill)) => (Some(*fill), PriceSource::LastFill),
             (None, None) => (None, PriceSource::None),
         };
         positions.push(HeldPosition {
             instrument: code.to_string(),
+            instrument_name: instrument_name(instruments, code.as_str()),
             quantity: position.quantity,
             cost_cny: position.cost_cny,
             avg_cost: position.avg_cost(),
@@ -182,7 +300,7 @@ async fn held_positions(
             market_value_cny: price.map(|p| round_to_fen(p * Decimal::from(position.quantity))),
         });
     }
-    Ok(positions)
+    positions
 }
 
 fn cash(account: &Account) -> Decimal {
@@ -195,6 +313,7 @@ fn movement_of(recorded: &RecordedEvent, event: &AccountEvent, date: NaiveDate) 
         global_position: recorded.global_position,
         kind: <&str>::from(kind).to_owned(),
         instrument: String::new(),
+        instrument_name: String::new(),
         quantity: 0,
         price: String::new(),
         amount_cny,
@@ -228,157 +347,4 @@ fn movement_of(recorded: &RecordedEvent, event: &AccountEvent, date: NaiveDate) 
         }
         _ => None,
     }
-}
-
-/// The statement's HTML escaper: `&`, `<`, `>` and `"` become `&amp;`, `&lt;`,
-/// `&gt;` and `&quot;`, as the page has always had them (askama's own escaper
-/// writes numeric entities and escapes `'` too, which would change its bytes).
-/// Named in templates/askama.toml for the `html` templates of this crate.
-#[derive(Debug, Clone, Copy)]
-struct NamedEntities;
-
-impl askama::filters::Escaper for NamedEntities {
-    fn write_escaped_str<W: fmt::Write>(&self, mut dest: W, text: &str) -> fmt::Result {
-        dest.write_str(&html_escape::encode_double_quoted_attribute(text))
-    }
-}
-
-/// The statement page, `templates/statement.html`.
-#[derive(Template)]
-#[template(path = "statement.html", config = "templates/askama.toml")]
-struct StatementPage<'a> {
-    statement: &'a Statement,
-}
-
-/// The page's own filters, found by askama in this module.
-mod filters {
-    use ledger_domain::fees::FeeBreakdown;
-    use ledger_domain::money::format_cny;
-    use rust_decimal::Decimal;
-
-    /// An amount in yuan, to the fen.
-    #[askama::filter_fn]
-    pub fn cny(amount_cny: &Decimal, _: &dyn askama::Values) -> askama::Result<String> {
-        Ok(format_cny(*amount_cny))
-    }
-
-    /// The fees other than commission and stamp duty, which the page shows as one column.
-    #[askama::filter_fn]
-    pub fn other_fees_cny(fees: &FeeBreakdown, _: &dyn askama::Values) -> askama::Result<String> {
-        Ok(format_cny(
-            fees.transfer_fee_cny + fees.handling_fee_cny + fees.regulatory_fee_cny,
-        ))
-    }
-}
-
-/// A self-contained HTML page.
-pub fn render_html(statement: &Statement) -> String {
-    StatementPage { statement }
-        .render()
-        .expect("the statement page's filters and escaper never fail")
-}
-
-/// CSV: one line per movement, then one per position, each section with its header.
-pub fn render_csv(statement: &Statement) -> String {
-    // Sections differ in width, hence flexible. A field is quoted only when it holds `,`, `"`, `\n` or `\r`
-    // (the hand-written writer before it left a lone `\r` unquoted, which CSV readers take for a line end).
-    let mut writer = csv::WriterBuilder::new()
-        .flexible(true)
-        .quote_style(csv::QuoteStyle::Necessary)
-        .terminator(csv::Terminator::Any(b'\n'))
-        .from_writer(Vec::new());
-    write_csv_records(&mut writer, statement).expect("writing CSV into memory never fails");
-    let bytes = writer.into_inner().expect("flushing CSV into memory never fails");
-    String::from_utf8(bytes).expect("CSV written from UTF-8 fields is UTF-8")
-}
-
-/// The first field of every CSV line names its section; each section starts with its header line.
-const CSV_SUMMARY_HEADER: [&str; 7] = [
-    "section",
-    "account",
-    "customer",
-    "from",
-    "to",
-    "opening_cash",
-    "closing_cash",
-];
-const CSV_MOVEMENT_HEADER: [&str; 14] = [
-    "section",
-    "date",
-    "global_position",
-    "type",
-    "instrument",
-    "quantity",
-    "price",
-    "commission",
-    "stamp_duty",
-    "transfer_fee",
-    "handling_fee",
-    "regulatory_fee",
-    "amount",
-    "cash_after",
-];
-const CSV_POSITION_HEADER: [&str; 8] = [
-    "section",
-    "instrument",
-    "quantity",
-    "cost",
-    "avg_cost",
-    "price",
-    "price_source",
-    "market_value",
-];
-
-fn write_csv_records(writer: &mut csv::Writer<Vec<u8>>, statement: &Statement) -> csv::Result<()> {
-    writer.write_record(CSV_SUMMARY_HEADER)?;
-    writer.write_record([
-        "summary",
-        &statement.account_id,
-        &statement.customer_name,
-        &statement.from.to_string(),
-        &statement.to.to_string(),
-        &format_cny(statement.opening_cash_cny),
-        &format_cny(statement.closing_cash_cny),
-    ])?;
-    writer.write_record(CSV_MOVEMENT_HEADER)?;
-    for m in &statement.movements {
-        writer.write_record(movement_csv_record(m))?;
-    }
-    writer.write_record(CSV_POSITION_HEADER)?;
-    for p in &statement.positions {
-        writer.write_record(position_csv_record(p))?;
-    }
-    Ok(())
-}
-
-fn movement_csv_record(m: &Movement) -> [String; CSV_MOVEMENT_HEADER.len()] {
-    [
-        "movement".to_owned(),
-        m.date.to_string(),
-        m.global_position.to_string(),
-        m.kind.clone(),
-        m.instrument.clone(),
-        m.quantity.to_string(),
-        m.price.clone(),
-        format_cny(m.fees.commission_cny),
-        format_cny(m.fees.stamp_duty_cny),
-        format_cny(m.fees.transfer_fee_cny),
-        format_cny(m.fees.handling_fee_cny),
-        format_cny(m.fees.regulatory_fee_cny),
-        format_cny(m.amount_cny),
-        format_cny(m.cash_after_cny),
-    ]
-}
-
-fn position_csv_record(p: &HeldPosition) -> [String; CSV_POSITION_HEADER.len()] {
-    [
-        "position".to_owned(),
-        p.instrument.clone(),
-        p.quantity.to_string(),
-        format_cny(p.cost_cny),
-        format!("{:.4}", p.avg_cost),
-        p.price.map(|v| v.to_string()).unwrap_or_default(),
-        p.price_source.to_owned(),
-        p.market_value_cny.map(format_cny).unwrap_or_default(),
-    ]
 }

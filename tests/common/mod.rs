@@ -14,6 +14,7 @@ pub fn ledger_command(dir: &Path) -> Command {
         .current_dir(dir)
         .env_remove("LEDGER_DATABASE_URL")
         .env_remove("LEDGER_RULES")
+        .env_remove("LEDGER_CONFIG")
         .env_remove("PGPASSWORD")
         .env_remove("PGDATABASE");
     command

@@ -17,9 +17,10 @@ use serde::Serialize;
 
 use super::planted::plant_breaks;
 use super::{account_id, first_day, last_day, run, summarize, DemoProgress, DemoRun, DemoSummary};
+use crate::config::Config;
 use crate::queries::{catch_up_read_models, CatchUp};
 use crate::reconcile::{ledger_at_close, read_bank_file, read_depository_file, reconcile_with, write_agreeing_files};
-use crate::statement::{statement, StatementFormat};
+use crate::statement::{statement, StatementFormat, StatementRequest};
 use crate::AppError;
 
 /// The report's own phases, announced (and timed) after the run's, in this order.
@@ -263,16 +264,15 @@ async fn write_sample_statement(
         from: first_day(),
         to: last_day(),
     };
-    let html = statement(
-        store,
-        rules,
-        &sample.account_id,
-        sample.from,
-        sample.to,
-        StatementFormat::Html,
-    )
-    .await?;
-    write_file(path, "the demo's statement", html.as_bytes())?;
+    let request = StatementRequest {
+        account_id: &sample.account_id,
+        from: sample.from,
+        to: sample.to,
+        format: StatementFormat::Html,
+    };
+    // The built-in configuration: the demo's broker is the placeholder, and says so.
+    let html = statement(store, rules, &Config::default(), request).await?;
+    write_file(path, "the demo's statement", &html)?;
     Ok(sample)
 }
 
