@@ -89,10 +89,10 @@ fn check_cash(account: &Account, totals: &EventTotals) -> Result<(), String> {
             cash.unsettled_cny
         ));
     }
-    if cash.available_cny + cash.frozen_cny != totals.cash_cny() {
+    if cash.total_cny() != totals.cash_cny() {
         return Err(format!(
             "cash {} (available + frozen) != deposits - withdrawals - buys + sells - fees = {}",
-            cash.available_cny + cash.frozen_cny,
+            cash.total_cny(),
             totals.cash_cny()
         ));
     }

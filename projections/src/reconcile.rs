@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use ledger_domain::account::{Account, Cash};
+use ledger_domain::account::Account;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use strum::IntoStaticStr;
@@ -17,15 +17,10 @@ use strum::IntoStaticStr;
 use crate::tables::positions::HeldPosition;
 use crate::AccountsView;
 
-/// What the bank holds for a customer: the whole of the cash, `available + frozen`.
-pub fn custody_cash_cny(cash: &Cash) -> Decimal {
-    cash.available_cny + cash.frozen_cny
-}
-
 /// What the ledger says the bank and the depository should hold, from the accounts' state.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LedgerSide {
-    /// Every account's [`custody_cash_cny`], by account.
+    /// Every account's whole cash ([`Cash::total_cny`](ledger_domain::account::Cash::total_cny)), by account.
     pub cash_cny: BTreeMap<String, Decimal>,
     /// The quantity of every position held or frozen, by account and instrument.
     pub shares: BTreeMap<(String, String), u64>,
@@ -42,8 +37,7 @@ impl LedgerSide {
     }
 
     fn add(&mut self, account_id: &str, account: &Account) {
-        self.cash_cny
-            .insert(account_id.to_owned(), custody_cash_cny(&account.cash()));
+        self.cash_cny.insert(account_id.to_owned(), account.cash().total_cny());
         for held in HeldPosition::all_of(account_id, account) {
             self.shares.insert((held.account_id, held.instrument), held.quantity);
         }
@@ -210,6 +204,7 @@ fn share_break(kind: BreakKind, (account, instrument): (&str, &str), ours: Optio
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ledger_domain::account::Cash;
     use rust_decimal_macros::dec;
 
     fn side(cash: &[(&str, Decimal)], shares: &[(&str, &str, u64)]) -> LedgerSide {
@@ -229,7 +224,7 @@ mod tests {
             frozen_cny: dec!(5.00),
             unsettled_cny: dec!(40.00),
         };
-        assert_eq!(custody_cash_cny(&cash), dec!(105.00));
+        assert_eq!(cash.total_cny(), dec!(105.00));
     }
 
     #[test]

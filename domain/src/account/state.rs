@@ -30,6 +30,12 @@ pub struct Cash {
 }
 
 impl Cash {
+    /// The whole of the customer's cash, `available + frozen`: what the bank holds
+    /// for them in custody, and what a statement shows as their cash.
+    pub fn total_cny(&self) -> Decimal {
+        self.available_cny + self.frozen_cny
+    }
+
     /// `max(0, available - unsettled)`.
     pub fn withdrawable_cny(&self) -> Decimal {
         (self.available_cny - self.unsettled_cny).max(Decimal::ZERO)
