@@ -39,7 +39,7 @@ async fn fresh() -> (TestDatabase, Arc<dyn EventStore>, Ledger) {
 
 async fn balances(store: &dyn EventStore) -> String {
     let mut view = AccountsView::default();
-    view.catch_up(store, |_| {}).await.unwrap();
+    view.catch_up(store).await.unwrap();
     format!("{:?} {:?}", view.balances(), view.positions())
 }
 
@@ -212,7 +212,7 @@ async fn end_of_day_expires_and_settlement_clears_then_both_refuse_a_repeat() {
     let results = ledger.execute(&[submit(eod), submit(settle)]).await.unwrap();
     assert!(results.iter().all(|r| r.status == Status::Accepted), "{results:?}");
     let mut view = AccountsView::default();
-    view.catch_up(store.as_ref(), |_| {}).await.unwrap();
+    view.catch_up(store.as_ref()).await.unwrap();
     let account = view.account("A1").unwrap();
     assert!(account.open_orders().is_empty(), "the rest of O1 expired");
     assert_eq!(

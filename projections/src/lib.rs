@@ -86,26 +86,10 @@ impl AccountsView {
         self.checkpoint
     }
 
-    /// Reads the log from the checkpoint to the head it has when called. `on_batch`
-    /// is told the new checkpoint after each batch.
-    pub async fn catch_up(
-        &mut self,
-        store: &dyn EventStore,
-        mut on_batch: impl FnMut(u64),
-    ) -> Result<u64, ProjectionError> {
+    /// Reads the log from the checkpoint to the head it has when called.
+    pub async fn catch_up(&mut self, store: &dyn EventStore) -> Result<u64, ProjectionError> {
         let head = store.head_position().await?;
-        let mut applied = 0;
-        loop {
-            let events = read_towards(store, self.checkpoint, head, CATCH_UP_BATCH_EVENTS).await?;
-            if events.is_empty() {
-                return Ok(applied);
-            }
-            for event in &events {
-                self.apply(event)?;
-                applied += 1;
-            }
-            on_batch(self.checkpoint);
-        }
+        self.catch_up_to(store, head).await
     }
 
     /// Reads the log from the checkpoint up to and including `position` (a position

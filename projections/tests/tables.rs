@@ -80,7 +80,7 @@ async fn other_tables(db: &TestDatabase) -> String {
 
 async fn replayed(store: &dyn EventStore) -> String {
     let mut view = AccountsView::default();
-    view.catch_up(store, |_| {}).await.unwrap();
+    view.catch_up(store).await.unwrap();
     format!("{:?}\n{:?}", view.balances(), view.positions())
 }
 

@@ -209,7 +209,7 @@ pub struct DemoSummary {
 /// Folds the whole log afresh (not the read model tables) to sum up what the demo did.
 pub async fn summarize(store: &dyn EventStore, run: &DemoRun) -> Result<DemoSummary, AppError> {
     let mut view = AccountsView::default();
-    view.catch_up(store, |_| {}).await?;
+    view.catch_up(store).await?;
     let mut by_status: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut by_code: BTreeMap<String, u64> = BTreeMap::new();
     for answer in &run.answers {
