@@ -18,24 +18,23 @@ use crate::readouts::align_numbers;
 const CLEARING_ACTOR: &str = "cli:clearing";
 
 /// `ledger eod`, with or without `--off-calendar`.
-pub fn end_of_day_step(off_calendar: bool) -> (ClearingStep, CalendarCheck) {
-    let calendar = if off_calendar {
+pub fn end_of_day_step(off_calendar: bool) -> ClearingStep {
+    ClearingStep::EndOfDay(if off_calendar {
         CalendarCheck::Off
     } else {
         CalendarCheck::On
-    };
-    (ClearingStep::EndOfDay, calendar)
+    })
 }
 
 pub async fn run(
     store: Arc<dyn EventStore>,
     rules: Arc<MarketRules>,
-    (step, calendar): (ClearingStep, CalendarCheck),
+    step: ClearingStep,
     trade_date: NaiveDate,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let mut ledger = Ledger::new(store, rules);
-    let outcome = match ledger_app::clearing::run_step(&mut ledger, CLEARING_ACTOR, step, trade_date, calendar).await {
+    let outcome = match ledger_app::clearing::run_step(&mut ledger, CLEARING_ACTOR, step, trade_date).await {
         Ok(outcome) => outcome,
         Err(refused @ AppError::Refused { .. }) => {
             eprintln!("{refused}");
@@ -51,7 +50,7 @@ pub async fn run(
         return Ok(ExitCode::SUCCESS);
     }
     let (what, done) = match step {
-        ClearingStep::EndOfDay => ("end of day", "closed"),
+        ClearingStep::EndOfDay(_) => ("end of day", "closed"),
         ClearingStep::Settle => ("settlement", "settled"),
     };
     match outcome.status {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use ledger_app::{CalendarCheck, ClearingStep, EventStore, DEFAULT_DATABASE_URL};
+use ledger_app::{ClearingStep, EventStore, DEFAULT_DATABASE_URL};
 
 #[derive(Debug, Parser)]
 #[command(name = "ledger", version, about = "Event-sourced securities brokerage ledger")]
@@ -214,8 +214,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::clearing::run(open_existing(&db).await?, rules, step, date, json).await
         }
         Command::Settle { date, json } => {
-            let step = (ClearingStep::Settle, CalendarCheck::On);
-            crate::clearing::run(open_existing(&db).await?, rules, step, date, json).await
+            crate::clearing::run(open_existing(&db).await?, rules, ClearingStep::Settle, date, json).await
         }
         Command::ClearingReport { date, json } => {
             crate::clearing::report(open_existing(&db).await?.as_ref(), date, json).await

@@ -19,11 +19,11 @@ use serde::Serialize;
 use crate::AppError;
 
 /// The step of a trade date's clearing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClearingStep {
-    /// Close the date: expire its open orders in every account.
-    EndOfDay,
+    /// Close the date: expire its open orders in every account; the date checked
+    /// against the trading calendar or not.
+    EndOfDay(CalendarCheck),
     /// Settle the closed date (T+1) in every account.
     Settle,
 }
@@ -33,14 +33,14 @@ impl ClearingStep {
     /// never a second end of day or a second settlement.
     pub fn command_id(self, trade_date: NaiveDate) -> String {
         match self {
-            ClearingStep::EndOfDay => format!("eod:{trade_date}"),
+            ClearingStep::EndOfDay(_) => format!("eod:{trade_date}"),
             ClearingStep::Settle => format!("settle:{trade_date}"),
         }
     }
 
-    fn command(self, trade_date: NaiveDate, calendar: CalendarCheck) -> LedgerCommand {
+    fn command(self, trade_date: NaiveDate) -> LedgerCommand {
         match self {
-            ClearingStep::EndOfDay => LedgerCommand::EndOfDay {
+            ClearingStep::EndOfDay(calendar) => LedgerCommand::EndOfDay {
                 trade_date,
                 off_calendar: calendar == CalendarCheck::Off,
             },
@@ -50,7 +50,7 @@ impl ClearingStep {
 }
 
 /// Whether end of day checks its date against the trading calendar (the next
-/// trading day after the last closed one); settlement ignores it.
+/// trading day after the last closed one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CalendarCheck {
     /// Close only the open trade date of the calendar.
@@ -172,13 +172,13 @@ pub struct ClearingOutcome {
 
 /// Closes a trade date. On a date already closed, however it was closed, answers `duplicate`.
 pub async fn end_of_day(ledger: &mut Ledger, actor: &str, trade_date: NaiveDate) -> Result<ClearingOutcome, AppError> {
-    run_step(ledger, actor, ClearingStep::EndOfDay, trade_date, CalendarCheck::On).await
+    run_step(ledger, actor, ClearingStep::EndOfDay(CalendarCheck::On), trade_date).await
 }
 
 /// Settles a closed trade date. On a date already settled answers `duplicate`; on a date not
 /// closed yet is refused, and settling it after its end of day still works.
 pub async fn settle(ledger: &mut Ledger, actor: &str, trade_date: NaiveDate) -> Result<ClearingOutcome, AppError> {
-    run_step(ledger, actor, ClearingStep::Settle, trade_date, CalendarCheck::On).await
+    run_step(ledger, actor, ClearingStep::Settle, trade_date).await
 }
 
 /// Runs one step; a refusal (settling an open date, say) is [`AppError::Refused`].
@@ -187,12 +187,11 @@ pub async fn run_step(
     actor: &str,
     step: ClearingStep,
     trade_date: NaiveDate,
-    calendar: CalendarCheck,
 ) -> Result<ClearingOutcome, AppError> {
     let (status, events) = match step_state(step, day_status(ledger.store().as_ref(), trade_date).await?) {
         StepState::Done => (Status::Duplicate, 0),
         StepState::NotReady => return Err(not_closed(trade_date)),
-        StepState::Ready => submit(ledger, actor, (step, calendar), trade_date).await?,
+        StepState::Ready => submit(ledger, actor, step, trade_date).await?,
     };
     let trades = crate::queries::trades_of(ledger.store().as_ref(), trade_date).await?;
     Ok(ClearingOutcome {
@@ -212,8 +211,10 @@ enum StepState {
 
 fn step_state(step: ClearingStep, day: DayStatus) -> StepState {
     match (step, day) {
-        (ClearingStep::EndOfDay, DayStatus::Trading) | (ClearingStep::Settle, DayStatus::Cleared) => StepState::Ready,
-        (ClearingStep::EndOfDay, _) | (ClearingStep::Settle, DayStatus::Settled) => StepState::Done,
+        (ClearingStep::EndOfDay(_), DayStatus::Trading) | (ClearingStep::Settle, DayStatus::Cleared) => {
+            StepState::Ready
+        }
+        (ClearingStep::EndOfDay(_), _) | (ClearingStep::Settle, DayStatus::Settled) => StepState::Done,
         (ClearingStep::Settle, DayStatus::Trading | DayStatus::Closed) => StepState::NotReady,
     }
 }
@@ -231,11 +232,11 @@ fn not_closed(trade_date: NaiveDate) -> AppError {
 async fn submit(
     ledger: &mut Ledger,
     actor: &str,
-    (step, calendar): (ClearingStep, CalendarCheck),
+    step: ClearingStep,
     trade_date: NaiveDate,
 ) -> Result<(Status, u64), AppError> {
     let command_id = step.command_id(trade_date);
-    let command = step.command(trade_date, calendar);
+    let command = step.command(trade_date);
     let mut result = submit_once(ledger, actor, command.clone(), &command_id).await?;
     let store = Arc::clone(ledger.store());
     let state_now = || async { Ok::<_, AppError>(step_state(step, day_status(store.as_ref(), trade_date).await?)) };

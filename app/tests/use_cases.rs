@@ -74,7 +74,10 @@ async fn end_of_day_run_twice_is_one_end_of_day() {
         let mut other = Ledger::new(Arc::clone(&store), Arc::new(MarketRules::china_a_share().unwrap()));
         let third = ledger_app::end_of_day(&mut other, "another", day).await.unwrap();
         assert_eq!(third.status, Status::Duplicate);
-        assert_eq!(ClearingStep::EndOfDay.command_id(day), "eod:2024-03-04");
+        assert_eq!(
+            ClearingStep::EndOfDay(ledger_app::CalendarCheck::On).command_id(day),
+            "eod:2024-03-04"
+        );
 
         let settled = ledger_app::settle(&mut ledger, "test", day).await.unwrap();
         assert_eq!(settled.status, Status::Accepted);

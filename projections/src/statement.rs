@@ -183,7 +183,7 @@ async fn replay_account(
         // Before the ledger named any trade date: counted in every period's opening balance.
         let date = dates.date_of(event).unwrap_or(NaiveDate::MIN);
         if date > to {
-            // Later orders may carry an earlier date only if their day was never closed; stop at the period's end.
+            // After the period (an order for a later trade date); a later event may still be in it.
             continue;
         }
         if date >= from && replayed.opening_cash_cny.is_none() {
@@ -204,7 +204,7 @@ async fn replay_account(
 }
 
 /// Builds the statement of `account_id` for trade dates `from..=to` (`to` already clamped
-/// to what the ledger has reached, see [`ledger_reached_date`]); None when no such account was opened.
+/// to what the ledger has reached, see [`BusinessDates::latest`]); None when no such account was opened.
 pub async fn build_statement(
     (store, dates): (&dyn EventStore, &BusinessDates),
     account_id: &str,
@@ -304,7 +304,7 @@ fn held_positions(replayed: &Replayed, instruments: &BTreeMap<String, Instrument
 }
 
 fn cash(account: &Account) -> Decimal {
-    account.cash().available_cny + account.cash().frozen_cny
+    account.cash().total_cny()
 }
 
 fn movement_of(recorded: &RecordedEvent, event: &AccountEvent, date: NaiveDate) -> Option<Movement> {
