@@ -26,6 +26,8 @@ pub struct TestDatabase {
     pub url: String,
     /// The base URL and schema of a PostgreSQL test database, dropped at the end.
     postgres_schema: Option<(String, String)>,
+    /// The server URL and name of a whole PostgreSQL database made for the test, dropped at the end.
+    postgres_database: Option<(String, String)>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -35,6 +37,11 @@ impl TestDatabase {
             Backend::Sqlite => sqlite(),
             Backend::Postgres => postgres().await,
         }
+    }
+
+    /// The schema the URL's `search_path` names, for a PostgreSQL test database.
+    pub fn postgres_schema(&self) -> Option<&str> {
+        self.postgres_schema.as_ref().map(|(_, schema)| schema.as_str())
     }
 }
 
@@ -50,30 +57,16 @@ pub fn sqlite() -> TestDatabase {
         backend: Backend::Sqlite,
         url,
         postgres_schema: None,
+        postgres_database: None,
         _dir: Some(dir),
     }
 }
 
 /// A new, empty schema in the PostgreSQL test database.
 pub async fn postgres() -> TestDatabase {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
     let base = postgres_base_url();
-    let schema = format!(
-        "t_{}_{}_{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0)
-    );
-    let mut conn = match sqlx::PgConnection::connect(&base).await {
-        Ok(conn) => conn,
-        Err(e) => panic!(
-            "PostgreSQL tests need a server at {base} (override with LEDGER_TEST_PG_URL), but connecting failed: {e}.\n\
-             Start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
-        ),
-    };
+    let schema = unique_name("t");
+    let mut conn = connect_or_say_how(&base).await;
     let create = format!("CREATE SCHEMA {schema}");
     if let Err(e) = sqlx::raw_sql(sqlx::AssertSqlSafe(create)).execute(&mut conn).await {
         panic!("cannot create test schema {schema} in {base}: {e}");
@@ -85,7 +78,54 @@ pub async fn postgres() -> TestDatabase {
         backend: Backend::Postgres,
         url,
         postgres_schema: Some((base, schema)),
+        postgres_database: None,
         _dir: None,
+    }
+}
+
+/// A new, empty PostgreSQL database of its own (for restoring a dump whose schema keeps its
+/// name), on the test server; its URL picks `schema` as the search path.
+pub async fn postgres_database(schema: &str) -> TestDatabase {
+    let base = postgres_base_url();
+    let name = unique_name("d");
+    let mut conn = connect_or_say_how(&base).await;
+    let create = format!("CREATE DATABASE {name}");
+    if let Err(e) = sqlx::raw_sql(sqlx::AssertSqlSafe(create)).execute(&mut conn).await {
+        panic!("cannot create test database {name} on {base}: {e}");
+    }
+    let _ = conn.close().await;
+    let server = base.split('?').next().unwrap_or(&base);
+    let server = server.rsplit_once('/').map_or(server, |(server, _database)| server);
+    TestDatabase {
+        backend: Backend::Postgres,
+        url: format!("{server}/{name}?options=-c%20search_path%3D{schema}"),
+        postgres_schema: None,
+        postgres_database: Some((base, name)),
+        _dir: None,
+    }
+}
+
+/// A name no other test of any process uses: `{prefix}_{pid}_{counter}_{nanos}`.
+fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{prefix}_{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0)
+    )
+}
+
+async fn connect_or_say_how(base: &str) -> sqlx::PgConnection {
+    match sqlx::PgConnection::connect(base).await {
+        Ok(conn) => conn,
+        Err(e) => panic!(
+            "PostgreSQL tests need a server at {base} (override with LEDGER_TEST_PG_URL), but connecting failed: {e}.\n\
+             Start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+        ),
     }
 }
 
@@ -94,10 +134,17 @@ const DROP_LOCK_TIMEOUT_S: u32 = 30;
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        let Some((base, schema)) = self.postgres_schema.take() else {
+        // A transaction still open on the schema (a leaked one is a bug under test) must
+        // not hang the suite: give up after a while and say what is left.
+        let (base, drop) = if let Some((base, schema)) = self.postgres_schema.take() {
+            let sql = format!("SET lock_timeout = '{DROP_LOCK_TIMEOUT_S}s'; DROP SCHEMA IF EXISTS {schema} CASCADE");
+            (base, sql)
+        } else if let Some((base, name)) = self.postgres_database.take() {
+            (base, format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        } else {
             return;
         };
-        // Drop may run inside a runtime; the schema is removed from a thread of its own.
+        // Drop may run inside a runtime; the statement runs on a thread of its own.
         let dropped = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -105,12 +152,11 @@ impl Drop for TestDatabase {
                 .ok()?;
             runtime.block_on(async {
                 let mut conn = sqlx::PgConnection::connect(&base).await.ok()?;
-                // A transaction still open on the schema (a leaked one is a bug under test) must
-                // not hang the suite: give up after a while and say which schema is left.
-                let drop =
-                    format!("SET lock_timeout = '{DROP_LOCK_TIMEOUT_S}s'; DROP SCHEMA IF EXISTS {schema} CASCADE");
-                if let Err(e) = sqlx::raw_sql(sqlx::AssertSqlSafe(drop)).execute(&mut conn).await {
-                    eprintln!("test schema {schema} was left in place: {e}");
+                if let Err(e) = sqlx::raw_sql(sqlx::AssertSqlSafe(drop.clone()))
+                    .execute(&mut conn)
+                    .await
+                {
+                    eprintln!("the test database was left in place ({drop}): {e}");
                 }
                 conn.close().await.ok()
             })
