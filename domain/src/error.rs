@@ -52,6 +52,10 @@ pub enum RejectCode {
     /// trading calendar (a typo, a weekend, a holiday, a year the calendar does
     /// not cover), without `off_calendar`.
     NotOpenTradeDate,
+    /// The command would take one of the account's figures (cash, a position's
+    /// quantity) beyond what the ledger's numbers can hold. Valid input that this
+    /// state cannot take, so it is recorded like every business refusal.
+    NumericRange,
 }
 
 impl RejectCode {
@@ -126,6 +130,7 @@ mod tests {
                 "unknown_withdrawal",
                 "duplicate_exec",
                 "not_open_trade_date",
+                "numeric_range",
             ]
         );
     }
