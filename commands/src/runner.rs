@@ -30,7 +30,7 @@ impl LineAnswer {
             command_id: error.command_id,
             status: Status::Rejected,
             code: Some(ledger_domain::RejectCode::Malformed.as_str().to_owned()),
-            message: Some(format!("line {line}: {}", error.message)),
+            message: Some(at_line(line, &error.message)),
             events: 0,
             first_position: None,
             last_position: None,
@@ -39,13 +39,18 @@ impl LineAnswer {
         }
     }
 
+    /// The engine's answer; a malformed one names its line, as the parser's do.
     fn from_result(line: u64, result: CommandResult) -> Self {
+        let message = match result.message {
+            Some(message) if result.is_malformed() => Some(at_line(line, &message)),
+            message => message,
+        };
         Self {
             line,
             command_id: Some(result.command_id),
             status: result.status,
             code: result.code,
-            message: result.message,
+            message,
             events: result.events,
             first_position: result.first_position,
             last_position: result.last_position,
@@ -53,6 +58,11 @@ impl LineAnswer {
             first_code: result.first_code,
         }
     }
+}
+
+/// A malformed answer's message starts with the line it answers.
+fn at_line(line: u64, message: &str) -> String {
+    format!("line {line}: {message}")
 }
 
 enum Pending {

@@ -23,6 +23,11 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
 pub enum RejectCode {
+    /// The command is not well formed: a field missing or of the wrong form, or a
+    /// value outside the contract's or the market rules' bounds. It depends on the
+    /// command and the rules alone, never on the ledger's state, so the engine
+    /// answers it without recording it: the command id stays free for the
+    /// corrected command.
     Malformed,
     UnknownAccount,
     UnknownInstrument,
