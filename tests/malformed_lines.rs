@@ -1,7 +1,8 @@
 //! Malformed lines through the binary, on both backends: a malformed line is
 //! answered with its line number and never recorded, wherever it was found (the
 //! parser, or the rules' bounds in the domain), so its corrected resubmission
-//! under the same command id is applied.
+//! under the same command id is applied; a line that is not UTF-8 is one
+//! malformed answer, and the file goes on.
 
 // A test reads best as one story from input to comparison; the 70-line limit is for production code.
 #![allow(clippy::too_many_lines)]
@@ -154,5 +155,65 @@ async fn a_corrected_line_in_a_later_run_is_applied() {
         assert_eq!(orders(dir.path(), &db.url), [("O1".to_owned(), 100)], "{backend:?}");
         let verified = ledger_ok(dir.path(), &db.url, &["verify"]);
         assert!(String::from_utf8_lossy(&verified.stdout).contains("OK:"), "{backend:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_line_that_is_not_utf8_is_answered_malformed_and_the_file_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    for backend in BACKENDS {
+        let db = TestDatabase::fresh(backend).await;
+        let deposit = |id: &str, bank_ref: &str| {
+            format!(
+                r#"{{"type":"deposit","command_id":"{id}","account_id":"A1","amount":"1.00","bank_ref":"{bank_ref}"}}"#
+            )
+        };
+        // A byte-order mark first (skipped), then valid lines around two that are not UTF-8.
+        let mut file = b"\xEF\xBB\xBF".to_vec();
+        file.extend(lines_of(&setup_and(&[deposit("C5", "B5")])));
+        file.extend(b"\n{\"type\":\"deposit\",\"command_id\":\"C6\",\"account_id\":\"A1\",\"amount\":\"1.00\",\"bank_ref\":\"B\xff\"}\n");
+        file.extend(deposit("C7", "B7").as_bytes());
+        // The second one ends inside a character.
+        file.extend(b"\n\xe4\xb8\n");
+        file.extend(deposit("C8", "B8").as_bytes());
+        file.push(b'\n');
+        let answers = exec(dir.path(), &db.url, "bytes.jsonl", &file);
+        assert_eq!(
+            summary(&answers),
+            [
+                answer(1, "accepted", "-"),
+                answer(2, "accepted", "-"),
+                answer(3, "accepted", "-"),
+                answer(4, "accepted", "-"),
+                answer(5, "accepted", "-"),
+                answer(6, "rejected", "malformed"),
+                answer(7, "accepted", "-"),
+                answer(8, "rejected", "malformed"),
+                answer(9, "accepted", "-"),
+            ],
+            "{backend:?}: {answers:?}"
+        );
+        assert!(
+            message(&answers[5]).starts_with("line 6: the line is not UTF-8 text"),
+            "{}",
+            message(&answers[5])
+        );
+        assert!(
+            message(&answers[5]).contains("byte offset 83"),
+            "{}",
+            message(&answers[5])
+        );
+        assert!(
+            message(&answers[7]).starts_with("line 8: the line is not UTF-8 text"),
+            "{}",
+            message(&answers[7])
+        );
+        assert_eq!(answers[5]["command_id"], Value::Null);
+        let out = ledger_ok(dir.path(), &db.url, &["balances", "--json"]);
+        let balances: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            balances[0]["available"], "400003.00",
+            "{backend:?}: every valid line committed"
+        );
     }
 }
