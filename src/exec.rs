@@ -47,7 +47,7 @@ pub async fn run(
         file.display().to_string()
     };
     while let Some((line_no, text)) = lines.next_line().with_context(|| source.clone())? {
-        let answers = batches.push(line_no, &text).await?;
+        let answers = batches.push(line_no, text).await?;
         progress.inc(answers.len() as u64);
         print_answers(&mut out, &answers, json)?;
     }

@@ -51,7 +51,6 @@ impl Tally {
 /// Command-file lines in, answers out, in order; malformed lines are answered too.
 pub struct LineBatches<'a> {
     runner: LineRunner<'a>,
-    pending_lines: u64,
     tally: Tally,
 }
 
@@ -60,23 +59,17 @@ impl<'a> LineBatches<'a> {
     pub fn new(ledger: &'a mut Ledger, actor: &str) -> Self {
         Self {
             runner: LineRunner::new(ledger, actor),
-            pending_lines: 0,
             tally: Tally::default(),
         }
     }
 
-    /// Adds line number `line` (1-based); returns the answers of the batch it completed, if any.
-    pub async fn push(&mut self, line: u64, text: &str) -> Result<Vec<LineAnswer>, AppError> {
+    /// Adds line number `line` (1-based), as text or as the bytes read (a line that
+    /// is not UTF-8 is answered malformed); returns the answers of the batch it
+    /// completed, if any.
+    pub async fn push(&mut self, line: u64, text: impl AsRef<[u8]>) -> Result<Vec<LineAnswer>, AppError> {
         let mut answers = self.runner.push(line, text).await?;
-        // The runner skips blank lines: they wait for nothing.
-        if !text.trim().is_empty() {
-            self.pending_lines += 1;
-        }
-        if answers.is_empty() && self.pending_lines >= MAX_PENDING_LINES {
+        if answers.is_empty() && self.runner.pending_lines() as u64 >= MAX_PENDING_LINES {
             answers = self.runner.flush().await?;
-        }
-        if !answers.is_empty() {
-            self.pending_lines = 0;
         }
         self.tally.count(&answers);
         Ok(answers)
@@ -85,7 +78,6 @@ impl<'a> LineBatches<'a> {
     /// Runs what is left; returns its answers.
     pub async fn finish(&mut self) -> Result<Vec<LineAnswer>, AppError> {
         let answers = self.runner.flush().await?;
-        self.pending_lines = 0;
         self.tally.count(&answers);
         Ok(answers)
     }
@@ -107,7 +99,9 @@ pub async fn run_lines<S: AsRef<str>>(
     let mut batches = LineBatches::new(ledger, actor);
     let mut answers = Vec::new();
     for (offset, text) in lines.into_iter().enumerate() {
-        let batch = batches.push(first_line + offset as u64, text.as_ref()).await?;
+        let batch = batches
+            .push(first_line + offset as u64, text.as_ref().as_bytes())
+            .await?;
         on_answered(batch.len() as u64);
         answers.extend(batch);
     }
@@ -120,9 +114,11 @@ pub async fn run_lines<S: AsRef<str>>(
 /// The UTF-8 byte-order mark, skipped at the start of a command file.
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
-/// A command file read line by line, each line at most [`MAX_LINE_BYTES`] long in
-/// memory: a longer line is cut there (and refused for its length), not held whole.
-/// A UTF-8 byte-order mark at the very start is skipped; anywhere else it is text.
+/// A command file read line by line, as bytes, each line at most [`MAX_LINE_BYTES`]
+/// long in memory: a longer line is cut there (and refused for its length), not held
+/// whole. Whether a line is UTF-8 text is the parser's question, answered for that
+/// line alone, so one bad byte never ends the file. A UTF-8 byte-order mark at the
+/// very start is skipped; anywhere else it is text.
 pub struct CommandLines<R> {
     reader: R,
     next_line: u64,
@@ -138,8 +134,9 @@ impl<R: BufRead> CommandLines<R> {
         }
     }
 
-    /// The next line's number and text (without its line ending), or None at the end.
-    pub fn next_line(&mut self) -> Result<Option<(u64, String)>, AppError> {
+    /// The next line's number and bytes (without its line ending), or None at the end.
+    /// Only a failure to read (not what the bytes hold) is an error.
+    pub fn next_line(&mut self) -> Result<Option<(u64, &[u8])>, AppError> {
         let line = self.next_line;
         let unreadable = |cause| AppError::UnreadableLine { line, cause };
         self.buffer.clear();
@@ -163,18 +160,10 @@ impl<R: BufRead> CommandLines<R> {
                 self.buffer.pop();
             }
         } else if read as u64 == limit {
+            // The cut may split a character; the parser refuses the line for its length first.
             self.skip_rest_of_line().map_err(unreadable)?;
-            // The cut may split a character; the line is refused for its length either way.
-            return Ok(Some((line, String::from_utf8_lossy(&self.buffer).into_owned())));
         }
-        // As `BufRead::lines` does: a line that is not UTF-8 ends the run.
-        let text = String::from_utf8(std::mem::take(&mut self.buffer)).map_err(|_| {
-            unreadable(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                "stream did not contain valid UTF-8",
-            ))
-        })?;
-        Ok(Some((line, text)))
+        Ok(Some((line, &self.buffer)))
     }
 
     /// Editors on Windows start a file with a byte-order mark; it names the encoding

@@ -22,8 +22,9 @@ pub enum AppError {
     /// Input the use case cannot take (an empty period, a batch too large, a bad option).
     #[error("{0}")]
     InvalidInput(String),
-    /// A line of a command source that is not text (a file is read line by line).
-    #[error("line {line} cannot be read as UTF-8 text: {cause}")]
+    /// A command source that fails while its line is read (an I/O error, not what the
+    /// line holds: a line that is not UTF-8 text is answered malformed).
+    #[error("line {line} cannot be read: {cause}")]
     UnreadableLine { line: u64, cause: std::io::Error },
     /// A line of the bank's or the depository's file that does not parse.
     #[error("line {line} {reason}")]

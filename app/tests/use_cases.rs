@@ -295,13 +295,12 @@ async fn a_command_file_streams_through_in_order_with_every_line_answered() {
     assert_eq!(batches.tally().total(), 4);
     assert_eq!(batches.tally().by_status["rejected"], 2);
 
-    let not_text = [b'{', 0xff, b'\n'];
-    let error = ledger_app::CommandLines::new(&not_text[..]).next_line().unwrap_err();
-    assert_eq!(error.code(), "invalid_input");
-    assert!(
-        error.to_string().starts_with("line 1 cannot be read as UTF-8 text"),
-        "{error}"
-    );
+    // Bytes that are not UTF-8 are a line like any other, for the parser to refuse.
+    let not_text = [b'{', 0xff, b'\n', b'{', b'\n'];
+    let mut lines = ledger_app::CommandLines::new(&not_text[..]);
+    assert_eq!(lines.next_line().unwrap(), Some((1, &not_text[..2])));
+    assert_eq!(lines.next_line().unwrap(), Some((2, &not_text[3..4])));
+    assert_eq!(lines.next_line().unwrap(), None);
 }
 
 #[tokio::test]

@@ -14,4 +14,4 @@ pub mod wire;
 
 pub use engine::{CommandResult, EngineError, Ledger, Status, Submission, MAX_BATCH_COMMANDS};
 pub use runner::{LineAnswer, LineRunner};
-pub use wire::{parse_line, CommandLine, LedgerCommand, Malformed};
+pub use wire::{parse_line, parse_line_bytes, CommandLine, LedgerCommand, Malformed};

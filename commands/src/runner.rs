@@ -1,10 +1,12 @@
 //! Runs a stream of command-file lines through the engine in batches and
-//! answers every line, in order, malformed ones included.
+//! answers every line, in order, malformed ones included. Lines come as bytes:
+//! one that is not UTF-8 text is a malformed line like any other, not the end
+//! of the file.
 
 use serde::Serialize;
 
 use crate::engine::{CommandResult, EngineError, Ledger, Status, Submission, MAX_BATCH_COMMANDS};
-use crate::wire::{parse_line, Malformed};
+use crate::wire::{parse_line_bytes, Malformed};
 
 /// The answer to one line of a command file (`ledger exec --json` prints one per line).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -30,7 +32,7 @@ impl LineAnswer {
             command_id: error.command_id,
             status: Status::Rejected,
             code: Some(ledger_domain::RejectCode::Malformed.as_str().to_owned()),
-            message: Some(format!("line {line}: {}", error.message)),
+            message: Some(at_line(line, &error.message)),
             events: 0,
             first_position: None,
             last_position: None,
@@ -39,13 +41,18 @@ impl LineAnswer {
         }
     }
 
+    /// The engine's answer; a malformed one names its line, as the parser's do.
     fn from_result(line: u64, result: CommandResult) -> Self {
+        let message = match result.message {
+            Some(message) if result.is_malformed() => Some(at_line(line, &message)),
+            message => message,
+        };
         Self {
             line,
             command_id: Some(result.command_id),
             status: result.status,
             code: result.code,
-            message: result.message,
+            message,
             events: result.events,
             first_position: result.first_position,
             last_position: result.last_position,
@@ -53,6 +60,16 @@ impl LineAnswer {
             first_code: result.first_code,
         }
     }
+}
+
+/// A malformed answer's message starts with the line it answers.
+fn at_line(line: u64, message: &str) -> String {
+    format!("line {line}: {message}")
+}
+
+/// A line of nothing but white space; one that is not UTF-8 is not blank.
+fn is_blank(line: &[u8]) -> bool {
+    std::str::from_utf8(line).is_ok_and(|text| text.trim().is_empty())
 }
 
 enum Pending {
@@ -78,13 +95,15 @@ impl<'a> LineRunner<'a> {
         }
     }
 
-    /// Adds a line (1-based `line` number). Blank lines are skipped. Returns the
-    /// answers of a batch when this line filled it, else nothing yet.
-    pub async fn push(&mut self, line: u64, text: &str) -> Result<Vec<LineAnswer>, EngineError> {
-        if text.trim().is_empty() {
+    /// Adds a line (1-based `line` number), as read: text or bytes. Blank lines
+    /// are skipped. Returns the answers of a batch when this line filled it, else
+    /// nothing yet.
+    pub async fn push(&mut self, line: u64, text: impl AsRef<[u8]>) -> Result<Vec<LineAnswer>, EngineError> {
+        let text = text.as_ref();
+        if is_blank(text) {
             return Ok(Vec::new());
         }
-        match parse_line(text) {
+        match parse_line_bytes(text) {
             Ok(parsed) => {
                 self.submissions.push(Submission::new(parsed, &self.actor));
                 self.pending.push(Pending::Submitted(line));
@@ -95,6 +114,11 @@ impl<'a> LineRunner<'a> {
             return self.flush().await;
         }
         Ok(Vec::new())
+    }
+
+    /// Lines pushed and not answered yet (blank lines are not counted).
+    pub fn pending_lines(&self) -> usize {
+        self.pending.len()
     }
 
     /// Runs what is left and returns its answers.

@@ -178,6 +178,12 @@ async fn bad_input_gets_its_code_and_changes_nothing() {
     for (answer, (line, code, words)) in answers.iter().zip(cases) {
         assert_eq!(answer.code.as_deref(), Some(*code), "{line}: {answer:?}");
         let message = answer.message.as_deref().unwrap_or("");
+        // The parser's and the domain's malformed answers alike (X8 is the rules' bound).
+        assert_eq!(
+            message.starts_with(&format!("line {}: ", answer.line)),
+            *code == "malformed",
+            "{line}: {message}"
+        );
         assert!(
             message.contains(words),
             "{line}: message {message:?} should mention {words:?}"
@@ -301,4 +307,42 @@ async fn a_cache_of_one_gives_the_same_answers_as_a_large_one() {
             .count()
             > 100
     );
+}
+
+#[tokio::test]
+async fn a_malformed_outcome_recorded_by_an_older_build_still_answers_duplicate() {
+    for backend in ledger_testkit::BACKENDS {
+        let db = TestDatabase::fresh(backend).await;
+        let store = connect(&db.url).await.unwrap();
+        // What builds before malformed outcomes were left unrecorded wrote for a quantity of 0.
+        let old = ledger_eventstore::CommandRecord {
+            metadata: ledger_eventstore::EventMetadata {
+                command_id: "R-ORD-1".into(),
+                correlation_id: "R-ORD-1".into(),
+                causation_id: "R-ORD-1".into(),
+                actor: "cli:exec".into(),
+                recorded_at: chrono::DateTime::UNIX_EPOCH,
+                business_date: None,
+            },
+            status: ledger_eventstore::OutcomeStatus::Rejected,
+            code: Some("malformed".into()),
+            message: Some("order quantity must be 1 to 1000000000 shares, got 0".into()),
+            account_id: Some("A1".into()),
+            appends: vec![],
+        };
+        store.append(&[old]).await.unwrap();
+        let mut ledger = Ledger::new(Arc::clone(&store), rules());
+        let mut batch: Vec<Submission> = SETUP[..4].iter().map(|l| submit(l)).collect();
+        batch.push(submit(
+            r#"{"type":"place_order","command_id":"R-ORD-1","account_id":"A1","order_id":"O1","instrument":"601398.SH","side":"buy","quantity":100,"price":"5.10","trade_date":"2024-03-04"}"#,
+        ));
+        let results = ledger.execute(&batch).await.unwrap();
+        let resubmitted = &results[4];
+        assert_eq!(resubmitted.status, Status::Duplicate, "{backend:?}: {resubmitted:?}");
+        assert_eq!(
+            (resubmitted.first_status.as_deref(), resubmitted.first_code.as_deref()),
+            (Some("rejected"), Some("malformed"))
+        );
+        assert_eq!(resubmitted.events, 0);
+    }
 }

@@ -2,7 +2,7 @@
 //! sentence (and kept command id) of every kind of malformed line.
 
 use ledger_commands::wire::values::{Amount, Price, RiskLevel, Text, TradeDate};
-use ledger_commands::{parse_line, LedgerCommand};
+use ledger_commands::{parse_line, parse_line_bytes, LedgerCommand};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
@@ -107,6 +107,27 @@ fn refuses_a_line_over_the_limit() {
         "x".repeat(70_000)
     );
     assert_eq!(message(&line), "line is longer than 65536 bytes");
+}
+
+#[test]
+fn a_line_that_is_not_utf8_says_where_its_text_breaks() {
+    let bytes = |line: &[u8]| parse_line_bytes(line).unwrap_err();
+    let broken = bytes(b"{\"type\":\"settle\",\"command_id\":\"C\xff1\"}");
+    assert_eq!(
+        broken.message,
+        "the line is not UTF-8 text: the byte 0xFF at byte offset 32 cannot stand there"
+    );
+    assert_eq!(broken.command_id, None, "nothing of the line is read");
+    assert_eq!(
+        bytes(b"{\"type\":\"settle\xe4\xb8").message,
+        "the line is not UTF-8 text: it ends inside a character that starts at byte offset 15"
+    );
+    // Too long comes first: a line cut at the limit may end inside a character.
+    let mut overlong = vec![b'x'; 70_000];
+    overlong.push(0xe4);
+    assert_eq!(bytes(&overlong).message, "line is longer than 65536 bytes");
+    let text = r#"{"type":"settle","command_id":"C1","trade_date":"2024-03-04"}"#;
+    assert_eq!(parse_line_bytes(text.as_bytes()), parse_line(text));
 }
 
 /// One valid line of every command type of the contract.

@@ -23,6 +23,11 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
 pub enum RejectCode {
+    /// The command is not well formed: a field missing or of the wrong form, or a
+    /// value outside the contract's or the market rules' bounds. It depends on the
+    /// command and the rules alone, never on the ledger's state, so the engine
+    /// answers it without recording it: the command id stays free for the
+    /// corrected command.
     Malformed,
     UnknownAccount,
     UnknownInstrument,
@@ -52,6 +57,10 @@ pub enum RejectCode {
     /// trading calendar (a typo, a weekend, a holiday, a year the calendar does
     /// not cover), without `off_calendar`.
     NotOpenTradeDate,
+    /// The command would take one of the account's figures (cash, a position's
+    /// quantity) beyond what the ledger's numbers can hold. Valid input that this
+    /// state cannot take, so it is recorded like every business refusal.
+    NumericRange,
 }
 
 impl RejectCode {
@@ -126,6 +135,7 @@ mod tests {
                 "unknown_withdrawal",
                 "duplicate_exec",
                 "not_open_trade_date",
+                "numeric_range",
             ]
         );
     }

@@ -107,6 +107,17 @@ fn bad_amounts_are_malformed() {
 }
 
 #[test]
+fn cash_beyond_the_ledger_s_numeric_range_is_refused_but_not_malformed() {
+    // Not a malformed value: the same deposit fits an account holding less.
+    refused(
+        funded(Decimal::MAX),
+        deposit(dec!(1.00), "DEP-2"),
+        RejectCode::NumericRange,
+    );
+    assert_eq!(accepted(funded(dec!(1.00)), deposit(dec!(1.00), "DEP-2")).len(), 1);
+}
+
+#[test]
 fn a_deposit_of_500_000_or_more_is_flagged_not_refused() {
     expect(
         vec![opened()],

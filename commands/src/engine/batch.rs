@@ -1,10 +1,16 @@
 //! One batch, decided and committed: each submission in order, a command id
 //! seen before (in the store or earlier in the batch) answered as a duplicate,
 //! then every record appended in one transaction.
+//!
+//! A command the aggregate finds malformed (a value outside the market rules'
+//! bounds) is answered but not recorded, as the parser's malformed lines are
+//! never recorded: nothing was understood, so its command id stays free, for a
+//! later batch or a later command of this one.
 
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
+use ledger_domain::RejectCode;
 use ledger_eventstore::{CommandRecord, EventMetadata, OutcomeStatus, StoredOutcome};
 
 use crate::wire::LedgerCommand;
@@ -18,6 +24,8 @@ enum Answer {
     Decided,
     /// Seen before, in the store or earlier in the batch.
     Duplicate(StoredOutcome),
+    /// Malformed: answered now, never recorded.
+    Malformed(CommandResult),
 }
 
 impl Ledger {
@@ -52,6 +60,7 @@ impl Ledger {
                     CommandResult::from_stored(&outcome)
                 }
                 Answer::Duplicate(first) => CommandResult::duplicate_of(&first),
+                Answer::Malformed(result) => result,
             })
             .collect();
         assert!(stored.next().is_none(), "every stored outcome was answered");
@@ -79,8 +88,15 @@ impl Ledger {
             let metadata = self.metadata(submission, business_date);
             let mut appends = Vec::new();
             let decision = self.decide(&submission.command, &mut appends).await?;
-            if decision.is_ok() {
-                self.record_dates_of(&submission.command).await?;
+            match &decision {
+                Ok(()) => self.record_dates_of(&submission.command).await?,
+                Err(rejection) if rejection.code == RejectCode::Malformed => {
+                    assert!(appends.is_empty(), "a refused command stages no event");
+                    let result = CommandResult::malformed(command_id, &rejection.message);
+                    answers.push(Answer::Malformed(result));
+                    continue;
+                }
+                Err(_) => {}
             }
             let record = record_of(submission, metadata, decision, appends);
             decided_in_batch.insert(command_id, pending_outcome(&record));

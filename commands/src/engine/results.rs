@@ -81,6 +81,26 @@ impl CommandResult {
         }
     }
 
+    /// A malformed command, answered without being recorded.
+    pub(crate) fn malformed(command_id: &str, message: &str) -> Self {
+        Self {
+            command_id: command_id.to_owned(),
+            status: Status::Rejected,
+            code: Some(RejectCode::Malformed.as_str().to_owned()),
+            message: Some(message.to_owned()),
+            events: 0,
+            first_position: None,
+            last_position: None,
+            first_status: None,
+            first_code: None,
+        }
+    }
+
+    /// Whether the answer is `malformed`: nothing recorded, the command id still free.
+    pub fn is_malformed(&self) -> bool {
+        self.code.as_deref() == Some(RejectCode::Malformed.as_str())
+    }
+
     pub(super) fn duplicate_of(outcome: &StoredOutcome) -> Self {
         Self {
             command_id: outcome.command_id.clone(),

@@ -225,10 +225,16 @@ impl LedgerCommand {
     }
 }
 
-/// Parses one line of a command file. The `command_id` and the `type` are read
-/// first (a line without a valid id is not kept under any id), then serde reads
-/// the rest into the variant the type names.
+/// Parses one line of a command file given as text.
 pub fn parse_line(line: &str) -> Result<CommandLine, Malformed> {
+    parse_line_bytes(line.as_bytes())
+}
+
+/// Parses one line of a command file as it was read: its length first, then
+/// whether it is UTF-8 text, then the `command_id` and the `type` (a line
+/// without a valid id is not kept under any id), then serde reads the rest
+/// into the variant the type names.
+pub fn parse_line_bytes(line: &[u8]) -> Result<CommandLine, Malformed> {
     let anonymous = |message: String| Malformed {
         command_id: None,
         message,
@@ -236,7 +242,8 @@ pub fn parse_line(line: &str) -> Result<CommandLine, Malformed> {
     if line.len() > MAX_LINE_BYTES {
         return Err(anonymous(format!("line is longer than {MAX_LINE_BYTES} bytes")));
     }
-    let value: Value = serde_json::from_str(line).map_err(|e| anonymous(format!("not valid JSON: {e}")))?;
+    let text = std::str::from_utf8(line).map_err(|e| anonymous(not_utf8(line, e)))?;
+    let value: Value = serde_json::from_str(text).map_err(|e| anonymous(format!("not valid JSON: {e}")))?;
     let Value::Object(mut fields) = value else {
         return Err(anonymous("a command must be a JSON object".into()));
     };
@@ -256,4 +263,15 @@ pub fn parse_line(line: &str) -> Result<CommandLine, Malformed> {
     };
     let command = reader::read_command(&type_name, &fields).map_err(malformed)?;
     Ok(CommandLine { command_id, command })
+}
+
+/// Where a line stops being UTF-8, counted in bytes from the start of the line.
+fn not_utf8(line: &[u8], error: std::str::Utf8Error) -> String {
+    let offset = error.valid_up_to();
+    match (error.error_len(), line.get(offset)) {
+        (Some(_), Some(byte)) => {
+            format!("the line is not UTF-8 text: the byte 0x{byte:02X} at byte offset {offset} cannot stand there")
+        }
+        _ => format!("the line is not UTF-8 text: it ends inside a character that starts at byte offset {offset}"),
+    }
 }

@@ -178,9 +178,10 @@ fn check_order_size(what: &str, quantity: u64, price: Decimal, rules: &MarketRul
     Ok(())
 }
 
+/// A figure the state cannot take: a business refusal, not malformed input.
 fn overflow(what: &str) -> Rejection {
     Rejection::new(
-        RejectCode::Malformed,
+        RejectCode::NumericRange,
         format!("{what} would exceed the ledger's numeric range"),
     )
 }
