@@ -2,12 +2,14 @@
 //! The engine on a real SQLite file: idempotency, bad input that changes
 //! nothing, the end-of-day process, batch limits, and the aggregate cache.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use ledger_commands::{parse_line, EngineError, Ledger, LineRunner, Status, Submission, MAX_BATCH_COMMANDS};
 use ledger_domain::MarketRules;
 use ledger_eventstore::{connect, EventStore};
 use ledger_projections::AccountsView;
+use ledger_testkit::faults::{Fault, FaultPlan, FaultyStore, StoreCall};
 use ledger_testkit::{Backend, TestDatabase};
 
 const SETUP: &[&str] = &[
@@ -345,4 +347,50 @@ async fn a_malformed_outcome_recorded_by_an_older_build_still_answers_duplicate(
         );
         assert_eq!(resubmitted.events, 0);
     }
+}
+
+/// A batch whose commit is acknowledged to nobody (the connection drops after the
+/// commit) is in the log: the engine must not go on with what it knew before it.
+/// Here an end of day: the client resubmits it (`duplicate`), and the ledger must
+/// then date and close the next trading day, as if the answer had arrived.
+#[tokio::test]
+async fn an_end_of_day_committed_behind_a_lost_answer_still_opens_the_next_day() {
+    let db = TestDatabase::fresh(Backend::Sqlite).await;
+    let log = connect(&db.url).await.unwrap();
+    let lose_next_answer = Arc::new(AtomicBool::new(false));
+    let lose = Arc::clone(&lose_next_answer);
+    let plan: FaultPlan = Box::new(move |call| match call {
+        StoreCall::Append if lose.swap(false, Ordering::SeqCst) => Fault::AfterCommit,
+        _ => Fault::Pass,
+    });
+    let store: Arc<dyn EventStore> = Arc::new(FaultyStore::new(Arc::clone(&log), plan));
+    let mut ledger = Ledger::new(store, rules());
+    let setup: Vec<Submission> = SETUP.iter().map(|l| submit(l)).collect();
+    ledger.execute(&setup).await.unwrap();
+
+    let eod = submit(r#"{"type":"end_of_day","command_id":"D1","trade_date":"2024-03-04"}"#);
+    lose_next_answer.store(true, Ordering::SeqCst);
+    match ledger.execute(std::slice::from_ref(&eod)).await {
+        Err(EngineError::Store(e)) => assert!(FaultyStore::is_injected(&e), "{e}"),
+        other => panic!("the lost answer is an error: {other:?}"),
+    }
+    let again = ledger.execute(&[eod]).await.unwrap();
+    assert_eq!(
+        (again[0].status, again[0].first_status.as_deref()),
+        (Status::Duplicate, Some("accepted"))
+    );
+
+    let next = [
+        submit(r#"{"type":"deposit","command_id":"D2","account_id":"A1","amount":"5.00","bank_ref":"B9"}"#),
+        submit(r#"{"type":"end_of_day","command_id":"D3","trade_date":"2024-03-05"}"#),
+    ];
+    let results = ledger.execute(&next).await.unwrap();
+    assert_eq!(results[1].status, Status::Accepted, "{results:?}");
+    let deposited = log.read_after(0, 1_000).await.unwrap();
+    let deposited = deposited.iter().find(|e| e.metadata.command_id == "D2").unwrap();
+    assert_eq!(
+        deposited.metadata.business_date.map(|d| d.to_string()).as_deref(),
+        Some("2024-03-05"),
+        "a deposit after the close of 2024-03-04 belongs to the next trading day"
+    );
 }

@@ -4,10 +4,14 @@
 //! `LEDGER_TEST_PG_URL`, each in its own schema so tests run in parallel.
 //! They never skip: an unreachable server fails the test with a sentence
 //! saying how to start it.
+//!
+//! [`faults`]: a store that fails on purpose, for the deterministic simulation.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use sqlx::Connection;
+
+pub mod faults;
 
 pub const DEFAULT_TEST_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 

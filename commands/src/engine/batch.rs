@@ -46,7 +46,11 @@ impl Ledger {
         let stored = match self.store.append(&records).await {
             Ok(stored) => stored,
             Err(e) => {
+                // The batch may be committed all the same (a connection lost after the
+                // commit): what the engine knew of the trade dates is read again from
+                // the log, as the aggregates the batch touched are.
                 self.drop_working_sets();
+                self.dates = None;
                 return Err(e.into());
             }
         };

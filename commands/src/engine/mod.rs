@@ -5,8 +5,9 @@
 //! taken out of a bounded in-memory cache; its events and outcomes are then
 //! appended atomically. An answer is given only after its batch is durable.
 //! If the append fails, the batch's aggregates are dropped (never returned to
-//! the cache), and on a concurrency conflict the whole batch is decided again
-//! against fresh state.
+//! the cache) and the trade dates are read again (a failed append may have
+//! committed all the same), and on a concurrency conflict the whole batch is
+//! decided again against fresh state.
 //!
 //! - [`results`]: a submission in, its result out;
 //! - `repository`: the cache and working set of each aggregate type;

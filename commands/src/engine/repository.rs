@@ -1,8 +1,8 @@
 //! The aggregates of one type between and during batches: a bounded cache,
 //! and the working set of the batch being decided.
 
-use std::collections::hash_map::Entry;
-use std::collections::HashMap;
+use std::collections::btree_map::Entry;
+use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
 
 use cqrs_es::Aggregate;
@@ -24,17 +24,19 @@ pub(super) struct Loaded<A> {
 
 /// The aggregates of one type: a bounded cache between batches and the
 /// working set of the batch being decided (taken out of the cache, so a failed
-/// batch can simply drop them).
+/// batch can simply drop them). The working set goes back into the cache in id
+/// order, so which aggregates a small cache evicts, and so which reads the engine
+/// makes, depend on the commands alone (the simulation replays a seed exactly).
 pub(super) struct Repository<A: Aggregate> {
     cache: LruCache<String, Loaded<A>>,
-    working: HashMap<String, Loaded<A>>,
+    working: BTreeMap<String, Loaded<A>>,
 }
 
 impl<A: Aggregate> Repository<A> {
     pub(super) fn new(capacity: NonZeroUsize) -> Self {
         Self {
             cache: LruCache::new(capacity),
-            working: HashMap::new(),
+            working: BTreeMap::new(),
         }
     }
 
@@ -52,7 +54,7 @@ impl<A: Aggregate> Repository<A> {
     }
 
     pub(super) fn commit_working_set(&mut self) {
-        for (id, loaded) in self.working.drain() {
+        for (id, loaded) in std::mem::take(&mut self.working) {
             self.cache.put(id, loaded);
         }
     }
