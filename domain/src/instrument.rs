@@ -15,6 +15,7 @@ use crate::ids::InstrumentCode;
 pub use crate::market::Board;
 use crate::money::is_on_tick;
 use crate::rules::MarketRules;
+use crate::well_formed;
 
 /// Lowest and highest risk level of a customer or a product.
 pub const RISK_LEVELS: std::ops::RangeInclusive<u8> = 1..=5;
@@ -101,15 +102,7 @@ impl Instrument {
     }
 
     fn decide_list(&self, info: InstrumentInfo) -> Result<Vec<InstrumentEvent>, Rejection> {
-        if !RISK_LEVELS.contains(&info.risk_level) {
-            return reject(
-                RejectCode::Malformed,
-                format!("risk_level must be 1 to 5, got {}", info.risk_level),
-            );
-        }
-        if info.name.trim().is_empty() {
-            return reject(RejectCode::Malformed, "name must not be empty");
-        }
+        well_formed::listing(&info.name, info.risk_level)?;
         Ok(match &self.info {
             None => vec![InstrumentEvent::InstrumentListed(info)],
             Some(current) if *current == info => vec![],
@@ -127,12 +120,7 @@ impl Instrument {
         let Some(info) = &self.info else {
             return reject(RejectCode::UnknownInstrument, "the instrument is not listed");
         };
-        if price <= Decimal::ZERO || price > rules.max_price {
-            return reject(
-                RejectCode::Malformed,
-                format!("price must be above 0 and at most {}, got {price}", rules.max_price),
-            );
-        }
+        well_formed::price_in_bounds("price", price, rules)?;
         if !is_on_tick(price, rules.price_tick) {
             return reject(
                 RejectCode::PriceTick,

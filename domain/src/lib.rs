@@ -16,6 +16,7 @@ pub mod market;
 pub mod money;
 pub mod order;
 pub mod rules;
+pub mod well_formed;
 
 pub use account::{Account, AccountCommand, AccountEvent, AccountSnapshot, MarketSnapshot, PlaceOrder};
 pub use calendar::{CalendarError, TradeDates, TradingCalendar};

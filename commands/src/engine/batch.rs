@@ -1,11 +1,14 @@
 //! One batch, decided and committed: each submission in order, a command id
-//! seen before (in the store or earlier in the batch) answered as a duplicate,
+//! seen before (in the store or earlier in the batch) answered as a duplicate
+//! with the first outcome and its positions, a malformed one answered at once,
 //! then every record appended in one transaction.
 //!
-//! A command the aggregate finds malformed (a value outside the market rules'
-//! bounds) is answered but not recorded, as the parser's malformed lines are
-//! never recorded: nothing was understood, so its command id stays free, for a
-//! later batch or a later command of this one.
+//! A malformed command (a value outside the market rules' bounds, which
+//! `LedgerCommand::check_well_formed` finds before the command id is looked up,
+//! or an aggregate finds) is answered but not recorded, as the parser's malformed
+//! lines are never recorded: nothing was understood, so its command id stays
+//! free, for a later batch or a later command of this one, and the same line
+//! sent again is answered `malformed` again, never `duplicate`.
 
 use std::collections::HashMap;
 
@@ -22,8 +25,11 @@ use super::{CommandResult, EngineError, Ledger, Submission};
 enum Answer {
     /// Decided in this batch: its stored outcome follows in order.
     Decided,
-    /// Seen before, in the store or earlier in the batch.
+    /// Seen before, in the store.
     Duplicate(StoredOutcome),
+    /// Decided earlier in this batch, as its record number `.0`: answered with that
+    /// record's stored outcome, positions included, as if it came in a later batch.
+    DuplicateInBatch(usize),
     /// Malformed: answered now, never recorded.
     Malformed(CommandResult),
 }
@@ -55,19 +61,21 @@ impl Ledger {
             }
         };
         self.commit_working_sets();
-        let mut stored = stored.into_iter();
+        assert_eq!(stored.len(), records.len(), "one stored outcome per decided command");
+        let mut decided = stored.iter();
         let results = answers
             .into_iter()
             .map(|answer| match answer {
                 Answer::Decided => {
-                    let outcome = stored.next().expect("one stored outcome per decided command");
-                    CommandResult::from_stored(&outcome)
+                    let outcome = decided.next().expect("one stored outcome per decided command");
+                    CommandResult::from_stored(outcome)
                 }
                 Answer::Duplicate(first) => CommandResult::duplicate_of(&first),
+                Answer::DuplicateInBatch(record) => CommandResult::duplicate_of(&stored[record]),
                 Answer::Malformed(result) => result,
             })
             .collect();
-        assert!(stored.next().is_none(), "every stored outcome was answered");
+        assert!(decided.next().is_none(), "every stored outcome was answered");
         Ok(results)
     }
 
@@ -78,11 +86,22 @@ impl Ledger {
     ) -> Result<(Vec<CommandRecord>, Vec<Answer>), EngineError> {
         let mut records: Vec<CommandRecord> = Vec::with_capacity(batch.len());
         let mut answers = Vec::with_capacity(batch.len());
-        let mut decided_in_batch: HashMap<&str, StoredOutcome> = HashMap::new();
+        let mut decided_in_batch: HashMap<&str, usize> = HashMap::new();
         for submission in batch {
             let command_id = submission.command_id.as_str();
-            if let Some(first) = seen_before.get(command_id).or_else(|| decided_in_batch.get(command_id)) {
+            if let Err(rejection) = submission.command.check_well_formed(&self.rules) {
+                answers.push(Answer::Malformed(CommandResult::malformed(
+                    command_id,
+                    &rejection.message,
+                )));
+                continue;
+            }
+            if let Some(first) = seen_before.get(command_id) {
                 answers.push(Answer::Duplicate(first.clone()));
+                continue;
+            }
+            if let Some(&record) = decided_in_batch.get(command_id) {
+                answers.push(Answer::DuplicateInBatch(record));
                 continue;
             }
             let business_date = match submission.command.named_trade_date() {
@@ -102,9 +121,8 @@ impl Ledger {
                 }
                 Err(_) => {}
             }
-            let record = record_of(submission, metadata, decision, appends);
-            decided_in_batch.insert(command_id, pending_outcome(&record));
-            records.push(record);
+            decided_in_batch.insert(command_id, records.len());
+            records.push(record_of(submission, metadata, decision, appends));
             answers.push(Answer::Decided);
         }
         Ok((records, answers))
@@ -159,20 +177,5 @@ fn record_of(
         message,
         account_id,
         appends,
-    }
-}
-
-/// The outcome a later duplicate in the same batch sees, before positions are known.
-fn pending_outcome(record: &CommandRecord) -> StoredOutcome {
-    StoredOutcome {
-        command_id: record.metadata.command_id.clone(),
-        status: record.status,
-        code: record.code.clone(),
-        message: record.message.clone(),
-        account_id: record.account_id.clone(),
-        event_count: record.appends.iter().map(|a| a.events.len() as u64).sum(),
-        first_position: None,
-        last_position: None,
-        recorded_at: record.metadata.recorded_at,
     }
 }

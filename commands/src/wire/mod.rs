@@ -15,7 +15,7 @@ pub mod values;
 
 use chrono::NaiveDate;
 use ledger_domain::ids::{AccountId, BankRef, CommandId, ExecId, InstrumentCode, OrderId};
-use ledger_domain::{Board, Side};
+use ledger_domain::{well_formed, Board, MarketRules, Rejection, Side};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::Value;
@@ -174,6 +174,30 @@ pub enum LedgerCommand {
 }
 
 impl LedgerCommand {
+    /// Refuses (`malformed`) a value outside the market rules' bounds. It looks at the
+    /// command alone, so the engine runs it before looking up the command id: a
+    /// malformed command is answered the same every time, and never recorded.
+    pub fn check_well_formed(&self, rules: &MarketRules) -> Result<(), Rejection> {
+        match self {
+            LedgerCommand::ListInstrument { name, risk_level, .. } => well_formed::listing(name, *risk_level),
+            LedgerCommand::SetPrevClose { price, .. } => well_formed::price_in_bounds("price", *price, rules),
+            LedgerCommand::OpenAccount {
+                customer_name,
+                id_number,
+                risk_level,
+                ..
+            } => well_formed::customer(customer_name, id_number, *risk_level),
+            LedgerCommand::Deposit { amount_cny, .. } | LedgerCommand::Withdraw { amount_cny, .. } => {
+                well_formed::cash_amount(*amount_cny, rules)
+            }
+            LedgerCommand::PlaceOrder { quantity, price, .. } => {
+                well_formed::order_size("order", *quantity, *price, rules)
+            }
+            LedgerCommand::Fill { quantity, price, .. } => well_formed::order_size("fill", *quantity, *price, rules),
+            _ => Ok(()),
+        }
+    }
+
     /// The account the command is about, if it names one.
     pub fn account_id(&self) -> Option<&AccountId> {
         match self {

@@ -7,9 +7,8 @@ use super::super::state::Account;
 use super::overflow;
 use crate::error::{reject, RejectCode, Rejection};
 use crate::ids::{AccountId, BankRef};
-use crate::instrument::RISK_LEVELS;
-use crate::money::is_whole_fen;
 use crate::rules::MarketRules;
+use crate::well_formed::{self, cash_amount as check_cash_amount};
 
 impl Account {
     pub(super) fn decide_open(
@@ -25,15 +24,7 @@ impl Account {
                 format!("account {account_id} is already open"),
             );
         }
-        if !RISK_LEVELS.contains(&risk_level) {
-            return reject(
-                RejectCode::Malformed,
-                format!("risk_level must be 1 to 5, got {risk_level}"),
-            );
-        }
-        if customer_name.trim().is_empty() || id_number.trim().is_empty() {
-            return reject(RejectCode::Malformed, "customer_name and id_number must not be empty");
-        }
+        well_formed::customer(&customer_name, &id_number, risk_level)?;
         Ok(vec![AccountEvent::AccountOpened {
             account_id,
             customer_name,
@@ -130,29 +121,4 @@ fn aml_flag(
         threshold_cny: rules.aml_threshold_cny,
         bank_ref,
     })
-}
-
-fn check_cash_amount(amount_cny: Decimal, rules: &MarketRules) -> Result<(), Rejection> {
-    if amount_cny <= Decimal::ZERO {
-        return reject(
-            RejectCode::Malformed,
-            format!("amount must be positive, got {amount_cny}"),
-        );
-    }
-    if !is_whole_fen(amount_cny) {
-        return reject(
-            RejectCode::Malformed,
-            format!("amount {amount_cny} has more than 2 decimal places"),
-        );
-    }
-    if amount_cny > rules.max_cash_amount_cny {
-        return reject(
-            RejectCode::Malformed,
-            format!(
-                "amount {amount_cny} is above the largest accepted movement {}",
-                rules.max_cash_amount_cny
-            ),
-        );
-    }
-    Ok(())
 }

@@ -17,6 +17,7 @@ use crate::error::{reject, RejectCode, Rejection};
 use crate::ids::OrderId;
 use crate::order::Order;
 use crate::rules::MarketRules;
+use crate::well_formed::order_size as check_order_size;
 
 impl Account {
     /// Decides the events of a command. Refusals change nothing.
@@ -154,31 +155,6 @@ impl Account {
     }
 }
 
-/// Quantity and price of an order or a fill within the rules' bounds, which also
-/// keep `price × quantity` far inside `Decimal`'s range.
-fn check_order_size(what: &str, quantity: u64, price: Decimal, rules: &MarketRules) -> Result<(), Rejection> {
-    if quantity == 0 || quantity > rules.max_order_quantity {
-        return reject(
-            RejectCode::Malformed,
-            format!(
-                "{what} quantity must be 1 to {} shares, got {quantity}",
-                rules.max_order_quantity
-            ),
-        );
-    }
-    if price <= Decimal::ZERO || price > rules.max_price {
-        return reject(
-            RejectCode::Malformed,
-            format!(
-                "{what} price must be above 0 and at most {}, got {price}",
-                rules.max_price
-            ),
-        );
-    }
-    Ok(())
-}
-
-/// A figure the state cannot take: a business refusal, not malformed input.
 fn overflow(what: &str) -> Rejection {
     Rejection::new(
         RejectCode::NumericRange,
