@@ -38,6 +38,53 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// Runs SQL on the database directly, with the log's immutability triggers out of
+    /// the way, as someone with write access to the database file or server could: the
+    /// tampering that `verify` must catch. Panics on a statement that fails.
+    pub async fn tamper(&self, statements: &[&str]) {
+        match self.backend {
+            Backend::Sqlite => {
+                let mut conn = connect::<sqlx::SqliteConnection>(&self.url).await;
+                for statement in [
+                    "DROP TRIGGER IF EXISTS events_are_immutable_update",
+                    "DROP TRIGGER IF EXISTS events_are_immutable_delete",
+                ]
+                .iter()
+                .chain(statements)
+                {
+                    run(&mut conn, statement).await;
+                }
+            }
+            Backend::Postgres => {
+                let mut conn = connect::<sqlx::PgConnection>(&self.url).await;
+                for statement in ["ALTER TABLE events DISABLE TRIGGER USER"].iter().chain(statements) {
+                    run(&mut conn, statement).await;
+                }
+            }
+        }
+    }
+}
+
+async fn connect<C: Connection>(url: &str) -> C {
+    C::connect(url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to the test database {url}: {e}"))
+}
+
+async fn run<C>(conn: &mut C, statement: &str)
+where
+    C: Connection,
+    for<'c> &'c mut C: sqlx::Executor<'c, Database = C::Database>,
+{
+    if let Err(e) = sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned()))
+        .execute(&mut *conn)
+        .await
+    {
+        panic!("tampering statement {statement:?} failed: {e}");
+    }
+}
+
 pub fn postgres_base_url() -> String {
     std::env::var("LEDGER_TEST_PG_URL").unwrap_or_else(|_| DEFAULT_TEST_PG_URL.to_owned())
 }
