@@ -7,9 +7,9 @@ use cqrs_es::Aggregate;
 use ledger_domain::account::AccountEvent;
 use ledger_domain::journal::postings;
 use ledger_domain::{ClearingDay, Instrument};
-use ledger_eventstore::chain::{ChainedFields, GENESIS_HASH};
+use ledger_eventstore::chain::GENESIS_HASH;
 use ledger_eventstore::codec::decode;
-use ledger_eventstore::RecordedEvent;
+use ledger_eventstore::{RawEvent, RecordedEvent, UnreadableEvent};
 use ledger_projections::{AccountsView, ProjectionError};
 use rust_decimal::Decimal;
 
@@ -72,8 +72,41 @@ impl Verifier {
         }
     }
 
-    pub(crate) fn check(&mut self, event: &RecordedEvent) {
-        let position = event.global_position;
+    /// Checks one row as stored: its place in the log and the chain over its stored
+    /// bytes first, then, if it decodes, its stream and its replay. Returns the decoded
+    /// event, or `None` when it does not read or decode (reported here).
+    pub(crate) fn check(&mut self, row: Result<RawEvent, UnreadableEvent>) -> Option<RecordedEvent> {
+        let raw = match row {
+            Ok(raw) => raw,
+            Err(unreadable) => {
+                self.check_place(unreadable.global_position);
+                self.problem(
+                    ProblemKind::Unreadable,
+                    Some(unreadable.global_position),
+                    format!("the row does not read: {}", unreadable.reason),
+                );
+                self.previous_hash = unreadable.hash;
+                return None;
+            }
+        };
+        let position = raw.global_position;
+        self.check_place(position);
+        self.check_links(&raw);
+        self.check_sequence(&raw);
+        self.previous_hash = raw.hash.clone();
+        let event = match raw.into_recorded() {
+            Ok(event) => event,
+            Err(reason) => {
+                self.problem(ProblemKind::Undecodable, Some(position), reason);
+                return None;
+            }
+        };
+        self.replay(&event);
+        Some(event)
+    }
+
+    /// The position follows the previous one.
+    fn check_place(&mut self, position: u64) {
         self.events += 1;
         if position != self.previous_position + 1 {
             self.problem(
@@ -85,50 +118,47 @@ impl Verifier {
                 ),
             );
         }
-        if event.prev_hash != self.previous_hash {
+        self.previous_position = position;
+    }
+
+    /// `prev_hash` is the previous event's hash, and the stored bytes hash to `hash`.
+    fn check_links(&mut self, raw: &RawEvent) {
+        let position = raw.global_position;
+        if raw.prev_hash != self.previous_hash {
             self.problem(
                 ProblemKind::ChainBroken,
                 Some(position),
                 format!(
                     "prev_hash {} is not the previous event's hash {}",
-                    event.prev_hash, self.previous_hash
+                    raw.prev_hash, self.previous_hash
                 ),
             );
         }
-        let recomputed = ChainedFields {
-            global_position: position,
-            stream: &event.stream,
-            sequence: event.sequence,
-            event_type: &event.event_type,
-            event_version: event.event_version,
-            payload: &event.payload,
-            metadata: &event.metadata,
-            prev_hash: &event.prev_hash,
-        }
-        .hash();
-        if recomputed != event.hash {
+        let recomputed = raw.chained_fields().hash();
+        if recomputed != raw.hash {
             self.problem(
                 ProblemKind::HashMismatch,
                 Some(position),
                 format!(
                     "stored hash {} but the content hashes to {recomputed}: the event was edited",
-                    event.hash
+                    raw.hash
                 ),
             );
         }
+    }
+
+    /// The stream's sequence goes on from its last event.
+    fn check_sequence(&mut self, event: &RawEvent) {
         let key = (event.stream.aggregate_type.clone(), event.stream.aggregate_id.clone());
         let last_sequence = self.sequences.get(&key).copied().unwrap_or(0);
         if event.sequence != last_sequence + 1 {
             self.problem(
                 ProblemKind::SequenceGap,
-                Some(position),
+                Some(event.global_position),
                 format!("{} has sequence {} after {last_sequence}", event.stream, event.sequence),
             );
         }
         self.sequences.insert(key, event.sequence);
-        self.previous_position = position;
-        self.previous_hash = event.hash.clone();
-        self.replay(event);
     }
 
     fn replay(&mut self, event: &RecordedEvent) {
