@@ -1,12 +1,12 @@
 //! The replay of the log: the chain, positions and sequences checked event by event,
 //! every aggregate rebuilt, and the problems found, counted and listed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use cqrs_es::Aggregate;
 use ledger_domain::account::AccountEvent;
 use ledger_domain::journal::postings;
-use ledger_domain::{ClearingDay, Instrument};
+use ledger_domain::{ClearingDay, ClearingDayEvent, Instrument, InstrumentEvent};
 use ledger_eventstore::chain::GENESIS_HASH;
 use ledger_eventstore::codec::decode;
 use ledger_eventstore::{RawEvent, RecordedEvent, UnreadableEvent};
@@ -20,6 +20,11 @@ pub(crate) struct Verifier {
     pub(crate) previous_position: u64,
     pub(crate) previous_hash: String,
     pub(crate) sequences: HashMap<(String, String), u64>,
+    /// Streams with a broken event: none of their events from there on is replayed.
+    /// `apply` trusts every event it is given, so an edited one must never reach it.
+    broken_streams: HashSet<(String, String)>,
+    /// Set by a row that does not read: its stream is unknown, so nothing is replayed after it.
+    replay_stopped: bool,
     pub(crate) accounts: AccountsView,
     instruments: HashMap<String, Instrument>,
     days: HashMap<String, ClearingDay>,
@@ -37,6 +42,8 @@ impl Verifier {
             previous_position: 0,
             previous_hash: GENESIS_HASH.to_owned(),
             sequences: HashMap::new(),
+            broken_streams: HashSet::new(),
+            replay_stopped: false,
             accounts: AccountsView::default(),
             instruments: HashMap::new(),
             days: HashMap::new(),
@@ -73,8 +80,9 @@ impl Verifier {
     }
 
     /// Checks one row as stored: its place in the log and the chain over its stored
-    /// bytes first, then, if it decodes, its stream and its replay. Returns the decoded
-    /// event, or `None` when it does not read or decode (reported here).
+    /// bytes first, then its stream, then, if it decodes and nothing of it or of its
+    /// stream so far is broken, its replay. Returns the event replayed, or `None` when
+    /// it was not (what stopped it is reported here).
     pub(crate) fn check(&mut self, row: Result<RawEvent, UnreadableEvent>) -> Option<RecordedEvent> {
         let raw = match row {
             Ok(raw) => raw,
@@ -86,22 +94,39 @@ impl Verifier {
                     format!("the row does not read: {}", unreadable.reason),
                 );
                 self.previous_hash = unreadable.hash;
+                self.replay_stopped = true;
                 return None;
             }
         };
+        let problems_before = self.problem_count;
         let position = raw.global_position;
         self.check_place(position);
         self.check_links(&raw);
         self.check_sequence(&raw);
         self.previous_hash = raw.hash.clone();
+        let stream = (raw.stream.aggregate_type.clone(), raw.stream.aggregate_id.clone());
         let event = match raw.into_recorded() {
             Ok(event) => event,
             Err(reason) => {
                 self.problem(ProblemKind::Undecodable, Some(position), reason);
+                self.broken_streams.insert(stream);
                 return None;
             }
         };
-        self.replay(&event);
+        let intact = self.problem_count == problems_before && !self.broken_streams.contains(&stream);
+        let replayed = if intact && !self.replay_stopped {
+            self.replay(&event)
+        } else {
+            // Not replayed, but still said whether it decodes as its type.
+            if let Err(reason) = decodes(&event) {
+                self.problem(ProblemKind::Undecodable, Some(position), reason);
+            }
+            false
+        };
+        if !replayed {
+            self.broken_streams.insert(stream);
+            return None;
+        }
         Some(event)
     }
 
@@ -161,7 +186,8 @@ impl Verifier {
         self.sequences.insert(key, event.sequence);
     }
 
-    fn replay(&mut self, event: &RecordedEvent) {
+    /// Applies the event to its aggregate; `false` (reported) when it does not decode as one.
+    fn replay(&mut self, event: &RecordedEvent) -> bool {
         let id = event.stream.aggregate_id.clone();
         let decoded = match event.stream.aggregate_type.as_str() {
             ledger_domain::Account::TYPE => match self.accounts.apply(event).and_then(|()| {
@@ -183,8 +209,23 @@ impl Verifier {
                 .map_err(|e| e.to_string()),
             other => Err(format!("unknown aggregate type {other:?}")),
         };
-        if let Err(reason) = decoded {
-            self.problem(ProblemKind::Undecodable, Some(event.global_position), reason);
+        match decoded {
+            Ok(()) => true,
+            Err(reason) => {
+                self.problem(ProblemKind::Undecodable, Some(event.global_position), reason);
+                false
+            }
         }
     }
+}
+
+/// Whether the event decodes as an event of its aggregate type, without applying it.
+fn decodes(event: &RecordedEvent) -> Result<(), String> {
+    let decoded = match event.stream.aggregate_type.as_str() {
+        ledger_domain::Account::TYPE => decode::<AccountEvent>(event).map(drop),
+        Instrument::TYPE => decode::<InstrumentEvent>(event).map(drop),
+        ClearingDay::TYPE => decode::<ClearingDayEvent>(event).map(drop),
+        other => return Err(format!("unknown aggregate type {other:?}")),
+    };
+    decoded.map_err(|e| e.to_string())
 }
