@@ -85,6 +85,26 @@ where
     }
 }
 
+/// The variable that sets how many cases each fuzz target runs (docs/operations.md, "Fuzzing").
+pub const FUZZ_CASES_VAR: &str = "LEDGER_FUZZ_CASES";
+
+/// A fuzz target's proptest configuration: `LEDGER_FUZZ_CASES` cases, or
+/// `default_cases` (a CI run of seconds); a failing case is saved beside the test in
+/// `<test>.proptest-regressions`, to be committed and replayed first on every run.
+pub fn fuzz_config(default_cases: u32) -> proptest::test_runner::Config {
+    let cases = std::env::var(FUZZ_CASES_VAR)
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(default_cases);
+    proptest::test_runner::Config {
+        cases,
+        failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::WithSource(
+            "proptest-regressions",
+        ))),
+        ..proptest::test_runner::Config::default()
+    }
+}
+
 pub fn postgres_base_url() -> String {
     std::env::var("LEDGER_TEST_PG_URL").unwrap_or_else(|_| DEFAULT_TEST_PG_URL.to_owned())
 }
@@ -99,6 +119,22 @@ pub fn sqlite() -> TestDatabase {
         postgres_schema: None,
         _dir: Some(dir),
     }
+}
+
+/// A new SQLite file in a temporary directory holding a copy of the database at
+/// `template` (with its WAL, if one is left): many cases from one log built once.
+pub fn sqlite_copy_of(template: &std::path::Path) -> TestDatabase {
+    let db = sqlite();
+    let path = db.url.trim_start_matches("sqlite://").to_owned();
+    for suffix in ["", "-wal"] {
+        let from = format!("{}{suffix}", template.display());
+        if std::path::Path::new(&from).exists() {
+            if let Err(e) = std::fs::copy(&from, format!("{path}{suffix}")) {
+                panic!("cannot copy the SQLite file {from}: {e}");
+            }
+        }
+    }
+    db
 }
 
 /// A new, empty schema in the PostgreSQL test database.
