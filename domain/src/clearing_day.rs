@@ -11,6 +11,7 @@ use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{reject, RejectCode, Rejection};
+use crate::money::MoneyFields;
 use crate::rules::MarketRules;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +39,13 @@ pub enum ClearingDayEvent {
     DayClosed { trade_date: NaiveDate },
     DayCleared { trade_date: NaiveDate },
     DaySettled { trade_date: NaiveDate },
+}
+
+impl MoneyFields for ClearingDayEvent {
+    /// A clearing day's events carry no money.
+    fn money_fields_mut(&mut self) -> Vec<(&'static str, &mut rust_decimal::Decimal)> {
+        vec![]
+    }
 }
 
 impl DomainEvent for ClearingDayEvent {

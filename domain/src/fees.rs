@@ -62,6 +62,17 @@ impl FeeBreakdown {
         }
     }
 
+    /// Each fee by its field name in an event's payload, for `MoneyFields`.
+    pub fn fields_mut(&mut self) -> [(&'static str, &mut Decimal); 5] {
+        [
+            ("fees.commission_cny", &mut self.commission_cny),
+            ("fees.stamp_duty_cny", &mut self.stamp_duty_cny),
+            ("fees.transfer_fee_cny", &mut self.transfer_fee_cny),
+            ("fees.handling_fee_cny", &mut self.handling_fee_cny),
+            ("fees.regulatory_fee_cny", &mut self.regulatory_fee_cny),
+        ]
+    }
+
     pub fn is_non_negative(&self) -> bool {
         [
             self.commission_cny,

@@ -13,7 +13,7 @@ use crate::error::{reject, RejectCode, Rejection};
 use crate::ids::InstrumentCode;
 /// Kept here for the old path `ledger_domain::instrument::Board`; it lives in `market`.
 pub use crate::market::Board;
-use crate::money::is_on_tick;
+use crate::money::{is_on_tick, MoneyFields};
 use crate::rules::MarketRules;
 use crate::well_formed;
 
@@ -49,6 +49,15 @@ pub enum InstrumentEvent {
     InstrumentListed(InstrumentInfo),
     InstrumentUpdated(InstrumentInfo),
     PrevCloseSet { trade_date: NaiveDate, price: Decimal },
+}
+
+impl MoneyFields for InstrumentEvent {
+    fn money_fields_mut(&mut self) -> Vec<(&'static str, &mut Decimal)> {
+        match self {
+            InstrumentEvent::InstrumentListed(_) | InstrumentEvent::InstrumentUpdated(_) => vec![],
+            InstrumentEvent::PrevCloseSet { price, .. } => vec![("price", price)],
+        }
+    }
 }
 
 impl DomainEvent for InstrumentEvent {
@@ -89,16 +98,18 @@ impl Instrument {
             .map(|(_, price)| *price)
     }
 
-    /// Decides the events of a command without changing the state.
+    /// Decides the events of a command without changing the state; their prices are
+    /// spelled canonically (`money::canonical_fen`).
     pub fn decide(&self, command: InstrumentCommand, rules: &MarketRules) -> Result<Vec<InstrumentEvent>, Rejection> {
-        match command {
+        let events = match command {
             InstrumentCommand::List(info) => self.decide_list(info),
             InstrumentCommand::SetPrevClose {
                 trade_date,
                 price,
                 day_closed,
             } => self.decide_set_prev_close(trade_date, price, day_closed, rules),
-        }
+        }?;
+        Ok(events.into_iter().map(MoneyFields::with_canonical_money).collect())
     }
 
     fn decide_list(&self, info: InstrumentInfo) -> Result<Vec<InstrumentEvent>, Rejection> {

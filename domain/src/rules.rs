@@ -93,8 +93,13 @@ impl MarketRules {
 
     fn validate(&self) -> Result<(), RulesError> {
         let invalid = |what: String| Err(RulesError::Invalid(what));
-        if self.price_tick <= Decimal::ZERO {
-            return invalid(format!("price_tick must be positive, got {}", self.price_tick));
+        // A tick of whole fen keeps every price and every trade value whole fen, the one
+        // spelling of money in events (money::canonical_fen).
+        if self.price_tick <= Decimal::ZERO || !is_whole_fen(self.price_tick) {
+            return invalid(format!(
+                "price_tick must be a positive whole number of fen (0.01, 0.05, …), got {}",
+                self.price_tick
+            ));
         }
         if self.aml_threshold_cny <= Decimal::ZERO || !is_whole_fen(self.aml_threshold_cny) {
             return invalid("aml_threshold_cny must be a positive amount in fen".into());
@@ -170,6 +175,13 @@ mod tests {
     fn inconsistent_rules_are_refused() {
         let broken = CN_A_SHARE_TOML.replace("price_tick = \"0.01\"", "price_tick = \"0\"");
         assert!(matches!(MarketRules::from_toml(&broken), Err(RulesError::Invalid(_))));
+        // A tick below the fen would make trade values that are not whole fen.
+        let below_fen = CN_A_SHARE_TOML.replace("price_tick = \"0.01\"", "price_tick = \"0.001\"");
+        assert!(
+            matches!(MarketRules::from_toml(&below_fen), Err(RulesError::Invalid(w)) if w.contains("whole number of fen"))
+        );
+        let nickel = CN_A_SHARE_TOML.replace("price_tick = \"0.01\"", "price_tick = \"0.05\"");
+        assert!(MarketRules::from_toml(&nickel).is_ok());
         let missing_board = CN_A_SHARE_TOML.replace("[boards.st]", "[boards.stx]");
         assert!(MarketRules::from_toml(&missing_board).is_err());
         assert!(matches!(MarketRules::from_toml("name = 1"), Err(RulesError::Parse(_))));

@@ -20,7 +20,11 @@
 //!   reserve is released exactly once when it ends;
 //! * the aggregate equals the model (cash, open orders, positions, T+1 sellable);
 //! * the account restored from its `AccountSnapshot` equals it and decides the
-//!   command exactly as it does.
+//!   command exactly as it does;
+//! * the account rebuilt from the events as stored (each one written as JSON and
+//!   read back, as after a restart) is the account kept in memory, to the spelling
+//!   of every amount (their snapshots' JSON are the same bytes), so the events it
+//!   decides next are the same bytes too.
 
 // The model mirrors the aggregate command by command: its long matches read best whole.
 #![allow(clippy::too_many_lines)]
@@ -1198,6 +1202,8 @@ struct World<'a> {
     market: &'static [Listing],
     codes: Vec<InstrumentCode>,
     account: Account,
+    /// The account rebuilt from the accepted events read back from their JSON.
+    rebuilt: Account,
     model: Model,
     day: usize,
     closed: BTreeSet<usize>,
@@ -1219,6 +1225,7 @@ impl<'a> World<'a> {
             market,
             codes: market.iter().map(|l| InstrumentCode::parse(l.code).unwrap()).collect(),
             account: Account::default(),
+            rebuilt: Account::default(),
             model: Model::default(),
             day: 0,
             closed: BTreeSet::new(),
@@ -1796,9 +1803,22 @@ impl<'a> World<'a> {
                 }
                 for event in &events {
                     self.account.apply(event.clone());
+                    self.rebuilt.apply(read_back(event));
                     if let Err(why) = self.record(event) {
                         return Err(fail(self, why));
                     }
+                }
+                let spelled = |account: &Account| serde_json::to_string(&account.to_snapshot()).unwrap();
+                if spelled(&self.rebuilt) != spelled(&self.account) {
+                    return Err(fail(
+                        self,
+                        format!(
+                            "the account rebuilt from the stored events is spelled otherwise than the one in memory:\n  \
+                             rebuilt:   {}\n  in memory: {}",
+                            spelled(&self.rebuilt),
+                            spelled(&self.account)
+                        ),
+                    ));
                 }
                 for event in &expected.events {
                     self.model.apply(event);
@@ -2157,6 +2177,11 @@ impl<'a> World<'a> {
 }
 
 /// One line per command, for the failure report.
+/// An event as the log gives it back: written as JSON, read from that text.
+fn read_back(event: &AccountEvent) -> AccountEvent {
+    serde_json::from_str(&serde_json::to_string(event).unwrap()).unwrap()
+}
+
 fn describe(command: &AccountCommand) -> String {
     match command {
         AccountCommand::PlaceOrder(o) => format!(

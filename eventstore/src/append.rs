@@ -58,7 +58,7 @@ pub(crate) struct EventRow<'a> {
     pub event_type: &'a str,
     /// Left as it is: each backend has its own integer width for it.
     pub event_version: u32,
-    /// Compact JSON text.
+    /// `chain::canonical_json` of the payload: the bytes its hash covers.
     pub payload: String,
     pub metadata: &'a EventMetadata,
     /// Canonical text (`chain::format_recorded_at`).
@@ -218,8 +218,7 @@ fn event_rows<'a>(
                 sequence: to_i64(planned.sequence)?,
                 event_type: &planned.event.event_type,
                 event_version: planned.event.event_version,
-                payload: serde_json::to_string(&planned.event.payload)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                payload: chained.payload,
                 metadata: &metadata[planned.command],
                 recorded_at: &recorded_at[planned.command],
                 prev_hash: chained.prev_hash,

@@ -6,7 +6,8 @@
 //!
 //! Modules by role:
 //! - `records`: the data the log holds and answers, and [`StoreError`];
-//! - `store`: the [`EventStore`] trait, its `MAX_*` limits, [`read_towards`];
+//! - `store`: the [`EventStore`] trait, its `MAX_*` limits, [`read_towards`] and
+//!   [`read_raw_towards`] (verify's: rows as stored);
 //! - `plan`: append planning (conflicts, duplicates, sequences, positions, hashes);
 //! - `append`: the one append algorithm, generic over a backend's SQL primitives;
 //! - `database`: pools, migrations and [`commit_or_roll_back`];
@@ -33,11 +34,11 @@ pub use postgres::PostgresEventStore;
 /// Key of PostgreSQL's advisory lock that serialises appends: who holds it shows in `pg_locks`.
 pub use postgres::APPEND_LOCK_KEY as POSTGRES_APPEND_LOCK_KEY;
 pub use records::{
-    CommandRecord, ConnectFailure, EventMetadata, NewEvent, OutcomeStatus, OutcomeTotals, RecordedEvent, StoreError,
-    StoredOutcome, StreamAppend, StreamId,
+    CommandRecord, ConnectFailure, EventMetadata, NewEvent, OutcomeStatus, OutcomeTotals, RawEvent, RecordedEvent,
+    StoreError, StoredOutcome, StreamAppend, StreamId, UnreadableEvent,
 };
 pub use sqlite::SqliteEventStore;
 pub use store::{
-    read_towards, Atomicity, EventStore, MAX_APPEND_COMMANDS, MAX_HELD_BACK_MS, MAX_OUTCOME_LOOKUPS, MAX_READ_EVENTS,
-    MAX_REFUSAL_READS,
+    read_raw_towards, read_towards, Atomicity, EventStore, MAX_APPEND_COMMANDS, MAX_HELD_BACK_MS, MAX_OUTCOME_LOOKUPS,
+    MAX_READ_EVENTS, MAX_REFUSAL_READS,
 };

@@ -137,6 +137,8 @@ pub(crate) fn outcomes_of(
 /// Where an event lands in the log and how it is chained.
 pub(crate) struct ChainedRow {
     pub global_position: u64,
+    /// The payload as stored: the very bytes the hash covers.
+    pub payload: String,
     pub prev_hash: String,
     pub hash: String,
 }
@@ -154,17 +156,20 @@ pub(crate) fn chain_plan(
     let mut prev_hash = last_hash.to_owned();
     for (offset, planned) in plan.iter().enumerate() {
         let global_position = last_position + offset as u64 + 1;
+        let payload = chain::canonical_json(&planned.event.payload);
         let hash = chain::ChainedFields::of_new(
             global_position,
             planned.stream,
             planned.sequence,
             planned.event,
+            &payload,
             &metadata[planned.command],
             &prev_hash,
         )
         .hash();
         rows.push(ChainedRow {
             global_position,
+            payload,
             prev_hash: std::mem::replace(&mut prev_hash, hash.clone()),
             hash,
         });

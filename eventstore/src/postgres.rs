@@ -16,9 +16,12 @@ use sqlx::{PgPool, Postgres, QueryBuilder, Row, Transaction};
 use crate::append::{append_batch, AppendSql, EventRow, OutcomeRow, EVENT_INSERT_COLUMNS, OUTCOME_INSERT_COLUMNS};
 use crate::connect::OpenMode;
 use crate::database::{open_postgres_pool, Database};
-use crate::records::{CommandRecord, OutcomeTotals, RecordedEvent, StoreError, StoredOutcome, StreamId};
+use crate::records::{
+    CommandRecord, OutcomeTotals, RawEvent, RecordedEvent, StoreError, StoredOutcome, StreamId, UnreadableEvent,
+};
 use crate::rows::{
-    check_stream_sequences, event_from_row, head_position_of, outcome_from_row, outcome_totals_of, to_i64, to_u64,
+    all_decoded, decoded_stream, head_position_of, outcome_from_row, outcome_totals_of, raw_event_from_row, to_i64,
+    to_u64, PayloadForm,
 };
 use crate::store::{
     check_limit, Atomicity, EventStore, MAX_APPEND_COMMANDS, MAX_OUTCOME_LOOKUPS, MAX_READ_EVENTS, MAX_REFUSAL_READS,
@@ -36,11 +39,15 @@ const ROWS_PER_INSERT: usize = 5_000;
 const _: () = assert!(EVENT_INSERT_COLUMNS.len() <= MAX_BIND_PARAMETERS);
 const _: () = assert!(OUTCOME_INSERT_COLUMNS.len() <= MAX_BIND_PARAMETERS);
 
-/// Columns of `events` as read back, with `recorded_at` as canonical text.
+/// Columns of `events` as read back: the payload and the hashes as bytes, `recorded_at`
+/// as canonical text. The payload is the server's text of its JSONB value
+/// (`payload::text` also reads a column someone altered to text), which
+/// `raw_event_from_row` puts in canonical form again for `verify`.
 const EVENT_COLUMNS: &str = "global_position, aggregate_type, aggregate_id, sequence, event_type, \
-     CAST(event_version AS BIGINT) AS event_version, \
-     payload::text AS payload, command_id, correlation_id, causation_id, actor, \
-     to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS recorded_at, prev_hash, hash, \
+     CAST(event_version AS BIGINT) AS event_version, convert_to(payload::text, 'UTF8') AS payload, \
+     command_id, correlation_id, causation_id, actor, \
+     to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS recorded_at, \
+     convert_to(prev_hash, 'UTF8') AS prev_hash, convert_to(hash, 'UTF8') AS hash, \
      to_char(business_date, 'YYYY-MM-DD') AS business_date";
 
 /// Columns of `command_outcomes` as read back, with `recorded_at` as canonical text.
@@ -71,6 +78,28 @@ impl PostgresEventStore {
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+}
+
+impl PostgresEventStore {
+    /// Up to `limit` events after `after_position`, below the oldest transaction in flight.
+    async fn rows_after(
+        &self,
+        after_position: u64,
+        limit: usize,
+        form: PayloadForm,
+    ) -> Result<Vec<Result<RawEvent, UnreadableEvent>>, StoreError> {
+        check_limit("events in one read", limit, MAX_READ_EVENTS)?;
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE global_position > $1 \
+             AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY global_position LIMIT $2"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(to_i64(after_position)?)
+            .bind(to_i64(limit as u64)?)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|row| raw_event_from_row(row, form)).collect()
     }
 }
 
@@ -225,23 +254,23 @@ impl EventStore for PostgresEventStore {
             .bind(&stream.aggregate_id)
             .fetch_all(&self.pool)
             .await?;
-        let events = rows.iter().map(event_from_row).collect::<Result<Vec<_>, _>>()?;
-        check_stream_sequences(stream, &events)?;
-        Ok(events)
+        decoded_stream(
+            stream,
+            rows.iter().map(|row| raw_event_from_row(row, PayloadForm::AsStored)),
+        )
     }
 
     async fn read_after(&self, after_position: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
-        check_limit("events in one read", limit, MAX_READ_EVENTS)?;
-        let sql = format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE global_position > $1 \
-             AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY global_position LIMIT $2"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(to_i64(after_position)?)
-            .bind(to_i64(limit as u64)?)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(event_from_row).collect()
+        // Decoded straight from the server's text: no need to spell it canonically first.
+        all_decoded(self.rows_after(after_position, limit, PayloadForm::AsStored).await?)
+    }
+
+    async fn read_raw_after(
+        &self,
+        after_position: u64,
+        limit: usize,
+    ) -> Result<Vec<Result<RawEvent, UnreadableEvent>>, StoreError> {
+        self.rows_after(after_position, limit, PayloadForm::Respelled).await
     }
 
     async fn find_outcomes(&self, command_ids: &[String]) -> Result<HashMap<String, StoredOutcome>, StoreError> {

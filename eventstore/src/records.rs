@@ -4,6 +4,8 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::chain::{canonical_json, ChainedFields};
+
 /// One aggregate's stream of events.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct StreamId {
@@ -68,6 +70,85 @@ pub struct RecordedEvent {
     pub prev_hash: String,
     /// SHA-256 of this event's canonical bytes, lower-case hex.
     pub hash: String,
+}
+
+/// An event as stored, its payload still the bytes the hash covers: what `verify`
+/// reads, so that a payload that no longer decodes (not JSON, not UTF-8, cut short,
+/// empty) is a broken event at its position rather than a read that fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawEvent {
+    pub global_position: u64,
+    pub stream: StreamId,
+    pub sequence: u64,
+    pub event_type: String,
+    pub event_version: u32,
+    /// SQLite: the stored bytes as they are. PostgreSQL, which keeps JSONB and
+    /// spells it its own way: the value it holds, in canonical form (`chain`).
+    pub payload: Vec<u8>,
+    pub metadata: EventMetadata,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl RawEvent {
+    /// The fields the hash covers, the payload as its bytes.
+    pub fn chained_fields(&self) -> ChainedFields<'_> {
+        ChainedFields {
+            global_position: self.global_position,
+            stream: &self.stream,
+            sequence: self.sequence,
+            event_type: &self.event_type,
+            event_version: self.event_version,
+            payload: &self.payload,
+            metadata: &self.metadata,
+            prev_hash: &self.prev_hash,
+        }
+    }
+
+    /// The event with its payload decoded as JSON, or why the bytes are not JSON.
+    pub fn into_recorded(self) -> Result<RecordedEvent, String> {
+        let payload = serde_json::from_slice(&self.payload).map_err(|e| format!("payload is not JSON: {e}"))?;
+        Ok(RecordedEvent {
+            global_position: self.global_position,
+            stream: self.stream,
+            sequence: self.sequence,
+            event_type: self.event_type,
+            event_version: self.event_version,
+            payload,
+            metadata: self.metadata,
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+        })
+    }
+}
+
+impl From<RecordedEvent> for RawEvent {
+    /// A decoded event back to the bytes its hash covers.
+    fn from(event: RecordedEvent) -> Self {
+        RawEvent {
+            global_position: event.global_position,
+            payload: canonical_json(&event.payload).into_bytes(),
+            stream: event.stream,
+            sequence: event.sequence,
+            event_type: event.event_type,
+            event_version: event.event_version,
+            metadata: event.metadata,
+            prev_hash: event.prev_hash,
+            hash: event.hash,
+        }
+    }
+}
+
+/// A stored row one of whose columns does not read as its type (text that is not
+/// UTF-8, a time that is not a time): `verify` reports it at its position and goes on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnreadableEvent {
+    pub global_position: u64,
+    /// The stored hash as far as it reads (bytes that are not UTF-8 replaced), so the
+    /// next event's link can still be checked against it.
+    pub hash: String,
+    /// Which column, and why.
+    pub reason: String,
 }
 
 /// Events for one stream, valid only if the stream is still at `expected_sequence`.

@@ -7,7 +7,11 @@ use std::str::FromStr;
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
-use crate::records::{EventMetadata, OutcomeStatus, OutcomeTotals, RecordedEvent, StoreError, StoredOutcome, StreamId};
+use crate::chain::payload_bytes_of_text;
+use crate::records::{
+    EventMetadata, OutcomeStatus, OutcomeTotals, RawEvent, RecordedEvent, StoreError, StoredOutcome, StreamId,
+    UnreadableEvent,
+};
 
 pub(crate) fn to_u64(value: i64, what: &str) -> Result<u64, StoreError> {
     u64::try_from(value).map_err(|_| StoreError::Corrupt(format!("{what} is negative: {value}")))
@@ -31,8 +35,23 @@ pub(crate) fn parse_date(text: &str) -> Result<NaiveDate, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("business_date {text:?}: {e}")))
 }
 
+/// Events read back, every one decoded.
+pub(crate) fn all_decoded(rows: Vec<Result<RawEvent, UnreadableEvent>>) -> Result<Vec<RecordedEvent>, StoreError> {
+    rows.into_iter().map(decoded).collect()
+}
+
+/// A stream read back, every event decoded; its sequences must be 1, 2, 3, … with no hole.
+pub(crate) fn decoded_stream(
+    stream: &StreamId,
+    rows: impl Iterator<Item = Result<Result<RawEvent, UnreadableEvent>, StoreError>>,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let events = rows.map(|row| decoded(row?)).collect::<Result<Vec<_>, _>>()?;
+    check_stream_sequences(stream, &events)?;
+    Ok(events)
+}
+
 /// A stream read back must be 1, 2, 3, … with no hole.
-pub(crate) fn check_stream_sequences(stream: &StreamId, events: &[RecordedEvent]) -> Result<(), StoreError> {
+fn check_stream_sequences(stream: &StreamId, events: &[RecordedEvent]) -> Result<(), StoreError> {
     for (index, event) in events.iter().enumerate() {
         if event.sequence != index as u64 + 1 {
             return Err(StoreError::Corrupt(format!(
@@ -44,44 +63,95 @@ pub(crate) fn check_stream_sequences(stream: &StreamId, events: &[RecordedEvent]
     Ok(())
 }
 
-/// An `events` row as read by either backend (`recorded_at` as canonical text).
-pub(crate) fn event_from_row<R>(row: &R) -> Result<RecordedEvent, StoreError>
+/// An event read back for a reader that needs it decoded (`read_after`,
+/// `load_stream`): a row that does not read or decode fails the read, naming its
+/// position. `verify` takes the rows as they are instead (`raw_event_from_row`).
+fn decoded(row: Result<RawEvent, UnreadableEvent>) -> Result<RecordedEvent, StoreError> {
+    let broken = |position: u64, reason: String| {
+        StoreError::Corrupt(format!(
+            "the event at position {position} does not read ({reason}); `ledger verify` names every broken event"
+        ))
+    };
+    match row {
+        Ok(raw) => {
+            let position = raw.global_position;
+            raw.into_recorded().map_err(|reason| broken(position, reason))
+        }
+        Err(unreadable) => Err(broken(unreadable.global_position, unreadable.reason)),
+    }
+}
+
+/// What to do with the payload bytes a backend gives back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PayloadForm {
+    /// Keep them: SQLite's stored bytes, which are the bytes hashed; or bytes that
+    /// are only to be decoded.
+    AsStored,
+    /// Put the value in canonical form again, for the hash: the server's own spelling
+    /// of the value it holds (PostgreSQL's JSONB as text).
+    Respelled,
+}
+
+/// An `events` row as either backend reads it: `payload`, `prev_hash` and `hash` as
+/// bytes, `recorded_at` as canonical text. Only a position that cannot be read fails
+/// the read; any other column that does not read is that row's problem.
+pub(crate) fn raw_event_from_row<R>(row: &R, form: PayloadForm) -> Result<Result<RawEvent, UnreadableEvent>, StoreError>
 where
     R: Row,
     for<'c> &'c str: ColumnIndex<R>,
     for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
     for<'r> Option<String>: Decode<'r, R::Database> + Type<R::Database>,
     for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
 {
-    let payload_text: String = row.try_get("payload")?;
-    let payload =
-        serde_json::from_str(&payload_text).map_err(|e| StoreError::Corrupt(format!("payload is not JSON: {e}")))?;
-    let version: i64 = row.try_get("event_version")?;
-    Ok(RecordedEvent {
-        global_position: to_u64(row.try_get("global_position")?, "global_position")?,
-        stream: StreamId::new(
-            row.try_get::<String, _>("aggregate_type")?,
-            row.try_get::<String, _>("aggregate_id")?,
-        ),
-        sequence: to_u64(row.try_get("sequence")?, "sequence")?,
-        event_type: row.try_get("event_type")?,
-        event_version: u32::try_from(version).map_err(|_| StoreError::Corrupt(format!("event_version {version}")))?,
-        payload,
-        metadata: EventMetadata {
-            command_id: row.try_get("command_id")?,
-            correlation_id: row.try_get("correlation_id")?,
-            causation_id: row.try_get("causation_id")?,
-            actor: row.try_get("actor")?,
-            recorded_at: parse_time(&row.try_get::<String, _>("recorded_at")?)?,
-            business_date: row
-                .try_get::<Option<String>, _>("business_date")?
-                .map(|text| parse_date(&text))
-                .transpose()?,
-        },
-        prev_hash: row.try_get("prev_hash")?,
-        hash: row.try_get("hash")?,
-    })
+    let global_position = to_u64(row.try_get("global_position")?, "global_position")?;
+    let bytes = |name: &str| {
+        row.try_get::<Vec<u8>, _>(name)
+            .map_err(|e| format!("column {name} cannot be read: {e}"))
+    };
+    let text = |name: &str| {
+        row.try_get::<String, _>(name)
+            .map_err(|e| format!("column {name} cannot be read: {e}"))
+    };
+    // A hash is hex: bytes that are not UTF-8 only ever fail to match.
+    let lossy = |bytes: Vec<u8>| String::from_utf8_lossy(&bytes).into_owned();
+    let hash = bytes("hash").map(lossy);
+    let read = || -> Result<RawEvent, String> {
+        let version: i64 = row.try_get("event_version").map_err(|e| e.to_string())?;
+        let payload = bytes("payload")?;
+        Ok(RawEvent {
+            global_position,
+            stream: StreamId::new(text("aggregate_type")?, text("aggregate_id")?),
+            sequence: to_u64(row.try_get("sequence").map_err(|e| e.to_string())?, "sequence")
+                .map_err(|e| e.to_string())?,
+            event_type: text("event_type")?,
+            event_version: u32::try_from(version).map_err(|_| format!("event_version {version} is out of range"))?,
+            payload: match (form, std::str::from_utf8(&payload)) {
+                (PayloadForm::Respelled, Ok(respelled)) => payload_bytes_of_text(respelled),
+                _ => payload,
+            },
+            metadata: EventMetadata {
+                command_id: text("command_id")?,
+                correlation_id: text("correlation_id")?,
+                causation_id: text("causation_id")?,
+                actor: text("actor")?,
+                recorded_at: parse_time(&text("recorded_at")?).map_err(|e| e.to_string())?,
+                business_date: row
+                    .try_get::<Option<String>, _>("business_date")
+                    .map_err(|e| format!("column business_date cannot be read: {e}"))?
+                    .map(|date| parse_date(&date))
+                    .transpose()
+                    .map_err(|e| e.to_string())?,
+            },
+            prev_hash: bytes("prev_hash").map(lossy)?,
+            hash: hash.clone()?,
+        })
+    };
+    Ok(read().map_err(|reason| UnreadableEvent {
+        global_position,
+        hash: hash.clone().unwrap_or_default(),
+        reason,
+    }))
 }
 
 /// A `command_outcomes` row as read by either backend (`recorded_at` as canonical text).

@@ -18,9 +18,12 @@ use crate::append::{
 };
 use crate::connect::OpenMode;
 use crate::database::{open_sqlite_pool, Database};
-use crate::records::{CommandRecord, OutcomeTotals, RecordedEvent, StoreError, StoredOutcome, StreamId};
+use crate::records::{
+    CommandRecord, OutcomeTotals, RawEvent, RecordedEvent, StoreError, StoredOutcome, StreamId, UnreadableEvent,
+};
 use crate::rows::{
-    check_stream_sequences, event_from_row, head_position_of, outcome_from_row, outcome_totals_of, to_i64, to_u64,
+    all_decoded, decoded_stream, head_position_of, outcome_from_row, outcome_totals_of, raw_event_from_row, to_i64,
+    to_u64, PayloadForm,
 };
 use crate::store::{check_limit, Atomicity, EventStore, MAX_OUTCOME_LOOKUPS, MAX_READ_EVENTS, MAX_REFUSAL_READS};
 
@@ -36,6 +39,12 @@ const OUTCOME_ROWS_PER_INSERT: usize = 500;
 const _: () = assert!(KEYS_PER_LOOKUP * STREAM_KEY_PARAMETERS <= MAX_BIND_PARAMETERS);
 const _: () = assert!(EVENT_ROWS_PER_INSERT * EVENT_INSERT_COLUMNS.len() <= MAX_BIND_PARAMETERS);
 const _: () = assert!(OUTCOME_ROWS_PER_INSERT * OUTCOME_INSERT_COLUMNS.len() <= MAX_BIND_PARAMETERS);
+
+/// Columns of `events` as read back: the payload and the hashes as the bytes stored,
+/// whatever they hold (`CAST … AS BLOB` reads any value, UTF-8 or not).
+const EVENT_COLUMNS: &str = "global_position, aggregate_type, aggregate_id, sequence, event_type, \
+     event_version, CAST(payload AS BLOB) AS payload, command_id, correlation_id, causation_id, actor, \
+     recorded_at, CAST(prev_hash AS BLOB) AS prev_hash, CAST(hash AS BLOB) AS hash, business_date";
 
 /// Suitability-style refusals: refused outcomes with a code, naming an account.
 const REFUSALS_NAMING_ACCOUNT: &str =
@@ -215,24 +224,41 @@ impl EventStore for SqliteEventStore {
     }
 
     async fn load_stream(&self, stream: &StreamId) -> Result<Vec<RecordedEvent>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM events WHERE aggregate_type = ? AND aggregate_id = ? ORDER BY sequence")
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE aggregate_type = ? AND aggregate_id = ? ORDER BY sequence"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(&stream.aggregate_type)
             .bind(&stream.aggregate_id)
             .fetch_all(&self.pool)
             .await?;
-        let events = rows.iter().map(event_from_row).collect::<Result<Vec<_>, _>>()?;
-        check_stream_sequences(stream, &events)?;
-        Ok(events)
+        decoded_stream(
+            stream,
+            rows.iter().map(|row| raw_event_from_row(row, PayloadForm::AsStored)),
+        )
     }
 
     async fn read_after(&self, after_position: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        all_decoded(self.read_raw_after(after_position, limit).await?)
+    }
+
+    async fn read_raw_after(
+        &self,
+        after_position: u64,
+        limit: usize,
+    ) -> Result<Vec<Result<RawEvent, UnreadableEvent>>, StoreError> {
         check_limit("events in one read", limit, MAX_READ_EVENTS)?;
-        let rows = sqlx::query("SELECT * FROM events WHERE global_position > ? ORDER BY global_position LIMIT ?")
+        let sql =
+            format!("SELECT {EVENT_COLUMNS} FROM events WHERE global_position > ? ORDER BY global_position LIMIT ?");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(to_i64(after_position)?)
             .bind(to_i64(limit as u64)?)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(event_from_row).collect()
+        // The bytes stored are the bytes hashed.
+        rows.iter()
+            .map(|row| raw_event_from_row(row, PayloadForm::AsStored))
+            .collect()
     }
 
     async fn find_outcomes(&self, command_ids: &[String]) -> Result<HashMap<String, StoredOutcome>, StoreError> {

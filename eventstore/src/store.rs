@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 
 use crate::database::Database;
-use crate::records::{CommandRecord, OutcomeTotals, RecordedEvent, StoreError, StoredOutcome, StreamId};
+use crate::records::{
+    CommandRecord, OutcomeTotals, RawEvent, RecordedEvent, StoreError, StoredOutcome, StreamId, UnreadableEvent,
+};
 
 /// Most commands one `append` call takes: bounds a transaction's size.
 pub const MAX_APPEND_COMMANDS: usize = 10_000;
@@ -78,6 +80,20 @@ pub trait EventStore: Send + Sync {
     /// Up to `limit` events with a global position above `after_position`, in order.
     async fn read_after(&self, after_position: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError>;
 
+    /// `read_after` for `verify`: each event as stored, its payload as the bytes the hash
+    /// covers, or the row's problem when a column does not read, so that one broken
+    /// row is reported at its position instead of failing the read. Backends read their
+    /// rows themselves; this default, for a store that keeps events decoded, gives them
+    /// back in canonical form.
+    async fn read_raw_after(
+        &self,
+        after_position: u64,
+        limit: usize,
+    ) -> Result<Vec<Result<RawEvent, UnreadableEvent>>, StoreError> {
+        let events = self.read_after(after_position, limit).await?;
+        Ok(events.into_iter().map(|event| Ok(RawEvent::from(event))).collect())
+    }
+
     /// The stored outcomes of those command ids that have one.
     async fn find_outcomes(&self, command_ids: &[String]) -> Result<HashMap<String, StoredOutcome>, StoreError>;
 
@@ -118,9 +134,29 @@ pub async fn read_towards(
     head: u64,
     limit: usize,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
+    wait_towards(after, head, || store.read_after(after, limit)).await
+}
+
+/// [`read_towards`] with `read_raw_after`: what `verify` reads.
+pub async fn read_raw_towards(
+    store: &dyn EventStore,
+    after: u64,
+    head: u64,
+    limit: usize,
+) -> Result<Vec<Result<RawEvent, UnreadableEvent>>, StoreError> {
+    wait_towards(after, head, || store.read_raw_after(after, limit)).await
+}
+
+/// Reads with `read` until it gives something or `after` reaches `head`, waiting for
+/// events held back, up to `MAX_HELD_BACK_MS`.
+async fn wait_towards<T, F, R>(after: u64, head: u64, mut read: R) -> Result<Vec<T>, StoreError>
+where
+    R: FnMut() -> F,
+    F: std::future::Future<Output = Result<Vec<T>, StoreError>>,
+{
     let mut waited_ms = 0;
     loop {
-        let events = store.read_after(after, limit).await?;
+        let events = read().await?;
         if !events.is_empty() || after >= head {
             return Ok(events);
         }

@@ -6,6 +6,8 @@
 //! - every event's `prev_hash` is its predecessor's hash and its `hash` is the
 //!   SHA-256 of its canonical bytes (nothing edited, deleted, inserted, reordered);
 //! - every stream's sequences run 1, 2, 3, …;
+//!   The hash is checked over the payload's stored bytes before they are decoded, so
+//!   bytes that are no longer JSON are a broken event at its position, not a failed read;
 //! - every event decodes and every aggregate replays, and every account holds
 //!   the invariants of DESIGN.md;
 //! - the idempotency records agree with the log (no accepted command's events missing);
@@ -14,7 +16,7 @@
 mod compare;
 mod verifier;
 
-use ledger_eventstore::{read_towards, EventStore, OutcomeTotals, StoreError, MAX_READ_EVENTS};
+use ledger_eventstore::{read_raw_towards, EventStore, OutcomeTotals, StoreError, MAX_READ_EVENTS};
 use ledger_projections::tables::ExpectedRows;
 use ledger_projections::ProjectionError;
 use serde::Serialize;
@@ -45,8 +47,11 @@ pub enum ProblemKind {
     HashMismatch,
     /// A stream's sequence is not its previous one plus one.
     SequenceGap,
-    /// The payload does not decode as its event type and version.
+    /// The payload does not decode: not JSON, or not its event type and version.
     Undecodable,
+    /// A column of the row does not read as its type (text that is not UTF-8, a time
+    /// that is not a time): the row was written outside the ledger.
+    Unreadable,
     /// An account's state breaks an invariant of DESIGN.md.
     InvariantBroken,
     /// The idempotency records claim events the log does not hold.
@@ -130,25 +135,32 @@ async fn read_log(
     };
     let mut after = 0;
     loop {
-        let batch = read_towards(store, after, head, VERIFY_BATCH_EVENTS).await?;
-        let Some(last) = batch.last() else {
+        let rows = read_raw_towards(store, after, head, VERIFY_BATCH_EVENTS).await?;
+        let Some(last) = rows.last() else {
             return Ok(read);
         };
-        after = last.global_position;
-        // An event that does not decode is reported by `check`; the tables then cannot be
-        // derived, so they are not compared.
-        if read
-            .expected_rows
-            .as_mut()
-            .is_some_and(|rows| rows.apply(&batch).is_err())
-        {
-            read.expected_rows = None;
-        }
-        for event in &batch {
-            verifier.check(event);
-            if event.global_position <= totals.highest_position {
+        after = match last {
+            Ok(event) => event.global_position,
+            Err(unreadable) => unreadable.global_position,
+        };
+        let row_count = rows.len();
+        let mut batch = Vec::with_capacity(row_count);
+        for row in rows {
+            let position = row.as_ref().map_or_else(|u| u.global_position, |e| e.global_position);
+            if position <= totals.highest_position {
                 read.events_claimed += 1;
             }
+            batch.extend(verifier.check(row));
+        }
+        // An event that does not read or decode is reported by `check`; the tables then
+        // cannot be derived, so they are not compared.
+        if batch.len() < row_count
+            || read
+                .expected_rows
+                .as_mut()
+                .is_some_and(|rows| rows.apply(&batch).is_err())
+        {
+            read.expected_rows = None;
         }
         on_progress(verifier.events);
     }

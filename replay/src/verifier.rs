@@ -1,15 +1,15 @@
 //! The replay of the log: the chain, positions and sequences checked event by event,
 //! every aggregate rebuilt, and the problems found, counted and listed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use cqrs_es::Aggregate;
 use ledger_domain::account::AccountEvent;
 use ledger_domain::journal::postings;
-use ledger_domain::{ClearingDay, Instrument};
-use ledger_eventstore::chain::{ChainedFields, GENESIS_HASH};
+use ledger_domain::{ClearingDay, ClearingDayEvent, Instrument, InstrumentEvent};
+use ledger_eventstore::chain::GENESIS_HASH;
 use ledger_eventstore::codec::decode;
-use ledger_eventstore::RecordedEvent;
+use ledger_eventstore::{RawEvent, RecordedEvent, UnreadableEvent};
 use ledger_projections::{AccountsView, ProjectionError};
 use rust_decimal::Decimal;
 
@@ -20,6 +20,11 @@ pub(crate) struct Verifier {
     pub(crate) previous_position: u64,
     pub(crate) previous_hash: String,
     pub(crate) sequences: HashMap<(String, String), u64>,
+    /// Streams with a broken event: none of their events from there on is replayed.
+    /// `apply` trusts every event it is given, so an edited one must never reach it.
+    broken_streams: HashSet<(String, String)>,
+    /// Set by a row that does not read: its stream is unknown, so nothing is replayed after it.
+    replay_stopped: bool,
     pub(crate) accounts: AccountsView,
     instruments: HashMap<String, Instrument>,
     days: HashMap<String, ClearingDay>,
@@ -37,6 +42,8 @@ impl Verifier {
             previous_position: 0,
             previous_hash: GENESIS_HASH.to_owned(),
             sequences: HashMap::new(),
+            broken_streams: HashSet::new(),
+            replay_stopped: false,
             accounts: AccountsView::default(),
             instruments: HashMap::new(),
             days: HashMap::new(),
@@ -72,8 +79,59 @@ impl Verifier {
         }
     }
 
-    pub(crate) fn check(&mut self, event: &RecordedEvent) {
-        let position = event.global_position;
+    /// Checks one row as stored: its place in the log and the chain over its stored
+    /// bytes first, then its stream, then, if it decodes and nothing of it or of its
+    /// stream so far is broken, its replay. Returns the event replayed, or `None` when
+    /// it was not (what stopped it is reported here).
+    pub(crate) fn check(&mut self, row: Result<RawEvent, UnreadableEvent>) -> Option<RecordedEvent> {
+        let raw = match row {
+            Ok(raw) => raw,
+            Err(unreadable) => {
+                self.check_place(unreadable.global_position);
+                self.problem(
+                    ProblemKind::Unreadable,
+                    Some(unreadable.global_position),
+                    format!("the row does not read: {}", unreadable.reason),
+                );
+                self.previous_hash = unreadable.hash;
+                self.replay_stopped = true;
+                return None;
+            }
+        };
+        let problems_before = self.problem_count;
+        let position = raw.global_position;
+        self.check_place(position);
+        self.check_links(&raw);
+        self.check_sequence(&raw);
+        self.previous_hash = raw.hash.clone();
+        let stream = (raw.stream.aggregate_type.clone(), raw.stream.aggregate_id.clone());
+        let event = match raw.into_recorded() {
+            Ok(event) => event,
+            Err(reason) => {
+                self.problem(ProblemKind::Undecodable, Some(position), reason);
+                self.broken_streams.insert(stream);
+                return None;
+            }
+        };
+        let intact = self.problem_count == problems_before && !self.broken_streams.contains(&stream);
+        let replayed = if intact && !self.replay_stopped {
+            self.replay(&event)
+        } else {
+            // Not replayed, but still said whether it decodes as its type.
+            if let Err(reason) = decodes(&event) {
+                self.problem(ProblemKind::Undecodable, Some(position), reason);
+            }
+            false
+        };
+        if !replayed {
+            self.broken_streams.insert(stream);
+            return None;
+        }
+        Some(event)
+    }
+
+    /// The position follows the previous one.
+    fn check_place(&mut self, position: u64) {
         self.events += 1;
         if position != self.previous_position + 1 {
             self.problem(
@@ -85,53 +143,51 @@ impl Verifier {
                 ),
             );
         }
-        if event.prev_hash != self.previous_hash {
+        self.previous_position = position;
+    }
+
+    /// `prev_hash` is the previous event's hash, and the stored bytes hash to `hash`.
+    fn check_links(&mut self, raw: &RawEvent) {
+        let position = raw.global_position;
+        if raw.prev_hash != self.previous_hash {
             self.problem(
                 ProblemKind::ChainBroken,
                 Some(position),
                 format!(
                     "prev_hash {} is not the previous event's hash {}",
-                    event.prev_hash, self.previous_hash
+                    raw.prev_hash, self.previous_hash
                 ),
             );
         }
-        let recomputed = ChainedFields {
-            global_position: position,
-            stream: &event.stream,
-            sequence: event.sequence,
-            event_type: &event.event_type,
-            event_version: event.event_version,
-            payload: &event.payload,
-            metadata: &event.metadata,
-            prev_hash: &event.prev_hash,
-        }
-        .hash();
-        if recomputed != event.hash {
+        let recomputed = raw.chained_fields().hash();
+        if recomputed != raw.hash {
             self.problem(
                 ProblemKind::HashMismatch,
                 Some(position),
                 format!(
                     "stored hash {} but the content hashes to {recomputed}: the event was edited",
-                    event.hash
+                    raw.hash
                 ),
             );
         }
+    }
+
+    /// The stream's sequence goes on from its last event.
+    fn check_sequence(&mut self, event: &RawEvent) {
         let key = (event.stream.aggregate_type.clone(), event.stream.aggregate_id.clone());
         let last_sequence = self.sequences.get(&key).copied().unwrap_or(0);
         if event.sequence != last_sequence + 1 {
             self.problem(
                 ProblemKind::SequenceGap,
-                Some(position),
+                Some(event.global_position),
                 format!("{} has sequence {} after {last_sequence}", event.stream, event.sequence),
             );
         }
         self.sequences.insert(key, event.sequence);
-        self.previous_position = position;
-        self.previous_hash = event.hash.clone();
-        self.replay(event);
     }
 
-    fn replay(&mut self, event: &RecordedEvent) {
+    /// Applies the event to its aggregate; `false` (reported) when it does not decode as one.
+    fn replay(&mut self, event: &RecordedEvent) -> bool {
         let id = event.stream.aggregate_id.clone();
         let decoded = match event.stream.aggregate_type.as_str() {
             ledger_domain::Account::TYPE => match self.accounts.apply(event).and_then(|()| {
@@ -153,8 +209,23 @@ impl Verifier {
                 .map_err(|e| e.to_string()),
             other => Err(format!("unknown aggregate type {other:?}")),
         };
-        if let Err(reason) = decoded {
-            self.problem(ProblemKind::Undecodable, Some(event.global_position), reason);
+        match decoded {
+            Ok(()) => true,
+            Err(reason) => {
+                self.problem(ProblemKind::Undecodable, Some(event.global_position), reason);
+                false
+            }
         }
     }
+}
+
+/// Whether the event decodes as an event of its aggregate type, without applying it.
+fn decodes(event: &RecordedEvent) -> Result<(), String> {
+    let decoded = match event.stream.aggregate_type.as_str() {
+        ledger_domain::Account::TYPE => decode::<AccountEvent>(event).map(drop),
+        Instrument::TYPE => decode::<InstrumentEvent>(event).map(drop),
+        ClearingDay::TYPE => decode::<ClearingDayEvent>(event).map(drop),
+        other => return Err(format!("unknown aggregate type {other:?}")),
+    };
+    decoded.map_err(|e| e.to_string())
 }

@@ -1,72 +1,13 @@
 //! `verify` on both backends: a clean log passes; every kind of tampering done
 //! directly in the database is caught at the first broken position.
 
-use std::path::Path;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
-use ledger_commands::{Ledger, LineRunner};
-use ledger_domain::MarketRules;
-use ledger_eventstore::{connect, EventStore};
 use ledger_replay::{verify, ProblemKind, VerifyReport};
-use ledger_testkit::{Backend, TestDatabase, BACKENDS};
-use sqlx::Connection;
+use ledger_testkit::{Backend, BACKENDS};
 
-/// The contract's worked example, run with a fixed clock so that every backend writes the same log.
-async fn load_example(store: Arc<dyn EventStore>) {
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/conformance/two-days.jsonl");
-    let text = std::fs::read_to_string(file).unwrap();
-    run_lines(store, text.lines()).await;
-}
-
-async fn run_lines<'a>(store: Arc<dyn EventStore>, lines: impl Iterator<Item = &'a str>) {
-    let mut ledger = Ledger::new(store, Arc::new(MarketRules::china_a_share().unwrap()));
-    let at: DateTime<Utc> = "2024-03-04T01:30:00Z".parse().unwrap();
-    ledger.set_clock(move || at);
-    let mut runner = LineRunner::new(&mut ledger, "test");
-    for (index, line) in lines.enumerate() {
-        runner.push(index as u64 + 1, line).await.unwrap();
-    }
-    runner.flush().await.unwrap();
-}
-
-async fn loaded(backend: Backend) -> (TestDatabase, Arc<dyn EventStore>) {
-    let db = TestDatabase::fresh(backend).await;
-    let store = connect(&db.url).await.unwrap();
-    load_example(Arc::clone(&store)).await;
-    (db, store)
-}
-
-/// Runs SQL on the database directly, with the immutability triggers out of the way,
-/// as someone with write access to the database file or server could.
-async fn tamper(db: &TestDatabase, statements: &[&str]) {
-    match db.backend {
-        Backend::Sqlite => {
-            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
-            for statement in [
-                "DROP TRIGGER IF EXISTS events_are_immutable_update",
-                "DROP TRIGGER IF EXISTS events_are_immutable_delete",
-            ]
-            .iter()
-            .chain(statements)
-            {
-                sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_string()))
-                    .execute(&mut conn)
-                    .await
-                    .unwrap();
-            }
-        }
-        Backend::Postgres => {
-            let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
-            for statement in ["ALTER TABLE events DISABLE TRIGGER USER"].iter().chain(statements) {
-                sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_string()))
-                    .execute(&mut conn)
-                    .await
-                    .unwrap();
-            }
-        }
-    }
-}
+mod common;
+use common::{loaded, run_lines};
 
 fn kinds(report: &VerifyReport) -> Vec<ProblemKind> {
     report.problems.iter().map(|p| p.kind).collect()
@@ -108,10 +49,150 @@ async fn an_edited_payload_is_caught_at_its_position() {
                 "UPDATE events SET payload = jsonb_set(payload, '{amount_cny}', '\"40835.19\"') WHERE global_position = 18"
             }
         };
-        tamper(&db, &[edit]).await;
+        db.tamper(&[edit]).await;
         let report = verify(store.as_ref(), |_| {}).await.unwrap();
         assert_eq!(report.first_broken_position, Some(18), "{backend:?}: {report:?}");
         assert_eq!(kinds(&report), vec![ProblemKind::HashMismatch], "{backend:?}");
+    }
+}
+
+/// Ways a payload's stored bytes can stop being JSON, as SQL that does it to position 18
+/// (A0001's deposit) on each backend. PostgreSQL's JSONB column refuses anything that is
+/// not JSON, so there the column is first turned into text, as someone with the rights
+/// to alter the table could.
+const PAYLOADS_NO_LONGER_JSON: [(&str, &str, Option<&str>); 5] = [
+    (
+        "a quote flipped to #",
+        "UPDATE events SET payload = REPLACE(payload, '\"amount_cny\"', '#amount_cny\"') WHERE global_position = 18",
+        Some("UPDATE events SET payload = REPLACE(payload, '\"amount_cny\"', '#amount_cny\"') WHERE global_position = 18"),
+    ),
+    (
+        "not UTF-8",
+        "UPDATE events SET payload = CAST(X'7B22FF223A317D' AS TEXT) WHERE global_position = 18",
+        None,
+    ),
+    (
+        "truncated",
+        "UPDATE events SET payload = SUBSTR(payload, 1, 20) WHERE global_position = 18",
+        Some("UPDATE events SET payload = SUBSTR(payload, 1, 20) WHERE global_position = 18"),
+    ),
+    (
+        "empty",
+        "UPDATE events SET payload = '' WHERE global_position = 18",
+        Some("UPDATE events SET payload = '' WHERE global_position = 18"),
+    ),
+    (
+        "a blob of zeros",
+        "UPDATE events SET payload = ZEROBLOB(8) WHERE global_position = 18",
+        None,
+    ),
+];
+
+#[tokio::test]
+async fn a_payload_that_is_no_longer_json_is_caught_at_its_position() {
+    for backend in BACKENDS {
+        for (what, sqlite_edit, postgres_edit) in PAYLOADS_NO_LONGER_JSON {
+            let edits = match (backend, postgres_edit) {
+                (Backend::Sqlite, _) => vec![sqlite_edit],
+                (Backend::Postgres, Some(edit)) => vec!["ALTER TABLE events ALTER COLUMN payload TYPE text", edit],
+                (Backend::Postgres, None) => continue,
+            };
+            let (db, store) = loaded(backend).await;
+            let clean = verify(store.as_ref(), |_| {}).await.unwrap();
+            db.tamper(&edits).await;
+            let report = verify(store.as_ref(), |_| {})
+                .await
+                .unwrap_or_else(|e| panic!("{backend:?}, {what}: verify must report the broken event, not fail: {e}"));
+            assert_eq!(
+                report.first_broken_position,
+                Some(18),
+                "{backend:?}, {what}: {report:?}"
+            );
+            assert_eq!(
+                kinds(&report),
+                vec![ProblemKind::HashMismatch, ProblemKind::Undecodable],
+                "{backend:?}, {what}: {report:?}"
+            );
+            assert!(report.problems.iter().all(|p| p.position == Some(18)), "{report:?}");
+            assert_eq!(
+                report.head_hash, clean.head_hash,
+                "{backend:?}, {what}: the chain is read on past the broken event to its head"
+            );
+            assert_eq!(report.events, clean.events);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_flip_that_keeps_the_payload_json_is_caught_at_its_position() {
+    for backend in BACKENDS {
+        let (db, store) = loaded(backend).await;
+        // A byte of a key: still JSON, no longer this event.
+        let edit = match backend {
+            Backend::Sqlite => {
+                "UPDATE events SET payload = REPLACE(payload, '\"amount_cny\"', '\"amount#cny\"') WHERE global_position = 18"
+            }
+            Backend::Postgres => {
+                "UPDATE events SET payload = (payload - 'amount_cny') || jsonb_build_object('amount#cny', payload->'amount_cny') \
+                 WHERE global_position = 18"
+            }
+        };
+        db.tamper(&[edit]).await;
+        let report = verify(store.as_ref(), |_| {}).await.unwrap();
+        assert_eq!(report.first_broken_position, Some(18), "{backend:?}: {report:?}");
+        assert_eq!(
+            kinds(&report),
+            vec![ProblemKind::HashMismatch, ProblemKind::Undecodable],
+            "{backend:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_edited_event_is_never_replayed_into_its_aggregate() {
+    // Position 36 is a fill of A0001's order O000001; made a fill of O000000, which does
+    // not exist, the order's expiry at 94 would release another reserve than it holds,
+    // which the rules assert never happens: the replay must stop at the edit instead.
+    for backend in BACKENDS {
+        let (db, store) = loaded(backend).await;
+        let edit = match backend {
+            Backend::Sqlite => {
+                "UPDATE events SET payload = REPLACE(payload, '\"O000001\"', '\"O000000\"') WHERE global_position = 36"
+            }
+            Backend::Postgres => {
+                "UPDATE events SET payload = jsonb_set(payload, '{order_id}', '\"O000000\"') WHERE global_position = 36"
+            }
+        };
+        db.tamper(&[edit]).await;
+        let report = verify(store.as_ref(), |_| {}).await.unwrap();
+        assert_eq!(report.first_broken_position, Some(36), "{backend:?}: {report:?}");
+        assert_eq!(
+            kinds(&report),
+            vec![ProblemKind::HashMismatch],
+            "{backend:?}: {report:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_row_whose_columns_do_not_read_is_caught_at_its_position() {
+    // SQLite keeps whatever bytes a column is given; PostgreSQL's types refuse these.
+    let edits = [
+        "UPDATE events SET recorded_at = 'yesterday' WHERE global_position = 18",
+        "UPDATE events SET aggregate_id = CAST(X'41FF' AS TEXT) WHERE global_position = 18",
+    ];
+    for edit in edits {
+        let (db, store) = loaded(Backend::Sqlite).await;
+        let clean = verify(store.as_ref(), |_| {}).await.unwrap();
+        db.tamper(&[edit]).await;
+        let report = verify(store.as_ref(), |_| {}).await.unwrap();
+        assert_eq!(report.first_broken_position, Some(18), "{edit}: {report:?}");
+        assert_eq!(report.problems[0].kind, ProblemKind::Unreadable, "{edit}: {report:?}");
+        assert_eq!(report.head_hash, clean.head_hash, "{edit}");
+        assert!(
+            !kinds(&report).contains(&ProblemKind::ChainBroken),
+            "the next event still links to the unreadable row's hash: {report:?}"
+        );
     }
 }
 
@@ -119,7 +200,7 @@ async fn an_edited_payload_is_caught_at_its_position() {
 async fn a_deleted_event_is_caught_where_the_gap_is() {
     for backend in BACKENDS {
         let (db, store) = loaded(backend).await;
-        tamper(&db, &["DELETE FROM events WHERE global_position = 40"]).await;
+        db.tamper(&["DELETE FROM events WHERE global_position = 40"]).await;
         let report = verify(store.as_ref(), |_| {}).await.unwrap();
         assert_eq!(report.first_broken_position, Some(41), "{backend:?}: {report:?}");
         let found = kinds(&report);
@@ -134,7 +215,7 @@ async fn a_deleted_event_is_caught_where_the_gap_is() {
 async fn a_deleted_last_event_is_caught_by_the_idempotency_records() {
     for backend in BACKENDS {
         let (db, store) = loaded(backend).await;
-        tamper(&db, &["DELETE FROM events WHERE global_position = 169"]).await;
+        db.tamper(&["DELETE FROM events WHERE global_position = 169"]).await;
         let report = verify(store.as_ref(), |_| {}).await.unwrap();
         assert_eq!(report.first_broken_position, Some(169), "{backend:?}: {report:?}");
         assert!(kinds(&report).contains(&ProblemKind::OutcomesDisagree));
@@ -146,14 +227,11 @@ async fn reordered_events_are_caught() {
     for backend in BACKENDS {
         let (db, store) = loaded(backend).await;
         // Swap positions 50 and 51 through a free position.
-        tamper(
-            &db,
-            &[
-                "UPDATE events SET global_position = 100000 WHERE global_position = 50",
-                "UPDATE events SET global_position = 50 WHERE global_position = 51",
-                "UPDATE events SET global_position = 51 WHERE global_position = 100000",
-            ],
-        )
+        db.tamper(&[
+            "UPDATE events SET global_position = 100000 WHERE global_position = 50",
+            "UPDATE events SET global_position = 50 WHERE global_position = 51",
+            "UPDATE events SET global_position = 51 WHERE global_position = 100000",
+        ])
         .await;
         let report = verify(store.as_ref(), |_| {}).await.unwrap();
         assert_eq!(report.first_broken_position, Some(50), "{backend:?}: {report:?}");
@@ -165,11 +243,8 @@ async fn reordered_events_are_caught() {
 async fn an_edited_hash_is_caught() {
     for backend in BACKENDS {
         let (db, store) = loaded(backend).await;
-        tamper(
-            &db,
-            &["UPDATE events SET hash = REPLACE(hash, SUBSTR(hash, 1, 4), 'beef') WHERE global_position = 77"],
-        )
-        .await;
+        db.tamper(&["UPDATE events SET hash = REPLACE(hash, SUBSTR(hash, 1, 4), 'beef') WHERE global_position = 77"])
+            .await;
         let report = verify(store.as_ref(), |_| {}).await.unwrap();
         assert_eq!(report.first_broken_position, Some(77), "{backend:?}: {report:?}");
         // The edited event no longer matches its content, and its successor no longer links to it.
@@ -199,7 +274,7 @@ async fn read_models_that_differ_from_the_replay_are_caught() {
             Backend::Sqlite => "UPDATE account_balances SET available = '47365.50' WHERE account_id = 'A0001'",
             Backend::Postgres => "UPDATE account_balances SET available = 47365.50 WHERE account_id = 'A0001'",
         };
-        tamper(&db, &[edit]).await;
+        db.tamper(&[edit]).await;
         let report = verify(store.as_ref(), |_| {}).await.unwrap();
         assert_eq!(kinds(&report), vec![ProblemKind::ProjectionDiffers], "{backend:?}");
         assert!(report.problems[0].detail.contains("A0001"));
@@ -208,7 +283,7 @@ async fn read_models_that_differ_from_the_replay_are_caught() {
             Backend::Sqlite => "UPDATE journal_entries SET amount = '1.00' WHERE global_position = 18 AND line = 1",
             Backend::Postgres => "UPDATE journal_entries SET amount = 1.00 WHERE global_position = 18 AND line = 1",
         };
-        tamper(&db, &[posting]).await;
+        db.tamper(&[posting]).await;
         let report = verify(store.as_ref(), |_| {}).await.unwrap();
         assert!(
             kinds(&report).contains(&ProblemKind::JournalUnbalanced),
@@ -248,7 +323,7 @@ async fn an_edit_to_any_read_model_table_is_caught() {
         let clean = verify(store.as_ref(), |_| {}).await.unwrap();
         assert!(clean.is_ok() && clean.projections_checked, "{backend:?}: {clean:?}");
         for (table, edit) in edits {
-            tamper(&db, &[edit]).await;
+            db.tamper(&[edit]).await;
             let report = verify(store.as_ref(), |_| {}).await.unwrap();
             assert!(report.projections_checked, "{backend:?}");
             let caught = report
@@ -303,7 +378,7 @@ async fn an_edit_to_any_balance_or_position_column_is_caught_and_named_by_accoun
         let clean = verify(store.as_ref(), |_| {}).await.unwrap();
         assert!(clean.is_ok() && clean.projections_checked, "{backend:?}: {clean:?}");
         for (table, named, edit) in edits {
-            tamper(&db, &[edit]).await;
+            db.tamper(&[edit]).await;
             let report = verify(store.as_ref(), |_| {}).await.unwrap();
             assert_eq!(
                 kinds(&report),

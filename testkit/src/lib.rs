@@ -49,6 +49,73 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// Runs SQL on the database directly, with the log's immutability triggers out of
+    /// the way, as someone with write access to the database file or server could: the
+    /// tampering that `verify` must catch. Panics on a statement that fails.
+    pub async fn tamper(&self, statements: &[&str]) {
+        match self.backend {
+            Backend::Sqlite => {
+                let mut conn = connect::<sqlx::SqliteConnection>(&self.url).await;
+                for statement in [
+                    "DROP TRIGGER IF EXISTS events_are_immutable_update",
+                    "DROP TRIGGER IF EXISTS events_are_immutable_delete",
+                ]
+                .iter()
+                .chain(statements)
+                {
+                    run(&mut conn, statement).await;
+                }
+            }
+            Backend::Postgres => {
+                let mut conn = connect::<sqlx::PgConnection>(&self.url).await;
+                for statement in ["ALTER TABLE events DISABLE TRIGGER USER"].iter().chain(statements) {
+                    run(&mut conn, statement).await;
+                }
+            }
+        }
+    }
+}
+
+async fn connect<C: Connection>(url: &str) -> C {
+    C::connect(url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to the test database {url}: {e}"))
+}
+
+async fn run<C>(conn: &mut C, statement: &str)
+where
+    C: Connection,
+    for<'c> &'c mut C: sqlx::Executor<'c, Database = C::Database>,
+{
+    if let Err(e) = sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned()))
+        .execute(&mut *conn)
+        .await
+    {
+        panic!("tampering statement {statement:?} failed: {e}");
+    }
+}
+
+/// The variable that sets how many cases each fuzz target runs (docs/operations.md, "Fuzzing").
+pub const FUZZ_CASES_VAR: &str = "LEDGER_FUZZ_CASES";
+
+/// A fuzz target's proptest configuration: `LEDGER_FUZZ_CASES` cases, or
+/// `default_cases` (a CI run of seconds); a failing case is saved beside the test in
+/// `<test>.proptest-regressions`, to be committed and replayed first on every run.
+pub fn fuzz_config(default_cases: u32) -> proptest::test_runner::Config {
+    let cases = std::env::var(FUZZ_CASES_VAR)
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(default_cases);
+    proptest::test_runner::Config {
+        cases,
+        failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::WithSource(
+            "proptest-regressions",
+        ))),
+        ..proptest::test_runner::Config::default()
+    }
+}
+
 pub fn postgres_base_url() -> String {
     std::env::var("LEDGER_TEST_PG_URL").unwrap_or_else(|_| DEFAULT_TEST_PG_URL.to_owned())
 }
@@ -64,6 +131,22 @@ pub fn sqlite() -> TestDatabase {
         postgres_database: None,
         _dir: Some(dir),
     }
+}
+
+/// A new SQLite file in a temporary directory holding a copy of the database at
+/// `template` (with its WAL, if one is left): many cases from one log built once.
+pub fn sqlite_copy_of(template: &std::path::Path) -> TestDatabase {
+    let db = sqlite();
+    let path = db.url.trim_start_matches("sqlite://").to_owned();
+    for suffix in ["", "-wal"] {
+        let from = format!("{}{suffix}", template.display());
+        if std::path::Path::new(&from).exists() {
+            if let Err(e) = std::fs::copy(&from, format!("{path}{suffix}")) {
+                panic!("cannot copy the SQLite file {from}: {e}");
+            }
+        }
+    }
+    db
 }
 
 /// A new, empty schema in the PostgreSQL test database.

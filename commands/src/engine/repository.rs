@@ -5,7 +5,8 @@ use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
 
-use cqrs_es::Aggregate;
+use cqrs_es::{Aggregate, DomainEvent};
+use ledger_domain::money::MoneyFields;
 use ledger_domain::Rejection;
 use ledger_eventstore::codec::{decode, encode};
 use ledger_eventstore::{EventStore, StreamAppend, StreamId};
@@ -80,12 +81,16 @@ async fn load_from_store<A: Aggregate>(store: &dyn EventStore, id: &str) -> Resu
 
 /// Decides a command on a loaded aggregate: on success the events are applied
 /// and staged for the stream; a refusal leaves the aggregate as it was.
-pub(super) fn decide_and_stage<A: Aggregate>(
+pub(super) fn decide_and_stage<A>(
     loaded: &mut Loaded<A>,
     id: &str,
     decide: impl FnOnce(&A) -> Result<Vec<A::Event>, Rejection>,
     appends: &mut Vec<StreamAppend>,
-) -> Result<Decision, EngineError> {
+) -> Result<Decision, EngineError>
+where
+    A: Aggregate,
+    A::Event: MoneyFields,
+{
     let events = match decide(&loaded.state) {
         Ok(events) => events,
         Err(rejection) => return Ok(Err(rejection)),
@@ -93,7 +98,13 @@ pub(super) fn decide_and_stage<A: Aggregate>(
     if events.is_empty() {
         return Ok(Ok(()));
     }
-    let encoded = events.iter().map(encode).collect::<Result<Vec<_>, _>>()?;
+    let encoded = events
+        .iter()
+        .map(|event| {
+            assert_canonical_money(event);
+            encode(event)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     appends.push(StreamAppend {
         stream: StreamId::new(A::TYPE, id),
         expected_sequence: loaded.sequence,
@@ -104,4 +115,65 @@ pub(super) fn decide_and_stage<A: Aggregate>(
         loaded.state.apply(event);
     }
     Ok(Ok(()))
+}
+
+/// Money in a new event has one spelling (`money::canonical_fen`: two decimals, no
+/// negative zero), which the domain gives it; an event without it must not reach the
+/// log, where it would make the chain depend on how the account was last loaded.
+fn assert_canonical_money<E: MoneyFields + DomainEvent>(event: &E) {
+    if let Some((field, amount)) = event.non_canonical_money() {
+        panic!(
+            "event {} would store {field} as {amount:?}, not in its canonical form \
+             (two decimals, no negative zero): the domain must spell it with money::canonical_fen",
+            event.event_type()
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use ledger_domain::account::AccountEvent;
+    use ledger_domain::ids::OrderId;
+    use ledger_domain::Account;
+    use rust_decimal::Decimal;
+
+    use super::*;
+
+    /// An event whose apply needs nothing before it.
+    fn completed(released_cny: Decimal) -> AccountEvent {
+        AccountEvent::OrderCompleted {
+            order_id: OrderId::parse("O1").unwrap(),
+            released_cny,
+        }
+    }
+
+    fn stage(event: AccountEvent) -> Result<Decision, EngineError> {
+        let mut loaded = Loaded {
+            state: Account::default(),
+            sequence: 0,
+        };
+        decide_and_stage(&mut loaded, "A1", |_| Ok(vec![event]), &mut Vec::new())
+    }
+
+    #[test]
+    fn an_event_with_money_in_its_canonical_form_is_staged() {
+        assert!(matches!(
+            stage(completed(Decimal::from_str("0.00").unwrap())),
+            Ok(Ok(()))
+        ));
+    }
+
+    #[test]
+    #[should_panic(expected = "event OrderCompleted would store released_cny as -0")]
+    fn a_negative_zero_never_reaches_the_log() {
+        let _ = stage(completed(-Decimal::ZERO));
+    }
+
+    #[test]
+    #[should_panic(expected = "would store released_cny as 12.5,")]
+    fn an_amount_of_another_scale_never_reaches_the_log() {
+        let _ = stage(completed(Decimal::from_str("12.5").unwrap()));
+    }
 }

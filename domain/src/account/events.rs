@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::fees::FeeBreakdown;
 use crate::ids::{AccountId, BankRef, ExecId, InstrumentCode, OrderId};
 use crate::market::{Board, Side};
+use crate::money::MoneyFields;
 
 /// Which way a large cash movement went; `deposit` / `withdrawal` in the event.
 #[derive(
@@ -131,6 +132,55 @@ pub enum AccountEvent {
     AccountUnfrozen {
         reason: String,
     },
+}
+
+impl MoneyFields for AccountEvent {
+    fn money_fields_mut(&mut self) -> Vec<(&'static str, &mut Decimal)> {
+        match self {
+            AccountEvent::AccountOpened { .. }
+            | AccountEvent::CancelRequested { .. }
+            | AccountEvent::AccountFrozen { .. }
+            | AccountEvent::AccountUnfrozen { .. } => vec![],
+            AccountEvent::CashDeposited { amount_cny, .. }
+            | AccountEvent::WithdrawalRequested { amount_cny, .. }
+            | AccountEvent::WithdrawalConfirmed { amount_cny, .. }
+            | AccountEvent::WithdrawalFailed { amount_cny, .. } => vec![("amount_cny", amount_cny)],
+            AccountEvent::LargeCashMovementFlagged {
+                amount_cny,
+                threshold_cny,
+                ..
+            } => vec![("amount_cny", amount_cny), ("threshold_cny", threshold_cny)],
+            AccountEvent::OrderPlaced {
+                limit_price,
+                reserved_cny,
+                ..
+            } => vec![("limit_price", limit_price), ("reserved_cny", reserved_cny)],
+            AccountEvent::OrderRejected { released_cny, .. }
+            | AccountEvent::OrderCompleted { released_cny, .. }
+            | AccountEvent::OrderCanceled { released_cny, .. }
+            | AccountEvent::OrderExpired { released_cny, .. } => vec![("released_cny", released_cny)],
+            AccountEvent::FillBooked {
+                price,
+                value_cny,
+                fees,
+                reserve_used_cny,
+                available_change_cny,
+                unsettled_change_cny,
+                ..
+            } => {
+                let mut fields = vec![
+                    ("price", price),
+                    ("value_cny", value_cny),
+                    ("reserve_used_cny", reserve_used_cny),
+                    ("available_change_cny", available_change_cny),
+                    ("unsettled_change_cny", unsettled_change_cny),
+                ];
+                fields.extend(fees.fields_mut());
+                fields
+            }
+            AccountEvent::TradesSettled { settled_cny, .. } => vec![("settled_cny", settled_cny)],
+        }
+    }
 }
 
 impl DomainEvent for AccountEvent {

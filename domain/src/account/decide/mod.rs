@@ -15,13 +15,21 @@ use super::events::AccountEvent;
 use super::state::Account;
 use crate::error::{reject, RejectCode, Rejection};
 use crate::ids::OrderId;
+use crate::money::MoneyFields;
 use crate::order::Order;
 use crate::rules::MarketRules;
 use crate::well_formed::order_size as check_order_size;
 
 impl Account {
-    /// Decides the events of a command. Refusals change nothing.
+    /// Decides the events of a command. Refusals change nothing. Every amount and
+    /// price is spelled canonically (`money::canonical_fen`), so the state an event
+    /// builds is the same whether the event was just decided or read back from the log.
     pub fn decide(&self, command: AccountCommand, rules: &MarketRules) -> Result<Vec<AccountEvent>, Rejection> {
+        let events = self.decide_events(command, rules)?;
+        Ok(events.into_iter().map(MoneyFields::with_canonical_money).collect())
+    }
+
+    fn decide_events(&self, command: AccountCommand, rules: &MarketRules) -> Result<Vec<AccountEvent>, Rejection> {
         if let AccountCommand::Open {
             account_id,
             customer_name,
