@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use ledger_eventstore::{
-    Atomicity, CommandRecord, Database, EventStore, OutcomeTotals, RecordedEvent, StoreError, StoredOutcome, StreamId,
+    Atomicity, CommandRecord, Database, EventStore, OutcomeTotals, RawEvent, RecordedEvent, StoreError, StoredOutcome,
+    StreamId, UnreadableEvent,
 };
 
 /// The sentence of every injected error, so that a test can tell it from a real one.
@@ -139,6 +140,16 @@ impl EventStore for FaultyStore {
 
     async fn read_after(&self, after_position: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         self.read(StoreCall::ReadAfter, self.inner.read_after(after_position, limit))
+            .await
+    }
+
+    /// Passed through under the same plan as `read_after`, so verify sees the stored bytes.
+    async fn read_raw_after(
+        &self,
+        after_position: u64,
+        limit: usize,
+    ) -> Result<Vec<Result<RawEvent, UnreadableEvent>>, StoreError> {
+        self.read(StoreCall::ReadAfter, self.inner.read_raw_after(after_position, limit))
             .await
     }
 

@@ -30,8 +30,6 @@ use ledger_testkit::faults::{Fault, FaultPlan, FaultyStore, StoreCall};
 use ledger_testkit::TestDatabase;
 use rand::rngs::ChaCha8Rng;
 use rand::RngExt;
-use rust_decimal::Decimal;
-use serde_json::Value;
 
 use crate::generator::{stream, Batch, Coverage, Generator, Stream};
 
@@ -62,17 +60,6 @@ pub struct Options {
     pub append_fault_pct: Option<u32>,
 }
 
-/// Known issues of issue 11 the checks meet: counted and reported, not failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum KnownIssue {
-    /// Issue 11 point 4: an aggregate rebuilt from the log (after a failed batch,
-    /// or a restart) writes `"0"` where the uninterrupted reference wrote `"-0"`
-    /// (or another scale of zero), so the payloads, and the chain from there, differ
-    /// by the sign or scale of a zero. Fixed on another branch: once it is merged,
-    /// remove this variant and the logs must be equal byte for byte.
-    NegativeZero,
-}
-
 /// What one seed did, for the summary and the coverage checks.
 #[derive(Debug, Clone, Default)]
 pub struct SeedReport {
@@ -86,7 +73,6 @@ pub struct SeedReport {
     /// The reference's answers by status and code.
     pub answers: BTreeMap<String, u64>,
     pub coverage: Coverage,
-    pub known: BTreeMap<KnownIssue, u64>,
 }
 
 /// Gives every command decided in a step the step's time plus its place in the
@@ -190,8 +176,6 @@ struct Simulation {
     lines: u64,
     /// The highest position both logs were compared to.
     compared_to: u64,
-    /// Where the logs first differed by a zero's sign or scale (issue 11 point 4).
-    zero_differs_from: Option<u64>,
     command_ids: BTreeSet<String>,
     /// The latest steps that met faults, for the failure report.
     fault_history: Vec<String>,
@@ -270,7 +254,6 @@ impl Simulation {
             step: 0,
             lines: 0,
             compared_to: 0,
-            zero_differs_from: None,
             command_ids: BTreeSet::new(),
             fault_history: Vec::new(),
             report: SeedReport::default(),
@@ -447,17 +430,12 @@ impl Simulation {
             ));
         }
         if want.payload != have.payload {
-            if zeros_canonical(&want.payload) != zeros_canonical(&have.payload) {
-                return Err(format!(
-                    "event {position}'s payload differs:\n  {}\nthe reference's:\n  {}",
-                    have.payload, want.payload
-                ));
-            }
-            *self.report.known.entry(KnownIssue::NegativeZero).or_default() += 1;
-            self.zero_differs_from.get_or_insert(position);
+            return Err(format!(
+                "event {position}'s payload differs:\n  {}\nthe reference's:\n  {}",
+                have.payload, want.payload
+            ));
         }
-        let chain_may_differ = self.zero_differs_from.is_some_and(|from| from <= position);
-        if !chain_may_differ && (want.hash != have.hash || want.prev_hash != have.prev_hash) {
+        if (want.hash != have.hash || want.prev_hash != have.prev_hash) {
             return Err(format!(
                 "event {position} has the same content but another hash: {} (the reference's {})",
                 have.hash, want.hash
@@ -550,7 +528,7 @@ impl Simulation {
         if !report.is_ok() || !reference.is_ok() || !report.projections_checked {
             return Err(self.failed_at_end(format!("verify: {report:?}\nthe reference's: {reference:?}")));
         }
-        if self.zero_differs_from.is_none() && report.head_hash != reference.head_hash {
+        if report.head_hash != reference.head_hash {
             return Err(self.failed_at_end(format!(
                 "head hash {} (the reference's {})",
                 report.head_hash, reference.head_hash
@@ -617,22 +595,6 @@ fn outcome(want: &LineAnswer, have: &LineAnswer) -> bool {
     let positions = |answer: &LineAnswer| (answer.first_position, answer.last_position);
     (want.line, &want.command_id, of(want)) == (have.line, &have.command_id, of(have))
         && positions(want) == positions(have)
-}
-
-/// A payload with every decimal zero written `"0"`: the sign and the scale of a zero
-/// are what issue 11 point 4 is about.
-fn zeros_canonical(value: &Value) -> Value {
-    match value {
-        Value::String(text) if text.parse::<Decimal>().is_ok_and(|d| d.is_zero()) => Value::String("0".into()),
-        Value::Array(items) => Value::Array(items.iter().map(zeros_canonical).collect()),
-        Value::Object(fields) => Value::Object(
-            fields
-                .iter()
-                .map(|(key, value)| (key.clone(), zeros_canonical(value)))
-                .collect(),
-        ),
-        other => other.clone(),
-    }
 }
 
 async fn read_all_after(store: &dyn EventStore, after: u64) -> Result<Vec<RecordedEvent>, String> {
