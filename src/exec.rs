@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
-use ledger_app::{CommandLines, EventStore, Ledger, LineAnswer, LineBatches, MarketRules, Status};
+use ledger_app::{AppError, CommandLines, EventStore, Ledger, LineAnswer, LineBatches, MarketRules, Status};
 
 /// The actor recorded with the events of `ledger exec`.
 const EXEC_ACTOR: &str = "cli:exec";
@@ -46,12 +46,18 @@ pub async fn run(
     } else {
         file.display().to_string()
     };
+    // The last line answered: an error that stops the run says up to where it is committed.
+    let mut answered_through = 0;
     while let Some((line_no, text)) = lines.next_line().with_context(|| source.clone())? {
-        let answers = batches.push(line_no, text).await?;
+        let answers = batches
+            .push(line_no, text)
+            .await
+            .map_err(|e| stopped(e, answered_through))?;
         progress.inc(answers.len() as u64);
         print_answers(&mut out, &answers, json)?;
+        answered_through = answers.last().map_or(answered_through, |answer| answer.line);
     }
-    let answers = batches.finish().await?;
+    let answers = batches.finish().await.map_err(|e| stopped(e, answered_through))?;
     progress.finish_and_clear();
     print_answers(&mut out, &answers, json)?;
     if !json {
@@ -64,6 +70,13 @@ pub async fn run(
         writeln!(out, "{} commands: {}", tally.total(), parts.join(", "))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// An error that stopped the run after line `answered_through`: one sentence with its
+/// stable code first, saying what is committed and that a rerun is safe.
+fn stopped(error: AppError, answered_through: u64) -> anyhow::Error {
+    let error = AppError::interrupted(error, answered_through);
+    anyhow::anyhow!("{}: {error}", error.code())
 }
 
 /// The command file, or standard input for `-` (a file piped from another program).

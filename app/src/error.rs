@@ -79,6 +79,13 @@ pub enum AppError {
     /// A read model row the ledger itself wrote does not parse: the tables need a rebuild.
     #[error("a read model is corrupt: {0}")]
     CorruptReadModel(String),
+    /// A run of command-file lines stopped by an error of the database (or of the engine)
+    /// after `answered_through`, the last line answered (0: none). Its code is the cause's.
+    #[error("{}", interrupted_message(cause, *answered_through))]
+    Interrupted {
+        answered_through: u64,
+        cause: Box<AppError>,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -96,7 +103,28 @@ fn open_store_message(url: &str, cause: &StoreError) -> String {
     }
 }
 
+/// The cause, what was answered (and so committed), and that a rerun is safe: the
+/// idempotency records answer every command already decided with `duplicate`.
+fn interrupted_message(cause: &AppError, answered_through: u64) -> String {
+    let answered = match answered_through {
+        0 => "no line was answered".to_owned(),
+        n => format!("lines 1 to {n} were answered and are committed, no line after {n} was answered"),
+    };
+    format!(
+        "{cause}; {answered} (the batch in flight may have been committed as well); rerunning the same \
+         file is safe: a command already recorded answers `duplicate` and only the others run"
+    )
+}
+
 impl AppError {
+    /// A run of lines stopped after line `answered_through` (0: before any answer) by `cause`.
+    pub fn interrupted(cause: AppError, answered_through: u64) -> AppError {
+        AppError::Interrupted {
+            answered_through,
+            cause: Box::new(cause),
+        }
+    }
+
     /// The stable code of this kind of error.
     pub fn code(&self) -> &'static str {
         match self {
@@ -116,6 +144,7 @@ impl AppError {
             AppError::DatabaseNotEmpty { .. } => "database_not_empty",
             AppError::Output { .. } => "output_failed",
             AppError::CorruptReadModel(_) => "corrupt_data",
+            AppError::Interrupted { cause, .. } => cause.code(),
             AppError::Store(cause) => store_code(cause),
             AppError::Engine(cause) => engine_code(cause),
             AppError::Projection(ProjectionError::Store(cause)) => store_code(cause),
@@ -136,7 +165,8 @@ fn store_code(error: &StoreError) -> &'static str {
         },
         StoreError::NoSuchFile | StoreError::NoLedger { .. } => "no_ledger",
         StoreError::NoDatabaseName | StoreError::NoSuchDirectory => "invalid_input",
-        StoreError::Conflict { .. } => "contention",
+        StoreError::ConnectionLost(_) => "database_lost",
+        StoreError::Conflict { .. } | StoreError::LockTimeout { .. } => "contention",
         StoreError::LimitExceeded { .. } => "too_large",
         StoreError::Corrupt(_) => "corrupt_data",
         _ => "database",

@@ -4,6 +4,7 @@
 //! decisions in between are `plan`'s; the transaction ends in `commit_or_roll_back`.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::marker::PhantomData;
 
 use async_trait::async_trait;
 use sqlx::Transaction;
@@ -13,7 +14,7 @@ use crate::database::commit_or_roll_back;
 use crate::plan::{chain_plan, outcomes_of, plan_append, stored_metadata, ChainedRow, PlannedEvent};
 use crate::records::{CommandRecord, EventMetadata, StoreError, StoredOutcome, StreamId};
 use crate::rows::to_i64;
-use crate::store::{check_limit, Atomicity, MAX_APPEND_COMMANDS};
+use crate::store::{check_limit, AppendLock, Atomicity, MAX_APPEND_COMMANDS};
 
 /// The columns of `events` an append writes, in the order `EventRow` binds them.
 pub(crate) const EVENT_INSERT_COLUMNS: [&str; 15] = [
@@ -98,7 +99,8 @@ pub(crate) trait AppendSql: Sync {
     async fn begin_append(&self) -> Result<Transaction<'static, Self::Db>, StoreError>;
 
     /// Makes this append the only one until its transaction ends: positions are then
-    /// handed out in commit order and each append chains onto the last hash.
+    /// handed out in commit order and each append chains onto the last hash. Waits at
+    /// most `MAX_APPEND_LOCK_WAIT_MS`; taking it again in the same transaction is harmless.
     async fn lock_appends(tx: &mut Transaction<'static, Self::Db>) -> Result<(), StoreError>;
 
     /// Those of these command ids that already have an outcome.
@@ -137,6 +139,46 @@ pub(crate) async fn append_batch<B: AppendSql>(
     let mut tx = backend.begin_append().await?;
     let written = write_batch::<B>(&mut tx, commands, atomicity).await;
     commit_or_roll_back(tx, written, StoreError::from).await
+}
+
+/// `EventStore::lock_appends`, for every backend: the append's transaction, begun and
+/// locked now, kept until [`AppendLock::append`] or [`AppendLock::release`].
+pub(crate) async fn hold_appends<B: AppendSql + 'static>(backend: &B) -> Result<Box<dyn AppendLock>, StoreError> {
+    let mut tx = backend.begin_append().await?;
+    if let Err(error) = B::lock_appends(&mut tx).await {
+        let _ = tx.rollback().await;
+        return Err(error);
+    }
+    Ok(Box::new(HeldAppend::<B> {
+        tx,
+        backend: PhantomData,
+    }))
+}
+
+/// The append lock held in an open transaction, which only an append or a release ends.
+struct HeldAppend<B: AppendSql> {
+    tx: Transaction<'static, B::Db>,
+    backend: PhantomData<fn() -> B>,
+}
+
+#[async_trait]
+impl<B: AppendSql + 'static> AppendLock for HeldAppend<B> {
+    async fn append(self: Box<Self>, commands: &[CommandRecord]) -> Result<Vec<StoredOutcome>, StoreError> {
+        let mut tx = self.tx;
+        let written = match check_limit("commands in one append", commands.len(), MAX_APPEND_COMMANDS) {
+            Ok(()) => write_batch::<B>(&mut tx, commands, Atomicity::AllOrNothing).await,
+            Err(error) => Err(error),
+        };
+        commit_or_roll_back(tx, written, StoreError::from)
+            .await?
+            .into_iter()
+            .collect()
+    }
+
+    async fn release(self: Box<Self>) {
+        // A failed rollback means the connection is gone, and the lock with it.
+        let _ = self.tx.rollback().await;
+    }
 }
 
 /// Everything an append writes, inside the caller's transaction: outcomes of known

@@ -20,6 +20,14 @@ const SQLITE_MAX_CONNECTIONS: u32 = 4;
 const POSTGRES_MAX_CONNECTIONS: u32 = 8;
 /// How long opening waits for PostgreSQL to answer before saying it does not.
 const POSTGRES_CONNECT_TIMEOUT_MS: u64 = 5_000;
+/// The `application_name` of the ledger's PostgreSQL sessions, unless the URL
+/// (`?application_name=…`) or `PGAPPNAME` names another: how an operator finds them
+/// in `pg_stat_activity`.
+const POSTGRES_APPLICATION_NAME: &str = "ledger";
+/// Where Debian's PostgreSQL packages keep each cluster's configuration, as `VERSION/CLUSTER/`.
+const DEBIAN_CLUSTERS_DIR: &str = "/etc/postgresql";
+/// PostgreSQL's port when a cluster's configuration names none.
+const POSTGRES_DEFAULT_PORT: u16 = 5432;
 
 /// Whether the ledger's table is there: the first migration creates it, and nothing else does.
 const SQLITE_HAS_LEDGER: &str = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'events'";
@@ -60,7 +68,10 @@ pub(crate) async fn open_sqlite_pool(
 /// A pool on the PostgreSQL database at `url`, migrated. The schema is the connection's
 /// `search_path` (`?options=-c%20search_path%3Dname` in the URL selects another one).
 pub(crate) async fn open_postgres_pool(url: &str, mode: OpenMode) -> Result<PgPool, StoreError> {
-    let options = PgConnectOptions::from_str(url)?;
+    let mut options = PgConnectOptions::from_str(url)?;
+    if options.get_application_name().is_none() {
+        options = options.application_name(POSTGRES_APPLICATION_NAME);
+    }
     // One connection first, without the pool's retries: a refused connection or a wrong
     // name is then said at once, instead of "pool timed out" after the acquire timeout.
     let timeout = Duration::from_millis(POSTGRES_CONNECT_TIMEOUT_MS);
@@ -120,8 +131,8 @@ fn connect_error(options: &PgConnectOptions, error: sqlx::Error) -> StoreError {
             ConnectFailure::Refused,
             format!(
                 "cannot reach the database server: connection refused at {server}, where no PostgreSQL server \
-                 listens. Check the host and port \
-                 in --db, or start the server (pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start)"
+                 listens. Check the host and port in --db, or start the server ({})",
+                start_hint(options.get_host(), options.get_port())
             ),
         ),
         sqlx::Error::Io(io) => (
@@ -148,6 +159,56 @@ fn connect_error(options: &PgConnectOptions, error: sqlx::Error) -> StoreError {
     StoreError::Unreachable { failure, reason }
 }
 
+/// How to start the server at `host:port`: the command for the one local Debian cluster
+/// configured on that port when there is exactly one, else examples (never a cluster
+/// name the ledger cannot know).
+fn start_hint(host: &str, port: u16) -> String {
+    let local = matches!(host, "localhost" | "127.0.0.1" | "::1") || host.starts_with('/');
+    let clusters = if local { clusters_on_port(port) } else { Vec::new() };
+    match clusters.as_slice() {
+        [(version, cluster)] => {
+            format!("`pg_ctlcluster {version} {cluster} start`, the cluster configured on port {port}")
+        }
+        _ => "for example `pg_ctlcluster VERSION CLUSTER start` or `systemctl start postgresql`".to_owned(),
+    }
+}
+
+/// The Debian clusters (version, name) whose `postgresql.conf` sets this port (or none, for 5432).
+fn clusters_on_port(port: u16) -> Vec<(String, String)> {
+    let subdirectories = |dir: &std::path::Path| -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(dir)
+            .map(|entries| entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect())
+            .unwrap_or_default()
+    };
+    let mut found = Vec::new();
+    for version in subdirectories(std::path::Path::new(DEBIAN_CLUSTERS_DIR)) {
+        for cluster in subdirectories(&version) {
+            let Ok(conf) = std::fs::read_to_string(cluster.join("postgresql.conf")) else {
+                continue;
+            };
+            if configured_port(&conf) == port {
+                let name = |p: &std::path::Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
+                if let (Some(version), Some(cluster)) = (name(&version), name(&cluster)) {
+                    found.push((version, cluster));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// The `port = N` a `postgresql.conf` sets (its last, as PostgreSQL reads it), or the default.
+fn configured_port(conf: &str) -> u16 {
+    conf.lines()
+        .filter_map(|line| {
+            let setting = line.split('#').next()?.trim();
+            let (key, value) = setting.split_once('=')?;
+            (key.trim() == "port").then(|| value.trim().trim_matches('\'').parse().ok())?
+        })
+        .next_back()
+        .unwrap_or(POSTGRES_DEFAULT_PORT)
+}
+
 /// Ends a transaction by its body's result: commits it after `Ok`, rolls it back at once
 /// after `Err`. Every transaction of the ledger ends here, because a dropped transaction is
 /// only rolled back when its connection is next used, and until then it holds its locks
@@ -170,5 +231,18 @@ where
             let _ = tx.rollback().await;
             Err(error)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::configured_port;
+
+    #[test]
+    fn the_port_a_cluster_is_configured_on() {
+        assert_eq!(configured_port("port = 5433\t\t# (change requires restart)\n"), 5433);
+        assert_eq!(configured_port("#port = 5433\nlisten_addresses = '*'\n"), 5432);
+        assert_eq!(configured_port("port = 5433\nport = '5434'\n"), 5434);
+        assert_eq!(configured_port("portal = 1\n"), 5432);
     }
 }

@@ -34,11 +34,11 @@ pub use postgres::PostgresEventStore;
 /// Key of PostgreSQL's advisory lock that serialises appends: who holds it shows in `pg_locks`.
 pub use postgres::APPEND_LOCK_KEY as POSTGRES_APPEND_LOCK_KEY;
 pub use records::{
-    CommandRecord, ConnectFailure, EventMetadata, NewEvent, OutcomeStatus, OutcomeTotals, RawEvent, RecordedEvent,
-    StoreError, StoredOutcome, StreamAppend, StreamId, UnreadableEvent,
+    CommandRecord, ConnectFailure, DbFailure, EventMetadata, NewEvent, OutcomeStatus, OutcomeTotals, RawEvent,
+    RecordedEvent, StoreError, StoredOutcome, StreamAppend, StreamId, UnreadableEvent,
 };
 pub use sqlite::SqliteEventStore;
 pub use store::{
-    read_raw_towards, read_towards, Atomicity, EventStore, MAX_APPEND_COMMANDS, MAX_HELD_BACK_MS, MAX_OUTCOME_LOOKUPS,
-    MAX_READ_EVENTS, MAX_REFUSAL_READS,
+    read_raw_towards, read_towards, AppendLock, Atomicity, EventStore, MAX_APPEND_COMMANDS, MAX_APPEND_LOCK_WAIT_MS,
+    MAX_HELD_BACK_MS, MAX_OUTCOME_LOOKUPS, MAX_READ_EVENTS, MAX_REFUSAL_READS,
 };

@@ -13,7 +13,9 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use sqlx::{PgPool, Postgres, QueryBuilder, Row, Transaction};
 
-use crate::append::{append_batch, AppendSql, EventRow, OutcomeRow, EVENT_INSERT_COLUMNS, OUTCOME_INSERT_COLUMNS};
+use crate::append::{
+    append_batch, hold_appends, AppendSql, EventRow, OutcomeRow, EVENT_INSERT_COLUMNS, OUTCOME_INSERT_COLUMNS,
+};
 use crate::connect::OpenMode;
 use crate::database::{open_postgres_pool, Database};
 use crate::records::{
@@ -24,7 +26,8 @@ use crate::rows::{
     to_u64, PayloadForm,
 };
 use crate::store::{
-    check_limit, Atomicity, EventStore, MAX_APPEND_COMMANDS, MAX_OUTCOME_LOOKUPS, MAX_READ_EVENTS, MAX_REFUSAL_READS,
+    check_limit, AppendLock, Atomicity, EventStore, MAX_APPEND_COMMANDS, MAX_APPEND_LOCK_WAIT_MS, MAX_OUTCOME_LOOKUPS,
+    MAX_READ_EVENTS, MAX_REFUSAL_READS,
 };
 
 /// Key of the advisory lock that serialises appends ("LEDGERAP" in ASCII).
@@ -121,10 +124,11 @@ impl AppendSql for PostgresEventStore {
     }
 
     async fn lock_appends(tx: &mut Transaction<'static, Postgres>) -> Result<(), StoreError> {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(APPEND_LOCK_KEY)
-            .execute(&mut **tx)
-            .await?;
+        // One round trip; `lock_timeout` bounds the wait and ends with the transaction.
+        let lock = format!(
+            "SET LOCAL lock_timeout = {MAX_APPEND_LOCK_WAIT_MS}; SELECT pg_advisory_xact_lock({APPEND_LOCK_KEY})"
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(lock)).execute(&mut **tx).await?;
         Ok(())
     }
 
@@ -243,6 +247,10 @@ impl EventStore for PostgresEventStore {
         atomicity: Atomicity,
     ) -> Result<Vec<Result<StoredOutcome, StoreError>>, StoreError> {
         append_batch(self, commands, atomicity).await
+    }
+
+    async fn lock_appends(&self) -> Result<Box<dyn AppendLock>, StoreError> {
+        hold_appends(self).await
     }
 
     async fn load_stream(&self, stream: &StreamId) -> Result<Vec<RecordedEvent>, StoreError> {

@@ -5,6 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::chain::{canonical_json, ChainedFields};
+use crate::store::MAX_APPEND_LOCK_WAIT_MS;
 
 /// One aggregate's stream of events.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -275,11 +276,111 @@ pub enum StoreError {
          transaction still open on the database server (see pg_stat_activity); close it and retry"
     )]
     HeldBack { position: u64, waited_ms: u64 },
+    /// The connection to the database server was lost mid-work: the server shut down or
+    /// restarted, an operator ended the session, or the network dropped. Nothing after the
+    /// last committed transaction was written.
+    #[error("the connection to the database was lost ({0})")]
+    ConnectionLost(DbFailure),
+    /// Another writer held the database's write lock (SQLite's, or PostgreSQL's append
+    /// lock) for all of `waited_ms`; nothing was written.
+    #[error("waited {waited_ms} ms for the database's write lock, which another writer held all that time")]
+    LockTimeout { waited_ms: u64 },
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(DbFailure),
     #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
 }
+
+impl From<sqlx::Error> for StoreError {
+    /// Sorts a driver error by what the caller can do about it: a lost connection and a
+    /// lock wait that ran out are said as such (and a rerun is safe after either).
+    fn from(error: sqlx::Error) -> Self {
+        let failure = DbFailure(error);
+        if failure.is_lock_timeout() {
+            StoreError::LockTimeout {
+                waited_ms: MAX_APPEND_LOCK_WAIT_MS,
+            }
+        } else if failure.is_connection_lost() {
+            StoreError::ConnectionLost(failure)
+        } else {
+            StoreError::Database(failure)
+        }
+    }
+}
+
+/// A driver error as the ledger shows it: the server's own message with its code
+/// (PostgreSQL's SQLSTATE, SQLite's result code), without the driver's prefix or the
+/// line of the server's source file that raised it (PostgreSQL's "at line 3211", easily
+/// read as a line of a command file). Its `Display` says everything: it has no `source`.
+#[derive(Debug)]
+pub struct DbFailure(sqlx::Error);
+
+/// SQLSTATEs that mean the session is gone: connection exceptions (class 08), and the
+/// server shutting down, crashing, starting up, or ending the session (57P01–57P05).
+const SESSION_GONE_SQLSTATES: [&str; 5] = ["57P01", "57P02", "57P03", "57P04", "57P05"];
+/// PostgreSQL's `lock_not_available`: `lock_timeout` ran out.
+const LOCK_NOT_AVAILABLE_SQLSTATE: &str = "55P03";
+/// SQLite's `SQLITE_BUSY`: its busy timeout ran out waiting for the write lock.
+const SQLITE_BUSY: &str = "5";
+
+impl DbFailure {
+    /// The server's error code: SQLSTATE on PostgreSQL, the extended result code on SQLite.
+    pub fn code(&self) -> Option<String> {
+        match &self.0 {
+            sqlx::Error::Database(answer) => answer.code().map(|code| code.into_owned()),
+            _ => None,
+        }
+    }
+
+    fn is_postgres(&self) -> bool {
+        matches!(&self.0, sqlx::Error::Database(answer) if answer.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some())
+    }
+
+    fn is_connection_lost(&self) -> bool {
+        match &self.0 {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => {
+                true
+            }
+            sqlx::Error::Database(_) if self.is_postgres() => self
+                .code()
+                .is_some_and(|code| code.starts_with("08") || SESSION_GONE_SQLSTATES.contains(&code.as_str())),
+            _ => false,
+        }
+    }
+
+    fn is_lock_timeout(&self) -> bool {
+        let code = self.code();
+        match code.as_deref() {
+            Some(LOCK_NOT_AVAILABLE_SQLSTATE) => self.is_postgres(),
+            Some(SQLITE_BUSY) => !self.is_postgres(),
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for DbFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            sqlx::Error::Database(answer) => {
+                let label = if self.is_postgres() {
+                    "PostgreSQL said"
+                } else {
+                    "SQLite said"
+                };
+                let code_name = if self.is_postgres() { "SQLSTATE" } else { "code" };
+                match answer.code() {
+                    Some(code) => write!(f, "{label}: {}, {code_name} {code}", answer.message()),
+                    None => write!(f, "{label}: {}", answer.message()),
+                }
+            }
+            sqlx::Error::Io(io) => write!(f, "{io}"),
+            sqlx::Error::PoolTimedOut => write!(f, "no connection could be opened or freed in time"),
+            other => write!(f, "{other}"),
+        }
+    }
+}
+
+impl std::error::Error for DbFailure {}
 
 #[cfg(test)]
 mod tests {

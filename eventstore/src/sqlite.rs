@@ -14,7 +14,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 
 use crate::append::{
-    append_batch, AppendSql, EventRow, OutcomeRow, EVENT_INSERT_COLUMNS, OUTCOME_INSERT_COLUMNS, STREAM_KEY_PARAMETERS,
+    append_batch, hold_appends, AppendSql, EventRow, OutcomeRow, EVENT_INSERT_COLUMNS, OUTCOME_INSERT_COLUMNS,
+    STREAM_KEY_PARAMETERS,
 };
 use crate::connect::OpenMode;
 use crate::database::{open_sqlite_pool, Database};
@@ -25,10 +26,13 @@ use crate::rows::{
     all_decoded, decoded_stream, head_position_of, outcome_from_row, outcome_totals_of, raw_event_from_row, to_i64,
     to_u64, PayloadForm,
 };
-use crate::store::{check_limit, Atomicity, EventStore, MAX_OUTCOME_LOOKUPS, MAX_READ_EVENTS, MAX_REFUSAL_READS};
+use crate::store::{
+    check_limit, AppendLock, Atomicity, EventStore, MAX_APPEND_LOCK_WAIT_MS, MAX_OUTCOME_LOOKUPS, MAX_READ_EVENTS,
+    MAX_REFUSAL_READS,
+};
 
-/// How long a writer waits for another process's write lock before failing.
-const BUSY_TIMEOUT_MS: u64 = 10_000;
+/// How long a writer waits for another connection's write lock before failing.
+const BUSY_TIMEOUT_MS: u64 = MAX_APPEND_LOCK_WAIT_MS;
 /// SQLite's most bound parameters in one statement (`SQLITE_MAX_VARIABLE_NUMBER`).
 const MAX_BIND_PARAMETERS: usize = 32_766;
 /// Command ids or streams per `IN (...)` lookup.
@@ -50,8 +54,11 @@ const EVENT_COLUMNS: &str = "global_position, aggregate_type, aggregate_id, sequ
 const REFUSALS_NAMING_ACCOUNT: &str =
     "FROM command_outcomes WHERE status = 'rejected' AND account_id IS NOT NULL AND code = ";
 
+#[derive(Clone)]
 pub struct SqliteEventStore {
     pool: SqlitePool,
+    /// An in-memory database lives in the pool's one connection (so in one process).
+    in_memory: bool,
 }
 
 impl SqliteEventStore {
@@ -74,8 +81,9 @@ impl SqliteEventStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))
             .foreign_keys(true);
-        let pool = open_sqlite_pool(options, url.contains(":memory:"), mode).await?;
-        Ok(Self { pool })
+        let in_memory = url.contains(":memory:");
+        let pool = open_sqlite_pool(options, in_memory, mode).await?;
+        Ok(Self { pool, in_memory })
     }
 }
 
@@ -223,6 +231,15 @@ impl EventStore for SqliteEventStore {
         append_batch(self, commands, atomicity).await
     }
 
+    async fn lock_appends(&self) -> Result<Box<dyn AppendLock>, StoreError> {
+        if self.in_memory {
+            // Holding the one connection would leave none for the reads the lock is taken
+            // for; that connection already serialises every append.
+            return Ok(Box::new(UnheldAppend(self.clone())));
+        }
+        hold_appends(self).await
+    }
+
     async fn load_stream(&self, stream: &StreamId) -> Result<Vec<RecordedEvent>, StoreError> {
         let sql = format!(
             "SELECT {EVENT_COLUMNS} FROM events WHERE aggregate_type = ? AND aggregate_id = ? ORDER BY sequence"
@@ -324,4 +341,17 @@ impl EventStore for SqliteEventStore {
     fn database(&self) -> Database {
         Database::Sqlite(self.pool.clone())
     }
+}
+
+/// The append lock of an in-memory database: its one connection takes one statement at a
+/// time, so the append simply runs when asked.
+struct UnheldAppend(SqliteEventStore);
+
+#[async_trait]
+impl AppendLock for UnheldAppend {
+    async fn append(self: Box<Self>, commands: &[CommandRecord]) -> Result<Vec<StoredOutcome>, StoreError> {
+        self.0.append(commands).await
+    }
+
+    async fn release(self: Box<Self>) {}
 }

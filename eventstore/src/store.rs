@@ -21,6 +21,10 @@ pub const MAX_REFUSAL_READS: usize = 10_000;
 /// Longest a reader waits for committed events held back behind an older open transaction.
 pub const MAX_HELD_BACK_MS: u64 = 30_000;
 const HELD_BACK_POLL_MS: u64 = 5;
+/// Longest an append waits for the database's write lock (SQLite's busy timeout,
+/// PostgreSQL's `lock_timeout` on the append lock) before failing with `LockTimeout`.
+/// A writer holds it for one batch at most, never for a run.
+pub const MAX_APPEND_LOCK_WAIT_MS: u64 = 30_000;
 
 /// Fails with `LimitExceeded` when a call asks for more than its `MAX_*` allows.
 pub(crate) fn check_limit(what: &'static str, count: usize, limit: usize) -> Result<(), StoreError> {
@@ -74,6 +78,12 @@ pub trait EventStore: Send + Sync {
         self.append_batch(commands, Atomicity::EachCommand).await
     }
 
+    /// Takes the append lock now, waiting up to `MAX_APPEND_LOCK_WAIT_MS`, and holds it
+    /// until the returned lock appends or is released: meanwhile no other writer, in this
+    /// process or another, appends. For a writer whose append conflicted, to decide its
+    /// batch again on state nobody can change under it; reads go on through the store.
+    async fn lock_appends(&self) -> Result<Box<dyn AppendLock>, StoreError>;
+
     /// All events of one stream, by sequence.
     async fn load_stream(&self, stream: &StreamId) -> Result<Vec<RecordedEvent>, StoreError>;
 
@@ -122,6 +132,16 @@ pub trait EventStore: Send + Sync {
 
     /// The database behind the log, for the read models that live beside it.
     fn database(&self) -> Database;
+}
+
+/// The append lock, held (see [`EventStore::lock_appends`]): one append, or a release.
+#[async_trait]
+pub trait AppendLock: Send {
+    /// Appends all or nothing under the lock, then lets it go.
+    async fn append(self: Box<Self>, commands: &[CommandRecord]) -> Result<Vec<StoredOutcome>, StoreError>;
+
+    /// Lets the lock go without appending.
+    async fn release(self: Box<Self>);
 }
 
 /// The next events after `after`, for a reader that wants everything up to

@@ -33,6 +33,8 @@ on_every_backend!(
     the_log_survives_a_reopen,
     events_cannot_be_updated_or_deleted,
     a_failed_append_releases_the_append_lock,
+    a_held_append_lock_holds_off_every_other_append,
+    a_released_append_lock_writes_nothing,
 );
 
 async fn run<F, Fut>(backend: Backend, body: F)
@@ -330,6 +332,44 @@ async fn a_failed_append_releases_the_append_lock(store: Arc<dyn EventStore>, db
     .join()
     .unwrap();
     assert!(lock_is_free, "the failed append still holds the append lock");
+}
+
+/// How long another append is watched waiting while the lock is held.
+const HELD_OFF_MS: u64 = 300;
+
+async fn a_held_append_lock_holds_off_every_other_append(store: Arc<dyn EventStore>, db: TestDatabase) {
+    let lock = store.lock_appends().await.unwrap();
+    // Another writer, with connections of its own, as another process would be.
+    let other = connect(&db.url).await.unwrap();
+    let waiting = tokio::spawn(async move { other.append(&[record("other", vec![append("A2", 0, 1)])]).await });
+    tokio::time::sleep(std::time::Duration::from_millis(HELD_OFF_MS)).await;
+    assert!(!waiting.is_finished(), "an append went ahead while the lock was held");
+    // Reads go on beside the lock.
+    assert_eq!(store.head_position().await.unwrap(), 0);
+    let mine = lock.append(&[record("mine", vec![append("A1", 0, 2)])]).await.unwrap();
+    assert_eq!((mine[0].first_position, mine[0].last_position), (Some(1), Some(2)));
+    let theirs = waiting.await.unwrap().unwrap();
+    assert_eq!(
+        theirs[0].first_position,
+        Some(3),
+        "the other append waited, then went after"
+    );
+}
+
+async fn a_released_append_lock_writes_nothing(store: Arc<dyn EventStore>, _db: TestDatabase) {
+    store.lock_appends().await.unwrap().release().await;
+    assert_eq!(store.head_position().await.unwrap(), 0);
+    let appended = store.append(&[record("c1", vec![append("A1", 0, 1)])]).await.unwrap();
+    assert_eq!(appended[0].first_position, Some(1), "the lock is free again");
+    // A lock whose append is refused writes nothing either, and lets go.
+    let lock = store.lock_appends().await.unwrap();
+    let error = lock
+        .append(&[record("c2", vec![append("A1", 0, 1)])])
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::Conflict { .. }), "{error}");
+    assert_eq!(store.head_position().await.unwrap(), 1);
+    store.append(&[record("c3", vec![append("A1", 1, 1)])]).await.unwrap();
 }
 
 const LOCK_ATTEMPTS: u32 = 100;

@@ -18,7 +18,7 @@ use cqrs_es::Aggregate;
 use ledger_domain::account::{Account, AccountEvent};
 use ledger_domain::invariants::{check_account, EventTotals};
 use ledger_eventstore::codec::{decode, DecodeError};
-use ledger_eventstore::{read_towards, EventStore, RecordedEvent, StoreError, MAX_READ_EVENTS};
+use ledger_eventstore::{read_towards, DbFailure, EventStore, RecordedEvent, StoreError, MAX_READ_EVENTS};
 use serde::Serialize;
 use tables::balances::AccountBalance;
 use tables::positions::HeldPosition;
@@ -35,7 +35,7 @@ pub enum ProjectionError {
     #[error("event at position {position} arrived after checkpoint {checkpoint}: out of order")]
     OutOfOrder { position: u64, checkpoint: u64 },
     #[error("read model database error: {0}")]
-    Database(sqlx::Error),
+    Database(DbFailure),
     #[error("read model data is corrupt: {0}")]
     Corrupt(String),
     #[error("the checkpoint moved from {expected} to {found} under this runner: another runner is at work")]
@@ -45,8 +45,12 @@ pub enum ProjectionError {
 }
 
 impl ProjectionError {
+    /// A lost connection or a lock wait that ran out is the store's error, whoever met it.
     fn database(error: sqlx::Error) -> Self {
-        ProjectionError::Database(error)
+        match StoreError::from(error) {
+            StoreError::Database(failure) => ProjectionError::Database(failure),
+            other => ProjectionError::Store(other),
+        }
     }
 }
 

@@ -13,13 +13,35 @@ use crate::{ProblemKind, VerifyError};
 
 /// Whether the tables can be compared: tables behind the log, or refusals not alerted
 /// yet, are late, not wrong.
-pub(crate) async fn tables_caught_up(store: &dyn EventStore, verified_head: u64) -> Result<bool, VerifyError> {
+async fn tables_caught_up(store: &dyn EventStore, verified_head: u64) -> Result<bool, VerifyError> {
     Ok(tables::accounts_checkpoint(store).await? == verified_head && tables::refusal_alerts_caught_up(store).await?)
+}
+
+/// Compares the tables when they are caught up with the verified head, and keeps what it
+/// found only if they still are afterwards: a runner beside verify (a read-out,
+/// `projections run --follow`) may commit while the tables are read, and tables read
+/// partly before and partly after its commit are moving, not wrong. Whether they were compared.
+pub(crate) async fn compare_if_caught_up(
+    store: &dyn EventStore,
+    verifier: &mut Verifier,
+    expected: Option<&ExpectedRows>,
+) -> Result<bool, VerifyError> {
+    let head = verifier.previous_position;
+    if !tables_caught_up(store, head).await? {
+        return Ok(false);
+    }
+    let mark = verifier.problems_so_far();
+    compare_tables(store, verifier, expected).await?;
+    if tables_caught_up(store, head).await? {
+        return Ok(true);
+    }
+    verifier.forget_problems_since(mark);
+    Ok(false)
 }
 
 /// Every difference between the tables and the replay, as problems. `expected` is
 /// `None` when the log could not be derived into rows.
-pub(crate) async fn compare_tables(
+async fn compare_tables(
     store: &dyn EventStore,
     verifier: &mut Verifier,
     expected: Option<&ExpectedRows>,

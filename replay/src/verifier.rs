@@ -69,6 +69,19 @@ impl Verifier {
         }
     }
 
+    /// How many problems are counted so far: a mark for [`Self::forget_problems_since`].
+    pub(crate) fn problems_so_far(&self) -> u64 {
+        self.problem_count
+    }
+
+    /// Forgets the problems found after `mark`, none of which named a position.
+    pub(crate) fn forget_problems_since(&mut self, mark: u64) {
+        let kept = usize::try_from(mark).unwrap_or(usize::MAX);
+        debug_assert!(self.report_problems.iter().skip(kept).all(|p| p.position.is_none()));
+        self.problem_count = mark.min(self.problem_count);
+        self.report_problems.truncate(kept);
+    }
+
     pub(crate) fn problem(&mut self, kind: ProblemKind, position: Option<u64>, detail: String) {
         self.problem_count += 1;
         if let Some(position) = position {

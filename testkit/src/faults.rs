@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use ledger_eventstore::{
-    Atomicity, CommandRecord, Database, EventStore, OutcomeTotals, RawEvent, RecordedEvent, StoreError, StoredOutcome,
-    StreamId, UnreadableEvent,
+    AppendLock, Atomicity, CommandRecord, Database, EventStore, OutcomeTotals, RawEvent, RecordedEvent, StoreError,
+    StoredOutcome, StreamId, UnreadableEvent,
 };
 
 /// The sentence of every injected error, so that a test can tell it from a real one.
@@ -76,7 +76,7 @@ impl FaultyStore {
 
     /// Whether `error` is one this store injected.
     pub fn is_injected(error: &StoreError) -> bool {
-        matches!(error, StoreError::Database(sqlx::Error::Io(io)) if io.to_string() == INJECTED_FAULT)
+        matches!(error, StoreError::ConnectionLost(_)) && error.to_string().contains(INJECTED_FAULT)
     }
 
     fn plan(&self, call: StoreCall) -> Fault {
@@ -92,7 +92,8 @@ impl FaultyStore {
             .entry((call, fault))
             .or_default() += 1;
         let lost = std::io::Error::new(std::io::ErrorKind::ConnectionReset, INJECTED_FAULT);
-        StoreError::Database(sqlx::Error::Io(lost))
+        // Sorted by the store's own rule, as a real lost connection is.
+        StoreError::from(sqlx::Error::Io(lost))
     }
 
     /// Runs a read under the plan: a fault of either kind fails it.
@@ -132,6 +133,11 @@ impl EventStore for FaultyStore {
                 Err(self.injection(StoreCall::Append, Fault::AfterCommit))
             }
         }
+    }
+
+    /// Passed through: the simulation has one writer, so its appends never conflict.
+    async fn lock_appends(&self) -> Result<Box<dyn AppendLock>, StoreError> {
+        self.inner.lock_appends().await
     }
 
     async fn load_stream(&self, stream: &StreamId) -> Result<Vec<RecordedEvent>, StoreError> {

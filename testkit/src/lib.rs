@@ -211,8 +211,43 @@ async fn connect_or_say_how(base: &str) -> sqlx::PgConnection {
         Ok(conn) => conn,
         Err(e) => panic!(
             "PostgreSQL tests need a server at {base} (override with LEDGER_TEST_PG_URL), but connecting failed: {e}.\n\
-             Start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+             Start it (for example `pg_ctlcluster VERSION CLUSTER start`, with a VERSION and CLUSTER that \
+             `pg_lsclusters` lists, or `systemctl start postgresql`)."
         ),
+    }
+}
+
+impl TestDatabase {
+    /// The URL with this test's own `application_name` (PostgreSQL: its schema's name), so
+    /// that the sessions opened with it, and only those, can be ended by [`Self::end_sessions`].
+    pub fn url_with_session_name(&self) -> String {
+        match &self.postgres_schema {
+            Some((_, schema)) => format!("{}&application_name={schema}", self.url),
+            None => self.url.clone(),
+        }
+    }
+
+    /// Ends every PostgreSQL session opened with [`Self::url_with_session_name`], as an
+    /// operator's `pg_terminate_backend` or a server restart would, and no other test's.
+    /// Returns how many it ended (0 on SQLite, which has no sessions).
+    pub async fn end_sessions(&self) -> u64 {
+        let Some((base, schema)) = &self.postgres_schema else {
+            return 0;
+        };
+        let mut conn = sqlx::PgConnection::connect(base)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to {base} to end the test's sessions: {e}"));
+        // In the select list, so that it runs only on the rows the filter keeps.
+        let ended: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE application_name = $1 AND pid <> pg_backend_pid()",
+        )
+        .bind(schema)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("cannot end the sessions of {schema}: {e}"));
+        let _ = conn.close().await;
+        u64::try_from(ended).unwrap_or(0)
     }
 }
 

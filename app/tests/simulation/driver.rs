@@ -435,7 +435,7 @@ impl Simulation {
                 have.payload, want.payload
             ));
         }
-        if (want.hash != have.hash || want.prev_hash != have.prev_hash) {
+        if want.hash != have.hash || want.prev_hash != have.prev_hash {
             return Err(format!(
                 "event {position} has the same content but another hash: {} (the reference's {})",
                 have.hash, want.hash

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 use chrono::NaiveDate;
 use ledger_domain::RejectCode;
-use ledger_eventstore::{CommandRecord, EventMetadata, OutcomeStatus, StoredOutcome};
+use ledger_eventstore::{AppendLock, CommandRecord, EventMetadata, OutcomeStatus, StoredOutcome};
 
 use crate::wire::LedgerCommand;
 
@@ -35,21 +35,32 @@ enum Answer {
 }
 
 impl Ledger {
-    /// Decides the batch and appends it. Whatever fails leaves the cache as it
-    /// was before the batch.
-    pub(super) async fn try_execute(&mut self, batch: &[Submission]) -> Result<Vec<CommandResult>, EngineError> {
-        let ids: Vec<String> = batch.iter().map(|s| s.command_id.clone()).collect();
-        let seen_before = self.store.find_outcomes(&ids).await?;
-        self.batch_new_accounts.clear();
-        let decided = self.decide_batch(batch, &seen_before).await;
+    /// Decides the batch and appends it, under `lock` when one is held (and then lets it
+    /// go). Whatever fails leaves the cache as it was before the batch.
+    pub(super) async fn try_execute(
+        &mut self,
+        batch: &[Submission],
+        lock: Option<Box<dyn AppendLock>>,
+    ) -> Result<Vec<CommandResult>, EngineError> {
+        let decided = match self.follow_log(lock.is_some()).await {
+            Ok(()) => self.decide_all(batch).await,
+            Err(e) => Err(e),
+        };
         let (records, answers) = match decided {
             Ok(decided) => decided,
             Err(e) => {
                 self.drop_working_sets();
+                if let Some(lock) = lock {
+                    lock.release().await;
+                }
                 return Err(e);
             }
         };
-        let stored = match self.store.append(&records).await {
+        let appended = match lock {
+            Some(lock) => lock.append(&records).await,
+            None => self.store.append(&records).await,
+        };
+        let stored = match appended {
             Ok(stored) => stored,
             Err(e) => {
                 // The batch may be committed all the same (a connection lost after the
@@ -62,6 +73,8 @@ impl Ledger {
         };
         self.commit_working_sets();
         assert_eq!(stored.len(), records.len(), "one stored outcome per decided command");
+        let first_position = stored.iter().filter_map(|o| o.first_position).min();
+        self.appended(first_position, stored.iter().filter_map(|o| o.last_position).max());
         let mut decided = stored.iter();
         let results = answers
             .into_iter()
@@ -77,6 +90,14 @@ impl Ledger {
             .collect();
         assert!(decided.next().is_none(), "every stored outcome was answered");
         Ok(results)
+    }
+
+    /// The batch's command ids looked up, then the batch decided.
+    async fn decide_all(&mut self, batch: &[Submission]) -> Result<(Vec<CommandRecord>, Vec<Answer>), EngineError> {
+        let ids: Vec<String> = batch.iter().map(|s| s.command_id.clone()).collect();
+        let seen_before = self.store.find_outcomes(&ids).await?;
+        self.batch_new_accounts.clear();
+        self.decide_batch(batch, &seen_before).await
     }
 
     async fn decide_batch(
@@ -114,7 +135,10 @@ impl Ledger {
             match &decision {
                 Ok(()) => self.record_dates_of(&submission.command).await?,
                 Err(rejection) if rejection.code == RejectCode::Malformed => {
-                    assert!(appends.is_empty(), "a refused command stages no event");
+                    assert!(
+                        appends.iter().all(|append| append.events.is_empty()),
+                        "a refused command stages no event"
+                    );
                     let result = CommandResult::malformed(command_id, &rejection.message);
                     answers.push(Answer::Malformed(result));
                     continue;
@@ -162,7 +186,10 @@ fn record_of(
     let (status, code, message) = match decision {
         Ok(()) => (OutcomeStatus::Accepted, None, None),
         Err(rejection) => {
-            assert!(appends.is_empty(), "a refused command stages no event");
+            assert!(
+                appends.iter().all(|append| append.events.is_empty()),
+                "a refused command stages no event"
+            );
             (
                 OutcomeStatus::Rejected,
                 Some(rejection.code.as_str().to_owned()),

@@ -6,15 +6,26 @@
 //! appended atomically. An answer is given only after its batch is durable.
 //! If the append fails, the batch's aggregates are dropped (never returned to
 //! the cache) and the trade dates are read again (a failed append may have
-//! committed all the same), and on a concurrency conflict the whole batch is
-//! decided again against fresh state.
+//! committed all the same).
+//!
+//! Other writers (another `ledger exec`, the server) may append to the same
+//! streams: before each batch the engine follows the log, applying what they
+//! appended to its cached aggregates. A batch can still conflict, when another
+//! writer commits while it is being decided (the append's optimistic check per
+//! stream and per command id catches it, and nothing is written); it is then
+//! decided once more holding the store's append lock, taken before following
+//! the log and kept until the commit, so nobody can move anything under it and
+//! the retry cannot lose again. The lock is held for that one batch only; the
+//! first try of every batch takes it only to append, as always.
 //!
 //! - [`results`]: a submission in, its result out;
 //! - `repository`: the cache and working set of each aggregate type;
 //! - `batch`: deciding a batch, duplicates included, and committing it;
+//! - `follow`: bringing the cache up to what other writers appended;
 //! - `route`: which aggregate decides each command, and how.
 
 mod batch;
+mod follow;
 mod repository;
 pub mod results;
 mod route;
@@ -30,6 +41,7 @@ use ledger_domain::{Account, ClearingDay, Instrument, MarketRules, TradeDates};
 use ledger_eventstore::codec::{DecodeError, EncodeError};
 use ledger_eventstore::{EventStore, StoreError};
 
+pub use follow::MAX_FOLLOWED_EVENTS;
 use repository::Repository;
 pub use results::{CommandResult, Status, Submission};
 
@@ -37,8 +49,6 @@ pub use results::{CommandResult, Status, Submission};
 pub const MAX_BATCH_COMMANDS: usize = 1_000;
 /// Aggregates of each type kept in memory between batches.
 pub const DEFAULT_CACHE_AGGREGATES: usize = 100_000;
-/// How often a batch is decided again after another writer changed its streams.
-const MAX_CONFLICT_RETRIES: usize = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -50,7 +60,9 @@ pub enum EngineError {
     Encode(#[from] EncodeError),
     #[error("a batch holds {0} commands; the limit is {MAX_BATCH_COMMANDS}")]
     BatchTooLarge(usize),
-    #[error("the batch still conflicted with another writer after {MAX_CONFLICT_RETRIES} tries: {0}")]
+    /// The batch conflicted even when decided under the append lock: only a writer that
+    /// bypasses the lock (not the ledger) can cause this.
+    #[error("the batch conflicted with a writer that does not take the append lock: {0}")]
     Contention(StoreError),
 }
 
@@ -66,6 +78,9 @@ pub struct Ledger {
     dates: Option<TradeDates>,
     /// The trade dates as the batch being decided has them.
     batch_dates: Option<TradeDates>,
+    /// The log position the cached aggregates reflect: every event up to it is applied
+    /// to the cached aggregate of its stream (`None`: not read from the store yet).
+    log_position: Option<u64>,
     clock: Box<dyn Fn() -> DateTime<Utc> + Send + Sync>,
 }
 
@@ -85,6 +100,7 @@ impl Ledger {
             batch_new_accounts: BTreeSet::new(),
             dates: None,
             batch_dates: None,
+            log_position: None,
             clock: Box::new(Utc::now),
         }
     }
@@ -108,20 +124,21 @@ impl Ledger {
         if batch.len() > MAX_BATCH_COMMANDS {
             return Err(EngineError::BatchTooLarge(batch.len()));
         }
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.try_execute(batch).await {
-                Err(EngineError::Store(conflict @ (StoreError::Conflict { .. } | StoreError::DuplicateCommand(_)))) => {
-                    // Another writer moved our streams or answered one of our command ids:
-                    // forget all cached state and decide the batch again.
-                    self.clear_cache();
-                    if attempt > MAX_CONFLICT_RETRIES {
-                        return Err(EngineError::Contention(conflict));
-                    }
-                }
-                other => return other,
+        match self.try_execute(batch, None).await {
+            Err(EngineError::Store(StoreError::Conflict { .. } | StoreError::DuplicateCommand(_))) => {}
+            other => return other,
+        }
+        // Deciding again optimistically can lose the same race again, and against a writer
+        // as busy as this one it did, try after try: decide on the log's state with the lock
+        // held (waiting for it at most `MAX_APPEND_LOCK_WAIT_MS`, a `LockTimeout` after that).
+        let lock = self.store.lock_appends().await?;
+        match self.try_execute(batch, Some(lock)).await {
+            Err(EngineError::Store(conflict @ (StoreError::Conflict { .. } | StoreError::DuplicateCommand(_)))) => {
+                self.clear_cache();
+                self.log_position = None;
+                Err(EngineError::Contention(conflict))
             }
+            other => other,
         }
     }
 

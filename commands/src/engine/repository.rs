@@ -9,7 +9,7 @@ use cqrs_es::{Aggregate, DomainEvent};
 use ledger_domain::money::MoneyFields;
 use ledger_domain::Rejection;
 use ledger_eventstore::codec::{decode, encode};
-use ledger_eventstore::{EventStore, StreamAppend, StreamId};
+use ledger_eventstore::{EventStore, RecordedEvent, StreamAppend, StreamId};
 use lru::LruCache;
 
 use super::EngineError;
@@ -67,6 +67,28 @@ impl<A: Aggregate> Repository<A> {
     pub(super) fn clear_cache(&mut self) {
         self.cache.clear();
     }
+
+    /// Brings the cached aggregate of the event's stream, if any, up to the event
+    /// (one another writer appended): the next in sequence is applied, one applied
+    /// already is skipped, and after a gap the aggregate is evicted, to be loaded
+    /// afresh when next needed.
+    pub(super) fn follow(&mut self, recorded: &RecordedEvent) -> Result<(), EngineError> {
+        let id = recorded.stream.aggregate_id.as_str();
+        let Some(cached) = self.cache.peek_mut(id) else {
+            return Ok(());
+        };
+        if recorded.sequence <= cached.sequence {
+            return Ok(());
+        }
+        if recorded.sequence == cached.sequence + 1 {
+            let event = decode::<A::Event>(recorded)?;
+            cached.state.apply(event);
+            cached.sequence = recorded.sequence;
+        } else {
+            self.cache.pop(id);
+        }
+        Ok(())
+    }
 }
 
 async fn load_from_store<A: Aggregate>(store: &dyn EventStore, id: &str) -> Result<Loaded<A>, EngineError> {
@@ -80,7 +102,11 @@ async fn load_from_store<A: Aggregate>(store: &dyn EventStore, id: &str) -> Resu
 }
 
 /// Decides a command on a loaded aggregate: on success the events are applied
-/// and staged for the stream; a refusal leaves the aggregate as it was.
+/// and staged for the stream; a refusal leaves the aggregate as it was. Either
+/// way the stream is staged at the sequence it was decided on, with no events
+/// when there are none: the append then checks a refusal's stream as it checks
+/// an acceptance's, so a refusal decided on state another writer has moved
+/// since is caught (and decided again) instead of recorded.
 pub(super) fn decide_and_stage<A>(
     loaded: &mut Loaded<A>,
     id: &str,
@@ -91,13 +117,8 @@ where
     A: Aggregate,
     A::Event: MoneyFields,
 {
-    let events = match decide(&loaded.state) {
-        Ok(events) => events,
-        Err(rejection) => return Ok(Err(rejection)),
-    };
-    if events.is_empty() {
-        return Ok(Ok(()));
-    }
+    let decided = decide(&loaded.state);
+    let events = decided.as_ref().map(Vec::as_slice).unwrap_or_default();
     let encoded = events
         .iter()
         .map(|event| {
@@ -110,6 +131,10 @@ where
         expected_sequence: loaded.sequence,
         events: encoded,
     });
+    let events = match decided {
+        Ok(events) => events,
+        Err(rejection) => return Ok(Err(rejection)),
+    };
     loaded.sequence += events.len() as u64;
     for event in events {
         loaded.state.apply(event);

@@ -124,7 +124,12 @@ impl<F: FnMut(u64)> Operation for Run<'_, F> {
                 changes: Changes::of(&events)?,
                 fail_mid_batch: self.options.fault == Some(Fault::MidBatch(batch_index)),
             };
-            batch.apply(pool).await?;
+            match batch.apply(pool).await {
+                // Another runner (a read-out beside `projections run --follow`) applied these
+                // events first, and nothing of this batch was written: go on from where it got.
+                Err(ProjectionError::Moved { .. }) => continue,
+                other => other?,
+            }
             applied += events.len() as u64;
             batch_index += 1;
             (self.on_batch)(last_position);
