@@ -27,35 +27,23 @@ use ledger_commands::wire::MAX_LINE_BYTES;
 use ledger_commands::{parse_line, CommandLine, LedgerCommand};
 use ledger_domain::ids::CommandId;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngSeed, TestCaseError, TestRunner};
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{json, Map, Value};
 use strum::VariantNames;
 
 /// Lines CI runs in each property (together about 15 s in a debug build).
 const CASES: u32 = 5_000;
-/// The seed CI runs, so that CI sees the same lines every time.
-const DEFAULT_SEED: u64 = 20_240_311;
 
 const VALID: &str = include_str!("corpus/parse_line/valid.jsonl");
 const REGRESSIONS: &str = include_str!("corpus/parse_line/regressions.jsonl");
 const PINNED: &str = include_str!("fixtures/wire-messages.jsonl");
 
+/// A runner driven by hand has no source file to save failures beside: a failure is
+/// printed, shrunk, to be added to the corpus.
 fn runner() -> TestRunner {
-    let cases = std::env::var("LEDGER_FUZZ_CASES")
-        .ok()
-        .map(|text| text.trim().parse().expect("LEDGER_FUZZ_CASES is a whole number"))
-        .unwrap_or(CASES);
-    let defaults = Config::default();
-    let rng_seed = match defaults.rng_seed {
-        RngSeed::Random => RngSeed::Fixed(DEFAULT_SEED),
-        chosen => chosen,
-    };
-    eprintln!("{cases} cases, seed {rng_seed:?} (LEDGER_FUZZ_CASES and PROPTEST_RNG_SEED choose others)");
     TestRunner::new(Config {
-        cases,
-        rng_seed,
         failure_persistence: None,
-        ..defaults
+        ..ledger_testkit::fuzz_config(CASES)
     })
 }
 

@@ -24,31 +24,19 @@ use ledger_domain::ids::{AccountId, BankRef, ExecId, InstrumentCode, OrderId};
 use ledger_domain::invariants::{check_account, EventTotals};
 use ledger_domain::{Account, Board, InstrumentInfo, MarketRules, Side};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngSeed, TestCaseError, TestRunner};
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use rust_decimal::Decimal;
 
 /// Sequences CI runs (about 15 s in a debug build), and commands in each at most.
 const CASES: u32 = 2_000;
 const MAX_STEPS: usize = 40;
-/// The seed CI runs, so that CI sees the same sequences every time.
-const DEFAULT_SEED: u64 = 20_240_311;
 
+/// A runner driven by hand has no source file to save failures beside: a failure is
+/// printed, shrunk, to be added to the corpus.
 fn runner() -> TestRunner {
-    let cases = std::env::var("LEDGER_FUZZ_CASES")
-        .ok()
-        .map(|text| text.trim().parse().expect("LEDGER_FUZZ_CASES is a whole number"))
-        .unwrap_or(CASES);
-    let defaults = Config::default();
-    let rng_seed = match defaults.rng_seed {
-        RngSeed::Random => RngSeed::Fixed(DEFAULT_SEED),
-        chosen => chosen,
-    };
-    eprintln!("{cases} cases, seed {rng_seed:?} (LEDGER_FUZZ_CASES and PROPTEST_RNG_SEED choose others)");
     TestRunner::new(Config {
-        cases,
-        rng_seed,
         failure_persistence: None,
-        ..defaults
+        ..ledger_testkit::fuzz_config(CASES)
     })
 }
 

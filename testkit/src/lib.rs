@@ -99,20 +99,35 @@ where
 /// The variable that sets how many cases each fuzz target runs (docs/operations.md, "Fuzzing").
 pub const FUZZ_CASES_VAR: &str = "LEDGER_FUZZ_CASES";
 
+/// The seed every fuzz target runs from unless `PROPTEST_RNG_SEED` names another, so
+/// that CI sees the same cases every time.
+pub const FUZZ_DEFAULT_SEED: u64 = 20_240_311;
+
 /// A fuzz target's proptest configuration: `LEDGER_FUZZ_CASES` cases, or
-/// `default_cases` (a CI run of seconds); a failing case is saved beside the test in
-/// `<test>.proptest-regressions`, to be committed and replayed first on every run.
+/// `default_cases` (a CI run of seconds), from [`FUZZ_DEFAULT_SEED`] or
+/// `PROPTEST_RNG_SEED`; a failing case is saved beside the test in
+/// `<test>.proptest-regressions` (targets run by the `proptest!` macro), to be
+/// committed and replayed first on every run.
 pub fn fuzz_config(default_cases: u32) -> proptest::test_runner::Config {
-    let cases = std::env::var(FUZZ_CASES_VAR)
-        .ok()
-        .and_then(|text| text.parse().ok())
-        .unwrap_or(default_cases);
-    proptest::test_runner::Config {
+    use proptest::test_runner::{Config, FileFailurePersistence, RngSeed};
+    let cases = match std::env::var(FUZZ_CASES_VAR) {
+        Ok(text) => text
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{FUZZ_CASES_VAR} must be a whole number, got {text:?}")),
+        Err(_) => default_cases,
+    };
+    let defaults = Config::default();
+    let rng_seed = match defaults.rng_seed {
+        RngSeed::Random => RngSeed::Fixed(FUZZ_DEFAULT_SEED),
+        chosen => chosen,
+    };
+    eprintln!("{cases} cases, seed {rng_seed:?} ({FUZZ_CASES_VAR} and PROPTEST_RNG_SEED choose others)");
+    Config {
         cases,
-        failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::WithSource(
-            "proptest-regressions",
-        ))),
-        ..proptest::test_runner::Config::default()
+        rng_seed,
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
+        ..defaults
     }
 }
 
