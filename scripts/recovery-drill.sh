@@ -15,8 +15,8 @@
 #
 # The last line says `recovery drill passed: …` with the head hash and the seconds of
 # each step; any failure exits non-zero with a sentence saying which step failed.
-# CI runs this on a log of about 100,000 events (tests/recovery.rs); docs/performance.md
-# has the figures of one run on 10,000,000.
+# CI runs this on a log of about 100,000 events (tests/recovery.rs); run it with a release
+# build on a copy of a large log to measure the recovery time.
 set -euo pipefail
 
 ledger=ledger
