@@ -53,46 +53,26 @@ async fn drill_on(backend: Backend) {
     ledger_ok(dir.path(), &source.url, &["demo", "--accounts", &drill_accounts()]);
     let head = stdout(&ledger_ok(dir.path(), &source.url, &["verify", "--json"]));
 
+    // A SQLite test database is a file not created yet, as the drill wants its target.
     let target = match backend {
-        Backend::Sqlite => {
-            let file = dir.path().join("restored.db");
-            TestDatabaseOrFile::File(format!("sqlite://{}", file.display()))
-        }
+        Backend::Sqlite => ledger_testkit::sqlite(),
         Backend::Postgres => {
             let schema = source
                 .postgres_schema()
                 .expect("a PostgreSQL test database has a schema");
-            TestDatabaseOrFile::Database(ledger_testkit::postgres_database(schema).await)
+            ledger_testkit::postgres_database(schema).await
         }
     };
-    let printed = run_drill(dir.path(), &source.url, target.url());
+    let printed = run_drill(dir.path(), &source.url, &target.url);
 
     let summary = printed.lines().last().unwrap_or_default();
     assert!(summary.starts_with("recovery drill passed: "), "{printed}");
-    let head_hash = serde_json::from_str::<serde_json::Value>(&head).expect("verify --json is JSON")["head_hash"]
-        .as_str()
-        .expect("a head hash")
-        .to_owned();
+    let head: serde_json::Value = serde_json::from_str(&head).expect("verify --json is JSON");
+    let head_hash = head["head_hash"].as_str().expect("a head hash");
     assert!(summary.contains(&format!("head hash {head_hash}")), "{printed}");
-    let events: u64 = serde_json::from_str::<serde_json::Value>(&head).expect("JSON")["events"]
-        .as_u64()
-        .expect("an event count");
+    let events = head["events"].as_u64().expect("an event count");
     assert!(events > 1_000, "the demo wrote a log to drill on: {events} events");
-    assert_eq!(read_outs(dir.path(), target.url()), read_outs(dir.path(), &source.url));
-}
-
-enum TestDatabaseOrFile {
-    File(String),
-    Database(TestDatabase),
-}
-
-impl TestDatabaseOrFile {
-    fn url(&self) -> &str {
-        match self {
-            TestDatabaseOrFile::File(url) => url,
-            TestDatabaseOrFile::Database(database) => &database.url,
-        }
-    }
+    assert_eq!(read_outs(dir.path(), &target.url), read_outs(dir.path(), &source.url));
 }
 
 #[tokio::test]
