@@ -3,13 +3,12 @@
 //! --date D` prints the same report without running anything.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use chrono::NaiveDate;
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
 use ledger_app::{
     format_cny, AppError, CalendarCheck, ClearingLine, ClearingReport, ClearingStep, DayStatus, EventStore, Ledger,
-    MarketRules, Status,
+    Status,
 };
 
 use crate::readouts::align_numbers;
@@ -27,13 +26,11 @@ pub fn end_of_day_step(off_calendar: bool) -> ClearingStep {
 }
 
 pub async fn run(
-    store: Arc<dyn EventStore>,
-    rules: Arc<MarketRules>,
+    mut ledger: Ledger,
     step: ClearingStep,
     trade_date: NaiveDate,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let mut ledger = Ledger::new(store, rules);
     let outcome = match ledger_app::clearing::run_step(&mut ledger, CLEARING_ACTOR, step, trade_date).await {
         Ok(outcome) => outcome,
         Err(refused @ AppError::Refused { .. }) => {

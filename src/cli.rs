@@ -4,8 +4,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use clap::builder::TypedValueParser as _;
 use clap::{Parser, Subcommand};
-use ledger_app::{ClearingStep, EventStore, DEFAULT_DATABASE_URL};
+use ledger_app::{
+    ClearingStep, EventStore, Ledger, DEFAULT_CACHE_AGGREGATES, DEFAULT_DATABASE_URL, MAX_CACHE_AGGREGATES,
+};
 
 #[derive(Debug, Parser)]
 #[command(name = "ledger", version, about = "Event-sourced securities brokerage ledger")]
@@ -31,6 +34,19 @@ pub struct Cli {
     /// exists, else built-in placeholders]
     #[arg(long, global = true, env = "LEDGER_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Aggregates of each kind the engine keeps in memory between batches (exec, demo, eod,
+    /// settle); read from LEDGER_CACHE_AGGREGATES when not given. Above the number of
+    /// accounts that trade, every command reloads its account from the log
+    /// (docs/operations.md, "Memory").
+    #[arg(
+        long,
+        global = true,
+        env = "LEDGER_CACHE_AGGREGATES",
+        value_name = "N",
+        default_value_t = DEFAULT_CACHE_AGGREGATES,
+        value_parser = clap::value_parser!(u64).range(1..=MAX_CACHE_AGGREGATES as u64).map(|n| n as usize)
+    )]
+    pub cache_aggregates: usize,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -196,14 +212,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     let db = cli.db.clone().unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
     match cli.command {
-        Command::Demo(args) => crate::demo::run(args, cli.db, rules).await,
+        Command::Demo(args) => crate::demo::run(args, cli.db, rules, cli.cache_aggregates).await,
         Command::Exec {
             file,
             json,
             recorded_at,
         } => {
             let recorded_at = recorded_at.as_deref().map(crate::exec::parse_instant).transpose()?;
-            crate::exec::run(open_store(&db).await?, rules, &file, json, recorded_at).await
+            let ledger = Ledger::with_cache(open_store(&db).await?, rules, cli.cache_aggregates);
+            crate::exec::run(ledger, &file, json, recorded_at).await
         }
         Command::Eod {
             date,
@@ -211,10 +228,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
         } => {
             let step = crate::clearing::end_of_day_step(off_calendar);
-            crate::clearing::run(open_existing(&db).await?, rules, step, date, json).await
+            let ledger = Ledger::with_cache(open_existing(&db).await?, rules, cli.cache_aggregates);
+            crate::clearing::run(ledger, step, date, json).await
         }
         Command::Settle { date, json } => {
-            crate::clearing::run(open_existing(&db).await?, rules, ClearingStep::Settle, date, json).await
+            let ledger = Ledger::with_cache(open_existing(&db).await?, rules, cli.cache_aggregates);
+            crate::clearing::run(ledger, ClearingStep::Settle, date, json).await
         }
         Command::ClearingReport { date, json } => {
             crate::clearing::report(open_existing(&db).await?.as_ref(), date, json).await

@@ -12,7 +12,7 @@ use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use ledger_app::demo::{DemoFiles, DemoProgress, DemoReport, DemoSummary};
 use ledger_app::Break;
-use ledger_app::{AppError, EventStore, Ledger, MarketRules};
+use ledger_app::{AppError, Ledger, MarketRules};
 
 use crate::readouts::{align_numbers, balance_table, position_table};
 
@@ -37,7 +37,12 @@ pub struct DemoArgs {
     pub commands_out: Option<PathBuf>,
 }
 
-pub async fn run(args: DemoArgs, db: Option<String>, rules: Arc<MarketRules>) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    args: DemoArgs,
+    db: Option<String>,
+    rules: Arc<MarketRules>,
+    cache_aggregates: usize,
+) -> anyhow::Result<ExitCode> {
     ledger_app::demo::check_accounts(args.accounts)?;
     // The database as given, for the `Try:` lines: they must run as printed.
     let (url, db_given) = match db {
@@ -54,7 +59,7 @@ pub async fn run(args: DemoArgs, db: Option<String>, rules: Arc<MarketRules>) ->
         statement: PathBuf::from(DEMO_STATEMENT_FILE),
         commands: args.commands_out.clone(),
     };
-    let report = run_with_progress_bar(&args, store, rules, files)
+    let report = run_with_progress_bar(&args, Ledger::with_cache(store, rules, cache_aggregates), files)
         .await
         .map_err(|e| match e {
             AppError::DatabaseNotEmpty { events } => anyhow::anyhow!(
@@ -75,13 +80,7 @@ pub async fn run(args: DemoArgs, db: Option<String>, rules: Arc<MarketRules>) ->
 
 /// Runs the demo with a progress bar on stderr when it is a terminal; otherwise (a
 /// log, a pipe) with a line on stderr per phase as it finishes, never minutes of silence.
-async fn run_with_progress_bar(
-    args: &DemoArgs,
-    store: Arc<dyn EventStore>,
-    rules: Arc<MarketRules>,
-    files: DemoFiles,
-) -> Result<DemoReport, AppError> {
-    let mut ledger = Ledger::new(store, rules);
+async fn run_with_progress_bar(args: &DemoArgs, mut ledger: Ledger, files: DemoFiles) -> Result<DemoReport, AppError> {
     let on_terminal = std::io::stderr().is_terminal();
     let progress = if on_terminal {
         ProgressBar::new(0).with_style(

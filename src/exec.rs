@@ -3,12 +3,11 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
-use ledger_app::{AppError, CommandLines, EventStore, Ledger, LineAnswer, LineBatches, MarketRules, Status};
+use ledger_app::{AppError, CommandLines, Ledger, LineAnswer, LineBatches, Status};
 
 /// The actor recorded with the events of `ledger exec`.
 const EXEC_ACTOR: &str = "cli:exec";
@@ -21,14 +20,12 @@ pub fn parse_instant(text: &str) -> anyhow::Result<DateTime<Utc>> {
 }
 
 pub async fn run(
-    store: Arc<dyn EventStore>,
-    rules: Arc<MarketRules>,
+    mut ledger: Ledger,
     file: &Path,
     json: bool,
     recorded_at: Option<DateTime<Utc>>,
 ) -> anyhow::Result<ExitCode> {
     let mut lines = CommandLines::new(open_commands(file)?);
-    let mut ledger = Ledger::new(store, rules);
     if let Some(at) = recorded_at {
         ledger.set_clock(move || at);
     }

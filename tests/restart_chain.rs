@@ -75,6 +75,38 @@ async fn a_file_run_in_two_parts_ends_on_the_head_hash_of_one_run() {
         heads.push(uninterrupted);
     }
     assert_eq!(heads[0], heads[1], "both backends write the same chain");
+    // A cache of one aggregate reloads nearly every account from the log before its
+    // command: the decisions, and so the chain, must not depend on what was cached.
+    let uncached = TestDatabase::fresh(ledger_testkit::Backend::Sqlite).await;
+    ledger_ok(
+        dir.path(),
+        &uncached.url,
+        &[
+            "exec",
+            file.to_str().unwrap(),
+            "--recorded-at",
+            RECORDED_AT,
+            "--cache-aggregates",
+            "1",
+        ],
+    );
+    assert_eq!(
+        head_hash(dir.path(), &uncached.url),
+        heads[0],
+        "--cache-aggregates 1 writes another chain than the default cache"
+    );
+}
+
+/// A cache size out of bounds is refused before anything opens or runs.
+#[test]
+fn a_cache_of_no_aggregates_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("never.db").display());
+    let output = common::ledger_on(dir.path(), &db, &["exec", "missing.jsonl", "--cache-aggregates", "0"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--cache-aggregates"), "{stderr}");
+    assert!(!dir.path().join("never.db").exists(), "nothing was created");
 }
 
 /// Every decimal string of a payload, with its path.

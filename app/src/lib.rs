@@ -51,7 +51,10 @@ pub use store::{load_rules, open_existing_store, open_store, rules_from_toml};
 pub use verify::verify;
 
 /// The types the use cases take and give, from the crates below, so a caller needs only this crate.
-pub use ledger_commands::{CommandResult, Ledger, LedgerCommand, LineAnswer, Status, Submission};
+pub use ledger_commands::{
+    CommandResult, Ledger, LedgerCommand, LineAnswer, Status, Submission, DEFAULT_CACHE_AGGREGATES,
+    MAX_CACHE_AGGREGATES,
+};
 pub use ledger_domain::money::format_cny;
 pub use ledger_domain::{DayStatus, MarketRules};
 pub use ledger_eventstore::{redact_url, EventStore, RecordedEvent, DEFAULT_DATABASE_URL};

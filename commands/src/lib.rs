@@ -12,6 +12,9 @@ pub mod engine;
 pub mod runner;
 pub mod wire;
 
-pub use engine::{CommandResult, EngineError, Ledger, Status, Submission, MAX_BATCH_COMMANDS};
+pub use engine::{
+    CommandResult, EngineError, Ledger, Status, Submission, DEFAULT_CACHE_AGGREGATES, MAX_BATCH_COMMANDS,
+    MAX_CACHE_AGGREGATES,
+};
 pub use runner::{LineAnswer, LineRunner};
 pub use wire::{parse_line, parse_line_bytes, CommandLine, LedgerCommand, Malformed};

@@ -49,6 +49,9 @@ pub use results::{CommandResult, Status, Submission};
 pub const MAX_BATCH_COMMANDS: usize = 1_000;
 /// Aggregates of each type kept in memory between batches.
 pub const DEFAULT_CACHE_AGGREGATES: usize = 100_000;
+/// The most aggregates of each type a cache may be asked to hold: a bound on what a
+/// configuration can make the process keep (a cached account holds its whole history's ids).
+pub const MAX_CACHE_AGGREGATES: usize = 10_000_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -90,6 +93,10 @@ impl Ledger {
     }
 
     pub fn with_cache(store: Arc<dyn EventStore>, rules: Arc<MarketRules>, cache_aggregates: usize) -> Self {
+        assert!(
+            cache_aggregates <= MAX_CACHE_AGGREGATES,
+            "cache of {cache_aggregates} aggregates"
+        );
         let capacity = NonZeroUsize::new(cache_aggregates.max(1)).unwrap_or(NonZeroUsize::MIN);
         Self {
             store,
