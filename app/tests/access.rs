@@ -1,16 +1,19 @@
 //! Tokens in ledger.toml and the access log: a token created into a commented file keeps
 //! the comments, verifies, and is never written; the access log appends and pages on
-//! every backend, and the database itself refuses to edit or delete a row.
+//! every backend, and the database itself refuses to edit or delete a row; docs/api.md
+//! shows the permission matrix the code has.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use ledger_app::access::{
-    authenticate, create_token, list_tokens, read_access_log, AccessEntry, AccessLog, Role, MAX_ACCESS_LOG_PAGE,
-    MAX_ROWS_PER_INSERT,
+    authenticate, create_token, list_tokens, may, read_access_log, AccessEntry, AccessLog, Action, CommandType, Read,
+    Role, MAX_ACCESS_LOG_PAGE, MAX_ROWS_PER_INSERT,
 };
 use ledger_app::{config_from_toml, load_config, EventStore};
 use ledger_testkit::{Backend, TestDatabase, BACKENDS};
+use strum::IntoEnumIterator;
 
 const COMMENTED: &str = "\
 # Our ledger's settings. Keep this comment.
@@ -213,4 +216,62 @@ async fn run_sql(db: &TestDatabase, statement: &str) -> Result<u64, String> {
         }
     }
     .map_err(|e| e.to_string())
+}
+
+/// docs/api.md's matrix ("Roles and tokens"): every row `| submit|read `name` | yes | … |`
+/// with one column per role, in the header's order.
+fn documented_matrix() -> Vec<(Action, Vec<Role>)> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/api.md");
+    let doc = std::fs::read_to_string(&path).unwrap();
+    let header = doc
+        .lines()
+        .find(|l| l.starts_with("| action |"))
+        .expect("docs/api.md has the matrix's header");
+    let roles: Vec<Role> = cells(header)[1..].iter().map(|r| r.parse().unwrap()).collect();
+    assert_eq!(roles, Role::iter().collect::<Vec<_>>(), "one column per role, in order");
+    doc.lines()
+        .filter(|l| l.starts_with("| submit `") || l.starts_with("| read `"))
+        .map(|line| {
+            let cells = cells(line);
+            assert_eq!(cells.len(), roles.len() + 1, "{line}");
+            let (kind, name) = cells[0].split_once(' ').unwrap();
+            let name = name.trim_matches('`');
+            let action = match kind {
+                "submit" => Action::Submit(name.parse().unwrap_or_else(|_| panic!("{line}"))),
+                _ => Action::Read(name.parse().unwrap_or_else(|_| panic!("{line}"))),
+            };
+            let allowed = roles
+                .iter()
+                .zip(&cells[1..])
+                .filter(|(_, cell)| match cell.as_str() {
+                    "yes" => true,
+                    "" => false,
+                    other => panic!("a cell is `yes` or empty, not {other:?}: {line}"),
+                })
+                .map(|(role, _)| *role)
+                .collect();
+            (action, allowed)
+        })
+        .collect()
+}
+
+fn cells(line: &str) -> Vec<String> {
+    let inner = line.trim().trim_start_matches('|').trim_end_matches('|');
+    inner.split('|').map(|c| c.trim().to_owned()).collect()
+}
+
+#[test]
+fn the_matrix_in_the_docs_is_the_matrix_in_the_code() {
+    let documented = documented_matrix();
+    let mut expected: Vec<Action> = CommandType::iter().map(Action::Submit).collect();
+    expected.extend(Read::iter().map(Action::Read));
+    let listed: Vec<Action> = documented.iter().map(|(action, _)| *action).collect();
+    assert_eq!(
+        listed, expected,
+        "every command type and read once, in the code's order"
+    );
+    for (action, allowed) in documented {
+        let in_code: Vec<Role> = Role::iter().filter(|role| may(*role, action)).collect();
+        assert_eq!(allowed, in_code, "docs/api.md and `may` differ on {action}");
+    }
 }
