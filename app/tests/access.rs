@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use ledger_app::access::{
-    authenticate, create_token, list_tokens, may, read_access_log, AccessEntry, AccessLog, Action, CommandType, Read,
-    Role, MAX_ACCESS_LOG_PAGE, MAX_ROWS_PER_INSERT,
+    authenticate, create_token, list_tokens, may, read_access_log, AccessEntry, AccessLog, Action, Caller, CommandType,
+    Read, Role, MAX_ACCESS_LOG_PAGE, MAX_ROWS_PER_INSERT,
 };
 use ledger_app::{config_from_toml, load_config, EventStore};
 use ledger_testkit::{Backend, TestDatabase, BACKENDS};
@@ -117,7 +117,10 @@ fn token_entries_are_checked_when_the_file_is_read() {
 fn entry(n: u64, principal: Option<(&str, Role)>) -> AccessEntry {
     AccessEntry {
         at: at(1_700_000_000 + i64::try_from(n).unwrap()),
-        principal: principal.map(|(name, role)| (name.to_owned(), role)),
+        principal: principal.map(|(name, role)| Caller {
+            name: name.to_owned(),
+            role,
+        }),
         action: format!("GET /v1/balances {n}"),
         account: n.is_multiple_of(2).then(|| format!("A{n:04}")),
         status: if principal.is_some() { 200 } else { 401 },

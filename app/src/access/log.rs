@@ -25,13 +25,20 @@ pub const MAX_LOGGED_TEXT_CHARS: usize = 256;
 
 const _: () = assert!(MAX_ROWS_PER_INSERT * 8 < 32_766, "SQLite's bind parameter limit");
 
+/// Whom a request came from: the name and role of its token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Caller {
+    pub name: String,
+    pub role: Role,
+}
+
 /// One request, as the server records it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AccessEntry {
     /// When the request arrived.
     pub at: DateTime<Utc>,
     /// The token's name and role; `None` when the request had no valid token.
-    pub principal: Option<(String, Role)>,
+    pub principal: Option<Caller>,
     /// What was asked: `POST /v1/commands place_order`, `GET /v1/balances`, …
     pub action: String,
     /// The account the request was about, when it names one.
@@ -124,8 +131,8 @@ where
         );
         query.push_values(chunk, |mut row, entry| {
             row.push_bind(entry.at)
-                .push_bind(entry.principal.as_ref().map(|(name, _)| bounded(name)))
-                .push_bind(entry.principal.as_ref().map(|(_, role)| role.to_string()))
+                .push_bind(entry.principal.as_ref().map(|caller| bounded(&caller.name)))
+                .push_bind(entry.principal.as_ref().map(|caller| caller.role.to_string()))
                 .push_bind(bounded(&entry.action))
                 .push_bind(entry.account.as_deref().map(bounded))
                 .push_bind(i64::from(entry.status))
@@ -176,7 +183,10 @@ where
         row.try_get::<Option<String>, _>("principal").map_err(database_error)?,
         row.try_get::<Option<String>, _>("role").map_err(database_error)?,
     ) {
-        (Some(name), Some(role)) => Some((name, role.parse().map_err(|_| corrupt("unknown role"))?)),
+        (Some(name), Some(role)) => Some(Caller {
+            name,
+            role: role.parse().map_err(|_| corrupt("unknown role"))?,
+        }),
         (None, None) => None,
         _ => return Err(corrupt("a principal without a role")),
     };

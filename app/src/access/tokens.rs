@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::log::Caller;
 use super::roles::{may, Action, Role};
 use super::AccessError;
 
@@ -141,6 +142,14 @@ impl Principal {
         self.accounts
             .as_ref()
             .is_none_or(|accounts| accounts.iter().any(|a| a == id))
+    }
+
+    /// Who it is, as the access log records it.
+    pub fn caller(&self) -> Caller {
+        Caller {
+            name: self.name.clone(),
+            role: self.role,
+        }
     }
 
     /// Whether its role may do `action` ([`may`]).
