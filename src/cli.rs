@@ -29,9 +29,9 @@ pub struct Cli {
     /// LEDGER_RULES when not given; the built-in China A-share rules by default.
     #[arg(long, global = true, env = "LEDGER_RULES", value_name = "FILE")]
     pub rules: Option<PathBuf>,
-    /// Configuration file (TOML: [broker], [statement]; see docs/operations.md); read from
-    /// LEDGER_CONFIG when not given [default: ledger.toml in the working directory when it
-    /// exists, else built-in placeholders]
+    /// Configuration file (TOML: [broker], [statement], [[tokens]]; see docs/operations.md); read
+    /// from LEDGER_CONFIG when not given [default: ledger.toml in the working directory when it
+    /// exists, else built-in placeholders; `token create` creates it]
     #[arg(long, global = true, env = "LEDGER_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Aggregates of each kind the engine keeps in memory between batches (exec, demo, eod,
@@ -173,6 +173,12 @@ pub enum Command {
     Orders(crate::blotter::OrdersArgs),
     /// Trades (fills, with their fees) in log order: all, or one account's, one date's.
     Trades(crate::blotter::TradesArgs),
+    /// Bearer tokens of the service, kept in the configuration file as hashes (docs/api.md,
+    /// "Roles and tokens").
+    Token {
+        #[command(subcommand)]
+        action: crate::token::TokenAction,
+    },
     /// The event log in global order.
     Events {
         /// First global position to show.
@@ -206,6 +212,10 @@ pub enum ProjectionsAction {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // Tokens edit the configuration file, which may not exist yet: nothing else is loaded.
+    if let Command::Token { action } = cli.command {
+        return crate::token::run(action, cli.config.as_deref());
+    }
     let rules = Arc::new(ledger_app::load_rules(cli.rules.as_deref())?);
     let Some(config) = load_config(cli.config.as_deref()) else {
         return Ok(ExitCode::from(2));
@@ -267,6 +277,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Positions { json } => crate::readouts::positions(open_existing(&db).await?.as_ref(), json).await,
         Command::Orders(args) => crate::blotter::orders(open_existing(&db).await?.as_ref(), args).await,
         Command::Trades(args) => crate::blotter::trades(open_existing(&db).await?.as_ref(), args).await,
+        Command::Token { .. } => unreachable!("handled before the configuration is loaded"),
         Command::Events { from, limit, json } => {
             crate::readouts::events(open_existing(&db).await?.as_ref(), from, limit, json).await
         }

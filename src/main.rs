@@ -10,6 +10,7 @@ mod exec;
 mod readouts;
 mod reconcile;
 mod statement;
+mod token;
 mod verify;
 
 use std::process::ExitCode;

@@ -1,6 +1,7 @@
 //! The ledger's configuration file, `ledger.toml`: who the broker is (printed on
-//! every statement) and how statements are made. One section per concern, so later
-//! ones (a server's listen address, roles) are new optional sections beside these.
+//! every statement), how statements are made, and the bearer tokens of the service
+//! (`[[tokens]]`, hashes only: [`crate::access`]). One section per concern, so later
+//! ones (a server's listen address) are new optional sections beside these.
 //!
 //! Which file is read: the one named (`--config FILE` or `LEDGER_CONFIG`), which must
 //! exist and parse; else `./ledger.toml` when present (it must parse too); else the
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::access::Tokens;
 use crate::AppError;
 
 /// The file read when none is named, in the working directory.
@@ -24,6 +26,9 @@ pub struct Config {
     pub broker: BrokerConfig,
     #[serde(default)]
     pub statement: StatementConfig,
+    /// `[[tokens]]`: who may use the service, as what role (`ledger token create` adds them).
+    #[serde(default)]
+    pub tokens: Tokens,
 }
 
 /// `[broker]`: the brokerage a statement comes from.

@@ -86,6 +86,9 @@ pub enum AppError {
         answered_through: u64,
         cause: Box<AppError>,
     },
+    /// Authentication, authorization or a token that cannot be made (its code is the cause's).
+    #[error(transparent)]
+    Access(#[from] crate::access::AccessError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -145,6 +148,7 @@ impl AppError {
             AppError::Output { .. } => "output_failed",
             AppError::CorruptReadModel(_) => "corrupt_data",
             AppError::Interrupted { cause, .. } => cause.code(),
+            AppError::Access(cause) => cause.code(),
             AppError::Store(cause) => store_code(cause),
             AppError::Engine(cause) => engine_code(cause),
             AppError::Projection(ProjectionError::Store(cause)) => store_code(cause),

@@ -4,6 +4,8 @@
 //! code per kind. Nothing here prints, parses arguments or draws progress bars:
 //! long tasks report through a callback.
 //!
+//! - [`access`]: roles and their permission matrix, bearer tokens, personal-data masking,
+//!   the append-only access log;
 //! - [`store`]: open a database (connect and migrate), load market rules;
 //! - [`config`]: the configuration file `ledger.toml` (the broker, statements);
 //! - [`batch`]: run commands, typed or as command-file lines (streamed, bounded memory);
@@ -20,6 +22,7 @@
 //!   whole demo with its report ([`demo::run_with_report`]: read models, reconciliation,
 //!   statement, invariants).
 
+pub mod access;
 pub mod batch;
 pub mod clearing;
 pub mod config;
