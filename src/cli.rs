@@ -119,6 +119,9 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Serve the HTTP API (docs/api.md, "HTTP API") until SIGTERM or Ctrl-C, which stop it
+    /// gracefully: nothing new is accepted, what is queued is committed and answered.
+    Serve(crate::serve::ServeArgs),
     /// Create or update the database schema (also done by `init`, `exec` and `demo`).
     Migrate,
     /// Create a new, empty ledger where --db points (the SQLite file, or the tables in the
@@ -236,6 +239,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let request = (account.as_str(), from, to, format);
             crate::statement::run((store.as_ref(), &rules), &config, request, out.as_deref()).await
         }
+        Command::Serve(args) => crate::serve::run(args, &db, rules).await,
         Command::Migrate => migrate(&db).await,
         Command::Init => init(&db).await,
         Command::Verify { json, allow_empty } => {
