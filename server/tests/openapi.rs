@@ -36,3 +36,29 @@ fn the_document_is_openapi_3_1_and_describes_every_route_and_problem() {
         assert!(responses[status].is_object(), "POST /v1/commands documents {status}");
     }
 }
+
+#[test]
+fn the_answer_schema_names_every_field_of_an_answer() {
+    let document: Value = serde_json::from_str(&ledger_server::openapi_json()).unwrap();
+    let properties = document["components"]["schemas"]["Answer"]["properties"]
+        .as_object()
+        .unwrap();
+    let answer = ledger_app::LineAnswer {
+        line: 1,
+        command_id: Some("c".into()),
+        status: ledger_app::Status::Duplicate,
+        code: None,
+        message: Some("m".into()),
+        events: 0,
+        first_position: Some(1),
+        last_position: Some(1),
+        first_status: Some("accepted".into()),
+        first_code: Some("x".into()),
+    };
+    let fields = serde_json::to_value(&answer).unwrap();
+    let mut sent: Vec<&String> = fields.as_object().unwrap().keys().collect();
+    let mut described: Vec<&String> = properties.keys().collect();
+    sent.sort();
+    described.sort();
+    assert_eq!(sent, described, "the OpenAPI Answer is the answer object");
+}

@@ -130,3 +130,53 @@ async fn a_full_queue_answers_503_at_once_and_shutdown_answers_what_is_queued() 
         overload_then_shutdown_on(backend).await;
     }
 }
+
+/// A commit whose answer is lost (the connection dropped after the commit): that batch is
+/// answered 503 `database_lost` with Retry-After, the server goes on with a fresh engine,
+/// and the same request resent is the first outcome, `duplicate`.
+#[tokio::test]
+async fn a_lost_database_is_a_503_and_the_server_goes_on() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use ledger_testkit::faults::{Fault, FaultyStore, StoreCall};
+
+    let db = TestDatabase::fresh(ledger_testkit::Backend::Sqlite).await;
+    let fail_next_append = Arc::new(AtomicBool::new(false));
+    let plan_flag = Arc::clone(&fail_next_append);
+    let plan = Box::new(move |call: StoreCall| {
+        if call == StoreCall::Append && plan_flag.swap(false, Ordering::SeqCst) {
+            Fault::AfterCommit
+        } else {
+            Fault::Pass
+        }
+    });
+    let inner = ledger_app::open_store(&db.url).await.unwrap();
+    let server = common::start_on(Arc::new(FaultyStore::new(inner, plan)), ServerOptions::default()).await;
+    server.batch(&common::setup_lines(1)).await;
+
+    fail_next_append.store(true, Ordering::SeqCst);
+    let lost = server
+        .command(&deposit(&account(0), "5.00", "L1"), Some("lost-1"))
+        .await;
+    lost.assert_problem(503, "database_lost");
+    assert_eq!(lost.retry_after.as_deref(), Some("1"));
+
+    let resent = server
+        .command(&deposit(&account(0), "5.00", "L1"), Some("lost-1"))
+        .await;
+    assert_eq!(
+        (resent.status, resent.str("status")),
+        (200, "duplicate"),
+        "{:?}",
+        resent.body
+    );
+    assert_eq!(resent.body["first_status"], "accepted");
+    let next = server
+        .command(&deposit(&account(0), "6.00", "L2"), Some("lost-2"))
+        .await;
+    assert_eq!((next.status, next.str("status")), (200, "accepted"), "{:?}", next.body);
+    let logged = events_by_command(server.store.as_ref()).await;
+    assert_eq!((logged.get("lost-1"), logged.get("lost-2")), (Some(&1), Some(&1)));
+    common::assert_verifies(server.store.as_ref()).await;
+    server.stop().await;
+}

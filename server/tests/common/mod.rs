@@ -21,7 +21,11 @@ pub struct Running {
 }
 
 pub async fn start(db: &TestDatabase, options: ServerOptions) -> Running {
-    let store = ledger_app::open_store(&db.url).await.unwrap();
+    start_on(ledger_app::open_store(&db.url).await.unwrap(), options).await
+}
+
+/// A server on a store of the test's making (one that fails on purpose).
+pub async fn start_on(store: Arc<dyn EventStore>, options: ServerOptions) -> Running {
     let rules = Arc::new(ledger_app::load_rules(None).unwrap());
     let server = Server::bind("127.0.0.1:0", Arc::clone(&store), rules, options)
         .await
