@@ -12,7 +12,7 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "HOST:PORT")]
     pub listen: String,
     /// Most commands waiting in the queue; a request that does not fit is answered
-    /// 503 `overloaded` with Retry-After.
+    /// 503 `overloaded` with Retry-After (a batch request larger than the limit never fits).
     #[arg(long, default_value_t = ledger_server::DEFAULT_QUEUE_COMMANDS, value_name = "COMMANDS")]
     pub queue_commands: usize,
     /// Print the OpenAPI 3.1 document (docs/openapi.json) and exit, opening no database.

@@ -99,7 +99,9 @@ pub async fn post_batch(
         let detail = "a batch's lines each carry their own command_id; send no Idempotency-Key header";
         return Problem::new(StatusCode::BAD_REQUEST, "idempotency_key_not_allowed", detail).into_response();
     }
-    let lines: Vec<&[u8]> = body.split(|&b| b == b'\n').collect();
+    // A last line ending in a newline is not followed by another line.
+    let text = body.strip_suffix(b"\n").unwrap_or(&body);
+    let lines: Vec<&[u8]> = text.split(|&b| b == b'\n').collect();
     if lines.len() > MAX_BATCH_REQUEST_LINES {
         let detail = format!(
             "the batch has {} lines; the limit is {MAX_BATCH_REQUEST_LINES}",

@@ -331,13 +331,28 @@ async fn bad_requests_are_problems_and_write_nothing() {
     problem(post("/v1/commands/batch", "application/json", b"{}".to_vec()))
         .await
         .assert_problem(415, "unsupported_media_type");
-    let too_many = vec!["{}"; ledger_server::MAX_BATCH_REQUEST_LINES + 1].join("\n");
+    let too_many = vec!["{}"; ledger_server::MAX_BATCH_REQUEST_LINES + 1].join("\n") + "\n";
     let batch = server
         .client
         .post(server.url("/v1/commands/batch"))
         .header("content-type", "application/x-ndjson")
         .body(too_many);
     problem(batch).await.assert_problem(413, "too_large");
+    // A full batch ending in a newline is not one line too many: every line is answered.
+    let full = vec!["{}"; ledger_server::MAX_BATCH_REQUEST_LINES].join("\n") + "\n";
+    let answers = server
+        .client
+        .post(server.url("/v1/commands/batch"))
+        .header("content-type", "application/x-ndjson")
+        .body(full)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answers.status(), 200);
+    assert_eq!(
+        answers.text().await.unwrap().lines().count(),
+        ledger_server::MAX_BATCH_REQUEST_LINES
+    );
     problem(post("/v1/commands/batch", "application/x-ndjson", b"{}".to_vec()))
         .await
         .assert_problem(400, "idempotency_key_not_allowed");
