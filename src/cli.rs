@@ -35,7 +35,7 @@ pub struct Cli {
     #[arg(long, global = true, env = "LEDGER_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Aggregates of each kind the engine keeps in memory between batches (exec, demo, eod,
-    /// settle); read from LEDGER_CACHE_AGGREGATES when not given. Above the number of
+    /// settle, serve); read from LEDGER_CACHE_AGGREGATES when not given. Above the number of
     /// accounts that trade, every command reloads its account from the log
     /// (docs/operations.md, "Memory").
     #[arg(
@@ -135,6 +135,9 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Serve the HTTP API (docs/api.md, "HTTP API") until SIGTERM or Ctrl-C, which stop it
+    /// gracefully: nothing new is accepted, what is queued is committed and answered.
+    Serve(crate::serve::ServeArgs),
     /// Create or update the database schema (also done by `init`, `exec` and `demo`).
     Migrate,
     /// Create a new, empty ledger where --db points (the SQLite file, or the tables in the
@@ -221,6 +224,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(2));
     };
     let db = cli.db.clone().unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+    let writer = |store| Ledger::with_cache(store, Arc::clone(&rules), cli.cache_aggregates);
     match cli.command {
         Command::Demo(args) => crate::demo::run(args, cli.db, rules, cli.cache_aggregates).await,
         Command::Exec {
@@ -229,8 +233,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             recorded_at,
         } => {
             let recorded_at = recorded_at.as_deref().map(crate::exec::parse_instant).transpose()?;
-            let ledger = Ledger::with_cache(open_store(&db).await?, rules, cli.cache_aggregates);
-            crate::exec::run(ledger, &file, json, recorded_at).await
+            crate::exec::run(writer(open_store(&db).await?), &file, json, recorded_at).await
         }
         Command::Eod {
             date,
@@ -238,12 +241,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
         } => {
             let step = crate::clearing::end_of_day_step(off_calendar);
-            let ledger = Ledger::with_cache(open_existing(&db).await?, rules, cli.cache_aggregates);
-            crate::clearing::run(ledger, step, date, json).await
+            crate::clearing::run(writer(open_existing(&db).await?), step, date, json).await
         }
         Command::Settle { date, json } => {
-            let ledger = Ledger::with_cache(open_existing(&db).await?, rules, cli.cache_aggregates);
-            crate::clearing::run(ledger, ClearingStep::Settle, date, json).await
+            crate::clearing::run(writer(open_existing(&db).await?), ClearingStep::Settle, date, json).await
         }
         Command::ClearingReport { date, json } => {
             crate::clearing::report(open_existing(&db).await?.as_ref(), date, json).await
@@ -265,6 +266,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let request = (account.as_str(), from, to, format);
             crate::statement::run((store.as_ref(), &rules), &config, request, out.as_deref()).await
         }
+        Command::Serve(args) => crate::serve::run(args, &db, rules, cli.cache_aggregates).await,
         Command::Migrate => migrate(&db).await,
         Command::Init => init(&db).await,
         Command::Verify { json, allow_empty } => {

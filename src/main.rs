@@ -9,6 +9,7 @@ mod demo;
 mod exec;
 mod readouts;
 mod reconcile;
+mod serve;
 mod statement;
 mod token;
 mod verify;

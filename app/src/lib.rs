@@ -17,6 +17,8 @@
 //! - [`queries`]: balances, positions, trades of a date, the blotter's orders and trades
 //!   (filtered, paged), events after a position,
 //!   catching up or rebuilding the read models (queries catch up first, always);
+//! - [`requests`]: commands sent as requests (the HTTP API), their idempotency keys bound to
+//!   their bodies ([`submit_requests`]);
 //! - [`verify`](mod@verify): the proof that the log is intact;
 //! - [`demo`]: the generated trading days of `ledger demo` (and `ledger bench`), and the
 //!   whole demo with its report ([`demo::run_with_report`]: read models, reconciliation,
@@ -30,6 +32,7 @@ pub mod demo;
 pub mod error;
 pub mod queries;
 pub mod reconcile;
+pub mod requests;
 pub mod statement;
 pub mod store;
 pub mod verify;
@@ -48,6 +51,9 @@ pub use queries::{
 pub use reconcile::{
     ledger_at_close, read_bank_file, read_depository_file, reconcile, reconcile_with, write_agreeing_files,
     LedgerAtClose, Reconciliation,
+};
+pub use requests::{
+    read_command_line, read_command_request, submit_requests, CommandRequest, RequestOutcome, RequestRefusal,
 };
 pub use statement::{load_pdf_font, statement, statement_at, StatementFormat, StatementRequest};
 pub use store::{load_rules, open_existing_store, open_store, rules_from_toml};

@@ -26,7 +26,8 @@ pub struct LineAnswer {
 }
 
 impl LineAnswer {
-    fn malformed(line: u64, error: Malformed) -> Self {
+    /// A line that is not a valid command, answered without being recorded.
+    pub fn malformed(line: u64, error: Malformed) -> Self {
         Self {
             line,
             command_id: error.command_id,
@@ -42,7 +43,7 @@ impl LineAnswer {
     }
 
     /// The engine's answer; a malformed one names its line, as the parser's do.
-    fn from_result(line: u64, result: CommandResult) -> Self {
+    pub fn from_result(line: u64, result: CommandResult) -> Self {
         let message = match result.message {
             Some(message) if result.is_malformed() => Some(at_line(line, &message)),
             message => message,

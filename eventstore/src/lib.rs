@@ -11,6 +11,7 @@
 //! - `plan`: append planning (conflicts, duplicates, sequences, positions, hashes);
 //! - `append`: the one append algorithm, generic over a backend's SQL primitives;
 //! - `database`: pools, migrations and [`commit_or_roll_back`];
+//! - `requests`: the HTTP API's request digests per command id ([`bind_request_digests`]);
 //! - `rows`: rows as read back, and the reads both backends share;
 //! - `connect`: the backend a URL names, [`redact_url`];
 //! - `sqlite`, `postgres`: the backends' SQL and what is truly theirs;
@@ -24,6 +25,7 @@ mod database;
 mod plan;
 mod postgres;
 mod records;
+mod requests;
 mod rows;
 mod sqlite;
 mod store;
@@ -37,6 +39,7 @@ pub use records::{
     CommandRecord, ConnectFailure, DbFailure, EventMetadata, NewEvent, OutcomeStatus, OutcomeTotals, RawEvent,
     RecordedEvent, StoreError, StoredOutcome, StreamAppend, StreamId, UnreadableEvent,
 };
+pub use requests::{bind_request_digests, release_request_digests, MAX_REQUEST_BINDINGS};
 pub use sqlite::SqliteEventStore;
 pub use store::{
     read_raw_towards, read_towards, AppendLock, Atomicity, EventStore, MAX_APPEND_COMMANDS, MAX_APPEND_LOCK_WAIT_MS,

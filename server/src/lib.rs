@@ -1,0 +1,178 @@
+//! `ledger serve`: the ledger over HTTP, a thin layer over `ledger_app`.
+//!
+//! - `engine`: the bounded queue and the one task that owns the `Ledger` and commits
+//!   queued commands in groups (group commit), answering each after its commit;
+//! - `routes`: the handlers (`POST /v1/commands`, `POST /v1/commands/batch`,
+//!   `GET /v1/health`, `GET /v1/openapi.json`);
+//! - [`problem`]: errors of a request as `application/problem+json` (RFC 9457).
+//!
+//! Every route but health and the OpenAPI document is built by [`router`] inside a
+//! `guard` the caller gives: that is where an authentication layer goes, putting a
+//! [`Principal`] in the request's extensions (its actor is recorded with the events).
+
+mod engine;
+pub mod problem;
+mod routes;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use ledger_app::{EventStore, MarketRules};
+use utoipa::OpenApi;
+
+pub use engine::DEFAULT_QUEUE_COMMANDS;
+pub use problem::{Problem, RETRY_AFTER_SECONDS};
+pub use routes::{Health, DEFAULT_HTTP_ACTOR};
+
+/// Largest body of `POST /v1/commands`: one command line.
+pub const MAX_COMMAND_BODY_BYTES: usize = ledger_app::batch::MAX_LINE_BYTES;
+/// Most lines of `POST /v1/commands/batch`: one engine batch.
+pub const MAX_BATCH_REQUEST_LINES: usize = ledger_app::batch::MAX_SUBMISSIONS;
+/// Largest body of `POST /v1/commands/batch`: a full batch of ordinary commands
+/// (a few hundred bytes each) fits many times over, a batch of longest lines does not.
+pub const MAX_BATCH_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// Who sent a request, as an authentication layer found it; absent without one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// Recorded as the actor of the events the request's commands write.
+    pub actor: String,
+}
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    queue: engine::Queue,
+    store: Arc<dyn EventStore>,
+    rules: Arc<MarketRules>,
+}
+
+/// The server's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerOptions {
+    /// The queue's limit in commands ([`DEFAULT_QUEUE_COMMANDS`]).
+    pub queue_commands: usize,
+    /// Aggregates of each kind the engine keeps in memory (`--cache-aggregates`).
+    pub cache_aggregates: usize,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            queue_commands: DEFAULT_QUEUE_COMMANDS,
+            cache_aggregates: ledger_app::DEFAULT_CACHE_AGGREGATES,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot listen on {address}: {cause}")]
+    Bind { address: String, cause: std::io::Error },
+    #[error("the server stopped: {0}")]
+    Serve(std::io::Error),
+    #[error("the engine task failed: {0}")]
+    Engine(String),
+}
+
+/// The routes. `guard` wraps the routes that need a caller (every one but health and
+/// the OpenAPI document): pass `|routes| routes` for none.
+pub fn router(state: AppState, guard: impl FnOnce(Router<AppState>) -> Router<AppState>) -> Router {
+    let guarded = Router::new()
+        .route(
+            "/v1/commands",
+            post(routes::post_command).layer(DefaultBodyLimit::max(MAX_COMMAND_BODY_BYTES)),
+        )
+        .route(
+            "/v1/commands/batch",
+            post(routes::post_batch).layer(DefaultBodyLimit::max(MAX_BATCH_BODY_BYTES)),
+        );
+    Router::new()
+        .route("/v1/health", get(routes::health))
+        .route("/v1/openapi.json", get(routes::openapi))
+        .merge(guard(guarded))
+        .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .with_state(state)
+}
+
+/// A server bound to its address, not yet serving.
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    engine: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    /// Binds `address` (port 0: any free port) and starts the engine.
+    pub async fn bind(
+        address: &str,
+        store: Arc<dyn EventStore>,
+        rules: Arc<MarketRules>,
+        options: ServerOptions,
+    ) -> Result<Server, ServerError> {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .map_err(|cause| ServerError::Bind {
+                address: address.to_owned(),
+                cause,
+            })?;
+        let (queue, engine) = engine::start(
+            Arc::clone(&store),
+            Arc::clone(&rules),
+            options.queue_commands,
+            options.cache_aggregates,
+        );
+        Ok(Server {
+            listener,
+            state: AppState { queue, store, rules },
+            engine,
+        })
+    }
+
+    /// Where it listens.
+    pub fn local_addr(&self) -> Result<SocketAddr, ServerError> {
+        self.listener.local_addr().map_err(ServerError::Serve)
+    }
+
+    /// Serves until `shutdown` completes; then accepts nothing more, answers every
+    /// request already received (what is queued is decided and committed first), and
+    /// returns once the engine has stopped.
+    pub async fn run(
+        self,
+        guard: impl FnOnce(Router<AppState>) -> Router<AppState>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let app = router(self.state, guard);
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(ServerError::Serve)?;
+        // Every handler (and with them every sender of the queue) is gone: the engine
+        // answers what it holds and ends.
+        self.engine.await.map_err(|e| ServerError::Engine(e.to_string()))
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "ledger",
+        description = "The ledger's HTTP API (docs/api.md, \"HTTP API\"): commands of the command-file contract, answered as `ledger exec --json` answers a line; errors of a request as RFC 9457 problem documents with a stable `code`."
+    ),
+    paths(routes::post_command, routes::post_batch, routes::health, routes::openapi),
+    components(schemas(routes::AnswerDoc, Problem, Health))
+)]
+struct ApiDoc;
+
+/// The OpenAPI 3.1 document of the routes, as served at `/v1/openapi.json` and
+/// committed as docs/openapi.json.
+pub fn openapi_json() -> String {
+    let mut document = ApiDoc::openapi();
+    document.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    document.to_pretty_json().unwrap_or_default() + "\n"
+}

@@ -1,0 +1,201 @@
+//! A real server on 127.0.0.1:0 over a test database, and a reqwest client for it.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ledger_app::EventStore;
+use ledger_server::{Server, ServerOptions};
+use ledger_testkit::TestDatabase;
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+/// A running server; `stop` shuts it down gracefully and waits for it.
+pub struct Running {
+    pub base: String,
+    pub store: Arc<dyn EventStore>,
+    pub client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), ledger_server::ServerError>>,
+}
+
+pub async fn start(db: &TestDatabase, options: ServerOptions) -> Running {
+    start_on(ledger_app::open_store(&db.url).await.unwrap(), options).await
+}
+
+/// A server on a store of the test's making (one that fails on purpose).
+pub async fn start_on(store: Arc<dyn EventStore>, options: ServerOptions) -> Running {
+    let rules = Arc::new(ledger_app::load_rules(None).unwrap());
+    let server = Server::bind("127.0.0.1:0", Arc::clone(&store), rules, options)
+        .await
+        .unwrap();
+    let base = format!("http://{}", server.local_addr().unwrap());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(server.run(|routes| routes, async move {
+        let _ = stopped.await;
+    }));
+    Running {
+        base,
+        store,
+        client: reqwest::Client::new(),
+        stop: Some(stop),
+        task,
+    }
+}
+
+impl Running {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Asks the server to stop (it answers what it has received first).
+    pub fn signal_stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// Stops the server and waits until it has.
+    pub async fn stop(mut self) {
+        self.signal_stop();
+        self.task.await.unwrap().unwrap();
+    }
+
+    /// POSTs one command; the status, the content type and the body as JSON.
+    pub async fn command(&self, body: &str, key: Option<&str>) -> Answer {
+        let mut request = self
+            .client
+            .post(self.url("/v1/commands"))
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        Answer::of(request.send().await.unwrap()).await
+    }
+
+    /// POSTs JSON lines to the batch route; every answer line, parsed.
+    pub async fn batch(&self, lines: &[String]) -> Vec<Value> {
+        let response = self
+            .client
+            .post(self.url("/v1/commands/batch"))
+            .header("content-type", "application/x-ndjson")
+            .body(lines.join("\n"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "a batch is answered 200");
+        let text = response.text().await.unwrap();
+        text.lines().map(|line| serde_json::from_str(line).unwrap()).collect()
+    }
+
+    pub async fn head(&self) -> u64 {
+        self.store.head_position().await.unwrap()
+    }
+}
+
+/// An answer as the client saw it.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub content_type: String,
+    pub retry_after: Option<String>,
+    pub body: Value,
+}
+
+impl Answer {
+    pub async fn of(response: reqwest::Response) -> Answer {
+        let status = response.status().as_u16();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let content_type = header("content-type").unwrap_or_default();
+        let retry_after = header("retry-after");
+        let text = response.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or_else(|e| panic!("answer {status} is not JSON ({e}): {text}"));
+        Answer {
+            status,
+            content_type,
+            retry_after,
+            body,
+        }
+    }
+
+    /// Asserts a problem document with this status and code.
+    pub fn assert_problem(&self, status: u16, code: &str) {
+        assert_eq!(self.status, status, "{:?}", self.body);
+        assert_eq!(self.content_type, "application/problem+json", "{:?}", self.body);
+        assert_eq!(self.body["code"], code, "{:?}", self.body);
+        assert_eq!(self.body["status"], status, "{:?}", self.body);
+        assert_eq!(self.body["type"], format!("urn:ledger:problem:{code}"));
+        for field in ["title", "detail"] {
+            assert!(
+                self.body[field].as_str().is_some_and(|s| !s.is_empty()),
+                "{field}: {:?}",
+                self.body
+            );
+        }
+    }
+
+    pub fn str(&self, field: &str) -> &str {
+        self.body[field].as_str().unwrap_or("")
+    }
+}
+
+pub const INSTRUMENT: &str = "601398.SH";
+pub const TRADE_DATE: &str = "2024-03-04";
+
+/// An instrument with a previous close (so 2024-03-04 is the open trade date) and `accounts` accounts.
+pub fn setup_lines(accounts: usize) -> Vec<String> {
+    let mut lines = vec![
+        format!(
+            r#"{{"type":"list_instrument","command_id":"setup-list","instrument":"{INSTRUMENT}","name":"ICBC","board":"main","risk_level":1}}"#
+        ),
+        format!(
+            r#"{{"type":"set_prev_close","command_id":"setup-close","instrument":"{INSTRUMENT}","trade_date":"{TRADE_DATE}","price":"5.29"}}"#
+        ),
+    ];
+    for i in 0..accounts {
+        lines.push(format!(
+            r#"{{"type":"open_account","command_id":"setup-open-{i}","account_id":"{}","customer_name":"Customer {i}","id_number":"11010519491231{i:04}","risk_level":3}}"#,
+            account(i)
+        ));
+    }
+    lines
+}
+
+pub fn account(i: usize) -> String {
+    format!("H{i:04}")
+}
+
+pub fn deposit(account: &str, amount: &str, bank_ref: &str) -> String {
+    format!(r#"{{"type":"deposit","account_id":"{account}","amount":"{amount}","bank_ref":"{bank_ref}"}}"#)
+}
+
+/// Every command id of the log with the number of events it wrote.
+pub async fn events_by_command(store: &dyn EventStore) -> HashMap<String, u64> {
+    let head = store.head_position().await.unwrap();
+    let mut counts = HashMap::new();
+    let mut after = 0;
+    while after < head {
+        let events = ledger_app::events_after(store, after, head, 1_000).await.unwrap();
+        assert!(!events.is_empty(), "events up to the head can be read");
+        for event in &events {
+            *counts.entry(event.metadata.command_id.clone()).or_default() += 1;
+            after = event.global_position;
+        }
+    }
+    counts
+}
+
+/// The log verifies: chain, sequences, replay and invariants.
+pub async fn assert_verifies(store: &dyn EventStore) {
+    let report = ledger_app::verify(store, |_| {}).await.unwrap();
+    assert_eq!(report.problem_count, 0, "verify: {report:?}");
+    assert!(report.events > 0);
+}

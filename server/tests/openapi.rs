@@ -1,0 +1,64 @@
+//! docs/openapi.json is the document the server serves. After changing the routes,
+//! regenerate it with `LEDGER_WRITE_OPENAPI=1 cargo test -p ledger-server --test openapi`
+//! (or `ledger serve --print-openapi > docs/openapi.json`).
+
+use serde_json::Value;
+
+const COMMITTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.json");
+
+#[test]
+fn the_committed_document_is_the_served_one() {
+    let served = ledger_server::openapi_json();
+    if std::env::var_os("LEDGER_WRITE_OPENAPI").is_some() {
+        std::fs::write(COMMITTED, &served).unwrap();
+    }
+    let committed = std::fs::read_to_string(COMMITTED).unwrap_or_default();
+    assert!(
+        committed == served,
+        "docs/openapi.json differs from the served document: run \
+         LEDGER_WRITE_OPENAPI=1 cargo test -p ledger-server --test openapi"
+    );
+}
+
+#[test]
+fn the_document_is_openapi_3_1_and_describes_every_route_and_problem() {
+    let document: Value = serde_json::from_str(&ledger_server::openapi_json()).unwrap();
+    assert!(document["openapi"].as_str().unwrap().starts_with("3.1"));
+    for path in ["/v1/commands", "/v1/commands/batch", "/v1/health", "/v1/openapi.json"] {
+        assert!(document["paths"][path].is_object(), "{path} is described");
+    }
+    let problem = &document["components"]["schemas"]["Problem"]["properties"];
+    for field in ["type", "title", "status", "detail", "code"] {
+        assert!(problem[field].is_object(), "Problem has {field}");
+    }
+    let responses = &document["paths"]["/v1/commands"]["post"]["responses"];
+    for status in ["200", "400", "409", "413", "415", "422", "503"] {
+        assert!(responses[status].is_object(), "POST /v1/commands documents {status}");
+    }
+}
+
+#[test]
+fn the_answer_schema_names_every_field_of_an_answer() {
+    let document: Value = serde_json::from_str(&ledger_server::openapi_json()).unwrap();
+    let properties = document["components"]["schemas"]["Answer"]["properties"]
+        .as_object()
+        .unwrap();
+    let answer = ledger_app::LineAnswer {
+        line: 1,
+        command_id: Some("c".into()),
+        status: ledger_app::Status::Duplicate,
+        code: None,
+        message: Some("m".into()),
+        events: 0,
+        first_position: Some(1),
+        last_position: Some(1),
+        first_status: Some("accepted".into()),
+        first_code: Some("x".into()),
+    };
+    let fields = serde_json::to_value(&answer).unwrap();
+    let mut sent: Vec<&String> = fields.as_object().unwrap().keys().collect();
+    let mut described: Vec<&String> = properties.keys().collect();
+    sent.sort();
+    described.sort();
+    assert_eq!(sent, described, "the OpenAPI Answer is the answer object");
+}
