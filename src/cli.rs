@@ -31,7 +31,7 @@ pub struct Cli {
     pub rules: Option<PathBuf>,
     /// Configuration file (TOML: [broker], [statement], [[tokens]]; see docs/operations.md); read
     /// from LEDGER_CONFIG when not given [default: ledger.toml in the working directory when it
-    /// exists, else built-in placeholders; `token create` creates it]
+    /// exists, else built-in placeholders; `token create` and `serve` create it]
     #[arg(long, global = true, env = "LEDGER_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Aggregates of each kind the engine keeps in memory between batches (exec, demo, eod,
@@ -219,12 +219,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::Token { action } = cli.command {
         return crate::token::run(action, cli.config.as_deref());
     }
+    run_configured(cli).await
+}
+
+/// Every command but `token`: with the rules and the configuration loaded.
+async fn run_configured(cli: Cli) -> anyhow::Result<ExitCode> {
     let rules = Arc::new(ledger_app::load_rules(cli.rules.as_deref())?);
-    let Some(config) = load_config(cli.config.as_deref()) else {
+    let Some(config) = load_config(cli.config.as_deref(), matches!(cli.command, Command::Serve(_)))? else {
         return Ok(ExitCode::from(2));
     };
     let db = cli.db.clone().unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
     let writer = |store| Ledger::with_cache(store, Arc::clone(&rules), cli.cache_aggregates);
+    let serve_settings = (cli.cache_aggregates, cli.config.as_deref());
     match cli.command {
         Command::Demo(args) => crate::demo::run(args, cli.db, rules, cli.cache_aggregates).await,
         Command::Exec {
@@ -266,7 +272,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let request = (account.as_str(), from, to, format);
             crate::statement::run((store.as_ref(), &rules), &config, request, out.as_deref()).await
         }
-        Command::Serve(args) => crate::serve::run(args, &db, rules, cli.cache_aggregates).await,
+        Command::Serve(args) => crate::serve::run(args, &db, rules, config.tokens, serve_settings).await,
         Command::Migrate => migrate(&db).await,
         Command::Init => init(&db).await,
         Command::Verify { json, allow_empty } => {
@@ -298,11 +304,16 @@ async fn migrate(db: &str) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The configuration, or None once its error (with its code) is said.
-fn load_config(named: Option<&std::path::Path>) -> Option<ledger_app::Config> {
-    ledger_app::load_config(named)
+/// The configuration (its file first created when `create_missing` and it does not
+/// exist: `serve` and `token` share the file, and serving on a fresh clone creates
+/// it), or None once its error (with its code) is said.
+fn load_config(named: Option<&std::path::Path>, create_missing: bool) -> anyhow::Result<Option<ledger_app::Config>> {
+    if create_missing {
+        crate::serve::create_config_if_missing(named)?;
+    }
+    Ok(ledger_app::load_config(named)
         .inspect_err(|error| eprintln!("error: {}: {error}", error.code()))
-        .ok()
+        .ok())
 }
 
 /// Parses a date argument; its error names the format, which chrono's own ("input is out

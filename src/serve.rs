@@ -1,9 +1,11 @@
 //! `ledger serve`: the HTTP API (the `ledger-server` crate) until SIGTERM or Ctrl-C.
 
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use ledger_app::MarketRules;
+use ledger_app::access::Tokens;
+use ledger_app::{MarketRules, DEFAULT_CONFIG_FILE};
 use ledger_server::{Server, ServerOptions};
 
 #[derive(Debug, clap::Args)]
@@ -20,12 +22,32 @@ pub struct ServeArgs {
     pub print_openapi: bool,
 }
 
+/// What a configuration file `serve` creates says.
+const NEW_CONFIG_TEXT: &str = "# The ledger's configuration (docs/operations.md, \"Configuration\").\n\
+# `ledger token create --role ROLE --name NAME` adds the [[tokens]] that `ledger serve` lets in.\n";
+
+/// Creates the configuration file (`--config`, else ledger.toml) when it does not exist.
+pub fn create_config_if_missing(named: Option<&Path>) -> anyhow::Result<()> {
+    let path = named.unwrap_or(Path::new(DEFAULT_CONFIG_FILE));
+    if !path.exists() {
+        std::fs::write(path, NEW_CONFIG_TEXT)
+            .map_err(|e| anyhow::anyhow!("cannot create the configuration file {}: {e}", path.display()))?;
+        println!("ledger serve: created the configuration file {}", path.display());
+    }
+    Ok(())
+}
+
+/// Serves until SIGTERM or Ctrl-C; `settings` are `--cache-aggregates` and `--config`
+/// (the file named in the hint printed when it holds no token).
 pub async fn run(
     args: ServeArgs,
     db: &str,
     rules: Arc<MarketRules>,
-    cache_aggregates: usize,
+    tokens: Tokens,
+    settings: (usize, Option<&Path>),
 ) -> anyhow::Result<ExitCode> {
+    let (cache_aggregates, config_path) = settings;
+    let config_path = config_path.unwrap_or(Path::new(DEFAULT_CONFIG_FILE));
     if args.print_openapi {
         print!("{}", ledger_server::openapi_json());
         return Ok(ExitCode::SUCCESS);
@@ -36,13 +58,28 @@ pub async fn run(
         queue_commands: args.queue_commands,
         cache_aggregates,
     };
-    let server = Server::bind(&args.listen, store, rules, options).await?;
+    let token_count = tokens.entries().len();
+    let server = Server::bind(&args.listen, store, rules, tokens, options).await?;
     let address = server.local_addr()?;
     println!(
         "ledger serve: listening on http://{address} ({backend} database {}); stop with Ctrl-C or SIGTERM",
         ledger_app::redact_url(db)
     );
-    server.run(|routes| routes, stop_signal()).await?;
+    if token_count == 0 {
+        println!(
+            "ledger serve: {} holds no token, so every route but /v1/health and /v1/openapi.json answers 401; \
+             make one with `ledger token create --role operations --name NAME --config {}` (printed once) \
+             and send it as `Authorization: Bearer TOKEN`; a restart loads new tokens",
+            config_path.display(),
+            config_path.display()
+        );
+    } else {
+        println!(
+            "ledger serve: {token_count} tokens loaded from {}",
+            config_path.display()
+        );
+    }
+    server.run(stop_signal()).await?;
     println!("ledger serve: stopped; every request received was answered");
     Ok(ExitCode::SUCCESS)
 }

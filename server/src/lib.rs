@@ -3,13 +3,15 @@
 //! - `engine`: the bounded queue and the one task that owns the `Ledger` and commits
 //!   queued commands in groups (group commit), answering each after its commit;
 //! - `routes`: the handlers (`POST /v1/commands`, `POST /v1/commands/batch`,
-//!   `GET /v1/health`, `GET /v1/openapi.json`);
+//!   `GET /v1/access-log`, `GET /v1/health`, `GET /v1/openapi.json`);
+//! - [`access`]: bearer tokens and roles on every route but health and the OpenAPI
+//!   document, and the access log of every request;
 //! - [`problem`]: errors of a request as `application/problem+json` (RFC 9457).
 //!
-//! Every route but health and the OpenAPI document is built by [`router`] inside a
-//! `guard` the caller gives: that is where an authentication layer goes, putting a
-//! [`Principal`] in the request's extensions (its actor is recorded with the events).
+//! A guarded route's handler gets the caller's `Principal` (ledger_app::access); its
+//! name is recorded as the actor of the events the request's commands write.
 
+pub mod access;
 mod engine;
 pub mod problem;
 mod routes;
@@ -18,15 +20,20 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use access::{AccessRecorder, Need};
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
+use ledger_app::access::{Read, Tokens};
 use ledger_app::{EventStore, MarketRules};
-use utoipa::OpenApi;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
 
+pub use access::{ACCESS_LOG_BATCH_ENTRIES, ACCESS_LOG_CHANNEL_ENTRIES, ACCESS_LOG_WAIT_MS};
 pub use engine::DEFAULT_QUEUE_COMMANDS;
 pub use problem::{Problem, RETRY_AFTER_SECONDS};
-pub use routes::{Health, DEFAULT_HTTP_ACTOR};
+pub use routes::{Health, DEFAULT_ACCESS_LOG_PAGE};
 
 /// Largest body of `POST /v1/commands`: one command line.
 pub const MAX_COMMAND_BODY_BYTES: usize = ledger_app::batch::MAX_LINE_BYTES;
@@ -36,19 +43,14 @@ pub const MAX_BATCH_REQUEST_LINES: usize = ledger_app::batch::MAX_SUBMISSIONS;
 /// (a few hundred bytes each) fits many times over, a batch of longest lines does not.
 pub const MAX_BATCH_BODY_BYTES: usize = 4 * 1024 * 1024;
 
-/// Who sent a request, as an authentication layer found it; absent without one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal {
-    /// Recorded as the actor of the events the request's commands write.
-    pub actor: String,
-}
-
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AppState {
     queue: engine::Queue,
     store: Arc<dyn EventStore>,
     rules: Arc<MarketRules>,
+    tokens: Arc<Tokens>,
+    access: AccessRecorder,
 }
 
 /// The server's settings.
@@ -79,24 +81,34 @@ pub enum ServerError {
     Engine(String),
 }
 
-/// The routes. `guard` wraps the routes that need a caller (every one but health and
-/// the OpenAPI document): pass `|routes| routes` for none.
-pub fn router(state: AppState, guard: impl FnOnce(Router<AppState>) -> Router<AppState>) -> Router {
-    let guarded = Router::new()
-        .route(
-            "/v1/commands",
-            post(routes::post_command).layer(DefaultBodyLimit::max(MAX_COMMAND_BODY_BYTES)),
-        )
-        .route(
-            "/v1/commands/batch",
-            post(routes::post_batch).layer(DefaultBodyLimit::max(MAX_BATCH_BODY_BYTES)),
-        );
+/// The routes: every one but health and the OpenAPI document needs a bearer token
+/// (and a role the route is for); every request, whatever its route, is logged.
+pub fn router(state: AppState) -> Router {
+    let guarded = |need: Need, route: MethodRouter<AppState>| route.layer(from_fn_with_state(need, access::require));
     Router::new()
         .route("/v1/health", get(routes::health))
         .route("/v1/openapi.json", get(routes::openapi))
-        .merge(guard(guarded))
+        .route(
+            "/v1/commands",
+            guarded(
+                Need::SubmitAny,
+                post(routes::post_command).layer(DefaultBodyLimit::max(MAX_COMMAND_BODY_BYTES)),
+            ),
+        )
+        .route(
+            "/v1/commands/batch",
+            guarded(
+                Need::SubmitAny,
+                post(routes::post_batch).layer(DefaultBodyLimit::max(MAX_BATCH_BODY_BYTES)),
+            ),
+        )
+        .route(
+            "/v1/access-log",
+            guarded(Need::Read(Read::AccessLog), get(routes::get_access_log)),
+        )
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(from_fn_with_state(state.clone(), access::log_requests))
         .with_state(state)
 }
 
@@ -105,14 +117,17 @@ pub struct Server {
     listener: tokio::net::TcpListener,
     state: AppState,
     engine: tokio::task::JoinHandle<()>,
+    access_writer: tokio::task::JoinHandle<()>,
 }
 
 impl Server {
-    /// Binds `address` (port 0: any free port) and starts the engine.
+    /// Binds `address` (port 0: any free port) and starts the engine and the access
+    /// log's writer; `tokens` are the bearer tokens it lets in.
     pub async fn bind(
         address: &str,
         store: Arc<dyn EventStore>,
         rules: Arc<MarketRules>,
+        tokens: Tokens,
         options: ServerOptions,
     ) -> Result<Server, ServerError> {
         let listener = tokio::net::TcpListener::bind(address)
@@ -127,10 +142,18 @@ impl Server {
             options.queue_commands,
             options.cache_aggregates,
         );
+        let (access, access_writer) = access::start(store.as_ref());
         Ok(Server {
             listener,
-            state: AppState { queue, store, rules },
+            state: AppState {
+                queue,
+                store,
+                rules,
+                tokens: Arc::new(tokens),
+                access,
+            },
             engine,
+            access_writer,
         })
     }
 
@@ -141,20 +164,18 @@ impl Server {
 
     /// Serves until `shutdown` completes; then accepts nothing more, answers every
     /// request already received (what is queued is decided and committed first), and
-    /// returns once the engine has stopped.
-    pub async fn run(
-        self,
-        guard: impl FnOnce(Router<AppState>) -> Router<AppState>,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<(), ServerError> {
-        let app = router(self.state, guard);
+    /// returns once the engine has stopped and the access log is written.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
+        let app = router(self.state);
         axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(ServerError::Serve)?;
-        // Every handler (and with them every sender of the queue) is gone: the engine
-        // answers what it holds and ends.
-        self.engine.await.map_err(|e| ServerError::Engine(e.to_string()))
+        // Every handler (and with them every sender of the queue and of the access log)
+        // is gone: the engine answers what it holds, the writer writes what it holds.
+        let engine = self.engine.await.map_err(|e| ServerError::Engine(e.to_string()));
+        let writer = self.access_writer.await.map_err(|e| ServerError::Engine(e.to_string()));
+        engine.and(writer)
     }
 }
 
@@ -164,10 +185,25 @@ impl Server {
         title = "ledger",
         description = "The ledger's HTTP API (docs/api.md, \"HTTP API\"): commands of the command-file contract, answered as `ledger exec --json` answers a line; errors of a request as RFC 9457 problem documents with a stable `code`."
     ),
-    paths(routes::post_command, routes::post_batch, routes::health, routes::openapi),
-    components(schemas(routes::AnswerDoc, Problem, Health))
+    paths(routes::post_command, routes::post_batch, routes::get_access_log, routes::health, routes::openapi),
+    components(schemas(routes::AnswerDoc, Problem, Health, routes::AccessLogPage)),
+    modifiers(&BearerScheme)
 )]
 struct ApiDoc;
+
+/// The `bearer` security scheme the guarded routes name (docs/api.md, "Authentication").
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let mut scheme = Http::new(HttpAuthScheme::Bearer);
+        scheme.description = Some(
+            "A token of `ledger token create` (`lgr_` and 64 hex digits), as `Authorization: Bearer lgr_…`".to_owned(),
+        );
+        components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
 
 /// The OpenAPI 3.1 document of the routes, as served at `/v1/openapi.json` and
 /// committed as docs/openapi.json.

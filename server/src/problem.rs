@@ -59,6 +59,11 @@ impl IntoResponse for Problem {
         let status = self.status_code();
         let body = serde_json::to_vec(&self).unwrap_or_default();
         let mut response = (status, body).into_response();
+        // The access log records the code.
+        response.extensions_mut().insert(crate::access::Outcome {
+            code: Some(self.code),
+            ..Default::default()
+        });
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,
@@ -84,6 +89,9 @@ fn title_of(code: &str) -> &'static str {
         "too_large" => "The body is over the limit",
         "unreadable_body" => "The body cannot be read",
         "not_found" => "No such route",
+        "unauthenticated" => "A valid bearer token is required",
+        "forbidden" => "The token's role or accounts do not allow this",
+        "invalid_query" => "The query string cannot be read",
         "method_not_allowed" => "Method not allowed on this route",
         "overloaded" => "The queue is full",
         "shutting_down" => "The server is shutting down",

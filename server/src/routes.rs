@@ -2,21 +2,23 @@
 //! the engine's queue for writes) and writes the answer. No business rule lives here.
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::State;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use ledger_app::{LineAnswer, RequestOutcome, RequestRefusal, Status};
-use serde::Serialize;
-use utoipa::ToSchema;
+use ledger_app::access::{Action, CommandType, Principal, MAX_ACCESS_LOG_PAGE};
+use ledger_app::{CommandRequest, LineAnswer, RequestOutcome, RequestRefusal, Status};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
+use crate::access::{forbidden, Outcome};
 use crate::engine::QueueRefusal;
 use crate::problem::Problem;
-use crate::{AppState, Principal, MAX_BATCH_REQUEST_LINES};
+use crate::{AppState, MAX_BATCH_REQUEST_LINES};
 
-/// The actor recorded with the events of a request no auth layer named.
-pub const DEFAULT_HTTP_ACTOR: &str = "http";
+/// Rows of a page of `GET /v1/access-log` when `limit` is not given.
+pub const DEFAULT_ACCESS_LOG_PAGE: usize = 100;
 const JSON: &str = "application/json";
 const NDJSON: &str = "application/x-ndjson";
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -30,6 +32,9 @@ const IDEMPOTENCY_KEY: &str = "idempotency-key";
         (status = 200, description = "Accepted, or `duplicate` with the first outcome", body = AnswerDoc),
         (status = 400, description = "A malformed command (the answer object, code `malformed`) or a bad request (a problem)",
             content((AnswerDoc = "application/json"), (Problem = "application/problem+json"))),
+        (status = 401, description = "unauthenticated: no valid bearer token", body = Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = "forbidden: the token's role may not submit this command type, or the command names an account the token is not limited to; nothing is queued", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "idempotency_key_reused", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "too_large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "unsupported_media_type", body = Problem, content_type = "application/problem+json"),
@@ -38,10 +43,11 @@ const IDEMPOTENCY_KEY: &str = "idempotency-key";
         (status = 503, description = "overloaded, database_lost, database_unreachable, contention",
             body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u32, description = "Seconds to wait before resending"))),
-    ))]
+    ),
+    security(("bearer" = [])))]
 pub async fn post_command(
     State(state): State<AppState>,
-    principal: Option<Extension<Principal>>,
+    Extension(principal): Extension<Principal>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -53,22 +59,48 @@ pub async fn post_command(
         Ok(key) => key,
         Err(problem) => return problem.into_response(),
     };
-    let actor = actor_of(principal.as_ref());
-    let request = match ledger_app::read_command_request(&body, key.as_deref(), &actor, &state.rules) {
+    let request = match ledger_app::read_command_request(&body, key.as_deref(), &principal.name, &state.rules) {
         Ok(request) => request,
         Err(RequestRefusal::Malformed(answer)) => return answer_response(&answer),
         Err(refusal) => {
             return Problem::new(StatusCode::BAD_REQUEST, refusal.code(), refusal.to_string()).into_response()
         }
     };
-    match queue_and_wait(&state, vec![request]).await {
+    let (command, account) = command_of(&request);
+    let noted = Outcome {
+        code: None,
+        command: Some(command),
+        account: account.clone(),
+    };
+    // Checked before the queue: a command the token may not send is never decided.
+    if let Err(error) = principal.authorize(Action::Submit(command), account.as_deref()) {
+        return forbidden(&error, noted);
+    }
+    let response = match queue_and_wait(&state, vec![request]).await {
         Ok(mut outcomes) => match outcomes.pop() {
             Some(RequestOutcome::Answered(result)) => answer_response(&LineAnswer::from_result(1, result)),
             Some(RequestOutcome::KeyReused { command_id }) => key_reused(&command_id).into_response(),
             None => unreachable!("one outcome per request"),
         },
         Err(problem) => problem.into_response(),
-    }
+    };
+    with_outcome(response, noted)
+}
+
+/// The type of a command request and the account it names.
+fn command_of(request: &CommandRequest) -> (CommandType, Option<String>) {
+    let command = &request.submission.command;
+    let account = command.account_id().map(|id| id.as_str().to_owned());
+    (CommandType::of(command), account)
+}
+
+/// The response, with the command and account of `noted` added to what it tells the
+/// access log (and `noted`'s code when the response names none).
+fn with_outcome(mut response: Response, noted: Outcome) -> Response {
+    let code = response.extensions().get::<Outcome>().and_then(|o| o.code.clone());
+    let code = code.or(noted.code);
+    response.extensions_mut().insert(Outcome { code, ..noted });
+    response
 }
 
 /// `POST /v1/commands/batch`: JSON lines in, one answer line per command line out.
@@ -78,16 +110,20 @@ pub async fn post_command(
     responses(
         (status = 200, description = "One answer object per command line, in order, as JSON lines (`ledger exec --json`); a line whose command id was first sent with another body is answered `rejected` with code `idempotency_key_reused`", body = String, content_type = "application/x-ndjson"),
         (status = 400, description = "idempotency_key_not_allowed", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "unauthenticated: no valid bearer token", body = Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = "forbidden: a line's command type is not the token's role's, or a line names an account the token is not limited to; the whole batch is refused and nothing is queued", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "too_large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "unsupported_media_type", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "The ledger failed", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "overloaded, database_lost, database_unreachable, contention",
             body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u32, description = "Seconds to wait before resending"))),
-    ))]
+    ),
+    security(("bearer" = [])))]
 pub async fn post_batch(
     State(state): State<AppState>,
-    principal: Option<Extension<Principal>>,
+    Extension(principal): Extension<Principal>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -109,17 +145,42 @@ pub async fn post_batch(
         );
         return Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", detail).into_response();
     }
-    let actor = actor_of(principal.as_ref());
-    match answer_lines(&state, &lines, &actor).await {
+    let (slots, requests) = read_lines(&state, &lines, &principal.name);
+    let noted = Outcome {
+        code: Some("answered".to_owned()),
+        command: None,
+        account: batch_account(&requests),
+    };
+    // The whole batch or none of it: a line the token may not send refuses the batch
+    // before anything is queued (docs/api.md, "Authentication").
+    for request in &requests {
+        let (command, account) = command_of(request);
+        if let Err(error) = principal.authorize(Action::Submit(command), account.as_deref()) {
+            return forbidden(&error, noted);
+        }
+    }
+    let response = match answer_lines(&state, slots, requests).await {
         Ok(answers) => ndjson_response(&answers),
         Err(problem) => problem.into_response(),
-    }
+    };
+    with_outcome(response, noted)
 }
 
-/// Every command line of a batch answered in order: malformed ones at once, the rest
-/// after their group commit.
-async fn answer_lines(state: &AppState, lines: &[&[u8]], actor: &str) -> Result<Vec<LineAnswer>, Problem> {
-    let mut slots: Vec<Result<u64, LineAnswer>> = Vec::new();
+/// The account every command of a batch names, when they all name the same one.
+fn batch_account(requests: &[CommandRequest]) -> Option<String> {
+    let mut accounts = requests.iter().map(|request| command_of(request).1);
+    let first = accounts.next()??;
+    accounts
+        .all(|account| account.as_deref() == Some(first.as_str()))
+        .then_some(first)
+}
+
+/// A line of a batch: its line number, to be answered after its commit, or its answer now.
+type Slot = Result<u64, LineAnswer>;
+
+/// The command lines of a batch read: malformed ones answered at once, the rest requests.
+fn read_lines(state: &AppState, lines: &[&[u8]], actor: &str) -> (Vec<Slot>, Vec<CommandRequest>) {
+    let mut slots: Vec<Slot> = Vec::new();
     let mut requests = Vec::new();
     for (index, line) in lines.iter().enumerate() {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -135,6 +196,15 @@ async fn answer_lines(state: &AppState, lines: &[&[u8]], actor: &str) -> Result<
             Err(answer) => slots.push(Err(*answer)),
         }
     }
+    (slots, requests)
+}
+
+/// Every command line of a batch answered in order, the requests after their group commit.
+async fn answer_lines(
+    state: &AppState,
+    slots: Vec<Slot>,
+    requests: Vec<CommandRequest>,
+) -> Result<Vec<LineAnswer>, Problem> {
     let outcomes = if requests.is_empty() {
         Vec::new()
     } else {
@@ -247,10 +317,6 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
     }
 }
 
-fn actor_of(principal: Option<&Extension<Principal>>) -> String {
-    principal.map_or_else(|| DEFAULT_HTTP_ACTOR.to_owned(), |Extension(p)| p.actor.clone())
-}
-
 /// The answer object with the status its outcome has (docs/api.md, "HTTP API").
 fn answer_response(answer: &LineAnswer) -> Response {
     let status = match answer.status {
@@ -258,7 +324,16 @@ fn answer_response(answer: &LineAnswer) -> Response {
         Status::Rejected if answer.code.as_deref() == Some("malformed") => StatusCode::BAD_REQUEST,
         Status::Rejected => StatusCode::UNPROCESSABLE_ENTITY,
     };
-    (status, Json(answer)).into_response()
+    let code = answer
+        .code
+        .clone()
+        .unwrap_or_else(|| <&str>::from(answer.status).to_owned());
+    let mut response = (status, Json(answer)).into_response();
+    response.extensions_mut().insert(Outcome {
+        code: Some(code),
+        ..Outcome::default()
+    });
+    response
 }
 
 fn ndjson_response(answers: &[LineAnswer]) -> Response {
@@ -291,6 +366,7 @@ pub async fn health(State(state): State<AppState>) -> Response {
             head_position,
             queue_depth_commands: state.queue.depth() as u64,
             queue_limit_commands: state.queue.limit_commands() as u64,
+            access_log_dropped_entries: state.access.dropped_entries(),
         })
         .into_response(),
         Err(error) => {
@@ -314,6 +390,10 @@ pub struct Health {
     pub queue_depth_commands: u64,
     /// The queue's limit: a request that does not fit is answered 503 `overloaded`.
     pub queue_limit_commands: u64,
+    /// Access-log entries lost since the server started (docs/api.md, "The access log"): 0
+    /// unless the writer fell behind by more than its channel for over ACCESS_LOG_WAIT_MS,
+    /// or the database refused a batch.
+    pub access_log_dropped_entries: u64,
 }
 
 /// The answer to one command: the object one line of `ledger exec --json` prints
@@ -366,4 +446,93 @@ pub async fn method_not_allowed() -> Problem {
         "method_not_allowed",
         "this route does not take that method; see /v1/openapi.json",
     )
+}
+
+/// The query of `GET /v1/access-log`.
+#[derive(Debug, Clone, Copy, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AccessLogQuery {
+    /// The page starts after this row id (0 or left out: from the first row).
+    pub after: Option<u64>,
+    /// Rows in the page, 1 to MAX_ACCESS_LOG_PAGE (1,000); DEFAULT_ACCESS_LOG_PAGE (100) when left out.
+    pub limit: Option<usize>,
+}
+
+/// `GET /v1/access-log`: a page of the access log, auditors only.
+#[utoipa::path(get, path = "/v1/access-log", tag = "access",
+    params(AccessLogQuery),
+    responses(
+        (status = 200, description = "The rows after `after`, in id order", body = AccessLogPage),
+        (status = 400, description = "invalid_query: `after` or `limit` unreadable or out of range", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "unauthenticated: no valid bearer token", body = Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = "forbidden: only the auditor role reads the access log", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "database_lost, database_unreachable, contention", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait before asking again"))),
+    ),
+    security(("bearer" = [])))]
+pub async fn get_access_log(
+    State(state): State<AppState>,
+    query: Result<Query<AccessLogQuery>, QueryRejection>,
+) -> Response {
+    let Query(query) = match query {
+        Ok(query) => query,
+        Err(rejection) => {
+            return Problem::new(StatusCode::BAD_REQUEST, "invalid_query", rejection.body_text()).into_response()
+        }
+    };
+    let limit = query.limit.unwrap_or(DEFAULT_ACCESS_LOG_PAGE);
+    if limit == 0 || limit > MAX_ACCESS_LOG_PAGE {
+        let detail = format!("limit must be 1 to {MAX_ACCESS_LOG_PAGE}, not {limit}");
+        return Problem::new(StatusCode::BAD_REQUEST, "invalid_query", detail).into_response();
+    }
+    let after = query.after.unwrap_or(0);
+    match ledger_app::access::read_access_log(state.store.as_ref(), after, limit).await {
+        Ok(records) => {
+            let next_after = records.last().map_or(after, |record| record.id);
+            let page = serde_json::json!({ "records": records, "next_after": next_after });
+            Json(page).into_response()
+        }
+        Err(error) => Problem::from_app_code(error.code(), error.to_string()).into_response(),
+    }
+}
+
+/// A page of the access log (docs/api.md, "The access log").
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AccessLogPage {
+    /// The rows, in id order; fewer than `limit` (or none) at the end of the log.
+    pub records: Vec<AccessRecordDoc>,
+    /// The last row's id (`after` when the page is empty): the next page's `after`.
+    pub next_after: u64,
+}
+
+/// One row of the access log, as `GET /v1/access-log` answers it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = AccessRecord)]
+pub struct AccessRecordDoc {
+    /// Increasing in the order rows were written.
+    pub id: u64,
+    /// When the request arrived (RFC 3339, UTC).
+    pub at: String,
+    /// The token's name and role; null when the request had no valid token.
+    pub principal: Option<CallerDoc>,
+    /// Method and route, with the command type for one command: `POST /v1/commands place_order`.
+    pub action: String,
+    /// The account the request named.
+    pub account: Option<String>,
+    /// The HTTP status answered.
+    pub status: u16,
+    /// The answer's code: `accepted`, a refusal code, `forbidden`, `unauthenticated`, `ok`, …
+    pub code: String,
+    /// From arrival to answer, in microseconds.
+    pub latency_us: u64,
+}
+
+/// Who sent a request.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = Caller)]
+pub struct CallerDoc {
+    pub name: String,
+    /// gateway, operations, compliance, auditor or subscriber.
+    pub role: String,
 }

@@ -24,7 +24,13 @@ fn the_committed_document_is_the_served_one() {
 fn the_document_is_openapi_3_1_and_describes_every_route_and_problem() {
     let document: Value = serde_json::from_str(&ledger_server::openapi_json()).unwrap();
     assert!(document["openapi"].as_str().unwrap().starts_with("3.1"));
-    for path in ["/v1/commands", "/v1/commands/batch", "/v1/health", "/v1/openapi.json"] {
+    for path in [
+        "/v1/commands",
+        "/v1/commands/batch",
+        "/v1/access-log",
+        "/v1/health",
+        "/v1/openapi.json",
+    ] {
         assert!(document["paths"][path].is_object(), "{path} is described");
     }
     let problem = &document["components"]["schemas"]["Problem"]["properties"];
@@ -32,8 +38,38 @@ fn the_document_is_openapi_3_1_and_describes_every_route_and_problem() {
         assert!(problem[field].is_object(), "Problem has {field}");
     }
     let responses = &document["paths"]["/v1/commands"]["post"]["responses"];
-    for status in ["200", "400", "409", "413", "415", "422", "503"] {
+    for status in ["200", "400", "401", "403", "409", "413", "415", "422", "503"] {
         assert!(responses[status].is_object(), "POST /v1/commands documents {status}");
+    }
+}
+
+#[test]
+fn the_guarded_routes_name_the_bearer_scheme_and_the_open_ones_do_not() {
+    let document: Value = serde_json::from_str(&ledger_server::openapi_json()).unwrap();
+    let scheme = &document["components"]["securitySchemes"]["bearer"];
+    assert_eq!(
+        (scheme["type"].as_str(), scheme["scheme"].as_str()),
+        (Some("http"), Some("bearer"))
+    );
+    let guarded = [
+        ("/v1/commands", "post"),
+        ("/v1/commands/batch", "post"),
+        ("/v1/access-log", "get"),
+    ];
+    for (path, method) in guarded {
+        let operation = &document["paths"][path][method];
+        assert_eq!(operation["security"][0]["bearer"], serde_json::json!([]), "{path}");
+        for status in ["401", "403"] {
+            let problem = &operation["responses"][status]["content"]["application/problem+json"];
+            assert!(problem.is_object(), "{path} documents {status} as a problem");
+        }
+    }
+    for path in ["/v1/health", "/v1/openapi.json"] {
+        assert!(
+            document["paths"][path]["get"]["security"].is_null(),
+            "{path} needs no token"
+        );
+        assert!(document["security"].is_null(), "no token is required document-wide");
     }
 }
 
@@ -61,4 +97,34 @@ fn the_answer_schema_names_every_field_of_an_answer() {
     sent.sort();
     described.sort();
     assert_eq!(sent, described, "the OpenAPI Answer is the answer object");
+}
+
+#[test]
+fn the_access_record_schema_names_every_field_of_a_row() {
+    use ledger_app::access::{AccessEntry, AccessRecord, Caller, Role};
+    let document: Value = serde_json::from_str(&ledger_server::openapi_json()).unwrap();
+    let schemas = &document["components"]["schemas"];
+    let record = AccessRecord {
+        id: 1,
+        entry: AccessEntry {
+            at: chrono::Utc::now(),
+            principal: Some(Caller {
+                name: "gw-1".into(),
+                role: Role::Gateway,
+            }),
+            action: "GET /v1/health".into(),
+            account: Some("A0001".into()),
+            status: 200,
+            code: "ok".into(),
+            latency_us: 1,
+        },
+    };
+    let keys = |value: &Value| {
+        let mut keys: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        keys
+    };
+    let sent = serde_json::to_value(&record).unwrap();
+    assert_eq!(keys(&sent), keys(&schemas["AccessRecord"]["properties"]));
+    assert_eq!(keys(&sent["principal"]), keys(&schemas["Caller"]["properties"]));
 }

@@ -83,12 +83,14 @@ async fn overload_then_shutdown_on(backend: ledger_testkit::Backend) {
     lock.release().await;
     let mut accepted = Vec::new();
     let mut refused = Vec::new();
+    let mut overloaded = 0;
     for (i, handle) in sent.into_iter().enumerate() {
         let key = format!("q-{i}");
         match handle.await.unwrap() {
             Some(answer) if answer.status == 503 => {
                 answer.assert_problem(503, "overloaded");
                 assert_eq!(answer.retry_after.as_deref(), Some("1"));
+                overloaded += 1;
                 refused.push(key);
             }
             Some(answer) => {
@@ -123,6 +125,20 @@ async fn overload_then_shutdown_on(backend: ledger_testkit::Backend) {
         assert!(!logged.contains_key(key), "{key} was refused and wrote nothing");
     }
     common::assert_verifies(store.as_ref()).await;
+
+    // Each answer, 503s included, is a row of the access log, written before the stop ended.
+    let rows = ledger_app::access::read_access_log(store.as_ref(), 0, 1000)
+        .await
+        .unwrap();
+    let count = |status: u16, code: &str| {
+        rows.iter()
+            .filter(|r| r.entry.action == "POST /v1/commands deposit")
+            .filter(|r| (r.entry.status, r.entry.code.as_str()) == (status, code))
+            .filter(|r| r.entry.principal.as_ref().is_some_and(|c| c.name == "operations"))
+            .count()
+    };
+    assert_eq!(count(503, "overloaded"), overloaded);
+    assert_eq!(count(200, "accepted"), accepted.len());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -2,9 +2,10 @@
 
 #![allow(dead_code)]
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use ledger_app::access::{may, new_token, Action, CommandType, Role, TokenEntry, TokenHash, Tokens};
 use ledger_app::EventStore;
 use ledger_server::{Server, ServerOptions};
 use ledger_testkit::TestDatabase;
@@ -15,7 +16,14 @@ use tokio::sync::oneshot;
 pub struct Running {
     pub base: String,
     pub store: Arc<dyn EventStore>,
+    /// Sends the operations token unless a request names another.
     pub client: reqwest::Client,
+    /// Sends no token.
+    pub anonymous: reqwest::Client,
+    /// A token of each role, named after it (`gateway`, …), every account.
+    pub tokens: BTreeMap<Role, String>,
+    /// A gateway token named [`LIMITED_GATEWAY`], limited to [`LIMITED_ACCOUNT`].
+    pub limited_gateway: String,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<Result<(), ledger_server::ServerError>>,
 }
@@ -24,24 +32,77 @@ pub async fn start(db: &TestDatabase, options: ServerOptions) -> Running {
     start_on(ledger_app::open_store(&db.url).await.unwrap(), options).await
 }
 
+/// The name of the limited gateway token.
+pub const LIMITED_GATEWAY: &str = "gateway-limited";
+/// The one account the limited gateway token may act on.
+pub const LIMITED_ACCOUNT: &str = "H0000";
+
+fn entry(name: &str, role: Role, token: &str, accounts: Option<Vec<String>>) -> TokenEntry {
+    TokenEntry {
+        name: name.to_owned(),
+        role,
+        sha256: TokenHash::of(token),
+        accounts,
+        created_at: chrono::Utc::now(),
+    }
+}
+
+/// A token per role (named after its role) and the limited gateway token.
+fn test_tokens() -> (Tokens, BTreeMap<Role, String>, String) {
+    use strum::IntoEnumIterator;
+    let mut entries = Vec::new();
+    let mut tokens = BTreeMap::new();
+    for role in Role::iter() {
+        let token = new_token().unwrap();
+        entries.push(entry(&role.to_string(), role, &token, None));
+        tokens.insert(role, token);
+    }
+    let limited = new_token().unwrap();
+    let accounts = Some(vec![LIMITED_ACCOUNT.to_owned()]);
+    entries.push(entry(LIMITED_GATEWAY, Role::Gateway, &limited, accounts));
+    (Tokens::new(entries).unwrap(), tokens, limited)
+}
+
+pub fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
 /// A server on a store of the test's making (one that fails on purpose).
 pub async fn start_on(store: Arc<dyn EventStore>, options: ServerOptions) -> Running {
     let rules = Arc::new(ledger_app::load_rules(None).unwrap());
-    let server = Server::bind("127.0.0.1:0", Arc::clone(&store), rules, options)
+    let (configured, tokens, limited_gateway) = test_tokens();
+    let server = Server::bind("127.0.0.1:0", Arc::clone(&store), rules, configured, options)
         .await
         .unwrap();
     let base = format!("http://{}", server.local_addr().unwrap());
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(server.run(|routes| routes, async move {
+    let task = tokio::spawn(server.run(async move {
         let _ = stopped.await;
     }));
+    let mut headers = reqwest::header::HeaderMap::new();
+    let operations = bearer(&tokens[&Role::Operations]);
+    headers.insert(reqwest::header::AUTHORIZATION, operations.parse().unwrap());
     Running {
         base,
         store,
-        client: reqwest::Client::new(),
+        client: reqwest::Client::builder().default_headers(headers).build().unwrap(),
+        anonymous: reqwest::Client::new(),
+        tokens,
+        limited_gateway,
         stop: Some(stop),
         task,
     }
+}
+
+/// The role that may submit the command of a JSON line (operations when it names no
+/// known type: malformed lines are answered whoever sends them).
+pub fn role_for(line: &str) -> Role {
+    use strum::IntoEnumIterator;
+    let kind = serde_json::from_str::<Value>(line)
+        .ok()
+        .and_then(|v| v["type"].as_str().and_then(|t| t.parse::<CommandType>().ok()));
+    kind.and_then(|kind| Role::iter().find(|role| may(*role, Action::Submit(kind))))
+        .unwrap_or(Role::Operations)
 }
 
 impl Running {
@@ -62,11 +123,23 @@ impl Running {
         self.task.await.unwrap().unwrap();
     }
 
-    /// POSTs one command; the status, the content type and the body as JSON.
+    /// The token of `role`.
+    pub fn token(&self, role: Role) -> &str {
+        &self.tokens[&role]
+    }
+
+    /// POSTs one command with the token of the role that may submit it; the status, the
+    /// content type and the body as JSON.
     pub async fn command(&self, body: &str, key: Option<&str>) -> Answer {
+        self.command_as(self.token(role_for(body)), body, key).await
+    }
+
+    /// POSTs one command with `token`.
+    pub async fn command_as(&self, token: &str, body: &str, key: Option<&str>) -> Answer {
         let mut request = self
-            .client
+            .anonymous
             .post(self.url("/v1/commands"))
+            .header("authorization", bearer(token))
             .header("content-type", "application/json")
             .body(body.to_owned());
         if let Some(key) = key {
@@ -75,11 +148,14 @@ impl Running {
         Answer::of(request.send().await.unwrap()).await
     }
 
-    /// POSTs JSON lines to the batch route; every answer line, parsed.
+    /// POSTs JSON lines to the batch route, with the token of the role that may submit
+    /// the first line's command; every answer line, parsed.
     pub async fn batch(&self, lines: &[String]) -> Vec<Value> {
+        let role = lines.first().map_or(Role::Operations, |line| role_for(line));
         let response = self
-            .client
+            .anonymous
             .post(self.url("/v1/commands/batch"))
+            .header("authorization", bearer(self.token(role)))
             .header("content-type", "application/x-ndjson")
             .body(lines.join("\n"))
             .send()
