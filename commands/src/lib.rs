@@ -17,4 +17,4 @@ pub use engine::{
     MAX_CACHE_AGGREGATES,
 };
 pub use runner::{LineAnswer, LineRunner};
-pub use wire::{parse_line, parse_line_bytes, CommandLine, LedgerCommand, Malformed};
+pub use wire::{parse_line, parse_line_bytes, CommandLine, CommandType, LedgerCommand, Malformed};

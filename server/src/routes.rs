@@ -91,7 +91,7 @@ pub async fn post_command(
 fn command_of(request: &CommandRequest) -> (CommandType, Option<String>) {
     let command = &request.submission.command;
     let account = command.account_id().map(|id| id.as_str().to_owned());
-    (CommandType::of(command), account)
+    (CommandType::from(command), account)
 }
 
 /// The response, with the command and account of `noted` added to what it tells the

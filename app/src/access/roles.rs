@@ -5,7 +5,7 @@
 //! it; [`may`] only looks it up. docs/api.md ("Roles and tokens") shows the same
 //! matrix, and a test holds the two equal.
 
-use ledger_commands::LedgerCommand;
+pub use ledger_commands::CommandType;
 use serde::{Deserialize, Serialize};
 
 /// Who a token speaks for. Its string (`gateway`, …) is what ledger.toml and the access log hold.
@@ -39,70 +39,6 @@ pub enum Role {
     Auditor,
     /// A downstream system fed by the event stream only.
     Subscriber,
-}
-
-/// The type of a command of the command-file contract: one per [`LedgerCommand`] variant,
-/// with the same string (`place_order`, …); a test keeps the two lists equal.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    strum::Display,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::EnumIter,
-    strum::VariantNames,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum CommandType {
-    ListInstrument,
-    SetPrevClose,
-    OpenAccount,
-    Deposit,
-    Withdraw,
-    ConfirmWithdrawal,
-    FailWithdrawal,
-    PlaceOrder,
-    RejectOrder,
-    Fill,
-    CancelOrder,
-    ConfirmCancel,
-    EndOfDay,
-    Settle,
-    FreezeAccount,
-    UnfreezeAccount,
-}
-
-impl CommandType {
-    /// The type of a parsed command. The match is exhaustive, so a new command cannot be
-    /// added to the contract without a place (and so a row) here.
-    pub fn of(command: &LedgerCommand) -> CommandType {
-        match command {
-            LedgerCommand::ListInstrument { .. } => CommandType::ListInstrument,
-            LedgerCommand::SetPrevClose { .. } => CommandType::SetPrevClose,
-            LedgerCommand::OpenAccount { .. } => CommandType::OpenAccount,
-            LedgerCommand::Deposit { .. } => CommandType::Deposit,
-            LedgerCommand::Withdraw { .. } => CommandType::Withdraw,
-            LedgerCommand::ConfirmWithdrawal { .. } => CommandType::ConfirmWithdrawal,
-            LedgerCommand::FailWithdrawal { .. } => CommandType::FailWithdrawal,
-            LedgerCommand::PlaceOrder { .. } => CommandType::PlaceOrder,
-            LedgerCommand::RejectOrder { .. } => CommandType::RejectOrder,
-            LedgerCommand::Fill { .. } => CommandType::Fill,
-            LedgerCommand::CancelOrder { .. } => CommandType::CancelOrder,
-            LedgerCommand::ConfirmCancel { .. } => CommandType::ConfirmCancel,
-            LedgerCommand::EndOfDay { .. } => CommandType::EndOfDay,
-            LedgerCommand::Settle { .. } => CommandType::Settle,
-            LedgerCommand::FreezeAccount { .. } => CommandType::FreezeAccount,
-            LedgerCommand::UnfreezeAccount { .. } => CommandType::UnfreezeAccount,
-        }
-    }
 }
 
 /// What can be read. Each is one capability of the matrix, whatever the front end
@@ -238,7 +174,7 @@ mod tests {
 
     #[test]
     fn command_types_are_exactly_the_contracts_commands() {
-        assert_eq!(CommandType::VARIANTS, LedgerCommand::VARIANTS);
+        assert_eq!(CommandType::VARIANTS, ledger_commands::LedgerCommand::VARIANTS);
     }
 
     #[test]

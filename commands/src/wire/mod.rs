@@ -17,7 +17,7 @@ use chrono::NaiveDate;
 use ledger_domain::ids::{AccountId, BankRef, CommandId, ExecId, InstrumentCode, OrderId};
 use ledger_domain::{well_formed, Board, MarketRules, Rejection, Side};
 use rust_decimal::Decimal;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use values::{checked, Amount, Id, Price, RiskLevel, Text, TradeDate};
@@ -42,10 +42,28 @@ pub struct CommandLine {
 }
 
 /// The commands of the contract. The fields are declared in the contract's
-/// order, which is also the order their problems are reported in.
-#[derive(Debug, Clone, PartialEq, Deserialize, strum::IntoStaticStr, strum::VariantNames)]
+/// order, which is also the order their problems are reported in. [`CommandType`]
+/// names each variant without its fields (what roles are granted, what the access
+/// log records), derived here so the two lists cannot drift apart.
+#[derive(Debug, Clone, PartialEq, Deserialize, strum::IntoStaticStr, strum::VariantNames, strum::EnumDiscriminants)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 #[strum(serialize_all = "snake_case")]
+#[strum_discriminants(
+    name(CommandType),
+    derive(
+        Hash,
+        PartialOrd,
+        Ord,
+        Serialize,
+        strum::Display,
+        strum::EnumString,
+        strum::IntoStaticStr,
+        strum::EnumIter,
+        strum::VariantNames
+    ),
+    serde(rename_all = "snake_case"),
+    strum(serialize_all = "snake_case")
+)]
 pub enum LedgerCommand {
     ListInstrument {
         #[serde(deserialize_with = "checked::<Id<InstrumentCode>, _>")]
