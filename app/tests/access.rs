@@ -226,41 +226,21 @@ async fn run_sql(db: &TestDatabase, statement: &str) -> Result<u64, String> {
 fn documented_matrix() -> Vec<(Action, Vec<Role>)> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/api.md");
     let doc = std::fs::read_to_string(&path).unwrap();
-    let header = doc
-        .lines()
-        .find(|l| l.starts_with("| action |"))
-        .expect("docs/api.md has the matrix's header");
-    let roles: Vec<Role> = cells(header)[1..].iter().map(|r| r.parse().unwrap()).collect();
+    let (columns, rows) = ledger_testkit::yes_table(&doc, "| action |");
+    let roles: Vec<Role> = columns.iter().map(|r| r.parse().unwrap()).collect();
     assert_eq!(roles, Role::iter().collect::<Vec<_>>(), "one column per role, in order");
-    doc.lines()
-        .filter(|l| l.starts_with("| submit `") || l.starts_with("| read `"))
-        .map(|line| {
-            let cells = cells(line);
-            assert_eq!(cells.len(), roles.len() + 1, "{line}");
-            let (kind, name) = cells[0].split_once(' ').unwrap();
+    rows.into_iter()
+        .map(|(first, allowed)| {
+            let (kind, name) = first.split_once(' ').unwrap_or_else(|| panic!("{first}"));
             let name = name.trim_matches('`');
             let action = match kind {
-                "submit" => Action::Submit(name.parse().unwrap_or_else(|_| panic!("{line}"))),
-                _ => Action::Read(name.parse().unwrap_or_else(|_| panic!("{line}"))),
+                "submit" => Action::Submit(name.parse().unwrap_or_else(|_| panic!("{first}"))),
+                "read" => Action::Read(name.parse().unwrap_or_else(|_| panic!("{first}"))),
+                other => panic!("a row is `submit` or `read`, not {other:?}"),
             };
-            let allowed = roles
-                .iter()
-                .zip(&cells[1..])
-                .filter(|(_, cell)| match cell.as_str() {
-                    "yes" => true,
-                    "" => false,
-                    other => panic!("a cell is `yes` or empty, not {other:?}: {line}"),
-                })
-                .map(|(role, _)| *role)
-                .collect();
-            (action, allowed)
+            (action, allowed.iter().map(|r| r.parse().unwrap()).collect())
         })
         .collect()
-}
-
-fn cells(line: &str) -> Vec<String> {
-    let inner = line.trim().trim_start_matches('|').trim_end_matches('|');
-    inner.split('|').map(|c| c.trim().to_owned()).collect()
 }
 
 #[test]

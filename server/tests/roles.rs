@@ -514,37 +514,17 @@ async fn every_role_against_every_route_and_the_access_log_holds_every_request()
 fn documented_matrix() -> Vec<(String, bool, Vec<Role>)> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/api.md");
     let doc = std::fs::read_to_string(path).unwrap();
-    let header = doc
-        .lines()
-        .find(|l| l.starts_with("| route × role |"))
-        .expect("docs/api.md has the route table's header");
-    let roles: Vec<Role> = cells(header)[1..].iter().map(|r| r.parse().unwrap()).collect();
+    let (columns, rows) = ledger_testkit::yes_table(&doc, "| route × role |");
+    let roles: Vec<Role> = columns.iter().map(|r| r.parse().unwrap()).collect();
     assert_eq!(roles, Role::iter().collect::<Vec<_>>(), "one column per role, in order");
-    doc.lines()
-        .filter(|l| l.starts_with("| `GET ") || l.starts_with("| `POST "))
-        .filter(|l| cells(l).len() == roles.len() + 1)
-        .map(|line| {
-            let cells = cells(line);
-            let open = cells[0].ends_with("(no token)");
-            let route = cells[0].trim_end_matches("(no token)").replace('`', "");
-            let allowed = roles
-                .iter()
-                .zip(&cells[1..])
-                .filter(|(_, cell)| match cell.as_str() {
-                    "yes" => true,
-                    "" => false,
-                    other => panic!("a cell is `yes` or empty, not {other:?}: {line}"),
-                })
-                .map(|(role, _)| *role)
-                .collect();
+    rows.into_iter()
+        .map(|(first, allowed)| {
+            let open = first.ends_with("(no token)");
+            let route = first.trim_end_matches("(no token)").replace('`', "");
+            let allowed = allowed.iter().map(|r| r.parse().unwrap()).collect();
             (route.trim().to_owned(), !open, allowed)
         })
         .collect()
-}
-
-fn cells(line: &str) -> Vec<String> {
-    let inner = line.trim().trim_start_matches('|').trim_end_matches('|');
-    inner.split('|').map(|c| c.trim().to_owned()).collect()
 }
 
 #[test]

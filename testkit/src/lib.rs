@@ -103,6 +103,41 @@ pub const FUZZ_CASES_VAR: &str = "LEDGER_FUZZ_CASES";
 /// that CI sees the same cases every time.
 pub const FUZZ_DEFAULT_SEED: u64 = 20_240_311;
 
+/// A permission table of the docs: the markdown table whose header line starts with
+/// `header` (its first cell names the rows, the others are columns such as roles), read
+/// to its end. Returns the column names and, per row, its first cell and the names of the
+/// columns marked `yes`; a cell that is neither `yes` nor empty, or a row of another
+/// width, fails the test.
+pub fn yes_table(doc: &str, header: &str) -> (Vec<String>, Vec<(String, Vec<String>)>) {
+    let mut lines = doc.lines().skip_while(|line| !line.starts_with(header));
+    let columns = markdown_cells(lines.next().unwrap_or_else(|| panic!("no table headed {header:?}"))).split_off(1);
+    let rows = lines
+        .skip(1) // the |---| line
+        .take_while(|line| line.starts_with('|'))
+        .map(|line| {
+            let cells = markdown_cells(line);
+            assert_eq!(cells.len(), columns.len() + 1, "{line}");
+            let marked = columns
+                .iter()
+                .zip(&cells[1..])
+                .filter(|(_, cell)| match cell.as_str() {
+                    "yes" => true,
+                    "" => false,
+                    other => panic!("a cell is `yes` or empty, not {other:?}: {line}"),
+                })
+                .map(|(column, _)| column.clone())
+                .collect();
+            (cells[0].clone(), marked)
+        })
+        .collect();
+    (columns, rows)
+}
+
+fn markdown_cells(line: &str) -> Vec<String> {
+    let inner = line.trim().trim_start_matches('|').trim_end_matches('|');
+    inner.split('|').map(|cell| cell.trim().to_owned()).collect()
+}
+
 /// A fuzz target's proptest configuration: `LEDGER_FUZZ_CASES` cases, or
 /// `default_cases` (a CI run of seconds), from [`FUZZ_DEFAULT_SEED`] or
 /// `PROPTEST_RNG_SEED`; a failing case is saved beside the test in
