@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::log::Caller;
-use super::roles::{may, Action, Role};
+use super::roles::{may, Action, Read, Role};
 use super::AccessError;
 
 /// What every token starts with.
@@ -170,6 +170,27 @@ impl Principal {
         }
         match account {
             Some(id) if !self.may_see_account(id) => Err(forbidden(format!("{action} of account {id}"))),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Principal {
+    /// `forbidden` unless its role may read `read` and the token may see what it reads:
+    /// a token limited to accounts reads about one of its accounts (`account`), never a
+    /// read that spans every account (`account` `None`: a page of all balances, the
+    /// events, the clearing report of a date).
+    pub fn authorize_read(&self, read: Read, account: Option<&str>) -> Result<(), AccessError> {
+        self.authorize(Action::Read(read), account)?;
+        match (&self.accounts, account) {
+            (Some(_), None) => Err(AccessError::Forbidden {
+                principal: self.name.clone(),
+                role: self.role,
+                what: format!(
+                    "{} of every account (the token is limited to accounts: name one of them)",
+                    Action::Read(read)
+                ),
+            }),
             _ => Ok(()),
         }
     }

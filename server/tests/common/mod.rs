@@ -71,7 +71,8 @@ pub fn bearer(token: &str) -> String {
 pub async fn start_on(store: Arc<dyn EventStore>, options: ServerOptions) -> Running {
     let rules = Arc::new(ledger_app::load_rules(None).unwrap());
     let (configured, tokens, limited_gateway) = test_tokens();
-    let server = Server::bind("127.0.0.1:0", Arc::clone(&store), rules, configured, options)
+    let config = Arc::new(ledger_app::Config::default());
+    let server = Server::bind("127.0.0.1:0", (Arc::clone(&store), rules), configured, config, options)
         .await
         .unwrap();
     let base = format!("http://{}", server.local_addr().unwrap());
