@@ -47,6 +47,8 @@ pub async fn run(
         from,
         to,
         format: format.into(),
+        // The customer's own copy: the name in full, the id number masked.
+        shown_to: None,
     };
     let bytes = match ledger_app::statement(store, rules, config, request).await {
         Ok(bytes) => bytes,

@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use ledger_app::access::{payload_for, Principal, Read};
+use ledger_app::access::{payload_for, Principal, Read, Role};
 use ledger_app::{EventReadOut, StatementFormat, StatementRequest};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -128,7 +128,7 @@ pub async fn statement(
         Ok(query) => query,
         Err(response) => return response,
     };
-    let request = statement_request(&account, &query);
+    let request = statement_request(&account, &query, principal.role);
     let (request, content_type) = match request {
         Ok(request) => request,
         Err(problem) => return with_account(problem, outcome_of(Some(&account))),
@@ -155,6 +155,7 @@ pub async fn statement(
 fn statement_request<'a>(
     account: &'a str,
     query: &StatementQuery,
+    shown_to: Role,
 ) -> Result<(StatementRequest<'a>, &'static str), Problem> {
     let (format, content_type) = match query.format.as_deref().unwrap_or("html") {
         "html" => (StatementFormat::Html, "text/html; charset=utf-8"),
@@ -167,6 +168,7 @@ fn statement_request<'a>(
         from: date_of(&query.from, "from")?,
         to: date_of(&query.to, "to")?,
         format,
+        shown_to: Some(shown_to),
     };
     Ok((request, content_type))
 }

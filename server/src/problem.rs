@@ -98,6 +98,13 @@ fn title_of(code: &str) -> &'static str {
         "database_lost" => "The connection to the database was lost",
         "database_unreachable" => "The database cannot be reached",
         "contention" => "Another writer held the ledger's lock too long",
+        "unknown_account" => "No such account",
+        "read_models_behind" => "The read models have not reached min_position yet",
+        "min_position_beyond_head" => "min_position is beyond the log's head",
+        "period_not_reached" => "The period starts after the last date the ledger has reached",
+        "verify_running" => "A verify job is running",
+        "unknown_job" => "No such verify job",
+        "pdf_font_missing" => "No font for the PDF statement",
         _ => "The ledger failed",
     }
 }

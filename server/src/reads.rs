@@ -150,8 +150,11 @@ pub(crate) fn page_limit(limit: Option<usize>, max: usize) -> Result<usize, Prob
 
 /// A `YYYY-MM-DD` date of the query or the path.
 pub(crate) fn date_of(text: &str, name: &str) -> Result<NaiveDate, Problem> {
+    // Ten characters: chrono alone would also take 2024-3-4.
     NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .map_err(|_| invalid_query(format!("{name} must be a date YYYY-MM-DD, not {text:?}")))
+        .ok()
+        .filter(|_| text.len() == "YYYY-MM-DD".len())
+        .ok_or_else(|| invalid_query(format!("{name} must be a date YYYY-MM-DD, not {text:?}")))
 }
 
 /// A two-part page key `FIRST,SECOND` (ids hold no comma).
