@@ -2,8 +2,13 @@
 //!
 //! - `engine`: the bounded queue and the one task that owns the `Ledger` and commits
 //!   queued commands in groups (group commit), answering each after its commit;
+//! - `runner`: the live projection runner, catching the read models up after each
+//!   commit, and the bounded wait of `?min_position=P`;
 //! - `routes`: the handlers (`POST /v1/commands`, `POST /v1/commands/batch`,
 //!   `GET /v1/access-log`, `GET /v1/health`, `GET /v1/openapi.json`);
+//! - `reads`, `documents`, `jobs`: the read routes (balances, positions, orders,
+//!   trades, clearing, alerts; events, statements; `verify` as a job), with
+//!   `schemas` describing their answers for the OpenAPI document;
 //! - [`access`]: bearer tokens and roles on every route but health and the OpenAPI
 //!   document, and the access log of every request;
 //! - [`problem`]: errors of a request as `application/problem+json` (RFC 9457).
