@@ -6,6 +6,8 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{account, deposit, setup_lines, start, Answer, Running, INSTRUMENT, LIMITED_ACCOUNT, TRADE_DATE};
@@ -53,6 +55,19 @@ async fn read_your_writes_on(backend: ledger_testkit::Backend) {
     let db = TestDatabase::fresh(backend).await;
     let server = start(&db, ServerOptions::default()).await;
     setup(&server, 2).await;
+    // A second runner beside the server's (as `ledger balances` on the same database
+    // would be): the two race for batches, and neither fails.
+    let beside = ledger_app::open_store(&db.url).await.unwrap();
+    let racing = Arc::new(AtomicBool::new(true));
+    let still = Arc::clone(&racing);
+    let other_runner = tokio::spawn(async move {
+        let mut passes = 0_u64;
+        while still.load(Ordering::SeqCst) {
+            ledger_app::catch_up_read_models(beside.as_ref(), |_| {}).await.unwrap();
+            passes += 1;
+        }
+        passes
+    });
     let a = account(0);
     for round in 1..=ROUNDS {
         let body = deposit(&a, "100.00", &format!("RYW{round}"));
@@ -82,12 +97,84 @@ async fn read_your_writes_on(backend: ledger_testkit::Backend) {
         balance.body
     );
 
+    racing.store(false, Ordering::SeqCst);
+    assert!(other_runner.await.unwrap() > 0);
+
     let health = Answer::of(server.anonymous.get(server.url("/v1/health")).send().await.unwrap()).await;
     let reached = health.body["read_models_position"].as_u64().unwrap();
     let head = health.body["head_position"].as_u64().unwrap();
     assert!(reached >= position && reached <= head, "{:?}", health.body);
     assert_eq!(health.body["read_models_lag_events"].as_u64(), Some(head - reached));
+    // A graceful stop applies the last commit to the read models before it returns.
+    let last = accepted(&server, &deposit(&a, "1.00", "RYW-LAST"), "ryw-last").await;
+    let store = Arc::clone(&server.store);
     server.stop().await;
+    assert_eq!(ledger_app::read_models_checkpoint(store.as_ref()).await.unwrap(), last);
+}
+
+async fn behind_on(backend: ledger_testkit::Backend) {
+    use ledger_testkit::faults::{Fault, FaultyStore, StoreCall};
+
+    let db = TestDatabase::fresh(backend).await;
+    let inner = ledger_app::open_store(&db.url).await.unwrap();
+    // While `stalled`, the log cannot be read after a position: the runner cannot catch up.
+    let stalled = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stalled);
+    let plan = Box::new(move |call: StoreCall| {
+        if call == StoreCall::ReadAfter && flag.load(Ordering::SeqCst) {
+            Fault::BeforeCommit
+        } else {
+            Fault::Pass
+        }
+    });
+    let faulty = Arc::new(FaultyStore::new(Arc::clone(&inner), plan));
+    let server = common::start_on(faulty, ServerOptions::default()).await;
+    setup(&server, 1).await;
+    stalled.store(true, Ordering::SeqCst);
+    // Another process writes a deposit the server's runner cannot read yet.
+    let rules = Arc::new(ledger_app::load_rules(None).unwrap());
+    let mut other = ledger_app::Ledger::new(Arc::clone(&inner), Arc::clone(&rules));
+    let line = deposit(&account(0), "7.00", "BEHIND");
+    let line = format!(r#"{{"command_id":"behind",{}"#, &line[1..]);
+    let request = ledger_app::read_command_line(line.as_bytes(), 1, "other", &rules).unwrap();
+    ledger_app::submit_requests(&mut other, &[request]).await.unwrap();
+    let head = inner.head_position().await.unwrap();
+
+    let started = Instant::now();
+    let path = format!("/v1/accounts/{}/balance?min_position={head}", account(0));
+    let behind = server.get(Operations, &path).await;
+    behind.assert_problem(503, "read_models_behind");
+    assert_eq!(behind.retry_after.as_deref(), Some("1"));
+    assert!(started.elapsed() >= Duration::from_millis(ledger_server::MAX_MIN_POSITION_WAIT_MS));
+    assert!(
+        behind.str("detail").contains(&format!("not yet {head}")),
+        "{:?}",
+        behind.body
+    );
+    let health = Answer::of(server.anonymous.get(server.url("/v1/health")).send().await.unwrap()).await;
+    assert!(
+        health.body["read_models_lag_events"].as_u64().unwrap() >= 1,
+        "{:?}",
+        health.body
+    );
+
+    // Readable again: the runner's next poll catches up, and the same read answers.
+    stalled.store(false, Ordering::SeqCst);
+    let balance = server.get(Operations, &path).await;
+    assert_eq!(
+        (balance.status, balance.str("available")),
+        (200, "7.00"),
+        "{:?}",
+        balance.body
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_read_past_the_wait_says_the_read_models_are_behind() {
+    for backend in BACKENDS {
+        behind_on(backend).await;
+    }
 }
 
 #[tokio::test]
