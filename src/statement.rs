@@ -15,6 +15,8 @@ pub enum Format {
     Csv,
     /// Needs a font with Chinese glyphs: package fonts-wqy-microhei, or [statement] pdf_font.
     Pdf,
+    /// One JSON object with the statement's fields (amounts as strings).
+    Json,
 }
 
 impl From<Format> for StatementFormat {
@@ -23,6 +25,7 @@ impl From<Format> for StatementFormat {
             Format::Html => StatementFormat::Html,
             Format::Csv => StatementFormat::Csv,
             Format::Pdf => StatementFormat::Pdf,
+            Format::Json => StatementFormat::Json,
         }
     }
 }

@@ -25,6 +25,8 @@ pub enum StatementFormat {
     Csv,
     /// A4 landscape, its font embedded; needs a font with Chinese glyphs ([`load_pdf_font`]).
     Pdf,
+    /// The statement's fields as one JSON object (amounts as strings), for programs.
+    Json,
 }
 
 /// Which statement to make.
@@ -72,7 +74,7 @@ pub async fn statement_at(
     // The font first: a PDF that cannot be written is said before any work is done.
     let font = match format {
         StatementFormat::Pdf => Some(load_pdf_font(&config.statement)?),
-        StatementFormat::Html | StatementFormat::Csv => None,
+        StatementFormat::Html | StatementFormat::Csv | StatementFormat::Json => None,
     };
     let dates = BusinessDates::of_log(store, &rules.calendar).await?;
     let (to, clamp) = clamp_period(dates.latest(store).await?, from, to)?;
@@ -96,6 +98,10 @@ pub async fn statement_at(
         (StatementFormat::Pdf, Some(font)) => render_pdf(&statement, &font)
             .map_err(|e| AppError::PdfFont(format!("cannot write the PDF statement: {e}")))?,
         (StatementFormat::Csv, _) => render_csv(&statement).into_bytes(),
+        (StatementFormat::Json, _) => serde_json::to_vec(&statement).map_err(|e| AppError::Output {
+            what: "the JSON statement",
+            cause: e.into(),
+        })?,
         _ => render_html(&statement).into_bytes(),
     })
 }

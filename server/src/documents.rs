@@ -87,7 +87,7 @@ pub struct StatementQuery {
     pub from: String,
     /// The last trade date of the period, YYYY-MM-DD (clamped to the last date the ledger has reached).
     pub to: String,
-    /// `html` (the default), `csv` or `pdf`.
+    /// `html` (the default), `csv`, `pdf` or `json`.
     pub format: Option<String>,
 }
 
@@ -95,8 +95,8 @@ pub struct StatementQuery {
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/statement", tag = "reads",
     params(("account_id" = String, Path, description = "The account"), StatementQuery, Consistency),
     responses(
-        (status = 200, description = "The statement: `text/html`, `text/csv` (UTF-8 with a byte-order mark) or `application/pdf`", content(
-            (String = "text/html"), (String = "text/csv"), (String = "application/pdf"))),
+        (status = 200, description = "The statement: `text/html`, `text/csv` (UTF-8 with a byte-order mark), `application/pdf`, or `application/json` (the statement's fields)", content(
+            (String = "text/html"), (String = "text/csv"), (String = "application/pdf"), (Object = "application/json"))),
         (status = 400, description = "invalid_query (a bad date or format, a period ending before it starts), min_position_beyond_head", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json"),
@@ -161,7 +161,12 @@ fn statement_request<'a>(
         "html" => (StatementFormat::Html, "text/html; charset=utf-8"),
         "csv" => (StatementFormat::Csv, "text/csv; charset=utf-8"),
         "pdf" => (StatementFormat::Pdf, "application/pdf"),
-        other => return Err(invalid_query(format!("format must be html, csv or pdf, not {other:?}"))),
+        "json" => (StatementFormat::Json, "application/json"),
+        other => {
+            return Err(invalid_query(format!(
+                "format must be html, csv, pdf or json, not {other:?}"
+            )))
+        }
     };
     let request = StatementRequest {
         account_id: account,

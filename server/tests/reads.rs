@@ -331,6 +331,12 @@ async fn statements(server: &Running) {
             if role == Auditor {
                 assert!(!text.contains("Customer 1"), "{role} {format}: the name is masked");
             }
+            if format == "json" {
+                let statement: Value = serde_json::from_str(&text).unwrap();
+                assert_eq!(statement["customer_name"], name.as_str());
+                assert_eq!(statement["id_number_masked"], mask_id_number("110105194912310001"));
+                assert_eq!(statement["account_id"], a1.as_str());
+            }
         }
     }
 }
