@@ -1,16 +1,18 @@
 //! The reads that are documents rather than rows of the read models: the events of the
-//! log (personal data masked for the caller's role), a customer's statement, and
-//! `verify` run as a job ([`crate::jobs`]).
+//! log (personal data masked for the caller's role), a customer's statement,
+//! `verify` run as a job ([`crate::jobs`]), and a reconciliation of the bank's and the
+//! depository's files.
 
-use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use ledger_app::access::{payload_for, Principal, Read, Role};
 use ledger_app::{EventReadOut, StatementFormat, StatementRequest};
 use serde::Deserialize;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::access::Outcome;
 use crate::jobs::{JobView, MAX_KEPT_VERIFY_JOBS};
@@ -245,5 +247,73 @@ pub async fn get_verify(
             format!("no verify job {id} is kept (the server keeps the last {MAX_KEPT_VERIFY_JOBS} finished ones until it stops)"),
         )
         .into_response(),
+    }
+}
+
+/// Largest body of `POST /v1/reconciliation`: both files as text. A line is about 40
+/// bytes, so 16 MiB holds the files of a few hundred thousand accounts.
+pub const MAX_RECONCILIATION_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// The body of `POST /v1/reconciliation`: the two files of a trade date, as their text.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReconciliationRequest {
+    /// The trade date the files are of, YYYY-MM-DD (its end of day must have run).
+    pub trade_date: String,
+    /// The bank's custody balances: a header line, then `account,balance` lines.
+    pub bank_csv: String,
+    /// The depository's holdings: a header line, then `account,instrument,quantity` lines.
+    pub depository_csv: String,
+}
+
+/// `POST /v1/reconciliation`: the bank's and the depository's files against the ledger
+/// at the close of their date (`ledger reconcile`).
+#[utoipa::path(post, path = "/v1/reconciliation", tag = "reads",
+    request_body(content = ReconciliationRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "`trade_date`, `as_of_position` (the close of the date) and `breaks` (docs/api.md, `ledger reconcile --json`); the breaks are stored for the date, replacing earlier ones", body = Object),
+        (status = 400, description = "invalid_json (not the body above), invalid_query (not a date), invalid_input (a file line that cannot be read, named)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden: operations and auditors only, and no token limited to accounts", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "day_not_closed: the date's end of day has not run", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "too_large (MAX_RECONCILIATION_BODY_BYTES)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "unsupported_media_type", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "database_lost, database_unreachable, contention", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn reconciliation(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    if let Err(error) = principal.authorize_read(Read::ReconciliationBreaks, None) {
+        return crate::access::forbidden(&error, Outcome::default());
+    }
+    let body = match crate::routes::checked_body(&headers, "application/json", body) {
+        Ok(body) => body,
+        Err(problem) => return problem.into_response(),
+    };
+    let request: ReconciliationRequest = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(error) => return Problem::new(StatusCode::BAD_REQUEST, "invalid_json", error.to_string()).into_response(),
+    };
+    let date = match date_of(&request.trade_date, "trade_date") {
+        Ok(date) => date,
+        Err(problem) => return problem.into_response(),
+    };
+    let bank = request.bank_csv.as_bytes();
+    let depository = request.depository_csv.as_bytes();
+    match ledger_app::reconcile(state.store.as_ref(), date, bank, depository).await {
+        Ok(reconciliation) => Json(reconciliation).into_response(),
+        Err(error) => {
+            let detail = error.to_string();
+            match error.code() {
+                "invalid_input" => Problem::new(StatusCode::BAD_REQUEST, "invalid_input", detail),
+                "day_not_closed" => Problem::new(StatusCode::CONFLICT, "day_not_closed", detail),
+                _ => app_problem(&error),
+            }
+            .into_response()
+        }
     }
 }

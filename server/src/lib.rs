@@ -41,7 +41,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 pub use access::{ACCESS_LOG_BATCH_ENTRIES, ACCESS_LOG_CHANNEL_ENTRIES, ACCESS_LOG_WAIT_MS};
-pub use documents::MAX_EVENTS_PAGE;
+pub use documents::{MAX_EVENTS_PAGE, MAX_RECONCILIATION_BODY_BYTES};
 pub use engine::DEFAULT_QUEUE_COMMANDS;
 pub use jobs::{MAX_KEPT_VERIFY_JOBS, MAX_RUNNING_VERIFY_JOBS};
 pub use problem::{Problem, RETRY_AFTER_SECONDS};
@@ -99,10 +99,14 @@ pub enum ServerError {
     Engine(String),
 }
 
+/// A route that needs a bearer token and a role meeting `need`.
+fn guarded(need: Need, route: MethodRouter<AppState>) -> MethodRouter<AppState> {
+    route.layer(from_fn_with_state(need, access::require))
+}
+
 /// The routes: every one but health and the OpenAPI document needs a bearer token
 /// (and a role the route is for); every request, whatever its route, is logged.
 pub fn router(state: AppState) -> Router {
-    let guarded = |need: Need, route: MethodRouter<AppState>| route.layer(from_fn_with_state(need, access::require));
     Router::new()
         .route("/v1/health", get(routes::health))
         .route("/v1/openapi.json", get(routes::openapi))
@@ -124,49 +128,51 @@ pub fn router(state: AppState) -> Router {
             "/v1/access-log",
             guarded(Need::Read(Read::AccessLog), get(routes::get_access_log)),
         )
-        .route(
-            "/v1/accounts/{account_id}/balance",
-            guarded(Need::Read(Read::Balances), get(reads::account_balance)),
-        )
-        .route(
-            "/v1/accounts/{account_id}/positions",
-            guarded(Need::Read(Read::Positions), get(reads::account_positions)),
-        )
-        .route(
-            "/v1/accounts/{account_id}/statement",
-            guarded(Need::Read(Read::Statements), get(documents::statement)),
-        )
-        .route(
-            "/v1/balances",
-            guarded(Need::Read(Read::Balances), get(reads::balances)),
-        )
-        .route(
-            "/v1/positions",
-            guarded(Need::Read(Read::Positions), get(reads::positions)),
-        )
-        .route("/v1/orders", guarded(Need::Read(Read::Orders), get(reads::orders)))
-        .route("/v1/trades", guarded(Need::Read(Read::Trades), get(reads::trades)))
-        .route(
-            "/v1/clearing/{date}",
-            guarded(Need::Read(Read::ClearingReport), get(reads::clearing_report)),
-        )
-        .route(
-            "/v1/compliance/alerts",
-            guarded(Need::Read(Read::ComplianceAlerts), get(reads::compliance_alerts)),
-        )
-        .route("/v1/events", guarded(Need::Read(Read::Events), get(documents::events)))
-        .route(
-            "/v1/verify",
-            guarded(Need::Read(Read::Verify), post(documents::start_verify)),
-        )
-        .route(
-            "/v1/verify/{job_id}",
-            guarded(Need::Read(Read::Verify), get(documents::get_verify)),
-        )
+        .merge(read_routes())
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(from_fn_with_state(state.clone(), access::log_requests))
         .with_state(state)
+}
+
+/// The read routes, each for the roles of its `Read` capability.
+fn read_routes() -> Router<AppState> {
+    let read = |what: Read, route: MethodRouter<AppState>| guarded(Need::Read(what), route);
+    Router::new()
+        .route(
+            "/v1/accounts/{account_id}/balance",
+            read(Read::Balances, get(reads::account_balance)),
+        )
+        .route(
+            "/v1/accounts/{account_id}/positions",
+            read(Read::Positions, get(reads::account_positions)),
+        )
+        .route(
+            "/v1/accounts/{account_id}/statement",
+            read(Read::Statements, get(documents::statement)),
+        )
+        .route("/v1/balances", read(Read::Balances, get(reads::balances)))
+        .route("/v1/positions", read(Read::Positions, get(reads::positions)))
+        .route("/v1/orders", read(Read::Orders, get(reads::orders)))
+        .route("/v1/trades", read(Read::Trades, get(reads::trades)))
+        .route(
+            "/v1/clearing/{date}",
+            read(Read::ClearingReport, get(reads::clearing_report)),
+        )
+        .route(
+            "/v1/compliance/alerts",
+            read(Read::ComplianceAlerts, get(reads::compliance_alerts)),
+        )
+        .route("/v1/events", read(Read::Events, get(documents::events)))
+        .route(
+            "/v1/reconciliation",
+            read(
+                Read::ReconciliationBreaks,
+                post(documents::reconciliation).layer(DefaultBodyLimit::max(MAX_RECONCILIATION_BODY_BYTES)),
+            ),
+        )
+        .route("/v1/verify", read(Read::Verify, post(documents::start_verify)))
+        .route("/v1/verify/{job_id}", read(Read::Verify, get(documents::get_verify)))
 }
 
 /// A server bound to its address, not yet serving.
@@ -265,6 +271,7 @@ impl Server {
         reads::clearing_report,
         reads::compliance_alerts,
         documents::events,
+        documents::reconciliation,
         documents::start_verify,
         documents::get_verify,
         routes::health,
@@ -286,7 +293,8 @@ impl Server {
         schemas::TradePage,
         schemas::AlertPage,
         jobs::JobView,
-        jobs::JobError
+        jobs::JobError,
+        documents::ReconciliationRequest
     )),
     modifiers(&BearerScheme)
 )]

@@ -105,6 +105,8 @@ fn title_of(code: &str) -> &'static str {
         "verify_running" => "A verify job is running",
         "unknown_job" => "No such verify job",
         "pdf_font_missing" => "No font for the PDF statement",
+        "invalid_input" => "A line of a file cannot be read",
+        "day_not_closed" => "The trade date is not closed yet",
         _ => "The ledger failed",
     }
 }

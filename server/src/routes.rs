@@ -277,7 +277,11 @@ fn key_reused(command_id: &str) -> Problem {
 }
 
 /// The body, once its content type is `expected` and it was read within the route's limit.
-fn checked_body(headers: &HeaderMap, expected: &str, body: Result<Bytes, BytesRejection>) -> Result<Bytes, Problem> {
+pub(crate) fn checked_body(
+    headers: &HeaderMap,
+    expected: &str,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Bytes, Problem> {
     let sent = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -471,6 +471,95 @@ async fn limited_and_bad_on(backend: ledger_testkit::Backend) {
     server.stop().await;
 }
 
+/// POSTs a reconciliation's JSON as `role`.
+async fn reconcile(server: &Running, role: Role, body: &str) -> Answer {
+    let response = server
+        .anonymous
+        .post(server.url("/v1/reconciliation"))
+        .header("authorization", common::bearer(server.token(role)))
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    Answer::of(response).await
+}
+
+fn files(trade_date: &str, bank: &str, depository: &str) -> String {
+    serde_json::json!({"trade_date": trade_date, "bank_csv": bank, "depository_csv": depository}).to_string()
+}
+
+async fn reconciliation_on(backend: ledger_testkit::Backend) {
+    let db = TestDatabase::fresh(backend).await;
+    let server = start(&db, ServerOptions::default()).await;
+    setup(&server, 2).await;
+    let a1 = account(1);
+    accepted(&server, &deposit(&a1, "100000.00", "B1"), "b1").await;
+    accepted(&server, &order(&a1, "O1"), "o1").await;
+    accepted(&server, &fill(&a1, "O1", "E1"), "e1").await;
+    let (header_bank, header_depository) = ("account,balance\n", "account,instrument,quantity\n");
+    let not_closed = reconcile(&server, Operations, &files(TRADE_DATE, header_bank, header_depository)).await;
+    not_closed.assert_problem(409, "day_not_closed");
+    let eod = format!(r#"{{"type":"end_of_day","trade_date":"{TRADE_DATE}"}}"#);
+    accepted(&server, &eod, "eod").await;
+
+    // The files the bank and the depository send when they agree with the ledger.
+    let ours = ledger_app::ledger_at_close(server.store.as_ref(), common::date(TRADE_DATE))
+        .await
+        .unwrap();
+    let (mut bank, mut depository) = (Vec::new(), Vec::new());
+    ledger_app::write_agreeing_files(&ours, &mut bank, &mut depository).unwrap();
+    let (bank, depository) = (String::from_utf8(bank).unwrap(), String::from_utf8(depository).unwrap());
+    let agreed = reconcile(&server, Auditor, &files(TRADE_DATE, &bank, &depository)).await;
+    assert_eq!(agreed.status, 200, "{:?}", agreed.body);
+    assert_eq!(agreed.body["breaks"], serde_json::json!([]));
+    assert_eq!(agreed.body["as_of_position"], ours.cut.position);
+
+    // A bank balance one yuan off is a break.
+    let line = bank.lines().find(|l| l.starts_with(&a1)).unwrap().to_owned();
+    let (_, balance) = line.split_once(',').unwrap();
+    let off: rust_decimal::Decimal = balance.parse::<rust_decimal::Decimal>().unwrap() + rust_decimal::Decimal::ONE;
+    let bank_off = bank.replace(&line, &format!("{a1},{off:.2}"));
+    let broken = reconcile(&server, Operations, &files(TRADE_DATE, &bank_off, &depository)).await;
+    assert_eq!(broken.status, 200, "{:?}", broken.body);
+    let breaks = broken.body["breaks"].as_array().unwrap();
+    assert_eq!(breaks.len(), 1, "{breaks:?}");
+    assert_eq!(
+        (breaks[0]["kind"].as_str(), breaks[0]["account_id"].as_str()),
+        (Some("cash_differs"), Some(a1.as_str()))
+    );
+
+    let head = server.head().await;
+    let bad_line = reconcile(
+        &server,
+        Operations,
+        &files(TRADE_DATE, "account,balance\nH0001,lots\n", &depository),
+    )
+    .await;
+    bad_line.assert_problem(400, "invalid_input");
+    let unknown_field = reconcile(
+        &server,
+        Operations,
+        r#"{"trade_date":"2024-03-04","bank_csv":"","depository_csv":"","x":1}"#,
+    )
+    .await;
+    unknown_field.assert_problem(400, "invalid_json");
+    let bad_date = reconcile(&server, Operations, &files("2024-3-4", &bank, &depository)).await;
+    bad_date.assert_problem(400, "invalid_query");
+    reconcile(&server, Compliance, &files(TRADE_DATE, &bank, &depository))
+        .await
+        .assert_problem(403, "forbidden");
+    assert_eq!(server.head().await, head, "a reconciliation writes no event");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_reconciliation_compares_the_files_with_the_close() {
+    for backend in BACKENDS {
+        reconciliation_on(backend).await;
+    }
+}
+
 #[tokio::test]
 async fn limited_tokens_and_bad_queries() {
     for backend in BACKENDS {

@@ -267,6 +267,10 @@ pub fn setup_lines(accounts: usize) -> Vec<String> {
     lines
 }
 
+pub fn date(text: &str) -> chrono::NaiveDate {
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
+}
+
 pub fn account(i: usize) -> String {
     format!("H{i:04}")
 }
