@@ -145,3 +145,24 @@ fn the_access_record_schema_names_every_field_of_a_row() {
     assert_eq!(keys(&sent), keys(&schemas["AccessRecord"]["properties"]));
     assert_eq!(keys(&sent["principal"]), keys(&schemas["Caller"]["properties"]));
 }
+
+/// docs/api.md's status table ("Statuses") names every problem code the server has.
+#[test]
+fn every_problem_code_has_its_row_in_the_docs() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/api.md");
+    let doc = std::fs::read_to_string(path).unwrap();
+    let table: Vec<&str> = doc
+        .lines()
+        .skip_while(|line| !line.starts_with("| outcome or code | HTTP status | body |"))
+        .take_while(|line| line.starts_with('|'))
+        .collect();
+    assert!(table.len() > 10, "the status table is found");
+    let first_cells: String = table
+        .iter()
+        .filter_map(|row| row.split('|').nth(1))
+        .collect::<Vec<_>>()
+        .join(" ");
+    for (code, title) in ledger_server::PROBLEM_TITLES {
+        assert!(first_cells.contains(&format!("`{code}`")), "{code} ({title}) has a row");
+    }
+}
