@@ -327,4 +327,28 @@ mod tests {
         assert_eq!(bearer_token("Basic abc"), None);
         assert_eq!(bearer_token("lgr_ab"), None);
     }
+
+    #[test]
+    fn a_token_limited_to_accounts_reads_only_about_them() {
+        let limited = Principal {
+            name: "audit-a1".to_owned(),
+            role: Role::Auditor,
+            accounts: Some(vec!["A1".to_owned()]),
+        };
+        assert!(limited.authorize_read(Read::Balances, Some("A1")).is_ok());
+        assert!(limited.authorize_read(Read::Balances, Some("A2")).is_err());
+        let every = limited.authorize_read(Read::Balances, None).unwrap_err();
+        assert_eq!(every.code(), "forbidden");
+        assert!(every.to_string().contains("every account"), "{every}");
+        let unlimited = Principal {
+            accounts: None,
+            ..limited.clone()
+        };
+        assert!(unlimited.authorize_read(Read::Events, None).is_ok());
+        let operations = Principal {
+            role: Role::Operations,
+            ..unlimited
+        };
+        assert!(operations.authorize_read(Read::Events, None).is_err(), "the role first");
+    }
 }
