@@ -68,17 +68,33 @@ pub async fn events(
         Ok(events) => events,
         Err(error) => return app_problem(&error).into_response(),
     };
-    let shown: Vec<serde_json::Value> = events
+    // Each event as `ledger events --json` prints it (its fields in that order), the
+    // payload as the caller's role may see it.
+    let payloads: Vec<_> = events
         .iter()
-        .map(|event| {
-            let payload = payload_for(principal.role, &event.payload);
-            let mut out = EventReadOut::from(event);
-            out.payload = &*payload;
-            serde_json::to_value(&out).unwrap_or_default()
+        .map(|event| payload_for(principal.role, &event.payload))
+        .collect();
+    let shown: Vec<EventReadOut<'_>> = events
+        .iter()
+        .zip(&payloads)
+        .map(|(event, payload)| EventReadOut {
+            payload,
+            ..EventReadOut::from(event)
         })
         .collect();
     let next_after = events.last().map_or(after, |event| event.global_position);
-    Json(serde_json::json!({ "events": shown, "next_after": next_after })).into_response()
+    Json(EventsPage {
+        events: shown,
+        next_after,
+    })
+    .into_response()
+}
+
+/// A page of `GET /v1/events`.
+#[derive(serde::Serialize)]
+struct EventsPage<'a> {
+    events: Vec<EventReadOut<'a>>,
+    next_after: u64,
 }
 
 /// The query of `GET /v1/accounts/{account_id}/statement`.

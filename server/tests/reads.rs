@@ -300,6 +300,18 @@ async fn events_are_masked(server: &Running) {
         assert_eq!(event["payload"]["id_number"], mask_id_number(&id_number));
         assert!(!page.body.to_string().contains(&id_number), "no id number in full");
     }
+    // Each event's fields in the order of `ledger events --json`.
+    let raw = server
+        .anonymous
+        .get(server.url("/v1/events?limit=1"))
+        .header("authorization", common::bearer(server.token(Auditor)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(raw.starts_with(r#"{"events":[{"global_position":1,"stream":"#), "{raw}");
     let (first, second) = (
         server.get(Auditor, "/v1/events?after=0&limit=1").await,
         server.get(Auditor, "/v1/events?after=1&limit=1").await,
