@@ -75,7 +75,7 @@ pub use ledger_projections::clearing::{ClearingLine, ClearingReport};
 pub use ledger_projections::reconcile::Break;
 pub use ledger_projections::tables::{
     AlertFilter, AlertRecord, OrderFilter, OrderKey, OrderRecord, Trade, TradeFilter, TradeRecord, MAX_ALERT_ROWS,
-    MAX_ORDER_ROWS, MAX_TRADE_ROWS, OPEN_ORDER_STATUSES,
+    MAX_ORDER_ROWS, MAX_TRADE_ROWS, OPEN_ORDER_STATUSES, ORDER_STATUSES,
 };
 pub use ledger_projections::{BalanceRow, PositionRow};
 pub use ledger_replay::{Problem, VerifyReport};

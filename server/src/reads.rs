@@ -14,6 +14,7 @@ use ledger_app::access::{Principal, Read};
 use ledger_app::live::{self, MAX_ACCOUNT_ROWS};
 use ledger_app::{
     AlertFilter, AppError, OrderFilter, OrderKey, TradeFilter, MAX_ALERT_ROWS, MAX_ORDER_ROWS, MAX_TRADE_ROWS,
+    ORDER_STATUSES,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
@@ -342,7 +343,8 @@ pub struct OrdersQuery {
     pub account: Option<String>,
     /// Only orders of this trade date, YYYY-MM-DD.
     pub date: Option<String>,
-    /// `open`: only orders that can still be filled (`open`, `cancel_requested`); the only status filter.
+    /// `open`: orders that can still be filled (`open`, `cancel_requested`); `cancel_requested`,
+    /// `filled`, `canceled`, `rejected` or `expired`: orders in that status.
     pub status: Option<String>,
     /// The previous page's `next_after`, `ACCOUNT,ORDER`.
     pub after: Option<String>,
@@ -352,10 +354,18 @@ pub struct OrdersQuery {
 
 impl OrdersQuery {
     fn filter(&self) -> Result<OrderFilter, Problem> {
-        let open_only = match self.status.as_deref() {
-            None => false,
-            Some("open") => true,
-            Some(other) => return Err(invalid_query(format!("status must be `open`, not {other:?}"))),
+        // `open` is the blotter's "can still be filled" (open or cancel_requested), as
+        // `ledger orders --open`; any other status is matched exactly.
+        let (open_only, status) = match self.status.as_deref() {
+            None => (false, None),
+            Some("open") => (true, None),
+            Some(wanted) => match ORDER_STATUSES.iter().find(|known| **known == wanted) {
+                Some(known) => (false, Some(*known)),
+                None => {
+                    let detail = format!("status must be one of {}, not {wanted:?}", ORDER_STATUSES.join(", "));
+                    return Err(invalid_query(detail));
+                }
+            },
         };
         let after = self
             .after
@@ -371,6 +381,7 @@ impl OrdersQuery {
             account_id: self.account.clone(),
             trade_date: self.date.as_deref().map(|d| date_of(d, "date")).transpose()?,
             open_only,
+            status,
             after,
             limit: page_limit(self.limit, MAX_ORDER_ROWS)?,
         })

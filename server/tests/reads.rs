@@ -248,6 +248,14 @@ async fn routes_on(backend: ledger_testkit::Backend) {
         (Some("O2"), Some("open"))
     );
     assert_eq!(next.as_str(), Some("H0001,O2"));
+    let (page, _) = rows(&server.get(Operations, "/v1/orders?status=filled").await);
+    assert_eq!(page.len(), 1, "{page:?}");
+    assert_eq!(
+        (page[0]["order_id"].as_str(), page[0]["status"].as_str()),
+        (Some("O1"), Some("filled"))
+    );
+    let (page, _) = rows(&server.get(Operations, "/v1/orders?status=canceled").await);
+    assert!(page.is_empty());
     let (page, _) = rows(
         &server
             .get(Operations, &format!("/v1/orders?date={TRADE_DATE}&limit=1"))
@@ -437,7 +445,7 @@ async fn limited_and_bad_on(backend: ledger_testkit::Backend) {
         ("/v1/balances?limit=1001", 400, "invalid_query"),
         ("/v1/balances?limit=-1", 400, "invalid_query"),
         ("/v1/positions?after=H0001", 400, "invalid_query"),
-        ("/v1/orders?status=filled", 400, "invalid_query"),
+        ("/v1/orders?status=done", 400, "invalid_query"),
         ("/v1/orders?date=2024-3-4", 400, "invalid_query"),
         ("/v1/trades?after=x", 400, "invalid_query"),
         ("/v1/events?limit=1001", 400, "invalid_query"),
