@@ -1820,6 +1820,17 @@ impl<'a> World<'a> {
                         ),
                     ));
                 }
+                let viewed = serde_json::to_string(&self.account.snapshot_view()).unwrap();
+                if viewed != spelled(&self.account) {
+                    return Err(fail(
+                        self,
+                        format!(
+                            "the borrowed snapshot view is spelled otherwise than the snapshot:\n  \
+                             view:     {viewed}\n  snapshot: {}",
+                            spelled(&self.account)
+                        ),
+                    ));
+                }
                 for event in &expected.events {
                     self.model.apply(event);
                 }

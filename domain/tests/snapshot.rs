@@ -154,6 +154,16 @@ fn the_snapshot_is_versioned_plain_data_with_sorted_sets() {
 }
 
 #[test]
+fn the_borrowed_view_is_spelled_exactly_as_the_snapshot() {
+    for account in [Account::default(), run(&trading_day())] {
+        assert_eq!(
+            serde_json::to_string(&account.snapshot_view()).unwrap(),
+            serde_json::to_string(&account.to_snapshot()).unwrap()
+        );
+    }
+}
+
+#[test]
 fn an_unopened_account_round_trips() {
     let account = Account::default();
     assert_eq!(restored(&account), account);

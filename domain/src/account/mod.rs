@@ -22,7 +22,7 @@ pub use crate::market::price_limits;
 pub use commands::{AccountCommand, MarketSnapshot, PlaceOrder};
 pub use decide::sell_fee_cover;
 pub use events::{AccountEvent, CashDirection};
-pub use snapshot::{AccountSnapshot, SnapshotError, ACCOUNT_SNAPSHOT_VERSION};
+pub use snapshot::{AccountSnapshot, AccountSnapshotView, SnapshotError, ACCOUNT_SNAPSHOT_VERSION};
 pub use state::{Account, Cash, Customer, Position};
 
 use crate::error::Rejection;

@@ -1,7 +1,7 @@
 //! `clearing_obligations`: per trade date, account and instrument, what is owed to or by
 //! the depository: the net shares, the net cash and the fees of the day's trades.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use ledger_domain::Side;
 
@@ -87,25 +87,43 @@ pub(crate) async fn add<DB: Backend>(
     Ok(())
 }
 
-/// The stored obligations of these keys.
+/// The stored obligations of these keys. Looked up by the table's key prefix (trade date,
+/// account), so each lookup is an index search: a row-value `IN (VALUES …)` made SQLite scan
+/// the whole table once per statement, which grows with every trade date (docs/performance.md).
 async fn read<DB: Backend>(
     conn: &mut DB::Connection,
     keys: &[&ObligationKey],
 ) -> Result<BTreeMap<ObligationKey, ObligationSums>, ProjectionError> {
-    let mut query = QueryBuilder::<DB>::new(OBLIGATIONS.select());
-    query.push(" WHERE (trade_date, account_id, instrument) IN (VALUES ");
-    for (index, (trade_date, account_id, instrument)) in keys.iter().enumerate() {
-        if index > 0 {
-            query.push(", ");
-        }
-        push_list(
-            &mut query,
-            &[Cell::Date(*trade_date), Cell::Text(account_id), Cell::Text(instrument)],
-        )?;
+    let mut accounts_by_date: BTreeMap<NaiveDate, Vec<&String>> = BTreeMap::new();
+    for (trade_date, account_id, _) in keys {
+        accounts_by_date.entry(*trade_date).or_default().push(account_id);
     }
-    query.push(")");
     let mut stored = BTreeMap::new();
-    for row in DB::fetch_all(conn, &mut query).await? {
+    for (trade_date, mut account_ids) in accounts_by_date {
+        account_ids.dedup();
+        for chunk in account_ids.chunks(MAX_ROWS_PER_STATEMENT) {
+            let mut query = QueryBuilder::<DB>::new(OBLIGATIONS.select());
+            query.push(" WHERE trade_date = ");
+            DB::bind_cell(&mut query, Cell::Date(trade_date))?;
+            query.push(" AND account_id IN ");
+            let ids: Vec<Cell<'_>> = chunk.iter().map(|id| Cell::Text(id)).collect();
+            push_list(&mut query, &ids)?;
+            read_rows::<DB>(conn, &mut query, &mut stored).await?;
+        }
+    }
+    // The accounts' other instruments came along with the wanted keys.
+    let wanted: BTreeSet<&ObligationKey> = keys.iter().copied().collect();
+    stored.retain(|key, _| wanted.contains(key));
+    Ok(stored)
+}
+
+/// Adds the rows `query` selects to `stored`.
+async fn read_rows<DB: Backend>(
+    conn: &mut DB::Connection,
+    query: &mut QueryBuilder<DB>,
+    stored: &mut BTreeMap<ObligationKey, ObligationSums>,
+) -> Result<(), ProjectionError> {
+    for row in DB::fetch_all(conn, query).await? {
         let key = (
             DB::date(&row, "trade_date")?,
             DB::text(&row, "account_id")?,
@@ -118,5 +136,5 @@ async fn read<DB: Backend>(
         };
         stored.insert(key, sums);
     }
-    Ok(stored)
+    Ok(())
 }

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use ledger_domain::account::Account;
-use ledger_eventstore::{commit_or_roll_back, read_towards, EventStore};
+use ledger_eventstore::{commit_or_roll_back, read_towards, EventStore, RecordedEvent, MAX_READ_EVENTS};
 use sqlx::Pool;
 
 use super::backend::{connection, on_store, Backend, Operation};
@@ -22,10 +22,14 @@ use super::state;
 use super::trades::{self, TradeRow};
 use crate::ProjectionError;
 
-/// Events applied per transaction by default. Each commit costs a WAL write of every page
-/// the batch touched and a checkpoint; 10,000 events a batch rebuilt the read models about
-/// twice as fast as 1,000 (docs/performance.md), and a batch's rows stay a few MB.
-pub const DEFAULT_BATCH_EVENTS: usize = 10_000;
+/// Events applied per transaction by default. Each commit writes every page the batch
+/// touched (to SQLite's WAL and again at its checkpoint), and a batch of events spread over
+/// many accounts touches a page of each account's rows: the more events a batch holds, the
+/// more of them share a page (docs/performance.md).
+pub const DEFAULT_BATCH_EVENTS: usize = 100_000;
+/// Most events one transaction applies: they are held in memory with their rows, and the
+/// transaction holds the store's write lock (SQLite) for as long as it runs.
+pub const MAX_BATCH_EVENTS: usize = 200_000;
 
 /// How a run goes. `fault` makes it fail on purpose, to test crash safety.
 #[derive(Debug, Clone, Copy)]
@@ -58,7 +62,7 @@ pub async fn run_accounts(
     options: RunOptions,
     on_batch: impl FnMut(u64),
 ) -> Result<u64, ProjectionError> {
-    assert!(options.batch_events > 0 && options.batch_events <= ledger_eventstore::MAX_READ_EVENTS);
+    assert!(options.batch_events > 0 && options.batch_events <= MAX_BATCH_EVENTS);
     let head = store.head_position().await?;
     on_store(
         store,
@@ -114,7 +118,7 @@ impl<F: FnMut(u64)> Operation for Run<'_, F> {
         let mut batch_index = 0u32;
         loop {
             let checkpoint = checkpoints::read::<DB>(&mut *connection(pool).await?, ACCOUNTS_PROJECTION, false).await?;
-            let events = read_towards(self.store, checkpoint, self.head, self.options.batch_events).await?;
+            let events = read_batch(self.store, checkpoint, self.head, self.options.batch_events).await?;
             let Some(last) = events.last() else {
                 AlertRefusals { store: self.store }.run(pool).await?;
                 return Ok(applied);
@@ -142,6 +146,29 @@ impl<F: FnMut(u64)> Operation for Run<'_, F> {
             }
         }
     }
+}
+
+/// The events after `checkpoint` towards `head`, at most `batch_events`, read a page at a time.
+async fn read_batch(
+    store: &dyn EventStore,
+    checkpoint: u64,
+    head: u64,
+    batch_events: usize,
+) -> Result<Vec<RecordedEvent>, ProjectionError> {
+    let mut events: Vec<RecordedEvent> = Vec::new();
+    let mut after = checkpoint;
+    while events.len() < batch_events {
+        let page_events = (batch_events - events.len()).min(MAX_READ_EVENTS);
+        let page = read_towards(store, after, head, page_events).await?;
+        let Some(last) = page.last() else { break };
+        after = last.global_position;
+        events.extend(page);
+        if after >= head {
+            break;
+        }
+    }
+    assert!(events.len() <= batch_events);
+    Ok(events)
 }
 
 /// Empties every table of the accounts projection and both its checkpoints.

@@ -15,7 +15,7 @@ use crate::ProjectionError;
 
 /// An account's state as stored.
 pub(crate) fn encode_state(account_id: &str, account: &Account) -> Result<String, ProjectionError> {
-    serde_json::to_string(&account.to_snapshot())
+    serde_json::to_string(&account.snapshot_view())
         .map_err(|e| ProjectionError::Corrupt(format!("state of {account_id}: {e}")))
 }
 
