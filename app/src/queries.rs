@@ -188,7 +188,11 @@ pub(crate) async fn apply_new_events(
     });
     let update = |done: u64| on_progress(Progress { done, total });
     Ok(if rebuild {
-        tables::rebuild_accounts(store, RunOptions::default(), update).await?
+        let options = RunOptions {
+            batch_events: tables::REBUILD_BATCH_EVENTS,
+            ..RunOptions::default()
+        };
+        tables::rebuild_accounts(store, options, update).await?
     } else {
         tables::run_accounts(store, RunOptions::default(), update).await?
     })

@@ -42,7 +42,10 @@ pub use balances::AccountRows;
 pub use checkpoints::{ACCOUNTS_PROJECTION, REFUSAL_ALERTS};
 pub use compliance::{AlertFilter, AlertRecord, MAX_ALERT_ROWS};
 pub use orders::{OrderFilter, OrderKey, OrderRecord, MAX_ORDER_ROWS, OPEN_ORDER_STATUSES, ORDER_STATUSES};
-pub use runner::{accounts_checkpoint, rebuild_accounts, run_accounts, Fault, RunOptions, DEFAULT_BATCH_EVENTS};
+pub use runner::{
+    accounts_checkpoint, rebuild_accounts, run_accounts, Fault, RunOptions, DEFAULT_BATCH_EVENTS, MAX_BATCH_EVENTS,
+    REBUILD_BATCH_EVENTS,
+};
 pub use trades::{Trade, TradeFilter, TradeRecord, MAX_TRADE_ROWS};
 
 /// Whether the last pass of the refusal alerts saw every suitability refusal the store
