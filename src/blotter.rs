@@ -54,6 +54,7 @@ pub async fn orders(store: &dyn EventStore, args: OrdersArgs) -> anyhow::Result<
         account_id: args.account,
         trade_date: args.date,
         open_only: args.open,
+        status: None,
         after: None,
         limit: MAX_ORDER_ROWS,
     };

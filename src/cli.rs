@@ -272,7 +272,7 @@ async fn run_configured(cli: Cli) -> anyhow::Result<ExitCode> {
             let request = (account.as_str(), from, to, format);
             crate::statement::run((store.as_ref(), &rules), &config, request, out.as_deref()).await
         }
-        Command::Serve(args) => crate::serve::run(args, &db, rules, config.tokens, serve_settings).await,
+        Command::Serve(args) => crate::serve::run(args, &db, rules, config, serve_settings).await,
         Command::Migrate => migrate(&db).await,
         Command::Init => init(&db).await,
         Command::Verify { json, allow_empty } => {

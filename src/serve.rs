@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use ledger_app::access::Tokens;
-use ledger_app::{MarketRules, DEFAULT_CONFIG_FILE};
+use ledger_app::{Config, MarketRules, DEFAULT_CONFIG_FILE};
 use ledger_server::{Server, ServerOptions};
 
 #[derive(Debug, clap::Args)]
@@ -43,7 +43,7 @@ pub async fn run(
     args: ServeArgs,
     db: &str,
     rules: Arc<MarketRules>,
-    tokens: Tokens,
+    config: Config,
     settings: (usize, Option<&Path>),
 ) -> anyhow::Result<ExitCode> {
     let (cache_aggregates, config_path) = settings;
@@ -58,8 +58,18 @@ pub async fn run(
         queue_commands: args.queue_commands,
         cache_aggregates,
     };
+    let Config {
+        broker,
+        statement,
+        tokens,
+    } = config;
     let token_count = tokens.entries().len();
-    let server = Server::bind(&args.listen, store, rules, tokens, options).await?;
+    let config = Arc::new(Config {
+        broker,
+        statement,
+        tokens: Tokens::default(),
+    });
+    let server = Server::bind(&args.listen, (store, rules), tokens, config, options).await?;
     let address = server.local_addr()?;
     println!(
         "ledger serve: listening on http://{address} ({backend} database {}); stop with Ctrl-C or SIGTERM",

@@ -15,6 +15,8 @@ pub enum Format {
     Csv,
     /// Needs a font with Chinese glyphs: package fonts-wqy-microhei, or [statement] pdf_font.
     Pdf,
+    /// One JSON object with the statement's fields (amounts as strings).
+    Json,
 }
 
 impl From<Format> for StatementFormat {
@@ -23,6 +25,7 @@ impl From<Format> for StatementFormat {
             Format::Html => StatementFormat::Html,
             Format::Csv => StatementFormat::Csv,
             Format::Pdf => StatementFormat::Pdf,
+            Format::Json => StatementFormat::Json,
         }
     }
 }
@@ -47,6 +50,8 @@ pub async fn run(
         from,
         to,
         format: format.into(),
+        // The customer's own copy: the name in full, the id number masked.
+        shown_to: None,
     };
     let bytes = match ledger_app::statement(store, rules, config, request).await {
         Ok(bytes) => bytes,

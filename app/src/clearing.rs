@@ -72,13 +72,8 @@ pub struct DayClearing {
 /// The clearing report of a trade date, read only: catches the read models up with the
 /// log and reads; it writes no event (the same report `eod` and `settle` print).
 pub async fn clearing_report(store: &dyn EventStore, trade_date: NaiveDate) -> Result<DayClearing, AppError> {
-    let day_status = day_status(store, trade_date).await?;
-    let trades = crate::queries::trades_of(store, trade_date).await?;
-    Ok(DayClearing {
-        trade_date,
-        day_status,
-        report: report_of(&trades),
-    })
+    crate::queries::apply_new_events(store, false, |_| {}).await?;
+    crate::live::clearing_report(store, trade_date).await
 }
 
 /// The state of a trade date's clearing day, from the last event of its stream.

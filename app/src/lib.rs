@@ -14,6 +14,9 @@
 //! - [`reconcile`](mod@reconcile): the bank's and the depository's CSV files against the ledger at
 //!   the close of their date, replayed from the log;
 //! - [`statement`](mod@statement): a customer's statement, built and rendered;
+//! - [`live`]: the same reads (and one account's balance and positions, pages of balances,
+//!   positions and compliance alerts) of the read models as they stand, for a server whose
+//!   own runner keeps them live;
 //! - [`queries`]: balances, positions, trades of a date, the blotter's orders and trades
 //!   (filtered, paged), events after a position,
 //!   catching up or rebuilding the read models (queries catch up first, always);
@@ -30,6 +33,7 @@ pub mod clearing;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod live;
 pub mod queries;
 pub mod reconcile;
 pub mod requests;
@@ -70,8 +74,8 @@ pub use ledger_eventstore::{redact_url, EventStore, RecordedEvent, DEFAULT_DATAB
 pub use ledger_projections::clearing::{ClearingLine, ClearingReport};
 pub use ledger_projections::reconcile::Break;
 pub use ledger_projections::tables::{
-    OrderFilter, OrderKey, OrderRecord, Trade, TradeFilter, TradeRecord, MAX_ORDER_ROWS, MAX_TRADE_ROWS,
-    OPEN_ORDER_STATUSES,
+    AlertFilter, AlertRecord, OrderFilter, OrderKey, OrderRecord, Trade, TradeFilter, TradeRecord, MAX_ALERT_ROWS,
+    MAX_ORDER_ROWS, MAX_TRADE_ROWS, OPEN_ORDER_STATUSES, ORDER_STATUSES,
 };
 pub use ledger_projections::{BalanceRow, PositionRow};
 pub use ledger_replay::{Problem, VerifyReport};

@@ -1,6 +1,7 @@
 //! The read side's use cases. The rule lives here, once: every query of a read
 //! model first catches the read models up with the log, so it sees every command
-//! answered before it, with no explicit catch-up by its caller.
+//! answered before it, with no explicit catch-up by its caller. (A server that keeps
+//! the read models live with its own runner reads them as they stand: [`crate::live`].)
 
 use chrono::NaiveDate;
 use ledger_eventstore::chain::format_recorded_at;
@@ -11,6 +12,7 @@ use ledger_projections::tables::{
 use ledger_projections::{BalanceRow, PositionRow};
 use serde::Serialize;
 
+use crate::live::check_limit;
 use crate::AppError;
 
 /// Most events one call of [`events_after`] returns.
@@ -59,7 +61,7 @@ pub async fn trades_of(store: &dyn EventStore, trade_date: NaiveDate) -> Result<
 pub async fn orders(store: &dyn EventStore, filter: &OrderFilter) -> Result<Vec<OrderRecord>, AppError> {
     check_limit(filter.limit, MAX_ORDER_ROWS)?;
     apply_new_events(store, false, |_| {}).await?;
-    Ok(tables::read_orders(store, filter).await?)
+    crate::live::orders(store, filter).await
 }
 
 /// The blotter's trades: those `filter` keeps, in log order, at most `filter.limit`
@@ -68,16 +70,7 @@ pub async fn orders(store: &dyn EventStore, filter: &OrderFilter) -> Result<Vec<
 pub async fn trades(store: &dyn EventStore, filter: &TradeFilter) -> Result<Vec<TradeRecord>, AppError> {
     check_limit(filter.limit, MAX_TRADE_ROWS)?;
     apply_new_events(store, false, |_| {}).await?;
-    Ok(tables::read_trades(store, filter).await?)
-}
-
-/// A page is bounded: a caller asks for at least one row and at most `max`.
-fn check_limit(limit: usize, max: usize) -> Result<(), AppError> {
-    if (1..=max).contains(&limit) {
-        Ok(())
-    } else {
-        Err(AppError::InvalidInput(format!("limit must be 1 to {max}, got {limit}")))
-    }
+    crate::live::trades(store, filter).await
 }
 
 /// The highest log position written (0 for an empty log).
@@ -195,7 +188,11 @@ pub(crate) async fn apply_new_events(
     });
     let update = |done: u64| on_progress(Progress { done, total });
     Ok(if rebuild {
-        tables::rebuild_accounts(store, RunOptions::default(), update).await?
+        let options = RunOptions {
+            batch_events: tables::REBUILD_BATCH_EVENTS,
+            ..RunOptions::default()
+        };
+        tables::rebuild_accounts(store, options, update).await?
     } else {
         tables::run_accounts(store, RunOptions::default(), update).await?
     })

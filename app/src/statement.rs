@@ -12,6 +12,7 @@ use ledger_projections::statement::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::access::{name_for, Role};
 use crate::config::{Config, StatementConfig, DEFAULT_PDF_FONTS};
 use crate::AppError;
 
@@ -24,6 +25,8 @@ pub enum StatementFormat {
     Csv,
     /// A4 landscape, its font embedded; needs a font with Chinese glyphs ([`load_pdf_font`]).
     Pdf,
+    /// The statement's fields as one JSON object (amounts as strings), for programs.
+    Json,
 }
 
 /// Which statement to make.
@@ -33,6 +36,10 @@ pub struct StatementRequest<'a> {
     pub from: NaiveDate,
     pub to: NaiveDate,
     pub format: StatementFormat,
+    /// The role of the service it is made for: the customer's name is masked unless the
+    /// role sees personal data. `None`: the customer's own copy (`ledger statement`),
+    /// name in full. The id number is masked on every statement.
+    pub shown_to: Option<Role>,
 }
 
 /// The statement of an account for trade dates `from..=to`, rendered, generated now.
@@ -57,6 +64,7 @@ pub async fn statement_at(
         from,
         to,
         format,
+        shown_to,
     } = request;
     if from > to {
         return Err(AppError::InvalidInput(format!(
@@ -66,7 +74,7 @@ pub async fn statement_at(
     // The font first: a PDF that cannot be written is said before any work is done.
     let font = match format {
         StatementFormat::Pdf => Some(load_pdf_font(&config.statement)?),
-        StatementFormat::Html | StatementFormat::Csv => None,
+        StatementFormat::Html | StatementFormat::Csv | StatementFormat::Json => None,
     };
     let dates = BusinessDates::of_log(store, &rules.calendar).await?;
     let (to, clamp) = clamp_period(dates.latest(store).await?, from, to)?;
@@ -80,13 +88,20 @@ pub async fn statement_at(
         discrepancy_days: config.statement.discrepancy_days,
         clamp,
     };
-    let Some(statement) = build_statement((store, &dates), account_id, (from, to), context).await? else {
+    let Some(mut statement) = build_statement((store, &dates), account_id, (from, to), context).await? else {
         return Err(AppError::UnknownAccount(account_id.to_owned()));
     };
+    if let Some(role) = shown_to {
+        statement.customer_name = name_for(role, &statement.customer_name);
+    }
     Ok(match (format, font) {
         (StatementFormat::Pdf, Some(font)) => render_pdf(&statement, &font)
             .map_err(|e| AppError::PdfFont(format!("cannot write the PDF statement: {e}")))?,
         (StatementFormat::Csv, _) => render_csv(&statement).into_bytes(),
+        (StatementFormat::Json, _) => serde_json::to_vec(&statement).map_err(|e| AppError::Output {
+            what: "the JSON statement",
+            cause: e.into(),
+        })?,
         _ => render_html(&statement).into_bytes(),
     })
 }

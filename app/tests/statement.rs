@@ -55,6 +55,7 @@ async fn csv_of(store: &dyn EventStore, account_id: &str, from: &str, to: &str) 
         from: date(from),
         to: date(to),
         format: StatementFormat::Csv,
+        shown_to: None,
     };
     String::from_utf8(
         ledger_app::statement(
@@ -104,6 +105,7 @@ async fn each_fill_shows_the_commission_it_was_charged() {
                 from: date("2024-03-04"),
                 to: date("2024-03-04"),
                 format: StatementFormat::Html,
+                shown_to: None,
             },
         )
         .await
@@ -187,6 +189,7 @@ async fn a_period_past_what_the_ledger_has_reached_is_clamped_and_one_after_it_r
             from: date("2024-03-06"),
             to: date("2024-03-31"),
             format: StatementFormat::Html,
+            shown_to: None,
         };
         let error = ledger_app::statement(
             store.as_ref(),
@@ -214,6 +217,7 @@ async fn an_account_without_movements_or_positions_says_none() {
             from: date("2024-03-04"),
             to: date("2024-03-05"),
             format: StatementFormat::Html,
+            shown_to: None,
         };
         let html = ledger_app::statement(
             store.as_ref(),
@@ -240,6 +244,7 @@ async fn a_pdf_without_a_font_says_which_package_to_install_or_which_key_to_set(
         from: date("2024-03-04"),
         to: date("2024-03-05"),
         format: StatementFormat::Pdf,
+        shown_to: None,
     };
     let error = ledger_app::statement(
         store.as_ref(),

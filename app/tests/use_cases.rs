@@ -148,6 +148,7 @@ async fn a_statement_of_an_unknown_account_is_the_unknown_account_error() {
             from,
             to,
             format,
+            shown_to: None,
         };
         let error = ledger_app::statement(
             store.as_ref(),

@@ -38,9 +38,14 @@ use crate::{BalanceRow, PositionRow, ProjectionError};
 use backend::on_store;
 
 pub use audit::{table_differences, ComparedTable, ExpectedRows, RowsDigest, TableDifference};
+pub use balances::AccountRows;
 pub use checkpoints::{ACCOUNTS_PROJECTION, REFUSAL_ALERTS};
-pub use orders::{OrderFilter, OrderKey, OrderRecord, MAX_ORDER_ROWS, OPEN_ORDER_STATUSES};
-pub use runner::{accounts_checkpoint, rebuild_accounts, run_accounts, Fault, RunOptions, DEFAULT_BATCH_EVENTS};
+pub use compliance::{AlertFilter, AlertRecord, MAX_ALERT_ROWS};
+pub use orders::{OrderFilter, OrderKey, OrderRecord, MAX_ORDER_ROWS, OPEN_ORDER_STATUSES, ORDER_STATUSES};
+pub use runner::{
+    accounts_checkpoint, rebuild_accounts, run_accounts, Fault, RunOptions, DEFAULT_BATCH_EVENTS, MAX_BATCH_EVENTS,
+    REBUILD_BATCH_EVENTS,
+};
 pub use trades::{Trade, TradeFilter, TradeRecord, MAX_TRADE_ROWS};
 
 /// Whether the last pass of the refusal alerts saw every suitability refusal the store
@@ -58,12 +63,28 @@ pub async fn unmatched_refusal_alerts(store: &dyn EventStore) -> Result<u64, Pro
 
 /// `account_balances`, ordered by account.
 pub async fn read_balances(store: &dyn EventStore) -> Result<Vec<BalanceRow>, ProjectionError> {
-    on_store(store, balances::ReadBalances).await
+    on_store(store, balances::ReadBalances(AccountRows::default())).await
 }
 
 /// `positions`, ordered by account and instrument.
 pub async fn read_positions(store: &dyn EventStore) -> Result<Vec<PositionRow>, ProjectionError> {
-    on_store(store, positions::ReadPositions).await
+    on_store(store, positions::ReadPositions(AccountRows::default())).await
+}
+
+/// The rows of `account_balances` that `rows` selects, ordered by account.
+pub async fn read_balance_rows(
+    store: &dyn EventStore,
+    rows: AccountRows<'_>,
+) -> Result<Vec<BalanceRow>, ProjectionError> {
+    on_store(store, balances::ReadBalances(rows)).await
+}
+
+/// The rows of `positions` that `rows` selects, ordered by account and instrument.
+pub async fn read_position_rows(
+    store: &dyn EventStore,
+    rows: AccountRows<'_>,
+) -> Result<Vec<PositionRow>, ProjectionError> {
+    on_store(store, positions::ReadPositions(rows)).await
 }
 
 /// The `trades` of one trade date, in log order.
@@ -81,6 +102,12 @@ pub async fn read_orders(store: &dyn EventStore, filter: &OrderFilter) -> Result
 /// page starts after the last row's global position.
 pub async fn read_trades(store: &dyn EventStore, filter: &TradeFilter) -> Result<Vec<TradeRecord>, ProjectionError> {
     on_store(store, trades::ReadTrades(filter)).await
+}
+
+/// The `compliance_alerts` that `filter` keeps, in alert id order, at most [`MAX_ALERT_ROWS`];
+/// the next page starts after the last row's `alert_id`.
+pub async fn read_alerts(store: &dyn EventStore, filter: &AlertFilter) -> Result<Vec<AlertRecord>, ProjectionError> {
+    on_store(store, compliance::ReadAlerts(filter)).await
 }
 
 /// Replaces the reconciliation breaks of a trade date, in one transaction.

@@ -13,8 +13,8 @@
 use std::sync::Arc;
 
 use ledger_app::batch::MAX_SUBMISSIONS;
-use ledger_app::{CommandRequest, EventStore, Ledger, MarketRules, RequestOutcome};
-use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+use ledger_app::{CommandRequest, EventStore, Ledger, MarketRules, RequestOutcome, Status};
+use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 
 use crate::problem::Problem;
 
@@ -81,13 +81,14 @@ impl Queue {
 }
 
 /// The queue and the engine task that drains it. The task ends once every [`Queue`]
-/// is dropped and what was queued is answered.
+/// is dropped and what was queued is answered. The receiver hears the last global
+/// position of each commit that wrote events (the projection runner listens).
 pub fn start(
     store: Arc<dyn EventStore>,
     rules: Arc<MarketRules>,
     limit_commands: usize,
     cache_aggregates: usize,
-) -> (Queue, tokio::task::JoinHandle<()>) {
+) -> (Queue, watch::Receiver<u64>, tokio::task::JoinHandle<()>) {
     // At least one engine batch fits, so every request the handlers accept can be queued.
     let limit_commands = limit_commands.max(1);
     let (jobs, receiver) = mpsc::unbounded_channel();
@@ -96,13 +97,15 @@ pub fn start(
         room: Arc::new(Semaphore::new(limit_commands)),
         limit_commands,
     };
+    let (commits, committed) = watch::channel(0);
     let engine = Engine {
         ledger: Ledger::with_cache(Arc::clone(&store), Arc::clone(&rules), cache_aggregates),
         store,
         rules,
         cache_aggregates,
+        commits,
     };
-    (queue, tokio::spawn(engine.run(receiver)))
+    (queue, committed, tokio::spawn(engine.run(receiver)))
 }
 
 struct Engine {
@@ -110,6 +113,8 @@ struct Engine {
     store: Arc<dyn EventStore>,
     rules: Arc<MarketRules>,
     cache_aggregates: usize,
+    /// The last position committed (dropped with the engine: the runner then stops).
+    commits: watch::Sender<u64>,
 }
 
 impl Engine {
@@ -149,6 +154,7 @@ impl Engine {
         match ledger_app::submit_requests(&mut self.ledger, &requests).await {
             Ok(outcomes) => {
                 assert_eq!(outcomes.len(), requests.len(), "one outcome per request");
+                self.announce(&outcomes);
                 let mut outcomes = outcomes.into_iter();
                 for (reply, count) in replies {
                     // A client gone away no longer hears its answer; its command stands.
@@ -167,6 +173,25 @@ impl Engine {
                 self.ledger =
                     Ledger::with_cache(Arc::clone(&self.store), Arc::clone(&self.rules), self.cache_aggregates);
             }
+        }
+    }
+
+    /// Tells the projection runner the last position this batch wrote, before anyone
+    /// is answered: a client's next read with `min_position` finds the runner started.
+    fn announce(&self, outcomes: &[RequestOutcome]) {
+        let written = outcomes
+            .iter()
+            .filter_map(|outcome| match outcome {
+                RequestOutcome::Answered(result) if result.status == Status::Accepted => result.last_position,
+                _ => None,
+            })
+            .max();
+        if let Some(last) = written {
+            self.commits.send_if_modified(|at| {
+                let moved = last > *at;
+                *at = (*at).max(last);
+                moved
+            });
         }
     }
 }

@@ -2,8 +2,13 @@
 //!
 //! - `engine`: the bounded queue and the one task that owns the `Ledger` and commits
 //!   queued commands in groups (group commit), answering each after its commit;
+//! - `runner`: the live projection runner, catching the read models up after each
+//!   commit, and the bounded wait of `?min_position=P`;
 //! - `routes`: the handlers (`POST /v1/commands`, `POST /v1/commands/batch`,
 //!   `GET /v1/access-log`, `GET /v1/health`, `GET /v1/openapi.json`);
+//! - `reads`, `documents`, `jobs`: the read routes (balances, positions, orders,
+//!   trades, clearing, alerts; events, statements; `verify` as a job), with
+//!   `schemas` describing their answers for the OpenAPI document;
 //! - [`access`]: bearer tokens and roles on every route but health and the OpenAPI
 //!   document, and the access log of every request;
 //! - [`problem`]: errors of a request as `application/problem+json` (RFC 9457).
@@ -12,9 +17,14 @@
 //! name is recorded as the actor of the events the request's commands write.
 
 pub mod access;
+mod documents;
 mod engine;
+mod jobs;
 pub mod problem;
+mod reads;
 mod routes;
+mod runner;
+mod schemas;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -26,14 +36,18 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use ledger_app::access::{Read, Tokens};
-use ledger_app::{EventStore, MarketRules};
+use ledger_app::{Config, EventStore, MarketRules};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 pub use access::{ACCESS_LOG_BATCH_ENTRIES, ACCESS_LOG_CHANNEL_ENTRIES, ACCESS_LOG_WAIT_MS};
+pub use documents::{MAX_EVENTS_PAGE, MAX_RECONCILIATION_BODY_BYTES};
 pub use engine::DEFAULT_QUEUE_COMMANDS;
-pub use problem::{Problem, RETRY_AFTER_SECONDS};
+pub use jobs::{MAX_KEPT_VERIFY_JOBS, MAX_RUNNING_VERIFY_JOBS};
+pub use problem::{Problem, LEDGER_FAILED_TITLE, PROBLEM_TITLES, RETRY_AFTER_SECONDS};
+pub use reads::DEFAULT_READ_PAGE;
 pub use routes::{Health, DEFAULT_ACCESS_LOG_PAGE};
+pub use runner::{MAX_MIN_POSITION_WAIT_MS, READ_MODELS_POLL_MS};
 
 /// Largest body of `POST /v1/commands`: one command line.
 pub const MAX_COMMAND_BODY_BYTES: usize = ledger_app::batch::MAX_LINE_BYTES;
@@ -51,6 +65,10 @@ pub struct AppState {
     rules: Arc<MarketRules>,
     tokens: Arc<Tokens>,
     access: AccessRecorder,
+    /// The broker and statement settings of ledger.toml (statements).
+    config: Arc<Config>,
+    read_models: runner::ReadModels,
+    verify_jobs: jobs::VerifyJobs,
 }
 
 /// The server's settings.
@@ -81,10 +99,14 @@ pub enum ServerError {
     Engine(String),
 }
 
+/// A route that needs a bearer token and a role meeting `need`.
+fn guarded(need: Need, route: MethodRouter<AppState>) -> MethodRouter<AppState> {
+    route.layer(from_fn_with_state(need, access::require))
+}
+
 /// The routes: every one but health and the OpenAPI document needs a bearer token
 /// (and a role the route is for); every request, whatever its route, is logged.
 pub fn router(state: AppState) -> Router {
-    let guarded = |need: Need, route: MethodRouter<AppState>| route.layer(from_fn_with_state(need, access::require));
     Router::new()
         .route("/v1/health", get(routes::health))
         .route("/v1/openapi.json", get(routes::openapi))
@@ -106,10 +128,51 @@ pub fn router(state: AppState) -> Router {
             "/v1/access-log",
             guarded(Need::Read(Read::AccessLog), get(routes::get_access_log)),
         )
+        .merge(read_routes())
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(from_fn_with_state(state.clone(), access::log_requests))
         .with_state(state)
+}
+
+/// The read routes, each for the roles of its `Read` capability.
+fn read_routes() -> Router<AppState> {
+    let read = |what: Read, route: MethodRouter<AppState>| guarded(Need::Read(what), route);
+    Router::new()
+        .route(
+            "/v1/accounts/{account_id}/balance",
+            read(Read::Balances, get(reads::account_balance)),
+        )
+        .route(
+            "/v1/accounts/{account_id}/positions",
+            read(Read::Positions, get(reads::account_positions)),
+        )
+        .route(
+            "/v1/accounts/{account_id}/statement",
+            read(Read::Statements, get(documents::statement)),
+        )
+        .route("/v1/balances", read(Read::Balances, get(reads::balances)))
+        .route("/v1/positions", read(Read::Positions, get(reads::positions)))
+        .route("/v1/orders", read(Read::Orders, get(reads::orders)))
+        .route("/v1/trades", read(Read::Trades, get(reads::trades)))
+        .route(
+            "/v1/clearing/{date}",
+            read(Read::ClearingReport, get(reads::clearing_report)),
+        )
+        .route(
+            "/v1/compliance/alerts",
+            read(Read::ComplianceAlerts, get(reads::compliance_alerts)),
+        )
+        .route("/v1/events", read(Read::Events, get(documents::events)))
+        .route(
+            "/v1/reconciliation",
+            read(
+                Read::ReconciliationBreaks,
+                post(documents::reconciliation).layer(DefaultBodyLimit::max(MAX_RECONCILIATION_BODY_BYTES)),
+            ),
+        )
+        .route("/v1/verify", read(Read::Verify, post(documents::start_verify)))
+        .route("/v1/verify/{job_id}", read(Read::Verify, get(documents::get_verify)))
 }
 
 /// A server bound to its address, not yet serving.
@@ -117,17 +180,19 @@ pub struct Server {
     listener: tokio::net::TcpListener,
     state: AppState,
     engine: tokio::task::JoinHandle<()>,
+    runner: tokio::task::JoinHandle<()>,
     access_writer: tokio::task::JoinHandle<()>,
 }
 
 impl Server {
-    /// Binds `address` (port 0: any free port) and starts the engine and the access
-    /// log's writer; `tokens` are the bearer tokens it lets in.
+    /// Binds `address` (port 0: any free port) and starts the engine, the projection
+    /// runner and the access log's writer; `tokens` are the bearer tokens it lets in,
+    /// `config` the broker and statement settings.
     pub async fn bind(
         address: &str,
-        store: Arc<dyn EventStore>,
-        rules: Arc<MarketRules>,
+        (store, rules): (Arc<dyn EventStore>, Arc<MarketRules>),
         tokens: Tokens,
+        config: Arc<Config>,
         options: ServerOptions,
     ) -> Result<Server, ServerError> {
         let listener = tokio::net::TcpListener::bind(address)
@@ -136,12 +201,13 @@ impl Server {
                 address: address.to_owned(),
                 cause,
             })?;
-        let (queue, engine) = engine::start(
+        let (queue, commits, engine) = engine::start(
             Arc::clone(&store),
             Arc::clone(&rules),
             options.queue_commands,
             options.cache_aggregates,
         );
+        let (read_models, runner) = runner::start(Arc::clone(&store), commits);
         let (access, access_writer) = access::start(store.as_ref());
         Ok(Server {
             listener,
@@ -151,8 +217,12 @@ impl Server {
                 rules,
                 tokens: Arc::new(tokens),
                 access,
+                config,
+                read_models,
+                verify_jobs: jobs::VerifyJobs::default(),
             },
             engine,
+            runner,
             access_writer,
         })
     }
@@ -172,10 +242,12 @@ impl Server {
             .await
             .map_err(ServerError::Serve)?;
         // Every handler (and with them every sender of the queue and of the access log)
-        // is gone: the engine answers what it holds, the writer writes what it holds.
+        // is gone: the engine answers what it holds, the runner applies its last commit
+        // and stops, the writer writes what it holds.
         let engine = self.engine.await.map_err(|e| ServerError::Engine(e.to_string()));
+        let runner = self.runner.await.map_err(|e| ServerError::Engine(e.to_string()));
         let writer = self.access_writer.await.map_err(|e| ServerError::Engine(e.to_string()));
-        engine.and(writer)
+        engine.and(runner).and(writer)
     }
 }
 
@@ -185,8 +257,45 @@ impl Server {
         title = "ledger",
         description = "The ledger's HTTP API (docs/api.md, \"HTTP API\"): commands of the command-file contract, answered as `ledger exec --json` answers a line; errors of a request as RFC 9457 problem documents with a stable `code`."
     ),
-    paths(routes::post_command, routes::post_batch, routes::get_access_log, routes::health, routes::openapi),
-    components(schemas(routes::AnswerDoc, Problem, Health, routes::AccessLogPage)),
+    paths(
+        routes::post_command,
+        routes::post_batch,
+        routes::get_access_log,
+        reads::account_balance,
+        reads::account_positions,
+        documents::statement,
+        reads::balances,
+        reads::positions,
+        reads::orders,
+        reads::trades,
+        reads::clearing_report,
+        reads::compliance_alerts,
+        documents::events,
+        documents::reconciliation,
+        documents::start_verify,
+        documents::get_verify,
+        routes::health,
+        routes::openapi
+    ),
+    components(schemas(
+        routes::AnswerDoc,
+        Problem,
+        Health,
+        routes::AccessLogPage,
+        schemas::BalanceDoc,
+        schemas::PositionDoc,
+        schemas::OrderDoc,
+        schemas::TradeDoc,
+        schemas::AlertDoc,
+        schemas::BalancePage,
+        schemas::PositionPage,
+        schemas::OrderPage,
+        schemas::TradePage,
+        schemas::AlertPage,
+        jobs::JobView,
+        jobs::JobError,
+        documents::ReconciliationRequest
+    )),
     modifiers(&BearerScheme)
 )]
 struct ApiDoc;

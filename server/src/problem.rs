@@ -76,28 +76,61 @@ impl IntoResponse for Problem {
     }
 }
 
-/// The title of each code: one sentence, the same every time.
+/// Every code a problem of the server has, with its title: one sentence, the same every
+/// time. Other codes (the ledger's failures, from `AppError::code`) are titled
+/// [`LEDGER_FAILED_TITLE`]; docs/api.md ("Statuses") lists every code here.
+pub const PROBLEM_TITLES: &[(&str, &str)] = &[
+    ("invalid_json", "The body is not valid JSON"),
+    ("missing_idempotency_key", "No command id"),
+    (
+        "idempotency_key_mismatch",
+        "The Idempotency-Key header and the body's command_id differ",
+    ),
+    (
+        "idempotency_key_reused",
+        "The command id was first sent with another body",
+    ),
+    (
+        "idempotency_key_not_allowed",
+        "A batch's lines carry their own command ids",
+    ),
+    ("invalid_header", "A header cannot be read"),
+    ("unsupported_media_type", "Wrong content type"),
+    ("too_large", "The body is over the limit"),
+    ("unreadable_body", "The body cannot be read"),
+    ("not_found", "No such route"),
+    ("unauthenticated", "A valid bearer token is required"),
+    ("forbidden", "The token's role or accounts do not allow this"),
+    ("invalid_query", "The query string cannot be read"),
+    ("method_not_allowed", "Method not allowed on this route"),
+    ("overloaded", "The queue is full"),
+    ("shutting_down", "The server is shutting down"),
+    ("database_lost", "The connection to the database was lost"),
+    ("database_unreachable", "The database cannot be reached"),
+    ("contention", "Another writer held the ledger's lock too long"),
+    ("unknown_account", "No such account"),
+    (
+        "read_models_behind",
+        "The read models have not reached min_position yet",
+    ),
+    ("min_position_beyond_head", "min_position is beyond the log's head"),
+    (
+        "period_not_reached",
+        "The period starts after the last date the ledger has reached",
+    ),
+    ("verify_running", "A verify job is running"),
+    ("unknown_job", "No such verify job"),
+    ("pdf_font_missing", "No font for the PDF statement"),
+    ("invalid_input", "A line of a file cannot be read"),
+    ("day_not_closed", "The trade date is not closed yet"),
+];
+
+/// The title of a problem whose code is a failure of the ledger.
+pub const LEDGER_FAILED_TITLE: &str = "The ledger failed";
+
 fn title_of(code: &str) -> &'static str {
-    match code {
-        "invalid_json" => "The body is not valid JSON",
-        "missing_idempotency_key" => "No command id",
-        "idempotency_key_mismatch" => "The Idempotency-Key header and the body's command_id differ",
-        "idempotency_key_reused" => "The command id was first sent with another body",
-        "idempotency_key_not_allowed" => "A batch's lines carry their own command ids",
-        "invalid_header" => "A header cannot be read",
-        "unsupported_media_type" => "Wrong content type",
-        "too_large" => "The body is over the limit",
-        "unreadable_body" => "The body cannot be read",
-        "not_found" => "No such route",
-        "unauthenticated" => "A valid bearer token is required",
-        "forbidden" => "The token's role or accounts do not allow this",
-        "invalid_query" => "The query string cannot be read",
-        "method_not_allowed" => "Method not allowed on this route",
-        "overloaded" => "The queue is full",
-        "shutting_down" => "The server is shutting down",
-        "database_lost" => "The connection to the database was lost",
-        "database_unreachable" => "The database cannot be reached",
-        "contention" => "Another writer held the ledger's lock too long",
-        _ => "The ledger failed",
-    }
+    PROBLEM_TITLES
+        .iter()
+        .find(|(known, _)| *known == code)
+        .map_or(LEDGER_FAILED_TITLE, |(_, title)| title)
 }

@@ -277,7 +277,11 @@ fn key_reused(command_id: &str) -> Problem {
 }
 
 /// The body, once its content type is `expected` and it was read within the route's limit.
-fn checked_body(headers: &HeaderMap, expected: &str, body: Result<Bytes, BytesRejection>) -> Result<Bytes, Problem> {
+pub(crate) fn checked_body(
+    headers: &HeaderMap,
+    expected: &str,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Bytes, Problem> {
     let sent = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -364,6 +368,8 @@ pub async fn health(State(state): State<AppState>) -> Response {
             status: "ok".to_owned(),
             backend: state.store.backend().to_owned(),
             head_position,
+            read_models_position: state.read_models.position(),
+            read_models_lag_events: head_position.saturating_sub(state.read_models.position()),
             queue_depth_commands: state.queue.depth() as u64,
             queue_limit_commands: state.queue.limit_commands() as u64,
             access_log_dropped_entries: state.access.dropped_entries(),
@@ -386,6 +392,11 @@ pub struct Health {
     pub backend: String,
     /// The last global position of the log (0: empty).
     pub head_position: u64,
+    /// The position the read models have reached (the projection runner's checkpoint):
+    /// reads answer as of this position.
+    pub read_models_position: u64,
+    /// `head_position` − `read_models_position`: events committed and not yet in the read models.
+    pub read_models_lag_events: u64,
     /// Commands waiting in the queue to be decided.
     pub queue_depth_commands: u64,
     /// The queue's limit: a request that does not fit is answered 503 `overloaded`.

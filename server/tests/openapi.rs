@@ -28,6 +28,18 @@ fn the_document_is_openapi_3_1_and_describes_every_route_and_problem() {
         "/v1/commands",
         "/v1/commands/batch",
         "/v1/access-log",
+        "/v1/accounts/{account_id}/balance",
+        "/v1/accounts/{account_id}/positions",
+        "/v1/accounts/{account_id}/statement",
+        "/v1/balances",
+        "/v1/positions",
+        "/v1/orders",
+        "/v1/trades",
+        "/v1/clearing/{date}",
+        "/v1/compliance/alerts",
+        "/v1/events",
+        "/v1/verify",
+        "/v1/verify/{job_id}",
         "/v1/health",
         "/v1/openapi.json",
     ] {
@@ -51,13 +63,18 @@ fn the_guarded_routes_name_the_bearer_scheme_and_the_open_ones_do_not() {
         (scheme["type"].as_str(), scheme["scheme"].as_str()),
         (Some("http"), Some("bearer"))
     );
-    let guarded = [
-        ("/v1/commands", "post"),
-        ("/v1/commands/batch", "post"),
-        ("/v1/access-log", "get"),
-    ];
-    for (path, method) in guarded {
-        let operation = &document["paths"][path][method];
+    let open = ["/v1/health", "/v1/openapi.json"];
+    let paths = document["paths"].as_object().unwrap();
+    let guarded: Vec<(&String, &Value)> = paths
+        .iter()
+        .filter(|(path, _)| !open.contains(&path.as_str()))
+        .flat_map(|(path, operations)| operations.as_object().unwrap().values().map(move |op| (path, op)))
+        .collect();
+    assert!(
+        guarded.len() >= 15,
+        "every route but health and the document is guarded"
+    );
+    for (path, operation) in guarded {
         assert_eq!(operation["security"][0]["bearer"], serde_json::json!([]), "{path}");
         for status in ["401", "403"] {
             let problem = &operation["responses"][status]["content"]["application/problem+json"];
@@ -127,4 +144,25 @@ fn the_access_record_schema_names_every_field_of_a_row() {
     let sent = serde_json::to_value(&record).unwrap();
     assert_eq!(keys(&sent), keys(&schemas["AccessRecord"]["properties"]));
     assert_eq!(keys(&sent["principal"]), keys(&schemas["Caller"]["properties"]));
+}
+
+/// docs/api.md's status table ("Statuses") names every problem code the server has.
+#[test]
+fn every_problem_code_has_its_row_in_the_docs() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/api.md");
+    let doc = std::fs::read_to_string(path).unwrap();
+    let table: Vec<&str> = doc
+        .lines()
+        .skip_while(|line| !line.starts_with("| outcome or code | HTTP status | body |"))
+        .take_while(|line| line.starts_with('|'))
+        .collect();
+    assert!(table.len() > 10, "the status table is found");
+    let first_cells: String = table
+        .iter()
+        .filter_map(|row| row.split('|').nth(1))
+        .collect::<Vec<_>>()
+        .join(" ");
+    for (code, title) in ledger_server::PROBLEM_TITLES {
+        assert!(first_cells.contains(&format!("`{code}`")), "{code} ({title}) has a row");
+    }
 }

@@ -47,6 +47,34 @@ pub fn id_number_for(role: Role, id_number: &str) -> String {
     }
 }
 
+/// How one kind of personal data is masked.
+type MaskRule = fn(&str) -> String;
+
+/// The fields of an event payload that hold personal data (`AccountOpened`'s), and the
+/// rule that masks each.
+const PERSONAL_FIELDS: [(&str, MaskRule); 2] = [("customer_name", mask_name), ("id_number", mask_id_number)];
+
+/// An event's payload as `role` may see it: for a role that does not see personal data,
+/// every text field named `customer_name` or `id_number` masked.
+pub fn payload_for(role: Role, payload: &serde_json::Value) -> std::borrow::Cow<'_, serde_json::Value> {
+    let Some(object) = payload.as_object() else {
+        return std::borrow::Cow::Borrowed(payload);
+    };
+    let personal = PERSONAL_FIELDS
+        .iter()
+        .any(|(field, _)| object.get(*field).is_some_and(serde_json::Value::is_string));
+    if sees_personal_data(role) || !personal {
+        return std::borrow::Cow::Borrowed(payload);
+    }
+    let mut masked = object.clone();
+    for (field, mask) in PERSONAL_FIELDS {
+        if let Some(serde_json::Value::String(text)) = masked.get_mut(field) {
+            *text = mask(text);
+        }
+    }
+    std::borrow::Cow::Owned(serde_json::Value::Object(masked))
+}
+
 #[cfg(test)]
 mod tests {
     use strum::IntoEnumIterator;
@@ -76,5 +104,23 @@ mod tests {
         // The statement's rule, the one rule: first 4 and last 4 kept.
         assert_eq!(id_number_for(Role::Gateway, "110101199003071234"), "1101**********1234");
         assert_eq!(id_number_for(Role::Subscriber, "12345678"), "********");
+    }
+
+    #[test]
+    fn payloads_are_masked_for_every_role_but_operations_and_compliance() {
+        let opened = serde_json::json!({"account_id":"A1","customer_name":"王小明","id_number":"110101199003071234","risk_level":3});
+        for role in Role::iter() {
+            let seen = payload_for(role, &opened);
+            if sees_personal_data(role) {
+                assert_eq!(*seen, opened);
+            } else {
+                assert_eq!(seen["customer_name"], "王*明", "{role}");
+                assert_eq!(seen["id_number"], "1101**********1234", "{role}");
+                assert_eq!(seen["account_id"], "A1");
+                assert_eq!(seen["risk_level"], 3);
+            }
+        }
+        let deposit = serde_json::json!({"account_id":"A1","amount":"10.00"});
+        assert_eq!(*payload_for(Role::Auditor, &deposit), deposit);
     }
 }

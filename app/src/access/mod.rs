@@ -14,7 +14,7 @@ pub mod tokens;
 pub use log::{
     read_access_log, AccessEntry, AccessLog, AccessRecord, Caller, MAX_ACCESS_LOG_PAGE, MAX_ROWS_PER_INSERT,
 };
-pub use masking::{id_number_for, mask_id_number, mask_name, name_for, sees_personal_data};
+pub use masking::{id_number_for, mask_id_number, mask_name, name_for, payload_for, sees_personal_data};
 pub use roles::{may, Action, CommandType, Read, Role, COMMAND_ROLES, READ_ROLES};
 pub use token_file::{create_token, list_tokens, CreatedToken, TokenSummary};
 pub use tokens::{

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::log::Caller;
-use super::roles::{may, Action, Role};
+use super::roles::{may, Action, Read, Role};
 use super::AccessError;
 
 /// What every token starts with.
@@ -175,6 +175,27 @@ impl Principal {
     }
 }
 
+impl Principal {
+    /// `forbidden` unless its role may read `read` and the token may see what it reads:
+    /// a token limited to accounts reads about one of its accounts (`account`), never a
+    /// read that spans every account (`account` `None`: a page of all balances, the
+    /// events, the clearing report of a date).
+    pub fn authorize_read(&self, read: Read, account: Option<&str>) -> Result<(), AccessError> {
+        self.authorize(Action::Read(read), account)?;
+        match (&self.accounts, account) {
+            (Some(_), None) => Err(AccessError::Forbidden {
+                principal: self.name.clone(),
+                role: self.role,
+                what: format!(
+                    "{} of every account (the token is limited to accounts: name one of them)",
+                    Action::Read(read)
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// A new token: the prefix and 256 bits of the operating system's random source, in hex.
 pub fn new_token() -> Result<String, AccessError> {
     let mut bytes = [0_u8; TOKEN_RANDOM_BYTES];
@@ -305,5 +326,29 @@ mod tests {
         assert_eq!(bearer_token("bearer  lgr_ab "), Some("lgr_ab"));
         assert_eq!(bearer_token("Basic abc"), None);
         assert_eq!(bearer_token("lgr_ab"), None);
+    }
+
+    #[test]
+    fn a_token_limited_to_accounts_reads_only_about_them() {
+        let limited = Principal {
+            name: "audit-a1".to_owned(),
+            role: Role::Auditor,
+            accounts: Some(vec!["A1".to_owned()]),
+        };
+        assert!(limited.authorize_read(Read::Balances, Some("A1")).is_ok());
+        assert!(limited.authorize_read(Read::Balances, Some("A2")).is_err());
+        let every = limited.authorize_read(Read::Balances, None).unwrap_err();
+        assert_eq!(every.code(), "forbidden");
+        assert!(every.to_string().contains("every account"), "{every}");
+        let unlimited = Principal {
+            accounts: None,
+            ..limited.clone()
+        };
+        assert!(unlimited.authorize_read(Read::Events, None).is_ok());
+        let operations = Principal {
+            role: Role::Operations,
+            ..unlimited
+        };
+        assert!(operations.authorize_read(Read::Events, None).is_err(), "the role first");
     }
 }

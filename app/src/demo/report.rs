@@ -269,6 +269,7 @@ async fn write_sample_statement(
         from: sample.from,
         to: sample.to,
         format: StatementFormat::Html,
+        shown_to: None,
     };
     // The built-in configuration: the demo's broker is the placeholder, and says so.
     let html = statement(store, rules, &Config::default(), request).await?;

@@ -6,7 +6,7 @@
 //! function is an [`Operation`], run by [`on_store`], the one place that looks at which
 //! database the store has.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::TryStreamExt;
 use ledger_eventstore::{Database, EventStore};
 use rust_decimal::Decimal;
@@ -77,6 +77,11 @@ pub(crate) trait Backend: Dialect {
     fn text(row: &Self::Row, column: &str) -> Result<String, ProjectionError>;
     fn money(row: &Self::Row, column: &str) -> Result<Decimal, ProjectionError>;
     fn date(row: &Self::Row, column: &str) -> Result<NaiveDate, ProjectionError>;
+    fn recorded_at(row: &Self::Row, column: &str) -> Result<DateTime<Utc>, ProjectionError>;
+    /// A column that may be NULL, read as text.
+    fn optional_text(row: &Self::Row, column: &str) -> Result<Option<String>, ProjectionError>;
+    fn optional_money(row: &Self::Row, column: &str) -> Result<Option<Decimal>, ProjectionError>;
+    fn optional_int(row: &Self::Row, column: &str) -> Result<Option<i64>, ProjectionError>;
 
     /// A BIGINT that holds a count or a position.
     fn count(row: &Self::Row, column: &str) -> Result<u64, ProjectionError> {
@@ -154,6 +159,26 @@ where
     }
 
     fn date(row: &Self::Row, column: &str) -> Result<NaiveDate, ProjectionError> {
+        row.try_get(column).map_err(ProjectionError::database)
+    }
+
+    fn recorded_at(row: &Self::Row, column: &str) -> Result<DateTime<Utc>, ProjectionError> {
+        row.try_get::<RecordedAt, _>(column)
+            .map(|at| at.0)
+            .map_err(ProjectionError::database)
+    }
+
+    fn optional_text(row: &Self::Row, column: &str) -> Result<Option<String>, ProjectionError> {
+        row.try_get(column).map_err(ProjectionError::database)
+    }
+
+    fn optional_money(row: &Self::Row, column: &str) -> Result<Option<Decimal>, ProjectionError> {
+        row.try_get::<Option<Money>, _>(column)
+            .map(|money| money.map(|m| m.0))
+            .map_err(ProjectionError::database)
+    }
+
+    fn optional_int(row: &Self::Row, column: &str) -> Result<Option<i64>, ProjectionError> {
         row.try_get(column).map_err(ProjectionError::database)
     }
 }

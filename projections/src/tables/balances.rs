@@ -78,15 +78,61 @@ pub(crate) async fn upsert<DB: Backend>(
     insert_rows::<DB, _>(conn, &BALANCES, balances).await
 }
 
-/// `account_balances`, ordered by account.
-pub(crate) struct ReadBalances;
+/// Rows of `account_balances` or `positions`: every row, one account's, or a page in
+/// key order after a key (account id; account id and instrument for positions).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AccountRows<'a> {
+    /// Only this account's rows.
+    pub account_id: Option<&'a str>,
+    /// Only rows after this account id (and, for positions, after this instrument of it).
+    pub after: Option<(&'a str, Option<&'a str>)>,
+    /// At most this many rows; `None`: every row.
+    pub limit: Option<usize>,
+}
 
-impl Operation for ReadBalances {
+impl AccountRows<'_> {
+    /// ` WHERE …` for the account and the key, then `ORDER BY` and `LIMIT`.
+    pub(crate) fn push<DB: Backend>(&self, query: &mut QueryBuilder<DB>, order: &str) -> Result<(), ProjectionError> {
+        query.push(" WHERE 1 = 1");
+        if let Some(account_id) = self.account_id {
+            query.push(" AND account_id = ");
+            DB::bind_cell(query, Cell::Text(account_id))?;
+        }
+        match self.after {
+            Some((account_id, None)) => {
+                query.push(" AND account_id > ");
+                DB::bind_cell(query, Cell::Text(account_id))?;
+            }
+            Some((account_id, Some(instrument))) => {
+                query.push(" AND (account_id > ");
+                DB::bind_cell(query, Cell::Text(account_id))?;
+                query.push(" OR (account_id = ");
+                DB::bind_cell(query, Cell::Text(account_id))?;
+                query.push(" AND instrument > ");
+                DB::bind_cell(query, Cell::Text(instrument))?;
+                query.push("))");
+            }
+            None => {}
+        }
+        query.push(" ORDER BY ");
+        query.push(order);
+        if let Some(limit) = self.limit {
+            query.push(" LIMIT ");
+            DB::bind_cell(query, Cell::Count(limit as u64))?;
+        }
+        Ok(())
+    }
+}
+
+/// `account_balances` as `rows` selects them, ordered by account.
+pub(crate) struct ReadBalances<'a>(pub AccountRows<'a>);
+
+impl Operation for ReadBalances<'_> {
     type Output = Vec<BalanceRow>;
 
     async fn run<DB: Backend>(self, pool: &Pool<DB>) -> Result<Vec<BalanceRow>, ProjectionError> {
         let mut query = QueryBuilder::<DB>::new(BALANCES.select());
-        query.push(" ORDER BY account_id, currency");
+        self.0.push(&mut query, "account_id, currency")?;
         let rows = DB::fetch_all(&mut *connection(pool).await?, &mut query).await?;
         rows.iter()
             .map(|row| {

@@ -11,7 +11,9 @@ use ledger_eventstore::{EventStore, MAX_REFUSAL_READS};
 use rust_decimal::Decimal;
 use sqlx::{Pool, QueryBuilder};
 
-use super::backend::{connection, insert_rows, Backend, Operation};
+use ledger_domain::money::format_cny;
+
+use super::backend::{connection, insert_rows, to_u64, Backend, Operation};
 use super::checkpoints::{self, REFUSAL_ALERTS};
 use super::columns::{Cell, Column, Money, OnConflict, RecordedAt, Table};
 use crate::ProjectionError;
@@ -233,5 +235,84 @@ impl Operation for UnmatchedRefusalAlerts<'_> {
             alerted.insert((DB::text(&row, "command_id")?, DB::text(&row, "account_id")?));
         }
         Ok(refused.symmetric_difference(&alerted).count() as u64)
+    }
+}
+
+/// Most alerts one read returns: a caller pages on with [`AlertFilter::after`].
+pub const MAX_ALERT_ROWS: usize = 1_000;
+
+/// Which alerts to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertFilter {
+    pub account_id: Option<String>,
+    /// Only alerts after this alert id: the last row of the previous page.
+    pub after: Option<String>,
+    /// Most rows to return; more than [`MAX_ALERT_ROWS`] reads [`MAX_ALERT_ROWS`].
+    pub limit: usize,
+}
+
+/// A row of `compliance_alerts`, either kind: the fields of the other kind are null.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AlertRecord {
+    /// `event:<global_position>` (a large cash movement) or `command:<command_id>` (a refusal).
+    pub alert_id: String,
+    /// `large_cash_movement` or `suitability_refused`.
+    pub kind: String,
+    pub account_id: String,
+    /// The `LargeCashMovementFlagged` event's position.
+    pub global_position: Option<u64>,
+    /// The refused command.
+    pub command_id: Option<String>,
+    /// `deposit` or `withdrawal`.
+    pub direction: Option<String>,
+    pub amount_cny: Option<String>,
+    pub threshold_cny: Option<String>,
+    pub bank_ref: Option<String>,
+    /// The refusal's message.
+    pub message: Option<String>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// The alerts `filter` keeps, in alert id order (the table's key, so paging is exact).
+pub(crate) struct ReadAlerts<'a>(pub &'a AlertFilter);
+
+impl Operation for ReadAlerts<'_> {
+    type Output = Vec<AlertRecord>;
+
+    async fn run<DB: Backend>(self, pool: &Pool<DB>) -> Result<Vec<AlertRecord>, ProjectionError> {
+        let filter = self.0;
+        let mut query = QueryBuilder::<DB>::new(
+            "SELECT alert_id, kind, account_id, global_position, command_id, direction, amount, threshold, \
+             bank_ref, message, recorded_at FROM compliance_alerts WHERE 1 = 1",
+        );
+        if let Some(account_id) = &filter.account_id {
+            query.push(" AND account_id = ");
+            DB::bind_cell(&mut query, Cell::Text(account_id))?;
+        }
+        if let Some(after) = &filter.after {
+            query.push(" AND alert_id > ");
+            DB::bind_cell(&mut query, Cell::Text(after))?;
+        }
+        query.push(" ORDER BY alert_id LIMIT ");
+        DB::bind_cell(&mut query, Cell::Count(filter.limit.min(MAX_ALERT_ROWS) as u64))?;
+        let rows = DB::fetch_all(&mut *connection(pool).await?, &mut query).await?;
+        rows.iter()
+            .map(|row| {
+                let money = |column| DB::optional_money(row, column).map(|m| m.map(format_cny));
+                Ok(AlertRecord {
+                    alert_id: DB::text(row, "alert_id")?,
+                    kind: DB::text(row, "kind")?,
+                    account_id: DB::text(row, "account_id")?,
+                    global_position: DB::optional_int(row, "global_position")?.map(to_u64).transpose()?,
+                    command_id: DB::optional_text(row, "command_id")?,
+                    direction: DB::optional_text(row, "direction")?,
+                    amount_cny: money("amount")?,
+                    threshold_cny: money("threshold")?,
+                    bank_ref: DB::optional_text(row, "bank_ref")?,
+                    message: DB::optional_text(row, "message")?,
+                    recorded_at: DB::recorded_at(row, "recorded_at")?,
+                })
+            })
+            .collect()
     }
 }

@@ -21,6 +21,9 @@ pub const MAX_ORDER_ROWS: usize = 1_000;
 /// or asked to cancel and not yet confirmed. Every other status is final.
 pub const OPEN_ORDER_STATUSES: [&str; 2] = ["open", "cancel_requested"];
 
+/// Every status an order can have, as the `orders` table holds it.
+pub const ORDER_STATUSES: [&str; 6] = ["open", "cancel_requested", "filled", "canceled", "rejected", "expired"];
+
 /// Where a page of orders ends: the key of its last row.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub struct OrderKey {
@@ -35,6 +38,8 @@ pub struct OrderFilter {
     pub trade_date: Option<NaiveDate>,
     /// Only orders in one of [`OPEN_ORDER_STATUSES`].
     pub open_only: bool,
+    /// Only orders in this status (one of [`ORDER_STATUSES`]).
+    pub status: Option<&'static str>,
     /// Only orders after this key: the last row of the previous page.
     pub after: Option<OrderKey>,
     /// Most rows to return; more than [`MAX_ORDER_ROWS`] reads [`MAX_ORDER_ROWS`].
@@ -47,6 +52,7 @@ impl Default for OrderFilter {
             account_id: None,
             trade_date: None,
             open_only: false,
+            status: None,
             after: None,
             limit: MAX_ORDER_ROWS,
         }
@@ -264,6 +270,10 @@ impl Operation for ReadOrders<'_> {
         if filter.open_only {
             query.push(" AND status IN ");
             push_list(&mut query, &OPEN_ORDER_STATUSES.map(Cell::Text))?;
+        }
+        if let Some(status) = filter.status {
+            query.push(" AND status = ");
+            DB::bind_cell(&mut query, Cell::Text(status))?;
         }
         if let Some(after) = &filter.after {
             query.push(" AND (account_id > ");

@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 use sqlx::{Pool, QueryBuilder};
 
 use super::backend::{connection, insert_rows, push_list, Backend, Operation, MAX_ROWS_PER_STATEMENT};
-use super::balances::AsOf;
+use super::balances::{AccountRows, AsOf};
 use super::columns::{Cell, Column, Money, OnConflict, Table};
 use crate::{PositionRow, ProjectionError};
 
@@ -86,15 +86,15 @@ pub(crate) async fn replace<DB: Backend>(
     insert_rows::<DB, _>(conn, &POSITIONS, positions).await
 }
 
-/// `positions`, ordered by account and instrument.
-pub(crate) struct ReadPositions;
+/// `positions` as `rows` selects them, ordered by account and instrument.
+pub(crate) struct ReadPositions<'a>(pub AccountRows<'a>);
 
-impl Operation for ReadPositions {
+impl Operation for ReadPositions<'_> {
     type Output = Vec<PositionRow>;
 
     async fn run<DB: Backend>(self, pool: &Pool<DB>) -> Result<Vec<PositionRow>, ProjectionError> {
         let mut query = QueryBuilder::<DB>::new(POSITIONS.select());
-        query.push(" ORDER BY account_id, instrument");
+        self.0.push(&mut query, "account_id, instrument")?;
         let rows = DB::fetch_all(&mut *connection(pool).await?, &mut query).await?;
         rows.iter()
             .map(|row| {

@@ -24,6 +24,8 @@ pub struct Running {
     pub tokens: BTreeMap<Role, String>,
     /// A gateway token named [`LIMITED_GATEWAY`], limited to [`LIMITED_ACCOUNT`].
     pub limited_gateway: String,
+    /// An auditor token named [`LIMITED_AUDITOR`], limited to [`LIMITED_ACCOUNT`].
+    pub limited_auditor: String,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<Result<(), ledger_server::ServerError>>,
 }
@@ -34,7 +36,9 @@ pub async fn start(db: &TestDatabase, options: ServerOptions) -> Running {
 
 /// The name of the limited gateway token.
 pub const LIMITED_GATEWAY: &str = "gateway-limited";
-/// The one account the limited gateway token may act on.
+/// The name of the limited auditor token.
+pub const LIMITED_AUDITOR: &str = "auditor-limited";
+/// The one account the limited tokens may act on or read.
 pub const LIMITED_ACCOUNT: &str = "H0000";
 
 fn entry(name: &str, role: Role, token: &str, accounts: Option<Vec<String>>) -> TokenEntry {
@@ -47,8 +51,8 @@ fn entry(name: &str, role: Role, token: &str, accounts: Option<Vec<String>>) -> 
     }
 }
 
-/// A token per role (named after its role) and the limited gateway token.
-fn test_tokens() -> (Tokens, BTreeMap<Role, String>, String) {
+/// A token per role (named after its role) and the limited gateway and auditor tokens.
+fn test_tokens() -> (Tokens, BTreeMap<Role, String>, (String, String)) {
     use strum::IntoEnumIterator;
     let mut entries = Vec::new();
     let mut tokens = BTreeMap::new();
@@ -59,8 +63,10 @@ fn test_tokens() -> (Tokens, BTreeMap<Role, String>, String) {
     }
     let limited = new_token().unwrap();
     let accounts = Some(vec![LIMITED_ACCOUNT.to_owned()]);
-    entries.push(entry(LIMITED_GATEWAY, Role::Gateway, &limited, accounts));
-    (Tokens::new(entries).unwrap(), tokens, limited)
+    entries.push(entry(LIMITED_GATEWAY, Role::Gateway, &limited, accounts.clone()));
+    let limited_auditor = new_token().unwrap();
+    entries.push(entry(LIMITED_AUDITOR, Role::Auditor, &limited_auditor, accounts));
+    (Tokens::new(entries).unwrap(), tokens, (limited, limited_auditor))
 }
 
 pub fn bearer(token: &str) -> String {
@@ -70,8 +76,9 @@ pub fn bearer(token: &str) -> String {
 /// A server on a store of the test's making (one that fails on purpose).
 pub async fn start_on(store: Arc<dyn EventStore>, options: ServerOptions) -> Running {
     let rules = Arc::new(ledger_app::load_rules(None).unwrap());
-    let (configured, tokens, limited_gateway) = test_tokens();
-    let server = Server::bind("127.0.0.1:0", Arc::clone(&store), rules, configured, options)
+    let (configured, tokens, (limited_gateway, limited_auditor)) = test_tokens();
+    let config = Arc::new(ledger_app::Config::default());
+    let server = Server::bind("127.0.0.1:0", (Arc::clone(&store), rules), configured, config, options)
         .await
         .unwrap();
     let base = format!("http://{}", server.local_addr().unwrap());
@@ -89,6 +96,7 @@ pub async fn start_on(store: Arc<dyn EventStore>, options: ServerOptions) -> Run
         anonymous: reqwest::Client::new(),
         tokens,
         limited_gateway,
+        limited_auditor,
         stop: Some(stop),
         task,
     }
@@ -164,6 +172,20 @@ impl Running {
         assert_eq!(response.status(), 200, "a batch is answered 200");
         let text = response.text().await.unwrap();
         text.lines().map(|line| serde_json::from_str(line).unwrap()).collect()
+    }
+
+    /// GETs `path` with `token`; the answer as JSON.
+    pub async fn get_as(&self, token: &str, path: &str) -> Answer {
+        let request = self
+            .anonymous
+            .get(self.url(path))
+            .header("authorization", bearer(token));
+        Answer::of(request.send().await.unwrap()).await
+    }
+
+    /// GETs `path` with the token of `role`.
+    pub async fn get(&self, role: Role, path: &str) -> Answer {
+        self.get_as(self.token(role), path).await
     }
 
     pub async fn head(&self) -> u64 {
@@ -243,6 +265,10 @@ pub fn setup_lines(accounts: usize) -> Vec<String> {
         ));
     }
     lines
+}
+
+pub fn date(text: &str) -> chrono::NaiveDate {
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
 }
 
 pub fn account(i: usize) -> String {
