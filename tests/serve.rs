@@ -1,6 +1,8 @@
 //! `ledger serve` as a process: on a fresh directory it creates ledger.toml and says
 //! how to get a token; once `ledger token create` has made one, a restart lets that
-//! token in (and its role only), and SIGTERM stops it with exit 0.
+//! token in (and its role only), and SIGTERM stops it with exit 0. With `--log-format
+//! json` it logs one JSON object per request on standard error, and `--metrics-listen`
+//! serves `/metrics` without a token on an address of its own.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -18,8 +20,14 @@ struct Serving {
 }
 
 fn serve(dir: &Path) -> Serving {
+    serve_with(dir, &[])
+}
+
+/// `ledger serve` with more arguments.
+fn serve_with(dir: &Path, more: &[&str]) -> Serving {
     let mut child = ledger_command(dir)
         .args(["serve", "--db", "serve.db", "--listen", "127.0.0.1:0"])
+        .args(more)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -48,23 +56,11 @@ fn serve(dir: &Path) -> Serving {
 impl Serving {
     /// A bodyless GET; the status code.
     fn get(&self, path: &str, token: Option<&str>) -> u16 {
-        let mut stream = TcpStream::connect(&self.address).unwrap();
-        let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
-        let request = format!(
-            "GET {path} HTTP/1.1\r\nHost: {}\r\n{auth}Connection: close\r\n\r\n",
-            self.address
-        );
-        stream.write_all(request.as_bytes()).unwrap();
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).unwrap();
-        answer
-            .split(' ')
-            .nth(1)
-            .and_then(|code| code.parse().ok())
-            .unwrap_or_else(|| panic!("not an HTTP answer: {answer}"))
+        get_from(&self.address, path, token).0
     }
 
-    fn stop(mut self) {
+    /// Stops it with SIGTERM; what it wrote on standard error.
+    fn stop(mut self) -> String {
         // SIGTERM, the graceful stop; kill(1) keeps this test free of `unsafe`.
         let terminated = std::process::Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
@@ -75,7 +71,24 @@ impl Serving {
         let mut errors = String::new();
         self.child.stderr.take().unwrap().read_to_string(&mut errors).unwrap();
         assert!(status.success(), "serve exits 0 on SIGTERM: {status:?} {errors}");
+        errors
     }
+}
+
+/// A bodyless GET to `address`; the status code and the whole answer.
+fn get_from(address: &str, path: &str, token: Option<&str>) -> (u16, String) {
+    let mut stream = TcpStream::connect(address).unwrap();
+    let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\n{auth}Connection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let code = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {answer}"));
+    (code, answer)
 }
 
 #[test]
@@ -114,4 +127,72 @@ fn serve_creates_its_config_says_how_to_get_a_token_and_lets_tokens_in() {
     assert_eq!(second.get("/v1/access-log", Some(&operations)), 403);
     assert_eq!(second.get("/v1/access-log", Some("lgr_00")), 401);
     second.stop();
+}
+
+#[test]
+fn json_logs_say_each_request_without_secrets_and_the_metrics_address_needs_no_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = ledger_in(
+        dir.path(),
+        &["token", "create", "--role", "operations", "--name", "ops-log"],
+    );
+    assert!(made.status.success(), "{}", stderr(&made));
+    let operations = stdout(&made).lines().last().unwrap().to_owned();
+
+    let serving = serve_with(dir.path(), &["--log-format", "json", "--metrics-listen", "127.0.0.1:0"]);
+    let said = serving.printed.join("\n");
+    assert!(said.contains("1 tokens loaded"), "{said}");
+    let metrics_address = serving
+        .printed
+        .iter()
+        .find(|l| l.contains("metrics for Prometheus"))
+        .and_then(|l| l.split("http://").nth(1))
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("the metrics address is printed: {said}"))
+        .to_owned();
+    assert_eq!(serving.get("/v1/access-log", Some(&operations)), 403);
+    assert_eq!(serving.get("/metrics", Some(&operations)), 200);
+    assert_eq!(serving.get("/metrics", None), 401);
+    assert_eq!(serving.get("/v1/accounts/A0001/balance", Some(&operations)), 404);
+    let (status, page) = get_from(&metrics_address, "/metrics", None);
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains(
+            r#"ledger_http_request_duration_seconds_count{method="GET",route="/v1/accounts/{account_id}/balance",status="404"} 1"#
+        ),
+        "{page}"
+    );
+    let errors = serving.stop();
+
+    let lines: Vec<serde_json::Value> = errors
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+        .collect();
+    let requests: Vec<&serde_json::Value> = lines.iter().filter(|l| l["message"] == "request").collect();
+    assert_eq!(requests.len(), 5, "one line per request: {errors}");
+    for line in &requests {
+        assert!(line["latency_ms"].as_f64().is_some_and(|ms| ms >= 0.0), "{line}");
+        assert!(line["status"].as_u64().is_some(), "{line}");
+        assert_eq!(line["level"], "INFO", "{line}");
+    }
+    let balance = requests
+        .iter()
+        .find(|l| l["status"] == 404)
+        .unwrap_or_else(|| panic!("the balance read is logged: {errors}"));
+    assert_eq!(balance["method"], "GET");
+    assert_eq!(
+        balance["route"], "/v1/accounts/{account_id}/balance",
+        "the template, not the path"
+    );
+    assert_eq!(balance["role"], "operations");
+    assert_eq!(balance["principal"], "ops-log");
+    let anonymous = requests.iter().find(|l| l["status"] == 401).unwrap();
+    assert_eq!(anonymous["role"], "-");
+    assert_eq!(anonymous["principal"], "-");
+    assert!(
+        !errors.contains(&operations) && !errors.contains("lgr_"),
+        "no token in the log: {errors}"
+    );
+    assert!(!errors.contains("A0001"), "no id of the path in the log: {errors}");
 }
