@@ -168,11 +168,12 @@ pub async fn log_requests(State(state): State<AppState>, mut request: Request, n
 fn log_line(method: &Method, route: Option<&str>, status: StatusCode, took: Duration, principal: Option<&Principal>) {
     tracing::info!(
         method = %method,
-        route = route.unwrap_or(crate::metrics::UNMATCHED_ROUTE),
+        // Display, not Debug: text lines without quotes, JSON strings all the same.
+        route = %route.unwrap_or(crate::metrics::UNMATCHED_ROUTE),
         status = status.as_u16(),
         latency_ms = took.as_micros() as f64 / 1_000.0,
-        role = principal.map_or("-", |p| <&str>::from(p.role)),
-        principal = principal.map_or("-", |p| p.name.as_str()),
+        role = %principal.map_or("-", |p| <&str>::from(p.role)),
+        principal = %principal.map_or("-", |p| p.name.as_str()),
         "request"
     );
 }
