@@ -133,6 +133,16 @@ async fn counted_on(backend: ledger_testkit::Backend) {
     let malformed = order(&funded, "M-5").replace(r#""quantity":100"#, r#""quantity":"many""#);
     let malformed = server.command(&malformed, None).await;
     assert_eq!((malformed.status, malformed.str("code")), (400, "malformed"));
+    let reused = order(&funded, "M-1").replace(r#""quantity":100"#, r#""quantity":200"#);
+    let reused = server.command(&reused, None).await;
+    reused.assert_problem(409, "idempotency_key_reused");
+    let answers = server
+        .batch(&[r#"{"type":"fill","command_id":"F-bad","account_id":"H0000"}"#.to_owned()])
+        .await;
+    assert_eq!(
+        answers[0]["code"], "malformed",
+        "a batch's malformed line is counted too"
+    );
     // Read after the writes reached the read models.
     let head = server.head().await;
     let read = server
@@ -158,6 +168,7 @@ async fn counted_on(backend: ledger_testkit::Backend) {
         ("rejected", 1.0),
         ("duplicate", 1.0),
         ("malformed", 1.0),
+        ("key_reused", 1.0),
     ] {
         assert_eq!(
             commands(&after, outcome) - commands(&before, outcome),
@@ -165,9 +176,18 @@ async fn counted_on(backend: ledger_testkit::Backend) {
             "{backend:?} place_order {outcome}"
         );
     }
-    // Every command the engine decided went through a group commit: the wire's malformed one did not.
+    let fills = |text: &str| {
+        value(
+            text,
+            "ledger_commands_total",
+            &[("command", "fill"), ("outcome", "malformed")],
+        )
+    };
+    assert_eq!(fills(&after) - fills(&before), 1.0);
+    // Every command that reached the engine went through a group commit (the reused key
+    // too, refused there); the wire's malformed ones did not.
     let batch_commands = |text: &str| value(text, "ledger_group_commit_batch_commands_sum", &[]);
-    assert_eq!(batch_commands(&after) - batch_commands(&before), 5.0, "{backend:?}");
+    assert_eq!(batch_commands(&after) - batch_commands(&before), 6.0, "{backend:?}");
     let commits = |text: &str| value(text, "ledger_group_commit_duration_seconds_count", &[]);
     assert!(commits(&after) - commits(&before) >= 1.0);
     assert!(has(&after, "ledger_group_commit_duration_seconds_bucket"));
