@@ -57,6 +57,7 @@ pub async fn run(
     let options = ServerOptions {
         queue_commands: args.queue_commands,
         cache_aggregates,
+        ..ServerOptions::default()
     };
     let Config {
         broker,

@@ -17,6 +17,7 @@
 //! name is recorded as the actor of the events the request's commands write.
 
 pub mod access;
+mod connections;
 mod documents;
 mod engine;
 mod jobs;
@@ -41,6 +42,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 pub use access::{ACCESS_LOG_BATCH_ENTRIES, ACCESS_LOG_CHANNEL_ENTRIES, ACCESS_LOG_WAIT_MS};
+pub use connections::{BODY_READ_TIMEOUT_MS, HEADER_READ_TIMEOUT_MS, MAX_OPEN_CONNECTIONS};
 pub use documents::{MAX_EVENTS_PAGE, MAX_RECONCILIATION_BODY_BYTES};
 pub use engine::DEFAULT_QUEUE_COMMANDS;
 pub use jobs::{MAX_KEPT_VERIFY_JOBS, MAX_RUNNING_VERIFY_JOBS};
@@ -69,6 +71,9 @@ pub struct AppState {
     config: Arc<Config>,
     read_models: runner::ReadModels,
     verify_jobs: jobs::VerifyJobs,
+    /// Connections open now (`/v1/health`).
+    connections: connections::OpenConnections,
+    body_read_timeout_ms: u64,
 }
 
 /// The server's settings.
@@ -78,6 +83,10 @@ pub struct ServerOptions {
     pub queue_commands: usize,
     /// Aggregates of each kind the engine keeps in memory (`--cache-aggregates`).
     pub cache_aggregates: usize,
+    /// Longest a client may take to send a request's headers ([`HEADER_READ_TIMEOUT_MS`]).
+    pub header_read_timeout_ms: u64,
+    /// Longest a client may take to send a request's body ([`BODY_READ_TIMEOUT_MS`]).
+    pub body_read_timeout_ms: u64,
 }
 
 impl Default for ServerOptions {
@@ -85,6 +94,8 @@ impl Default for ServerOptions {
         Self {
             queue_commands: DEFAULT_QUEUE_COMMANDS,
             cache_aggregates: ledger_app::DEFAULT_CACHE_AGGREGATES,
+            header_read_timeout_ms: HEADER_READ_TIMEOUT_MS,
+            body_read_timeout_ms: BODY_READ_TIMEOUT_MS,
         }
     }
 }
@@ -131,6 +142,10 @@ pub fn router(state: AppState) -> Router {
         .merge(read_routes())
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(from_fn_with_state(
+            state.body_read_timeout_ms,
+            connections::read_body_within_deadline,
+        ))
         .layer(from_fn_with_state(state.clone(), access::log_requests))
         .with_state(state)
 }
@@ -182,6 +197,7 @@ pub struct Server {
     engine: tokio::task::JoinHandle<()>,
     runner: tokio::task::JoinHandle<()>,
     access_writer: tokio::task::JoinHandle<()>,
+    header_read_timeout_ms: u64,
 }
 
 impl Server {
@@ -220,7 +236,10 @@ impl Server {
                 config,
                 read_models,
                 verify_jobs: jobs::VerifyJobs::default(),
+                connections: connections::OpenConnections::default(),
+                body_read_timeout_ms: options.body_read_timeout_ms,
             },
+            header_read_timeout_ms: options.header_read_timeout_ms,
             engine,
             runner,
             access_writer,
@@ -236,11 +255,9 @@ impl Server {
     /// request already received (what is queued is decided and committed first), and
     /// returns once the engine has stopped and the access log is written.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
+        let open = self.state.connections.clone();
         let app = router(self.state);
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(ServerError::Serve)?;
+        connections::serve(self.listener, app, (open, self.header_read_timeout_ms), shutdown).await;
         // Every handler (and with them every sender of the queue and of the access log)
         // is gone: the engine answers what it holds, the runner applies its last commit
         // and stops, the writer writes what it holds.
