@@ -225,7 +225,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// Every command but `token`: with the rules and the configuration loaded.
 async fn run_configured(cli: Cli) -> anyhow::Result<ExitCode> {
     let rules = Arc::new(ledger_app::load_rules(cli.rules.as_deref())?);
-    let Some(config) = load_config(cli.config.as_deref(), matches!(cli.command, Command::Serve(_)))? else {
+    // `serve --print-openapi` opens nothing, so it creates no configuration file either.
+    let creates_config = matches!(&cli.command, Command::Serve(args) if !args.print_openapi);
+    let Some(config) = load_config(cli.config.as_deref(), creates_config)? else {
         return Ok(ExitCode::from(2));
     };
     let db = cli.db.clone().unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
