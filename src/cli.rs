@@ -138,6 +138,8 @@ pub enum Command {
     /// Serve the HTTP API (docs/api.md, "HTTP API") until SIGTERM or Ctrl-C, which stop it
     /// gracefully: nothing new is accepted, what is queued is committed and answered.
     Serve(crate::serve::ServeArgs),
+    /// Benchmarks (docs/performance.md): `bench http` drives a server of its own open-loop.
+    Bench(crate::bench::BenchArgs),
     /// Create or update the database schema (also done by `init`, `exec` and `demo`).
     Migrate,
     /// Create a new, empty ledger where --db points (the SQLite file, or the tables in the
@@ -275,6 +277,7 @@ async fn run_configured(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::statement::run((store.as_ref(), &rules), &config, request, out.as_deref()).await
         }
         Command::Serve(args) => crate::serve::run(args, &db, rules, config, serve_settings).await,
+        Command::Bench(args) => crate::bench::run(args, cli.db.as_deref(), rules, cli.cache_aggregates).await,
         Command::Migrate => migrate(&db).await,
         Command::Init => init(&db).await,
         Command::Verify { json, allow_empty } => {
