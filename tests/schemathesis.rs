@@ -36,9 +36,11 @@ fn token(dir: &Path, role: &str) -> String {
     stdout(&made).lines().last().unwrap().to_owned()
 }
 
-/// Runs schemathesis with `token` against the server at `address`; its output.
-fn run_schemathesis(address: &str, token: &str) -> String {
+/// Runs schemathesis in `dir` (where it keeps its cache) with `token` against the
+/// server at `address`; its output.
+fn run_schemathesis(dir: &Path, address: &str, token: &str) -> String {
     let ran = Command::new(schemathesis())
+        .current_dir(dir)
         .args(["run", &format!("http://{address}/v1/openapi.json")])
         .args(["--header", &format!("Authorization: Bearer {token}")])
         .args(["--checks", CHECKS])
@@ -67,7 +69,7 @@ fn generated_requests_get_no_server_error_and_no_answer_outside_the_document() {
     let auditor = token(dir.path(), "auditor");
     let server = serve(dir.path(), "st.db");
     for token in [&operations, &auditor] {
-        let said = run_schemathesis(&server.address, token);
+        let said = run_schemathesis(dir.path(), &server.address, token);
         let summary = said.lines().find(|l| l.contains(" generated, ")).unwrap_or("");
         eprintln!("schemathesis: {summary}");
         assert!(summary.contains("passed"), "{said}");
