@@ -138,6 +138,8 @@ pub enum Command {
     /// Serve the HTTP API (docs/api.md, "HTTP API") until SIGTERM or Ctrl-C, which stop it
     /// gracefully: nothing new is accepted, what is queued is committed and answered.
     Serve(crate::serve::ServeArgs),
+    /// Benchmarks (docs/performance.md): `bench http` drives a server of its own open-loop.
+    Bench(crate::bench::BenchArgs),
     /// Create or update the database schema (also done by `init`, `exec` and `demo`).
     Migrate,
     /// Create a new, empty ledger where --db points (the SQLite file, or the tables in the
@@ -225,7 +227,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// Every command but `token`: with the rules and the configuration loaded.
 async fn run_configured(cli: Cli) -> anyhow::Result<ExitCode> {
     let rules = Arc::new(ledger_app::load_rules(cli.rules.as_deref())?);
-    let Some(config) = load_config(cli.config.as_deref(), matches!(cli.command, Command::Serve(_)))? else {
+    // `serve --print-openapi` opens nothing, so it creates no configuration file either.
+    let creates_config = matches!(&cli.command, Command::Serve(args) if !args.print_openapi);
+    let Some(config) = load_config(cli.config.as_deref(), creates_config)? else {
         return Ok(ExitCode::from(2));
     };
     let db = cli.db.clone().unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
@@ -273,6 +277,7 @@ async fn run_configured(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::statement::run((store.as_ref(), &rules), &config, request, out.as_deref()).await
         }
         Command::Serve(args) => crate::serve::run(args, &db, rules, config, serve_settings).await,
+        Command::Bench(args) => crate::bench::run(args, cli.db.as_deref(), rules, cli.cache_aggregates).await,
         Command::Migrate => migrate(&db).await,
         Command::Init => init(&db).await,
         Command::Verify { json, allow_empty } => {

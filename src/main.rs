@@ -2,6 +2,7 @@
 //! (tables, JSON, progress bars, exit codes) over the application layer,
 //! `ledger_app`; no business rule lives here.
 
+mod bench;
 mod blotter;
 mod clearing;
 mod cli;

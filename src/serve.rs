@@ -109,6 +109,7 @@ pub async fn run(
     let options = ServerOptions {
         queue_commands: args.queue_commands,
         cache_aggregates,
+        ..ServerOptions::default()
     };
     let Config {
         broker,

@@ -4,92 +4,8 @@
 //! json` it logs one JSON object per request on standard error, and `--metrics-listen`
 //! serves `/metrics` without a token on an address of its own.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Child, Stdio};
-
 mod common;
-use common::{ledger_command, ledger_in, stderr, stdout};
-
-/// A running `ledger serve` and what it printed up to the line naming its address.
-struct Serving {
-    child: Child,
-    address: String,
-    printed: Vec<String>,
-}
-
-fn serve(dir: &Path) -> Serving {
-    serve_with(dir, &[])
-}
-
-/// `ledger serve` with more arguments.
-fn serve_with(dir: &Path, more: &[&str]) -> Serving {
-    let mut child = ledger_command(dir)
-        .args(["serve", "--db", "serve.db", "--listen", "127.0.0.1:0"])
-        .args(more)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut printed = Vec::new();
-    // The address line, then the tokens line: both come before the first request is served.
-    while !printed.last().is_some_and(|l: &String| l.contains("token")) {
-        let line = lines.next().expect("serve prints its address and its tokens").unwrap();
-        printed.push(line);
-    }
-    let address = printed
-        .iter()
-        .find_map(|l| l.split("http://").nth(1))
-        .and_then(|rest| rest.split(' ').next())
-        .expect("the address is printed")
-        .to_owned();
-    std::thread::spawn(move || lines.for_each(drop));
-    Serving {
-        child,
-        address,
-        printed,
-    }
-}
-
-impl Serving {
-    /// A bodyless GET; the status code.
-    fn get(&self, path: &str, token: Option<&str>) -> u16 {
-        get_from(&self.address, path, token).0
-    }
-
-    /// Stops it with SIGTERM; what it wrote on standard error.
-    fn stop(mut self) -> String {
-        // SIGTERM, the graceful stop; kill(1) keeps this test free of `unsafe`.
-        let terminated = std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(terminated.success());
-        let status = self.child.wait().unwrap();
-        let mut errors = String::new();
-        self.child.stderr.take().unwrap().read_to_string(&mut errors).unwrap();
-        assert!(status.success(), "serve exits 0 on SIGTERM: {status:?} {errors}");
-        errors
-    }
-}
-
-/// A bodyless GET to `address`; the status code and the whole answer.
-fn get_from(address: &str, path: &str, token: Option<&str>) -> (u16, String) {
-    let mut stream = TcpStream::connect(address).unwrap();
-    let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\n{auth}Connection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    let code = answer
-        .split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("not an HTTP answer: {answer}"));
-    (code, answer)
-}
+use common::{get_from, ledger_in, serve, serve_with, stderr, stdout};
 
 #[test]
 fn serve_creates_its_config_says_how_to_get_a_token_and_lets_tokens_in() {
@@ -97,7 +13,7 @@ fn serve_creates_its_config_says_how_to_get_a_token_and_lets_tokens_in() {
     let config = dir.path().join("ledger.toml");
     assert!(!config.exists());
 
-    let first = serve(dir.path());
+    let first = serve(dir.path(), "serve.db");
     let said = first.printed.join("\n");
     assert!(config.exists(), "serve creates ledger.toml: {said}");
     assert!(
@@ -120,13 +36,27 @@ fn serve_creates_its_config_says_how_to_get_a_token_and_lets_tokens_in() {
     );
     let operations = stdout(&made).lines().last().unwrap().to_owned();
 
-    let second = serve(dir.path());
+    let second = serve(dir.path(), "serve.db");
     let said = second.printed.join("\n");
     assert!(said.contains("2 tokens loaded"), "{said}");
     assert_eq!(second.get("/v1/access-log", Some(&auditor)), 200);
     assert_eq!(second.get("/v1/access-log", Some(&operations)), 403);
     assert_eq!(second.get("/v1/access-log", Some("lgr_00")), 401);
     second.stop();
+}
+
+#[test]
+fn print_openapi_prints_the_document_alone_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let printed = ledger_in(dir.path(), &["serve", "--print-openapi"]);
+    assert!(printed.status.success(), "{}", stderr(&printed));
+    let document: serde_json::Value = serde_json::from_str(&stdout(&printed)).expect("stdout is the document alone");
+    assert!(document["openapi"].as_str().unwrap().starts_with("3.1"));
+    assert!(
+        !dir.path().join("ledger.toml").exists(),
+        "no configuration file is created"
+    );
+    assert!(!dir.path().join("ledger.db").exists(), "no database is opened");
 }
 
 #[test]
@@ -139,7 +69,11 @@ fn json_logs_say_each_request_without_secrets_and_the_metrics_address_needs_no_t
     assert!(made.status.success(), "{}", stderr(&made));
     let operations = stdout(&made).lines().last().unwrap().to_owned();
 
-    let serving = serve_with(dir.path(), &["--log-format", "json", "--metrics-listen", "127.0.0.1:0"]);
+    let serving = serve_with(
+        dir.path(),
+        "serve.db",
+        &["--log-format", "json", "--metrics-listen", "127.0.0.1:0"],
+    );
     let said = serving.printed.join("\n");
     assert!(said.contains("1 tokens loaded"), "{said}");
     let metrics_address = serving

@@ -87,6 +87,10 @@ pub async fn events_after(
     head: u64,
     limit: usize,
 ) -> Result<Vec<RecordedEvent>, AppError> {
+    // Nothing lies past the head; a position past what the store can hold is no error.
+    if after >= head {
+        return Ok(Vec::new());
+    }
     Ok(read_towards(store, after, head, limit.min(MAX_EVENTS_PER_PAGE)).await?)
 }
 

@@ -19,6 +19,7 @@
 //! name is recorded as the actor of the events the request's commands write.
 
 pub mod access;
+mod connections;
 mod documents;
 mod engine;
 mod jobs;
@@ -29,7 +30,7 @@ mod routes;
 mod runner;
 mod schemas;
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -44,6 +45,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 pub use access::{ACCESS_LOG_BATCH_ENTRIES, ACCESS_LOG_CHANNEL_ENTRIES, ACCESS_LOG_WAIT_MS};
+pub use connections::{BODY_READ_TIMEOUT_MS, HEADER_READ_TIMEOUT_MS, MAX_OPEN_CONNECTIONS};
 pub use documents::{MAX_EVENTS_PAGE, MAX_RECONCILIATION_BODY_BYTES};
 pub use engine::DEFAULT_QUEUE_COMMANDS;
 pub use jobs::{MAX_KEPT_VERIFY_JOBS, MAX_RUNNING_VERIFY_JOBS};
@@ -74,6 +76,9 @@ pub struct AppState {
     read_models: runner::ReadModels,
     verify_jobs: jobs::VerifyJobs,
     metrics: metrics::Metrics,
+    /// Connections open now (`/v1/health`).
+    connections: connections::OpenConnections,
+    body_read_timeout_ms: u64,
 }
 
 /// The server's settings.
@@ -83,6 +88,10 @@ pub struct ServerOptions {
     pub queue_commands: usize,
     /// Aggregates of each kind the engine keeps in memory (`--cache-aggregates`).
     pub cache_aggregates: usize,
+    /// Longest a client may take to send a request's headers ([`HEADER_READ_TIMEOUT_MS`]).
+    pub header_read_timeout_ms: u64,
+    /// Longest a client may take to send a request's body ([`BODY_READ_TIMEOUT_MS`]).
+    pub body_read_timeout_ms: u64,
 }
 
 impl Default for ServerOptions {
@@ -90,6 +99,8 @@ impl Default for ServerOptions {
         Self {
             queue_commands: DEFAULT_QUEUE_COMMANDS,
             cache_aggregates: ledger_app::DEFAULT_CACHE_AGGREGATES,
+            header_read_timeout_ms: HEADER_READ_TIMEOUT_MS,
+            body_read_timeout_ms: BODY_READ_TIMEOUT_MS,
         }
     }
 }
@@ -142,6 +153,10 @@ pub fn router(state: AppState) -> Router {
         .merge(read_routes())
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(from_fn_with_state(
+            state.body_read_timeout_ms,
+            connections::read_body_within_deadline,
+        ))
         .layer(from_fn_with_state(state.clone(), access::log_requests))
         .with_state(state)
 }
@@ -199,13 +214,14 @@ fn read_routes() -> Router<AppState> {
 
 /// A server bound to its address, not yet serving.
 pub struct Server {
-    listener: metrics::CountedListener,
+    listener: tokio::net::TcpListener,
     /// The `--metrics-listen` address, when one is bound ([`Server::listen_metrics`]).
     metrics_listener: Option<tokio::net::TcpListener>,
     state: AppState,
     engine: tokio::task::JoinHandle<()>,
     runner: tokio::task::JoinHandle<()>,
     access_writer: tokio::task::JoinHandle<()>,
+    header_read_timeout_ms: u64,
 }
 
 async fn bind_tcp(address: &str) -> Result<tokio::net::TcpListener, ServerError> {
@@ -229,7 +245,7 @@ impl Server {
         options: ServerOptions,
     ) -> Result<Server, ServerError> {
         let metrics = metrics::install().map_err(ServerError::Metrics)?;
-        let listener = metrics::CountedListener::new(bind_tcp(address).await?);
+        let listener = bind_tcp(address).await?;
         let (queue, commits, engine) = engine::start(
             Arc::clone(&store),
             Arc::clone(&rules),
@@ -251,7 +267,10 @@ impl Server {
                 read_models,
                 verify_jobs: jobs::VerifyJobs::default(),
                 metrics,
+                connections: connections::OpenConnections::default(),
+                body_read_timeout_ms: options.body_read_timeout_ms,
             },
+            header_read_timeout_ms: options.header_read_timeout_ms,
             engine,
             runner,
             access_writer,
@@ -287,20 +306,26 @@ impl Server {
             // A dropped sender (the signal task aborted) stops too.
             let _ = stopping.wait_for(|stop| *stop).await;
         };
+        let timeout_ms = self.header_read_timeout_ms;
         let scrape = self.metrics_listener.map(|listener| {
-            axum::serve(listener, metrics_router(self.state.clone())).with_graceful_shutdown(stopped(stopping.clone()))
+            let app = metrics_router(self.state.clone());
+            connections::serve(
+                listener,
+                app,
+                (connections::OpenConnections::default(), timeout_ms),
+                stopped(stopping.clone()),
+            )
         });
-        let api = axum::serve(self.listener, router(self.state)).with_graceful_shutdown(stopped(stopping));
+        let open = self.state.connections.clone();
+        let api = connections::serve(self.listener, router(self.state), (open, timeout_ms), stopped(stopping));
         let scrape = async move {
-            match scrape {
-                Some(scrape) => scrape.await,
-                None => Ok(()),
+            if let Some(scrape) = scrape {
+                scrape.await;
             }
         };
-        let (api, scrape) = tokio::join!(api.into_future(), scrape);
+        tokio::join!(api, scrape);
         signal.abort();
         upkeep.abort();
-        api.and(scrape).map_err(ServerError::Serve)?;
         // Every handler (and with them every sender of the queue and of the access log)
         // is gone: the engine answers what it holds, the runner applies its last commit
         // and stops, the writer writes what it holds.

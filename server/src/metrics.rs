@@ -2,7 +2,7 @@
 //!
 //! Each series is recorded through the `metrics` facade where the thing happens: the
 //! engine counts commands by type and outcome and times its group commits, the request
-//! layer times every request by route template, the listener counts open connections,
+//! layer times every request by route template, the accept loop counts connections (read at the scrape),
 //! the projection runner publishes its position. `metrics-exporter-prometheus` keeps
 //! them and [`get_metrics`] writes them for `GET /metrics`: the exporter runs no listener of
 //! its own. Gauges that are a reading of the server's state (the queue's depth, the
@@ -11,11 +11,7 @@
 //! The recorder is global to the process: the first server installs it ([`install`])
 //! and every later one (tests start many in one process) shares it and its series.
 
-use std::io;
-use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::OnceLock;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::extract::State;
@@ -24,8 +20,6 @@ use axum::response::{IntoResponse, Response};
 use ledger_app::{CommandRequest, RequestOutcome, Status};
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
 
 use crate::AppState;
 
@@ -152,7 +146,6 @@ fn describe() {
     ] {
         counter!(zero).increment(0);
     }
-    gauge!(HTTP_OPEN_CONNECTIONS).increment(0.0);
 }
 
 impl Metrics {
@@ -184,6 +177,8 @@ pub async fn get_metrics(State(state): State<AppState>) -> Response {
     gauge!(QUEUE_LIMIT_COMMANDS).set(state.queue.limit_commands() as f64);
     let reached = state.read_models.position();
     gauge!(READ_MODELS_POSITION).set(reached as f64);
+    gauge!(HTTP_OPEN_CONNECTIONS).set(state.connections.count() as f64);
+    counter!(HTTP_CONNECTIONS_ACCEPTED_TOTAL).absolute(state.connections.accepted());
     // A database that does not answer leaves the head and the lag as last read: the
     // scrape still answers, and `/v1/health` says what is wrong.
     if let Ok(head) = ledger_app::head_position(state.store.as_ref()).await {
@@ -265,93 +260,4 @@ pub fn record_read_models_position(position: u64) {
 /// A catch-up of the read models failed.
 pub fn record_catch_up_failure() {
     counter!(READ_MODELS_CATCH_UP_FAILURES_TOTAL).increment(1);
-}
-
-/// The API's listener, counting the connections it accepts and those still open:
-/// `axum::serve` does not tell when a connection ends, so each accepted stream carries
-/// a guard that counts it closed when hyper drops it.
-pub struct CountedListener {
-    inner: TcpListener,
-}
-
-impl CountedListener {
-    pub fn new(inner: TcpListener) -> Self {
-        Self { inner }
-    }
-
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.local_addr()
-    }
-}
-
-impl axum::serve::Listener for CountedListener {
-    type Io = CountedStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (CountedStream, SocketAddr) {
-        // axum's own accept retries (after a pause) what the socket refuses.
-        let (stream, address) = axum::serve::Listener::accept(&mut self.inner).await;
-        (CountedStream::new(stream), address)
-    }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.local_addr()
-    }
-}
-
-/// A connection counted open until it is dropped.
-pub struct CountedStream {
-    stream: TcpStream,
-    _open: OpenConnection,
-}
-
-impl CountedStream {
-    fn new(stream: TcpStream) -> Self {
-        counter!(HTTP_CONNECTIONS_ACCEPTED_TOTAL).increment(1);
-        gauge!(HTTP_OPEN_CONNECTIONS).increment(1.0);
-        Self {
-            stream,
-            _open: OpenConnection,
-        }
-    }
-}
-
-struct OpenConnection;
-
-impl Drop for OpenConnection {
-    fn drop(&mut self) {
-        gauge!(HTTP_OPEN_CONNECTIONS).decrement(1.0);
-    }
-}
-
-impl AsyncRead for CountedStream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for CountedStream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
-    }
 }

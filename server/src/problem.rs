@@ -98,6 +98,7 @@ pub const PROBLEM_TITLES: &[(&str, &str)] = &[
     ("unsupported_media_type", "Wrong content type"),
     ("too_large", "The body is over the limit"),
     ("unreadable_body", "The body cannot be read"),
+    ("request_timeout", "The body was not received in time"),
     ("not_found", "No such route"),
     ("unauthenticated", "A valid bearer token is required"),
     ("forbidden", "The token's role or accounts do not allow this"),

@@ -379,6 +379,7 @@ pub async fn health(State(state): State<AppState>) -> Response {
             queue_depth_commands: state.queue.depth() as u64,
             queue_limit_commands: state.queue.limit_commands() as u64,
             access_log_dropped_entries: state.access.dropped_entries(),
+            open_connections: state.connections.count() as u64,
         })
         .into_response(),
         Err(error) => {
@@ -411,6 +412,8 @@ pub struct Health {
     /// unless the writer fell behind by more than its channel for over ACCESS_LOG_WAIT_MS,
     /// or the database refused a batch.
     pub access_log_dropped_entries: u64,
+    /// HTTP connections open now, this one included (at most MAX_OPEN_CONNECTIONS).
+    pub open_connections: u64,
 }
 
 /// The answer to one command: the object one line of `ledger exec --json` prints

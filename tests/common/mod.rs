@@ -3,8 +3,10 @@
 //! Each file of tests/ is a crate of its own that uses some of these helpers only.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 /// The binary, run in `dir`, inheriting no ledger settings and no PostgreSQL
 /// credentials from the environment: a test says everything it depends on.
@@ -49,4 +51,94 @@ pub fn stdout(output: &Output) -> String {
 
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A running `ledger serve` and what it printed up to the line naming its address.
+pub struct Serving {
+    pub child: Child,
+    pub address: String,
+    pub printed: Vec<String>,
+    /// Its standard error, read as it comes: a pipe nobody reads fills up and then
+    /// blocks the server's log writes, and with them its requests.
+    errors: std::thread::JoinHandle<String>,
+}
+
+/// Starts `ledger serve --db DB` in `dir` on any free port; returns once it has said
+/// where it listens and what tokens it holds.
+pub fn serve(dir: &Path, db: &str) -> Serving {
+    serve_with(dir, db, &[])
+}
+
+/// `ledger serve` with more arguments.
+pub fn serve_with(dir: &Path, db: &str, more: &[&str]) -> Serving {
+    let mut child = ledger_command(dir)
+        .args(["serve", "--db", db, "--listen", "127.0.0.1:0"])
+        .args(more)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = Vec::new();
+    // The address line, then the tokens line: both come before the first request is served.
+    while !printed.last().is_some_and(|l: &String| l.contains("token")) {
+        let line = lines.next().expect("serve prints its address and its tokens").unwrap();
+        printed.push(line);
+    }
+    let address = printed
+        .iter()
+        .find_map(|l| l.split("http://").nth(1))
+        .and_then(|rest| rest.split(' ').next())
+        .expect("the address is printed")
+        .to_owned();
+    std::thread::spawn(move || lines.for_each(drop));
+    let mut stderr = child.stderr.take().unwrap();
+    let errors = std::thread::spawn(move || {
+        let mut errors = String::new();
+        let _ = stderr.read_to_string(&mut errors);
+        errors
+    });
+    Serving {
+        child,
+        address,
+        printed,
+        errors,
+    }
+}
+
+impl Serving {
+    /// A bodyless GET; the status code.
+    pub fn get(&self, path: &str, token: Option<&str>) -> u16 {
+        get_from(&self.address, path, token).0
+    }
+
+    /// Stops it with SIGTERM; what it wrote on standard error.
+    pub fn stop(mut self) -> String {
+        // SIGTERM, the graceful stop; kill(1) keeps this test free of `unsafe`.
+        let terminated = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(terminated.success());
+        let status = self.child.wait().unwrap();
+        let errors = self.errors.join().unwrap();
+        assert!(status.success(), "serve exits 0 on SIGTERM: {status:?} {errors}");
+        errors
+    }
+}
+
+/// A bodyless GET to `address`; the status code and the whole answer.
+pub fn get_from(address: &str, path: &str, token: Option<&str>) -> (u16, String) {
+    let mut stream = TcpStream::connect(address).unwrap();
+    let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\n{auth}Connection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let code = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {answer}"));
+    (code, answer)
 }

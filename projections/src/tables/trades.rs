@@ -170,7 +170,8 @@ impl Operation for ReadTrades<'_> {
         push_blotter_filter(&mut query, filter.account_id.as_deref(), filter.trade_date)?;
         if let Some(after) = filter.after {
             query.push(" AND global_position > ");
-            DB::bind_cell(&mut query, Cell::Count(after))?;
+            // Positions are stored as BIGINT: a key past the largest one is past them all.
+            DB::bind_cell(&mut query, Cell::Count(after.min(i64::MAX as u64)))?;
         }
         query.push(" ORDER BY global_position LIMIT ");
         DB::bind_cell(&mut query, Cell::Count(filter.limit.min(MAX_TRADE_ROWS) as u64))?;
