@@ -20,6 +20,57 @@ pub struct ServeArgs {
     /// Print the OpenAPI 3.1 document (docs/openapi.json) and exit, opening no database.
     #[arg(long)]
     pub print_openapi: bool,
+    /// Also serve GET /metrics on HOST:PORT without a token, for a Prometheus scraper on a
+    /// private interface (on the API's address /metrics needs an operations or auditor token).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_listen: Option<String>,
+    /// The service's log on standard error: one line per request, and warnings; `json`
+    /// writes one JSON object per line. LEDGER_LOG sets its level (default info).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// How the service's log is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The environment variable naming the level of the service's log: error, warn, info
+/// (the default), debug (adds a line per group commit) or trace.
+const LOG_LEVEL_VARIABLE: &str = "LEDGER_LOG";
+
+/// Sends the service's events (the ledger's at LEDGER_LOG's level, other crates' warnings)
+/// to standard error, as text or JSON lines; standard output keeps the start lines.
+fn start_log(format: LogFormat) -> anyhow::Result<()> {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::Layer as _;
+    let level = match std::env::var(LOG_LEVEL_VARIABLE) {
+        Ok(text) => text.parse::<LevelFilter>().map_err(|_| {
+            anyhow::anyhow!("{LOG_LEVEL_VARIABLE}={text:?} is not a level: error, warn, info, debug or trace")
+        })?,
+        Err(_) => LevelFilter::INFO,
+    };
+    let filter = Targets::new()
+        .with_target("ledger_server", level)
+        .with_target("ledger", level)
+        .with_default(LevelFilter::WARN);
+    let text = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let installed = match format {
+        LogFormat::Text => tracing_subscriber::registry().with(text.with_filter(filter)).try_init(),
+        LogFormat::Json => {
+            let json = text
+                .json()
+                .flatten_event(true)
+                .with_current_span(false)
+                .with_span_list(false);
+            tracing_subscriber::registry().with(json.with_filter(filter)).try_init()
+        }
+    };
+    installed.map_err(|e| anyhow::anyhow!("cannot start the log: {e}"))
 }
 
 /// What a configuration file `serve` creates says.
@@ -52,6 +103,7 @@ pub async fn run(
         print!("{}", ledger_server::openapi_json());
         return Ok(ExitCode::SUCCESS);
     }
+    start_log(args.log_format)?;
     let store = crate::cli::open_store(db).await?;
     let backend = store.backend();
     let options = ServerOptions {
@@ -70,12 +122,19 @@ pub async fn run(
         statement,
         tokens: Tokens::default(),
     });
-    let server = Server::bind(&args.listen, (store, rules), tokens, config, options).await?;
+    let mut server = Server::bind(&args.listen, (store, rules), tokens, config, options).await?;
     let address = server.local_addr()?;
     println!(
         "ledger serve: listening on http://{address} ({backend} database {}); stop with Ctrl-C or SIGTERM",
         ledger_app::redact_url(db)
     );
+    if let Some(metrics_address) = &args.metrics_listen {
+        let bound = server.listen_metrics(metrics_address).await?;
+        // Printed before the line about tokens (which scripts wait for), and without that word.
+        println!(
+            "ledger serve: metrics for Prometheus at http://{bound}/metrics, open to whoever reaches that address"
+        );
+    }
     if token_count == 0 {
         println!(
             "ledger serve: {} holds no token, so every route but /v1/health and /v1/openapi.json answers 401; \

@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ledger_app::access::{
@@ -36,7 +36,8 @@ use crate::AppState;
 /// request must not wait unboundedly on it either.
 pub const ACCESS_LOG_CHANNEL_ENTRIES: usize = 10_000;
 /// Longest a request waits for room in the channel before its entry is dropped (counted
-/// in `access_log_dropped_entries` of `/v1/health`, with a warning on standard error).
+/// in `access_log_dropped_entries` of `/v1/health` and in `/metrics`, with a warning in
+/// the service's log).
 pub const ACCESS_LOG_WAIT_MS: u64 = 1_000;
 /// Most entries the writer appends in one transaction.
 pub const ACCESS_LOG_BATCH_ENTRIES: usize = 1_000;
@@ -58,7 +59,8 @@ impl AccessRecorder {
         let wait = Duration::from_millis(ACCESS_LOG_WAIT_MS);
         if self.entries.send_timeout(entry, wait).await.is_err() {
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            eprintln!("warning: access log: an entry was dropped (the writer is behind); {dropped} dropped so far");
+            crate::metrics::record_dropped_entries(1);
+            tracing::warn!(dropped, "access log: an entry was dropped (the writer is behind)");
         }
     }
 }
@@ -82,9 +84,13 @@ async fn write_entries(log: AccessLog, mut receiver: mpsc::Receiver<AccessEntry>
         if let Err(error) = log.record_batch(&batch).await {
             let lost = batch.len() as u64;
             let total = dropped.fetch_add(lost, Ordering::Relaxed) + lost;
-            eprintln!(
-                "warning: access log: {lost} entries could not be written ({}: {error}); {total} dropped so far",
-                error.code()
+            crate::metrics::record_dropped_entries(lost);
+            tracing::warn!(
+                lost,
+                dropped = total,
+                code = error.code(),
+                %error,
+                "access log: entries could not be written"
             );
         }
         batch.clear();
@@ -117,8 +123,19 @@ pub async fn log_requests(State(state): State<AppState>, mut request: Request, n
         .and_then(bearer_token);
     let principal = authenticate(&state.tokens, bearer).ok();
     let route = format!("{} {}", request.method(), request.uri().path());
+    let method = request.method().clone();
+    let template = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
     request.extensions_mut().insert(Authenticated(principal.clone()));
     let response = next.run(request).await;
+    let took = started.elapsed();
+    crate::metrics::record_request(&method, template.as_deref(), response.status(), took);
+    log_line(
+        &method,
+        template.as_deref(),
+        response.status(),
+        took,
+        principal.as_ref(),
+    );
     let outcome = response.extensions().get::<Outcome>().cloned().unwrap_or_default();
     let status = response.status();
     let action = match outcome.command {
@@ -140,10 +157,25 @@ pub async fn log_requests(State(state): State<AppState>, mut request: Request, n
         account: outcome.account,
         status: status.as_u16(),
         code,
-        latency_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        latency_us: u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
     };
     state.access.record(entry).await;
     response
+}
+
+/// The request's line of the service's log (docs/operations.md, "Logs"): its route
+/// template, never its path (which holds ids), and the token's name, never the token.
+fn log_line(method: &Method, route: Option<&str>, status: StatusCode, took: Duration, principal: Option<&Principal>) {
+    tracing::info!(
+        method = %method,
+        // Display, not Debug: text lines without quotes, JSON strings all the same.
+        route = %route.unwrap_or(crate::metrics::UNMATCHED_ROUTE),
+        status = status.as_u16(),
+        latency_ms = took.as_micros() as f64 / 1_000.0,
+        role = %principal.map_or("-", |p| <&str>::from(p.role)),
+        principal = %principal.map_or("-", |p| p.name.as_str()),
+        "request"
+    );
 }
 
 /// What a guarded route asks of its caller beyond a valid token.

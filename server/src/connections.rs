@@ -12,7 +12,7 @@
 //! is in (hyper closes idle keep-alive connections at once), then returns.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -53,13 +53,21 @@ const MAX_ANY_BODY_BYTES: usize = {
     }
 };
 
-/// Connections open now, for `/v1/health` and the metrics.
+/// Connections of one listener: open now, and accepted since the start (`/v1/health`
+/// and the metrics read them).
 #[derive(Clone, Default)]
-pub struct OpenConnections(Arc<AtomicUsize>);
+pub struct OpenConnections {
+    open: Arc<AtomicUsize>,
+    accepted: Arc<AtomicU64>,
+}
 
 impl OpenConnections {
     pub fn count(&self) -> usize {
-        self.0.load(Ordering::Relaxed)
+        self.open.load(Ordering::Relaxed)
+    }
+
+    pub fn accepted(&self) -> u64 {
+        self.accepted.load(Ordering::Relaxed)
     }
 }
 
@@ -67,15 +75,16 @@ impl OpenConnections {
 struct Counted(OpenConnections);
 
 impl Counted {
-    fn new(open: &OpenConnections) -> Self {
-        open.0.fetch_add(1, Ordering::Relaxed);
-        Counted(open.clone())
+    fn new(connections: &OpenConnections) -> Self {
+        connections.open.fetch_add(1, Ordering::Relaxed);
+        connections.accepted.fetch_add(1, Ordering::Relaxed);
+        Counted(connections.clone())
     }
 }
 
 impl Drop for Counted {
     fn drop(&mut self) {
-        (self.0).0.fetch_sub(1, Ordering::Relaxed);
+        self.0.open.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -107,7 +116,7 @@ pub async fn serve(
         let stream = match accepted {
             Ok((stream, _peer)) => stream,
             Err(error) => {
-                tracing_free_warning(&error);
+                tracing::warn!("cannot accept a connection ({error}); retrying in {ACCEPT_RETRY_MS} ms");
                 tokio::time::sleep(Duration::from_millis(ACCEPT_RETRY_MS)).await;
                 continue;
             }
@@ -127,10 +136,6 @@ pub async fn serve(
     }
     drop(listener);
     graceful.shutdown().await;
-}
-
-fn tracing_free_warning(error: &std::io::Error) {
-    eprintln!("warning: serve: cannot accept a connection ({error}); retrying in {ACCEPT_RETRY_MS} ms");
 }
 
 /// Reads a request's whole body within `timeout_ms` ([`BODY_READ_TIMEOUT_MS`] but for

@@ -11,6 +11,7 @@
 //! answer a resent command `duplicate` if it did).
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use ledger_app::batch::MAX_SUBMISSIONS;
 use ledger_app::{CommandRequest, EventStore, Ledger, MarketRules, RequestOutcome, Status};
@@ -151,9 +152,17 @@ impl Engine {
             replies.push((job.reply, job.requests.len()));
             requests.extend(job.requests);
         }
+        let started = Instant::now();
         match ledger_app::submit_requests(&mut self.ledger, &requests).await {
             Ok(outcomes) => {
                 assert_eq!(outcomes.len(), requests.len(), "one outcome per request");
+                let took = started.elapsed();
+                crate::metrics::record_batch(&requests, &outcomes, took);
+                tracing::debug!(
+                    commands = requests.len(),
+                    latency_ms = took.as_micros() as f64 / 1_000.0,
+                    "group commit"
+                );
                 self.announce(&outcomes);
                 let mut outcomes = outcomes.into_iter();
                 for (reply, count) in replies {
@@ -162,6 +171,13 @@ impl Engine {
                 }
             }
             Err(error) => {
+                crate::metrics::record_failed_batch();
+                tracing::warn!(
+                    commands = requests.len(),
+                    code = error.code(),
+                    %error,
+                    "group commit failed; the next batch gets a fresh engine"
+                );
                 let detail = format!(
                     "{error}; the commands of this request may have been committed: resending it \
                      with the same command ids is safe (a recorded one answers `duplicate`)"

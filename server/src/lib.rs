@@ -11,7 +11,9 @@
 //!   `schemas` describing their answers for the OpenAPI document;
 //! - [`access`]: bearer tokens and roles on every route but health and the OpenAPI
 //!   document, and the access log of every request;
-//! - [`problem`]: errors of a request as `application/problem+json` (RFC 9457).
+//! - [`problem`]: errors of a request as `application/problem+json` (RFC 9457);
+//! - [`metrics`]: the Prometheus series of `GET /metrics`, the counted listener, and the
+//!   optional `--metrics-listen` address that serves them without a token.
 //!
 //! A guarded route's handler gets the caller's `Principal` (ledger_app::access); its
 //! name is recorded as the actor of the events the request's commands write.
@@ -21,6 +23,7 @@ mod connections;
 mod documents;
 mod engine;
 mod jobs;
+pub mod metrics;
 pub mod problem;
 mod reads;
 mod routes;
@@ -46,6 +49,7 @@ pub use connections::{BODY_READ_TIMEOUT_MS, HEADER_READ_TIMEOUT_MS, MAX_OPEN_CON
 pub use documents::{MAX_EVENTS_PAGE, MAX_RECONCILIATION_BODY_BYTES};
 pub use engine::DEFAULT_QUEUE_COMMANDS;
 pub use jobs::{MAX_KEPT_VERIFY_JOBS, MAX_RUNNING_VERIFY_JOBS};
+pub use metrics::METRICS_UPKEEP_MS;
 pub use problem::{Problem, LEDGER_FAILED_TITLE, PROBLEM_TITLES, RETRY_AFTER_SECONDS};
 pub use reads::DEFAULT_READ_PAGE;
 pub use routes::{Health, DEFAULT_ACCESS_LOG_PAGE};
@@ -71,6 +75,7 @@ pub struct AppState {
     config: Arc<Config>,
     read_models: runner::ReadModels,
     verify_jobs: jobs::VerifyJobs,
+    metrics: metrics::Metrics,
     /// Connections open now (`/v1/health`).
     connections: connections::OpenConnections,
     body_read_timeout_ms: u64,
@@ -108,6 +113,8 @@ pub enum ServerError {
     Serve(std::io::Error),
     #[error("the engine task failed: {0}")]
     Engine(String),
+    #[error("{0}")]
+    Metrics(String),
 }
 
 /// A route that needs a bearer token and a role meeting `need`.
@@ -139,6 +146,10 @@ pub fn router(state: AppState) -> Router {
             "/v1/access-log",
             guarded(Need::Read(Read::AccessLog), get(routes::get_access_log)),
         )
+        .route(
+            "/metrics",
+            guarded(Need::Read(Read::Metrics), get(metrics::get_metrics)),
+        )
         .merge(read_routes())
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
@@ -146,6 +157,17 @@ pub fn router(state: AppState) -> Router {
             state.body_read_timeout_ms,
             connections::read_body_within_deadline,
         ))
+        .layer(from_fn_with_state(state.clone(), access::log_requests))
+        .with_state(state)
+}
+
+/// The routes of the `--metrics-listen` address: `GET /metrics` with no token (for a
+/// scraper on a private interface), every request logged as on the API's address.
+fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::get_metrics))
+        .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(from_fn_with_state(state.clone(), access::log_requests))
         .with_state(state)
 }
@@ -193,11 +215,22 @@ fn read_routes() -> Router<AppState> {
 /// A server bound to its address, not yet serving.
 pub struct Server {
     listener: tokio::net::TcpListener,
+    /// The `--metrics-listen` address, when one is bound ([`Server::listen_metrics`]).
+    metrics_listener: Option<tokio::net::TcpListener>,
     state: AppState,
     engine: tokio::task::JoinHandle<()>,
     runner: tokio::task::JoinHandle<()>,
     access_writer: tokio::task::JoinHandle<()>,
     header_read_timeout_ms: u64,
+}
+
+async fn bind_tcp(address: &str) -> Result<tokio::net::TcpListener, ServerError> {
+    tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|cause| ServerError::Bind {
+            address: address.to_owned(),
+            cause,
+        })
 }
 
 impl Server {
@@ -211,12 +244,8 @@ impl Server {
         config: Arc<Config>,
         options: ServerOptions,
     ) -> Result<Server, ServerError> {
-        let listener = tokio::net::TcpListener::bind(address)
-            .await
-            .map_err(|cause| ServerError::Bind {
-                address: address.to_owned(),
-                cause,
-            })?;
+        let metrics = metrics::install().map_err(ServerError::Metrics)?;
+        let listener = bind_tcp(address).await?;
         let (queue, commits, engine) = engine::start(
             Arc::clone(&store),
             Arc::clone(&rules),
@@ -227,6 +256,7 @@ impl Server {
         let (access, access_writer) = access::start(store.as_ref());
         Ok(Server {
             listener,
+            metrics_listener: None,
             state: AppState {
                 queue,
                 store,
@@ -236,6 +266,7 @@ impl Server {
                 config,
                 read_models,
                 verify_jobs: jobs::VerifyJobs::default(),
+                metrics,
                 connections: connections::OpenConnections::default(),
                 body_read_timeout_ms: options.body_read_timeout_ms,
             },
@@ -244,6 +275,15 @@ impl Server {
             runner,
             access_writer,
         })
+    }
+
+    /// Also serves `GET /metrics`, without a token, on `address` (`--metrics-listen`):
+    /// for a Prometheus scraper on a private interface. Where it listens.
+    pub async fn listen_metrics(&mut self, address: &str) -> Result<SocketAddr, ServerError> {
+        let listener = bind_tcp(address).await?;
+        let bound = listener.local_addr().map_err(ServerError::Serve)?;
+        self.metrics_listener = Some(listener);
+        Ok(bound)
     }
 
     /// Where it listens.
@@ -255,9 +295,37 @@ impl Server {
     /// request already received (what is queued is decided and committed first), and
     /// returns once the engine has stopped and the access log is written.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
+        let upkeep = self.state.metrics.start_upkeep();
+        // Both addresses stop on the one signal.
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let signal = tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        });
+        let stopped = |mut stopping: tokio::sync::watch::Receiver<bool>| async move {
+            // A dropped sender (the signal task aborted) stops too.
+            let _ = stopping.wait_for(|stop| *stop).await;
+        };
+        let timeout_ms = self.header_read_timeout_ms;
+        let scrape = self.metrics_listener.map(|listener| {
+            let app = metrics_router(self.state.clone());
+            connections::serve(
+                listener,
+                app,
+                (connections::OpenConnections::default(), timeout_ms),
+                stopped(stopping.clone()),
+            )
+        });
         let open = self.state.connections.clone();
-        let app = router(self.state);
-        connections::serve(self.listener, app, (open, self.header_read_timeout_ms), shutdown).await;
+        let api = connections::serve(self.listener, router(self.state), (open, timeout_ms), stopped(stopping));
+        let scrape = async move {
+            if let Some(scrape) = scrape {
+                scrape.await;
+            }
+        };
+        tokio::join!(api, scrape);
+        signal.abort();
+        upkeep.abort();
         // Every handler (and with them every sender of the queue and of the access log)
         // is gone: the engine answers what it holds, the runner applies its last commit
         // and stops, the writer writes what it holds.
@@ -292,7 +360,8 @@ impl Server {
         documents::start_verify,
         documents::get_verify,
         routes::health,
-        routes::openapi
+        routes::openapi,
+        metrics::get_metrics
     ),
     components(schemas(
         routes::AnswerDoc,

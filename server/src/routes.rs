@@ -61,7 +61,10 @@ pub async fn post_command(
     };
     let request = match ledger_app::read_command_request(&body, key.as_deref(), &principal.name, &state.rules) {
         Ok(request) => request,
-        Err(RequestRefusal::Malformed(answer)) => return answer_response(&answer),
+        Err(RequestRefusal::Malformed(answer)) => {
+            crate::metrics::record_malformed(&body);
+            return answer_response(&answer);
+        }
         Err(refusal) => {
             return Problem::new(StatusCode::BAD_REQUEST, refusal.code(), refusal.to_string()).into_response()
         }
@@ -193,7 +196,10 @@ fn read_lines(state: &AppState, lines: &[&[u8]], actor: &str) -> (Vec<Slot>, Vec
                 requests.push(request);
                 slots.push(Ok(line_no));
             }
-            Err(answer) => slots.push(Err(*answer)),
+            Err(answer) => {
+                crate::metrics::record_malformed(line);
+                slots.push(Err(*answer));
+            }
         }
     }
     (slots, requests)

@@ -92,11 +92,17 @@ async fn catch_up(store: &dyn EventStore, reached: &watch::Sender<u64>) {
                 *at = (*at).max(caught_up.checkpoint);
                 moved
             });
+            crate::metrics::record_read_models_position(*reached.borrow());
         }
         // The reads stay as they were (and `min_position` waits) until a later pass works.
-        Err(error) => eprintln!(
-            "warning: the read models could not catch up ({}: {error}); retrying within {READ_MODELS_POLL_MS} ms",
-            error.code()
-        ),
+        Err(error) => {
+            crate::metrics::record_catch_up_failure();
+            tracing::warn!(
+                code = error.code(),
+                %error,
+                retry_within_ms = READ_MODELS_POLL_MS,
+                "the read models could not catch up"
+            );
+        }
     }
 }

@@ -42,6 +42,7 @@ fn the_document_is_openapi_3_1_and_describes_every_route_and_problem() {
         "/v1/verify/{job_id}",
         "/v1/health",
         "/v1/openapi.json",
+        "/metrics",
     ] {
         assert!(document["paths"][path].is_object(), "{path} is described");
     }

@@ -62,6 +62,7 @@ const MATRIX: &[(&str, bool, &[Role])] = &[
     ("POST /v1/reconciliation", true, &[Operations, Auditor]),
     ("POST /v1/verify", true, &[Auditor]),
     ("GET /v1/verify/{job_id}", true, &[Auditor]),
+    ("GET /metrics", true, &[Operations, Auditor]),
     ("GET /v1/health", false, EVERY_ROLE),
     ("GET /v1/openapi.json", false, EVERY_ROLE),
 ];
@@ -345,6 +346,8 @@ async fn read_row(client: &mut Client<'_>, route: &str, needs_token: bool, allow
             assert!([200, 202].contains(&reply.status), "{route}: {}", reply.text);
             let expected_type = if route.ends_with("/statement") {
                 "text/csv"
+            } else if route == "/metrics" {
+                "text/plain"
             } else {
                 "application/json"
             };

@@ -58,13 +58,22 @@ pub struct Serving {
     pub child: Child,
     pub address: String,
     pub printed: Vec<String>,
+    /// Its standard error, read as it comes: a pipe nobody reads fills up and then
+    /// blocks the server's log writes, and with them its requests.
+    errors: std::thread::JoinHandle<String>,
 }
 
 /// Starts `ledger serve --db DB` in `dir` on any free port; returns once it has said
 /// where it listens and what tokens it holds.
 pub fn serve(dir: &Path, db: &str) -> Serving {
+    serve_with(dir, db, &[])
+}
+
+/// `ledger serve` with more arguments.
+pub fn serve_with(dir: &Path, db: &str, more: &[&str]) -> Serving {
     let mut child = ledger_command(dir)
         .args(["serve", "--db", db, "--listen", "127.0.0.1:0"])
+        .args(more)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -83,33 +92,28 @@ pub fn serve(dir: &Path, db: &str) -> Serving {
         .expect("the address is printed")
         .to_owned();
     std::thread::spawn(move || lines.for_each(drop));
+    let mut stderr = child.stderr.take().unwrap();
+    let errors = std::thread::spawn(move || {
+        let mut errors = String::new();
+        let _ = stderr.read_to_string(&mut errors);
+        errors
+    });
     Serving {
         child,
         address,
         printed,
+        errors,
     }
 }
 
 impl Serving {
     /// A bodyless GET; the status code.
     pub fn get(&self, path: &str, token: Option<&str>) -> u16 {
-        let mut stream = TcpStream::connect(&self.address).unwrap();
-        let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
-        let request = format!(
-            "GET {path} HTTP/1.1\r\nHost: {}\r\n{auth}Connection: close\r\n\r\n",
-            self.address
-        );
-        stream.write_all(request.as_bytes()).unwrap();
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).unwrap();
-        answer
-            .split(' ')
-            .nth(1)
-            .and_then(|code| code.parse().ok())
-            .unwrap_or_else(|| panic!("not an HTTP answer: {answer}"))
+        get_from(&self.address, path, token).0
     }
 
-    pub fn stop(mut self) {
+    /// Stops it with SIGTERM; what it wrote on standard error.
+    pub fn stop(mut self) -> String {
         // SIGTERM, the graceful stop; kill(1) keeps this test free of `unsafe`.
         let terminated = std::process::Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
@@ -117,8 +121,24 @@ impl Serving {
             .unwrap();
         assert!(terminated.success());
         let status = self.child.wait().unwrap();
-        let mut errors = String::new();
-        self.child.stderr.take().unwrap().read_to_string(&mut errors).unwrap();
+        let errors = self.errors.join().unwrap();
         assert!(status.success(), "serve exits 0 on SIGTERM: {status:?} {errors}");
+        errors
     }
+}
+
+/// A bodyless GET to `address`; the status code and the whole answer.
+pub fn get_from(address: &str, path: &str, token: Option<&str>) -> (u16, String) {
+    let mut stream = TcpStream::connect(address).unwrap();
+    let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\n{auth}Connection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let code = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {answer}"));
+    (code, answer)
 }

@@ -26,6 +26,8 @@ pub struct Running {
     pub limited_gateway: String,
     /// An auditor token named [`LIMITED_AUDITOR`], limited to [`LIMITED_ACCOUNT`].
     pub limited_auditor: String,
+    /// `http://HOST:PORT` of the `--metrics-listen` address, when the server has one.
+    pub metrics_base: Option<String>,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<Result<(), ledger_server::ServerError>>,
 }
@@ -75,12 +77,30 @@ pub fn bearer(token: &str) -> String {
 
 /// A server on a store of the test's making (one that fails on purpose).
 pub async fn start_on(store: Arc<dyn EventStore>, options: ServerOptions) -> Running {
+    start_serving(store, options, false).await
+}
+
+/// A server that also serves `/metrics` without a token on an address of its own.
+pub async fn start_with_metrics_address(db: &TestDatabase) -> Running {
+    let store = ledger_app::open_store(&db.url).await.unwrap();
+    start_serving(store, ServerOptions::default(), true).await
+}
+
+async fn start_serving(store: Arc<dyn EventStore>, options: ServerOptions, metrics_address: bool) -> Running {
     let rules = Arc::new(ledger_app::load_rules(None).unwrap());
     let (configured, tokens, (limited_gateway, limited_auditor)) = test_tokens();
     let config = Arc::new(ledger_app::Config::default());
-    let server = Server::bind("127.0.0.1:0", (Arc::clone(&store), rules), configured, config, options)
+    let mut server = Server::bind("127.0.0.1:0", (Arc::clone(&store), rules), configured, config, options)
         .await
         .unwrap();
+    let metrics_base = if metrics_address {
+        Some(format!(
+            "http://{}",
+            server.listen_metrics("127.0.0.1:0").await.unwrap()
+        ))
+    } else {
+        None
+    };
     let base = format!("http://{}", server.local_addr().unwrap());
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(server.run(async move {
@@ -97,6 +117,7 @@ pub async fn start_on(store: Arc<dyn EventStore>, options: ServerOptions) -> Run
         tokens,
         limited_gateway,
         limited_auditor,
+        metrics_base,
         stop: Some(stop),
         task,
     }
