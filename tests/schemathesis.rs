@@ -1,5 +1,5 @@
 //! Schemathesis (a PyPI package; `.ci/run` installs it) against a running `ledger serve`
-//! holding the worked example's two days: requests generated from docs/openapi.json,
+//! holding the worked example's two days, on each backend: requests generated from docs/openapi.json,
 //! with an operations token and with an auditor token, get no 5xx and no answer the
 //! document does not describe (status, content type, body schema).
 //!
@@ -12,6 +12,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{ledger_in, ledger_ok, serve, stderr, stdout};
+use ledger_testkit::{Backend, TestDatabase, BACKENDS};
 
 /// Examples per operation and phase: small, so CI stays quick; a longer hunt is
 /// `LEDGER_SCHEMATHESIS_EXAMPLES=500 cargo test --test schemathesis`.
@@ -60,19 +61,26 @@ fn run_schemathesis(dir: &Path, address: &str, token: &str) -> String {
     said
 }
 
-#[test]
-fn generated_requests_get_no_server_error_and_no_answer_outside_the_document() {
+async fn generated_requests_on(backend: Backend) {
+    let db = TestDatabase::fresh(backend).await;
     let dir = tempfile::tempdir().unwrap();
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/conformance/two-days.jsonl");
-    ledger_ok(dir.path(), "st.db", &["exec", example]);
+    ledger_ok(dir.path(), &db.url, &["exec", example]);
     let operations = token(dir.path(), "operations");
     let auditor = token(dir.path(), "auditor");
-    let server = serve(dir.path(), "st.db");
+    let server = serve(dir.path(), &db.url);
     for token in [&operations, &auditor] {
         let said = run_schemathesis(dir.path(), &server.address, token);
         let summary = said.lines().find(|l| l.contains(" generated, ")).unwrap_or("");
-        eprintln!("schemathesis: {summary}");
+        eprintln!("schemathesis on {backend:?}: {summary}");
         assert!(summary.contains("passed"), "{said}");
     }
     server.stop();
+}
+
+#[tokio::test]
+async fn generated_requests_get_no_server_error_and_no_answer_outside_the_document() {
+    for backend in BACKENDS {
+        generated_requests_on(backend).await;
+    }
 }

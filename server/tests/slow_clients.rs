@@ -1,6 +1,7 @@
 //! Clients that send slowly (slowloris): a connection that takes too long over its
 //! headers is closed, one that takes too long over its body is answered 408
-//! `request_timeout` with nothing written, and neither stops others being served.
+//! `request_timeout` with nothing written, and neither stops others being served; on
+//! each backend.
 
 mod common;
 
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 use common::{bearer, start, Running};
 use ledger_app::access::Role;
 use ledger_server::ServerOptions;
-use ledger_testkit::{Backend, TestDatabase};
+use ledger_testkit::{Backend, TestDatabase, BACKENDS};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -51,7 +52,13 @@ async fn read_until_closed(stream: &mut TcpStream) -> (String, Duration) {
 
 #[tokio::test]
 async fn headers_sent_a_byte_at_a_time_get_the_connection_closed() {
-    let db = TestDatabase::fresh(Backend::Sqlite).await;
+    for backend in BACKENDS {
+        headers_sent_a_byte_at_a_time_get_the_connection_closed_on(backend).await;
+    }
+}
+
+async fn headers_sent_a_byte_at_a_time_get_the_connection_closed_on(backend: Backend) {
+    let db = TestDatabase::fresh(backend).await;
     let server = slow_server(&db).await;
     let mut slow = TcpStream::connect(address(&server)).await.unwrap();
     let trickle = async {
@@ -79,7 +86,13 @@ async fn headers_sent_a_byte_at_a_time_get_the_connection_closed() {
 
 #[tokio::test]
 async fn a_body_that_does_not_arrive_in_time_is_a_408_and_writes_nothing() {
-    let db = TestDatabase::fresh(Backend::Sqlite).await;
+    for backend in BACKENDS {
+        a_body_that_does_not_arrive_in_time_is_a_408_and_writes_nothing_on(backend).await;
+    }
+}
+
+async fn a_body_that_does_not_arrive_in_time_is_a_408_and_writes_nothing_on(backend: Backend) {
+    let db = TestDatabase::fresh(backend).await;
     let server = slow_server(&db).await;
     let head_before = server.head().await;
     let body = r#"{"type":"deposit","command_id":"slow-1","account_id":"H0000","amount":"1.00","bank_ref":"S1"}"#;
@@ -101,7 +114,13 @@ async fn a_body_that_does_not_arrive_in_time_is_a_408_and_writes_nothing() {
 
 #[tokio::test]
 async fn health_counts_the_open_connections() {
-    let db = TestDatabase::fresh(Backend::Sqlite).await;
+    for backend in BACKENDS {
+        health_counts_the_open_connections_on(backend).await;
+    }
+}
+
+async fn health_counts_the_open_connections_on(backend: Backend) {
+    let db = TestDatabase::fresh(backend).await;
     let server = slow_server(&db).await;
     let mut idle = Vec::new();
     for _ in 0..5 {
