@@ -113,6 +113,22 @@ pub async fn compliance_alerts(store: &dyn EventStore, filter: &AlertFilter) -> 
     Ok(tables::read_alerts(store, filter).await?)
 }
 
+/// The reconciliation breaks stored for a trade date by its last reconciliation
+/// (`ledger reconcile`, `POST /v1/reconciliation`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StoredBreaks {
+    pub trade_date: NaiveDate,
+    /// Sorted as a reconciliation sorts them; empty when the date's last reconciliation
+    /// found none, or when it was never reconciled.
+    pub breaks: Vec<ledger_projections::reconcile::Break>,
+}
+
+/// The breaks stored for `trade_date` (the read of `reconciliation_breaks`).
+pub async fn stored_breaks(store: &dyn EventStore, trade_date: NaiveDate) -> Result<StoredBreaks, AppError> {
+    let breaks = tables::read_breaks(store, trade_date).await?;
+    Ok(StoredBreaks { trade_date, breaks })
+}
+
 /// A page is bounded: a caller asks for at least one row and at most `max`.
 pub(crate) fn check_limit(limit: usize, max: usize) -> Result<(), AppError> {
     if (1..=max).contains(&limit) {

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use ledger_domain::account::Account;
 use rust_decimal::Decimal;
 use serde::Serialize;
-use strum::IntoStaticStr;
+use strum::{EnumString, IntoStaticStr};
 
 use crate::tables::positions::HeldPosition;
 use crate::AccountsView;
@@ -83,7 +83,7 @@ pub struct Holding {
 }
 
 /// Written as snake case both in JSON (serde) and as text ([`BreakKind::as_str`], strum).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, IntoStaticStr)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, IntoStaticStr, EnumString)]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
 pub enum BreakKind {

@@ -119,6 +119,15 @@ pub async fn replace_breaks(
     on_store(store, breaks::ReplaceBreaks { trade_date, breaks }).await
 }
 
+/// The reconciliation breaks stored for a trade date (none: reconciled without a break,
+/// or not reconciled).
+pub async fn read_breaks(
+    store: &dyn EventStore,
+    trade_date: NaiveDate,
+) -> Result<Vec<crate::reconcile::Break>, ProjectionError> {
+    on_store(store, breaks::ReadBreaks { trade_date }).await
+}
+
 /// The trial balance of `journal_entries`: per ledger account, the sum of its postings.
 pub async fn read_trial_balance(store: &dyn EventStore) -> Result<BTreeMap<String, Decimal>, ProjectionError> {
     on_store(store, journal::TrialBalance).await

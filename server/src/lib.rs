@@ -208,6 +208,10 @@ fn read_routes() -> Router<AppState> {
                 post(documents::reconciliation).layer(DefaultBodyLimit::max(MAX_RECONCILIATION_BODY_BYTES)),
             ),
         )
+        .route(
+            "/v1/reconciliation/{date}",
+            read(Read::ReconciliationBreaks, get(reads::reconciliation_breaks)),
+        )
         .route("/v1/verify", read(Read::Verify, post(documents::start_verify)))
         .route("/v1/verify/{job_id}", read(Read::Verify, get(documents::get_verify)))
 }
@@ -357,6 +361,7 @@ impl Server {
         reads::compliance_alerts,
         documents::events,
         documents::reconciliation,
+        reads::reconciliation_breaks,
         documents::start_verify,
         documents::get_verify,
         routes::health,

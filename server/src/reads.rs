@@ -530,6 +530,38 @@ pub async fn clearing_report(
     }
 }
 
+/// `GET /v1/reconciliation/{date}`: the breaks the date's last reconciliation stored.
+#[utoipa::path(get, path = "/v1/reconciliation/{date}", tag = "reads",
+    params(("date" = String, Path, description = "The trade date, YYYY-MM-DD"), Consistency),
+    responses(
+        (status = 200, description = "`trade_date` and `breaks` (each `kind`, `account_id`, `instrument`, `ours`, `theirs`, as `ledger reconcile --json` prints them); empty when the date's last reconciliation found no break, or none has run", body = Object),
+        (status = 400, description = "invalid_query (not a date), min_position_beyond_head", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden: operations and auditors only, and no token limited to accounts", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "read_models_behind, database_lost, database_unreachable, contention", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn reconciliation_breaks(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    path: Result<Path<String>, PathRejection>,
+    consistency: Result<Query<Consistency>, QueryRejection>,
+) -> Response {
+    let query: Result<Query<NoQuery>, QueryRejection> = Ok(Query(NoQuery {}));
+    let what = (Read::ReconciliationBreaks, None);
+    if let Err(response) = admit(&state, &principal, what, consistency, query).await {
+        return response;
+    }
+    let date = match path {
+        Ok(Path(text)) => date_of(&text, "the path's date"),
+        Err(rejection) => Err(invalid_query(rejection.body_text())),
+    };
+    match date {
+        Ok(date) => answer(live::stored_breaks(state.store.as_ref(), date).await, None),
+        Err(problem) => problem.into_response(),
+    }
+}
+
 /// The query of `GET /v1/compliance/alerts`.
 #[derive(Debug, Clone, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -557,6 +557,17 @@ async fn reconciliation_on(backend: ledger_testkit::Backend) {
         (breaks[0]["kind"].as_str(), breaks[0]["account_id"].as_str()),
         (Some("cash_differs"), Some(a1.as_str()))
     );
+    // The stored breaks read back as the run answered them; a date never reconciled has none.
+    let stored = server.get(Auditor, &format!("/v1/reconciliation/{TRADE_DATE}")).await;
+    assert_eq!(stored.status, 200, "{:?}", stored.body);
+    assert_eq!(stored.body["trade_date"], TRADE_DATE);
+    assert_eq!(stored.body["breaks"], broken.body["breaks"]);
+    let never = server.get(Operations, "/v1/reconciliation/2024-03-05").await;
+    assert_eq!(never.body["breaks"], serde_json::json!([]), "{:?}", never.body);
+    server
+        .get(Operations, "/v1/reconciliation/2024-3-5")
+        .await
+        .assert_problem(400, "invalid_query");
 
     let head = server.head().await;
     let bad_line = reconcile(

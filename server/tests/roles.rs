@@ -60,6 +60,7 @@ const MATRIX: &[(&str, bool, &[Role])] = &[
     ("GET /v1/compliance/alerts", true, &[Compliance, Auditor]),
     ("GET /v1/events", true, &[Auditor]),
     ("POST /v1/reconciliation", true, &[Operations, Auditor]),
+    ("GET /v1/reconciliation/{date}", true, &[Operations, Auditor]),
     ("POST /v1/verify", true, &[Auditor]),
     ("GET /v1/verify/{job_id}", true, &[Auditor]),
     ("GET /metrics", true, &[Operations, Auditor]),

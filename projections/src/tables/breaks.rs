@@ -4,9 +4,9 @@
 use chrono::NaiveDate;
 use sqlx::{Pool, QueryBuilder};
 
-use super::backend::{insert_rows, Backend, Operation};
+use super::backend::{connection, insert_rows, Backend, Operation};
 use super::columns::{Cell, Column, OnConflict, Table};
-use crate::reconcile::Break;
+use crate::reconcile::{Break, BreakKind};
 use crate::ProjectionError;
 
 /// A row of `reconciliation_breaks`.
@@ -63,4 +63,39 @@ impl ReplaceBreaks<'_> {
             .collect();
         insert_rows::<DB, _>(conn, &BREAKS, &rows).await
     }
+}
+
+/// The breaks stored for a trade date, in the order a reconciliation sorts them.
+pub(crate) struct ReadBreaks {
+    pub trade_date: NaiveDate,
+}
+
+impl Operation for ReadBreaks {
+    type Output = Vec<Break>;
+
+    async fn run<DB: Backend>(self, pool: &Pool<DB>) -> Result<Vec<Break>, ProjectionError> {
+        let mut query = QueryBuilder::<DB>::new(
+            "SELECT kind, account_id, instrument, ours, theirs FROM reconciliation_breaks WHERE trade_date = ",
+        );
+        DB::bind_cell(&mut query, Cell::Date(self.trade_date))?;
+        let rows = DB::fetch_all(&mut *connection(pool).await?, &mut query).await?;
+        let mut breaks = rows.iter().map(break_of::<DB>).collect::<Result<Vec<_>, _>>()?;
+        // The kinds sort by their declaration, not their text: sorted here, as `reconcile` sorts.
+        breaks.sort();
+        Ok(breaks)
+    }
+}
+
+fn break_of<DB: Backend>(row: &DB::Row) -> Result<Break, ProjectionError> {
+    let kind = DB::text(row, "kind")?;
+    let kind = kind
+        .parse::<BreakKind>()
+        .map_err(|_| ProjectionError::Corrupt(format!("reconciliation_breaks holds an unknown kind {kind:?}")))?;
+    Ok(Break {
+        kind,
+        account_id: DB::text(row, "account_id")?,
+        instrument: DB::text(row, "instrument")?,
+        ours: DB::text(row, "ours")?,
+        theirs: DB::text(row, "theirs")?,
+    })
 }
