@@ -20,6 +20,7 @@
 
 pub mod access;
 mod connections;
+mod day_reads;
 mod documents;
 mod engine;
 mod jobs;
@@ -194,7 +195,7 @@ fn read_routes() -> Router<AppState> {
         .route("/v1/trades", read(Read::Trades, get(reads::trades)))
         .route(
             "/v1/clearing/{date}",
-            read(Read::ClearingReport, get(reads::clearing_report)),
+            read(Read::ClearingReport, get(day_reads::clearing_report)),
         )
         .route(
             "/v1/compliance/alerts",
@@ -210,7 +211,7 @@ fn read_routes() -> Router<AppState> {
         )
         .route(
             "/v1/reconciliation/{date}",
-            read(Read::ReconciliationBreaks, get(reads::reconciliation_breaks)),
+            read(Read::ReconciliationBreaks, get(day_reads::reconciliation_breaks)),
         )
         .route("/v1/verify", read(Read::Verify, post(documents::start_verify)))
         .route("/v1/verify/{job_id}", read(Read::Verify, get(documents::get_verify)))
@@ -357,11 +358,11 @@ impl Server {
         reads::positions,
         reads::orders,
         reads::trades,
-        reads::clearing_report,
+        day_reads::clearing_report,
         reads::compliance_alerts,
         documents::events,
         documents::reconciliation,
-        reads::reconciliation_breaks,
+        day_reads::reconciliation_breaks,
         documents::start_verify,
         documents::get_verify,
         routes::health,

@@ -113,7 +113,7 @@ pub(crate) fn with_account(problem: Problem, noted: Outcome) -> Response {
 }
 
 /// The answer to a read: JSON, or the application error as a problem.
-fn answer<T: Serialize>(result: Result<T, AppError>, account: Option<&str>) -> Response {
+pub(crate) fn answer<T: Serialize>(result: Result<T, AppError>, account: Option<&str>) -> Response {
     let mut response = match result {
         Ok(value) => Json(value).into_response(),
         Err(error) => app_problem(&error).into_response(),
@@ -497,69 +497,6 @@ pub async fn trades(
         rows.map(|rows| page(rows, |row| row.global_position.to_string())),
         account.as_deref(),
     )
-}
-
-/// `GET /v1/clearing/{date}`: the clearing report of a trade date.
-#[utoipa::path(get, path = "/v1/clearing/{date}", tag = "reads",
-    params(("date" = String, Path, description = "The trade date, YYYY-MM-DD"), Consistency),
-    responses(
-        (status = 200, description = "`trade_date`, `day_status` and `report` (docs/api.md, `ledger clearing-report --json`)", body = Object),
-        (status = 400, description = "invalid_query (not a date), min_position_beyond_head", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "read_models_behind, database_lost, database_unreachable, contention", body = Problem, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = [])))]
-pub async fn clearing_report(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    path: Result<Path<String>, PathRejection>,
-    consistency: Result<Query<Consistency>, QueryRejection>,
-) -> Response {
-    let query: Result<Query<NoQuery>, QueryRejection> = Ok(Query(NoQuery {}));
-    if let Err(response) = admit(&state, &principal, (Read::ClearingReport, None), consistency, query).await {
-        return response;
-    }
-    let date = match path {
-        Ok(Path(text)) => date_of(&text, "the path's date"),
-        Err(rejection) => Err(invalid_query(rejection.body_text())),
-    };
-    match date {
-        Ok(date) => answer(live::clearing_report(state.store.as_ref(), date).await, None),
-        Err(problem) => problem.into_response(),
-    }
-}
-
-/// `GET /v1/reconciliation/{date}`: the breaks the date's last reconciliation stored.
-#[utoipa::path(get, path = "/v1/reconciliation/{date}", tag = "reads",
-    params(("date" = String, Path, description = "The trade date, YYYY-MM-DD"), Consistency),
-    responses(
-        (status = 200, description = "`trade_date` and `breaks` (each `kind`, `account_id`, `instrument`, `ours`, `theirs`, as `ledger reconcile --json` prints them); empty when the date's last reconciliation found no break, or none has run", body = Object),
-        (status = 400, description = "invalid_query (not a date), min_position_beyond_head", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "forbidden: operations and auditors only, and no token limited to accounts", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "read_models_behind, database_lost, database_unreachable, contention", body = Problem, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = [])))]
-pub async fn reconciliation_breaks(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    path: Result<Path<String>, PathRejection>,
-    consistency: Result<Query<Consistency>, QueryRejection>,
-) -> Response {
-    let query: Result<Query<NoQuery>, QueryRejection> = Ok(Query(NoQuery {}));
-    let what = (Read::ReconciliationBreaks, None);
-    if let Err(response) = admit(&state, &principal, what, consistency, query).await {
-        return response;
-    }
-    let date = match path {
-        Ok(Path(text)) => date_of(&text, "the path's date"),
-        Err(rejection) => Err(invalid_query(rejection.body_text())),
-    };
-    match date {
-        Ok(date) => answer(live::stored_breaks(state.store.as_ref(), date).await, None),
-        Err(problem) => problem.into_response(),
-    }
 }
 
 /// The query of `GET /v1/compliance/alerts`.
