@@ -7,7 +7,7 @@ use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use ledger_app::access::{Action, CommandType, Principal, MAX_ACCESS_LOG_PAGE};
+use ledger_app::access::{CommandType, Principal, MAX_ACCESS_LOG_PAGE};
 use ledger_app::{CommandRequest, LineAnswer, RequestOutcome, RequestRefusal, Status};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -76,7 +76,7 @@ pub async fn post_command(
         account: account.clone(),
     };
     // Checked before the queue: a command the token may not send is never decided.
-    if let Err(error) = principal.authorize(Action::Submit(command), account.as_deref()) {
+    if let Err(error) = principal.authorize_submit(command, account.as_deref()) {
         return forbidden(&error, noted);
     }
     let response = match queue_and_wait(&state, vec![request]).await {
@@ -158,7 +158,7 @@ pub async fn post_batch(
     // before anything is queued (docs/api.md, "Authentication").
     for request in &requests {
         let (command, account) = command_of(request);
-        if let Err(error) = principal.authorize(Action::Submit(command), account.as_deref()) {
+        if let Err(error) = principal.authorize_submit(command, account.as_deref()) {
             return forbidden(&error, noted);
         }
     }

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::log::Caller;
-use super::roles::{may, Action, Read, Role};
+use super::roles::{may, Action, CommandType, Read, Role};
 use super::AccessError;
 
 /// What every token starts with.
@@ -176,6 +176,24 @@ impl Principal {
 }
 
 impl Principal {
+    /// `forbidden` unless its role may submit `command` and the token may act on what it
+    /// names: a token limited to accounts sends commands of one of its accounts, never a
+    /// command that acts on no account in particular (`account` `None`: listing an
+    /// instrument, a previous close, the end of a day, a settlement), which moves every
+    /// account's day, or the market's.
+    pub fn authorize_submit(&self, command: CommandType, account: Option<&str>) -> Result<(), AccessError> {
+        let action = Action::Submit(command);
+        self.authorize(action, account)?;
+        match (&self.accounts, account) {
+            (Some(_), None) => Err(AccessError::Forbidden {
+                principal: self.name.clone(),
+                role: self.role,
+                what: format!("{action}, which names no account (the token is limited to accounts)"),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// `forbidden` unless its role may read `read` and the token may see what it reads:
     /// a token limited to accounts reads about one of its accounts (`account`), never a
     /// read that spans every account (`account` `None`: a page of all balances, the
@@ -284,6 +302,20 @@ mod tests {
         assert_eq!(
             principal.authorize(place, Some("A0002")).unwrap_err().code(),
             "forbidden"
+        );
+        assert_eq!(
+            principal.authorize_submit(CommandType::PlaceOrder, Some("A0001")),
+            Ok(())
+        );
+        let limited_operations = Principal {
+            role: Role::Operations,
+            ..principal.clone()
+        };
+        let no_account = limited_operations.authorize_submit(CommandType::EndOfDay, None);
+        assert_eq!(
+            no_account.unwrap_err().code(),
+            "forbidden",
+            "a limited token closes no day"
         );
         let balances = Action::Read(crate::access::Read::Balances);
         assert_eq!(principal.authorize(balances, None).unwrap_err().code(), "forbidden");
