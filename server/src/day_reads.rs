@@ -6,6 +6,7 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
+use chrono::NaiveDate;
 use ledger_app::access::{Principal, Read};
 use ledger_app::live;
 
@@ -30,17 +31,9 @@ pub async fn clearing_report(
     path: Result<Path<String>, PathRejection>,
     consistency: Result<Query<Consistency>, QueryRejection>,
 ) -> Response {
-    let query: Result<Query<NoQuery>, QueryRejection> = Ok(Query(NoQuery {}));
-    if let Err(response) = admit(&state, &principal, (Read::ClearingReport, None), consistency, query).await {
-        return response;
-    }
-    let date = match path {
-        Ok(Path(text)) => date_of(&text, "the path's date"),
-        Err(rejection) => Err(invalid_query(rejection.body_text())),
-    };
-    match date {
+    match admitted_date(&state, &principal, Read::ClearingReport, path, consistency).await {
         Ok(date) => answer(live::clearing_report(state.store.as_ref(), date).await, None),
-        Err(problem) => problem.into_response(),
+        Err(response) => response,
     }
 }
 
@@ -61,17 +54,26 @@ pub async fn reconciliation_breaks(
     path: Result<Path<String>, PathRejection>,
     consistency: Result<Query<Consistency>, QueryRejection>,
 ) -> Response {
-    let query: Result<Query<NoQuery>, QueryRejection> = Ok(Query(NoQuery {}));
-    let what = (Read::ReconciliationBreaks, None);
-    if let Err(response) = admit(&state, &principal, what, consistency, query).await {
-        return response;
+    match admitted_date(&state, &principal, Read::ReconciliationBreaks, path, consistency).await {
+        Ok(date) => answer(live::stored_breaks(state.store.as_ref(), date).await, None),
+        Err(response) => response,
     }
-    let date = match path {
+}
+
+/// The date of the path once the caller may `read` (a read of every account) and the
+/// read models have reached `min_position`; else the answer that says why not.
+async fn admitted_date(
+    state: &AppState,
+    principal: &Principal,
+    read: Read,
+    path: Result<Path<String>, PathRejection>,
+    consistency: Result<Query<Consistency>, QueryRejection>,
+) -> Result<NaiveDate, Response> {
+    let query: Result<Query<NoQuery>, QueryRejection> = Ok(Query(NoQuery {}));
+    admit(state, principal, (read, None), consistency, query).await?;
+    match path {
         Ok(Path(text)) => date_of(&text, "the path's date"),
         Err(rejection) => Err(invalid_query(rejection.body_text())),
-    };
-    match date {
-        Ok(date) => answer(live::stored_breaks(state.store.as_ref(), date).await, None),
-        Err(problem) => problem.into_response(),
     }
+    .map_err(IntoResponse::into_response)
 }
