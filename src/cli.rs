@@ -184,18 +184,8 @@ pub enum Command {
         #[command(subcommand)]
         action: crate::token::TokenAction,
     },
-    /// The event log in global order.
-    Events {
-        /// First global position to show.
-        #[arg(long, default_value_t = 1)]
-        from: u64,
-        /// Most events to show (all by default).
-        #[arg(long)]
-        limit: Option<u64>,
-        /// Print one JSON event object per line (not an array) instead of text.
-        #[arg(long)]
-        json: bool,
-    },
+    /// The event log in global order; with --follow, live (docs/events.md).
+    Events(crate::events::EventsArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -291,9 +281,7 @@ async fn run_configured(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Orders(args) => crate::blotter::orders(open_existing(&db).await?.as_ref(), args).await,
         Command::Trades(args) => crate::blotter::trades(open_existing(&db).await?.as_ref(), args).await,
         Command::Token { .. } => unreachable!("handled before the configuration is loaded"),
-        Command::Events { from, limit, json } => {
-            crate::readouts::events(open_existing(&db).await?.as_ref(), from, limit, json).await
-        }
+        Command::Events(args) => crate::events::run(open_existing(&db).await?, &config.events.source, args).await,
     }
 }
 

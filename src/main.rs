@@ -7,6 +7,7 @@ mod blotter;
 mod clearing;
 mod cli;
 mod demo;
+mod events;
 mod exec;
 mod readouts;
 mod reconcile;

@@ -1,6 +1,5 @@
-//! `ledger balances`, `ledger positions`, `ledger events`, `ledger projections`: the read-outs.
+//! `ledger balances`, `ledger positions`, `ledger projections`: the read-outs.
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use std::time::Instant;
@@ -95,42 +94,6 @@ pub async fn positions(store: &dyn EventStore, json: bool) -> anyhow::Result<Exi
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
         println!("{}", position_table(&rows));
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-pub async fn events(store: &dyn EventStore, from: u64, limit: Option<u64>, json: bool) -> anyhow::Result<ExitCode> {
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    let head = ledger_app::head_position(store).await?;
-    let mut after = from.saturating_sub(1);
-    let mut left = limit.unwrap_or(u64::MAX);
-    while left > 0 {
-        let page = usize::try_from(left).unwrap_or(usize::MAX);
-        let events = ledger_app::events_after(store, after, head, page).await?;
-        let Some(last) = events.last() else { break };
-        after = last.global_position;
-        left -= events.len() as u64;
-        for event in &events {
-            if json {
-                writeln!(
-                    out,
-                    "{}",
-                    serde_json::to_string(&ledger_app::EventReadOut::from(event))?
-                )?;
-            } else {
-                writeln!(
-                    out,
-                    "{:>8}  {:<28} #{:<4} {:<26} {:<14} {}",
-                    event.global_position,
-                    event.stream.to_string(),
-                    event.sequence,
-                    event.event_type,
-                    event.metadata.command_id,
-                    event.payload
-                )?;
-            }
-        }
     }
     Ok(ExitCode::SUCCESS)
 }

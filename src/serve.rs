@@ -115,12 +115,14 @@ pub async fn run(
         broker,
         statement,
         tokens,
+        events,
     } = config;
     let token_count = tokens.entries().len();
     let config = Arc::new(Config {
         broker,
         statement,
         tokens: Tokens::default(),
+        events,
     });
     let mut server = Server::bind(&args.listen, (store, rules), tokens, config, options).await?;
     let address = server.local_addr()?;

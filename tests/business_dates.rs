@@ -31,9 +31,11 @@ fn events(dir: &Path, db: &str) -> Vec<Value> {
 fn business_date_of(events: &[Value], command_id: &str, event_type: &str) -> Value {
     events
         .iter()
-        .find(|e| e["metadata"]["command_id"] == command_id && e["event_type"] == event_type)
-        .unwrap_or_else(|| panic!("an {event_type} of {command_id}"))["metadata"]["business_date"]
-        .clone()
+        .find(|e| e["commandid"] == command_id && e["type"].as_str().unwrap().split('.').nth(2) == Some(event_type))
+        .unwrap_or_else(|| panic!("an {event_type} of {command_id}"))
+        .get("businessdate")
+        .cloned()
+        .unwrap_or(Value::Null)
 }
 
 fn statement_csv(dir: &Path, db: &str, account: &str, from: &str, to: &str) -> String {
@@ -169,7 +171,7 @@ fn end_of_day_closes_only_the_open_trade_date_of_the_calendar() {
     let log = events(dir.path(), &db);
     assert!(log
         .iter()
-        .any(|e| e["event_type"] == "DayClosed" && e["payload"]["trade_date"] == "2024-03-13"));
+        .any(|e| e["type"] == "ledger.clearingday.DayClosed.v1" && e["data"]["trade_date"] == "2024-03-13"));
 }
 
 /// The old log of tests/fixtures has no business date on any event: it still reads,
@@ -183,7 +185,7 @@ fn the_old_log_without_business_dates_still_replays_and_dates_its_movements() {
     ledger_ok(dir.path(), &db, &["verify"]);
     let log = events(dir.path(), &db);
     assert!(
-        log.iter().all(|e| e["metadata"]["business_date"].is_null()),
+        log.iter().all(|e| e.get("businessdate").is_none()),
         "the old log has none"
     );
 

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use ledger_testkit::{TestDatabase, BACKENDS};
+use serde_json::Value;
 
 mod common;
 use common::ledger_ok;
@@ -105,7 +106,7 @@ async fn the_documented_recipe_rechecks_every_event_of_a_real_log() {
         let report = assert_recipe_passes(dir.path(), &events, &format!("{backend:?}"));
         let text = String::from_utf8_lossy(&events);
         assert!(
-            text.contains("\"recorded_at\":\"2024-03-04T01:15:00.120000Z\""),
+            text.contains("\"time\":\"2024-03-04T01:15:00.120000Z\""),
             "{backend:?}: the read-out shows the six digits that were hashed"
         );
         assert!(
@@ -157,22 +158,57 @@ async fn the_documented_recipe_finds_one_changed_payload_byte() {
     );
 }
 
+/// The old log's dump is `events --json` in the envelope of its day (before issue 13):
+/// the recipe reads today's envelope, so it rechecks the old log from today's read-out
+/// of the database beside the dump, and every value of the old dump is in the new
+/// read-out under its CloudEvents name.
 #[test]
 fn the_recipe_rechecks_the_committed_old_log() {
     let dir = tempfile::tempdir().unwrap();
-    let events = std::fs::read(repo_path("tests/fixtures/two-days.events.jsonl")).unwrap();
-    let report = assert_recipe_passes(dir.path(), &events, "tests/fixtures/two-days.events.jsonl");
+    let db_path = dir.path().join("two-days.sqlite3");
+    std::fs::copy(repo_path("tests/fixtures/two-days.sqlite3"), &db_path).unwrap();
+    let db = format!("sqlite://{}", db_path.display());
+    let events = ledger_ok(dir.path(), &db, &["events", "--json"]).stdout;
+    let report = assert_recipe_passes(dir.path(), &events, "the old log read out today");
     let readme = std::fs::read_to_string(repo_path("tests/fixtures/README.md")).unwrap();
     let head = report.trim_end().rsplit(' ').next().unwrap();
     assert!(
         readme.contains(head),
         "the fixtures' README names the old log's head hash {head}"
     );
-
-    // The database beside the dump holds the same log: verify ends on the same head.
-    let db_path = dir.path().join("two-days.sqlite3");
-    std::fs::copy(repo_path("tests/fixtures/two-days.sqlite3"), &db_path).unwrap();
-    let db = format!("sqlite://{}", db_path.display());
     let verify = String::from_utf8_lossy(&ledger_ok(dir.path(), &db, &["verify"]).stdout).into_owned();
     assert!(verify.contains(&format!("head hash {head}")), "{verify}");
+
+    let old_dump = std::fs::read_to_string(repo_path("tests/fixtures/two-days.events.jsonl")).unwrap();
+    let new_lines: Vec<&str> = std::str::from_utf8(&events).unwrap().lines().collect();
+    assert_eq!(old_dump.lines().count(), new_lines.len());
+    for (old, new) in old_dump.lines().zip(new_lines) {
+        let (old, new): (Value, Value) = (serde_json::from_str(old).unwrap(), serde_json::from_str(new).unwrap());
+        let event_type = old["event_type"].as_str().unwrap();
+        let aggregate_type = old["stream"]["aggregate_type"].as_str().unwrap();
+        let expected = serde_json::json!({
+            "specversion": "1.0",
+            "id": old["global_position"].to_string(),
+            "source": "/ledger",
+            "type": format!("ledger.{}.{event_type}.v{}", aggregate_type.to_lowercase(), old["event_version"]),
+            "subject": old["stream"]["aggregate_id"],
+            "time": old["metadata"]["recorded_at"],
+            "datacontenttype": "application/json",
+            "data": old["payload"],
+            "position": old["global_position"],
+            "sequence": old["sequence"],
+            "aggregatetype": aggregate_type,
+            "hash": old["hash"],
+            "prevhash": old["prev_hash"],
+            "commandid": old["metadata"]["command_id"],
+            "correlationid": old["metadata"]["correlation_id"],
+            "causationid": old["metadata"]["causation_id"],
+            "actor": old["metadata"]["actor"],
+        });
+        assert!(
+            old["metadata"]["business_date"].is_null(),
+            "the old log has no business dates"
+        );
+        assert_eq!(new, expected, "every value of the old envelope, under its new name");
+    }
 }

@@ -238,9 +238,9 @@ fn events_can_be_read_from_a_position() {
     let out = ledger_in(dir.path(), &["events", "--from", "5", "--limit", "3", "--json"]);
     assert!(out.status.success());
     let events: Vec<Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let positions: Vec<u64> = events.iter().map(|e| e["global_position"].as_u64().unwrap()).collect();
+    let positions: Vec<u64> = events.iter().map(|e| e["position"].as_u64().unwrap()).collect();
     assert_eq!(positions, vec![5, 6, 7]);
-    assert_eq!(events[0]["metadata"]["command_id"], "C000005");
+    assert_eq!(events[0]["commandid"], "C000005");
 }
 
 #[test]

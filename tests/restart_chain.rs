@@ -151,7 +151,7 @@ fn new_events_on_an_old_log_spell_money_canonically_and_the_old_bytes_stay() {
             .collect()
     };
     let old = events("1");
-    let old_spellings: Vec<String> = old.iter().map(|e| e["payload"].to_string()).collect();
+    let old_spellings: Vec<String> = old.iter().map(|e| e["data"].to_string()).collect();
     assert!(
         old_spellings.iter().any(|p| p.contains("\"-0\"")),
         "the old log holds negative zeros"
@@ -174,11 +174,11 @@ fn new_events_on_an_old_log_spell_money_canonically_and_the_old_bytes_stay() {
     ledger_ok(dir.path(), &db, &["verify"]);
 
     let all = events("1");
-    let still: Vec<String> = all[..old.len()].iter().map(|e| e["payload"].to_string()).collect();
+    let still: Vec<String> = all[..old.len()].iter().map(|e| e["data"].to_string()).collect();
     assert_eq!(still, old_spellings, "the old events read as they were written");
     let mut found = Vec::new();
     for event in &all[old.len()..] {
-        decimals("", &event["payload"], &mut found);
+        decimals("", &event["data"], &mut found);
     }
     assert!(found.len() >= 20, "{found:?}");
     for (field, text) in &found {

@@ -29,7 +29,34 @@ pub struct Config {
     /// `[[tokens]]`: who may use the service, as what role (`ledger token create` adds them).
     #[serde(default)]
     pub tokens: Tokens,
+    #[serde(default)]
+    pub events: EventsConfig,
 }
+
+/// `[events]`: how the log's events are named to other systems.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsConfig {
+    /// The CloudEvents `source` of every event (docs/events.md, "The envelope"): a URI
+    /// reference naming this ledger, distinct for each ledger whose events meet.
+    #[serde(default = "default_source")]
+    pub source: String,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            source: default_source(),
+        }
+    }
+}
+
+fn default_source() -> String {
+    crate::stream::DEFAULT_SOURCE.to_owned()
+}
+
+/// Longest `[events] source`.
+pub const MAX_SOURCE_CHARS: usize = 256;
 
 /// `[broker]`: the brokerage a statement comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -118,5 +145,18 @@ fn read_config_file(path: &Path) -> Result<Config, AppError> {
 
 /// Parses the text of a configuration file; the error is toml's own sentence (line, column, key).
 pub fn config_from_toml(text: &str) -> Result<Config, String> {
-    toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())
+    let config: Config = toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())?;
+    check_source(&config.events.source)?;
+    Ok(config)
+}
+
+/// A CloudEvents source is a non-empty URI reference: printable ASCII, no spaces.
+fn check_source(source: &str) -> Result<(), String> {
+    let printable = source.bytes().all(|b| b.is_ascii_graphic());
+    if source.is_empty() || source.len() > MAX_SOURCE_CHARS || !printable {
+        return Err(format!(
+            "[events] source {source:?} is not a URI reference: 1 to {MAX_SOURCE_CHARS} printable ASCII characters without spaces, such as \"urn:ledger:sh-01\""
+        ));
+    }
+    Ok(())
 }

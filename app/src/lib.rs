@@ -22,6 +22,8 @@
 //!   catching up or rebuilding the read models (queries catch up first, always);
 //! - [`requests`]: commands sent as requests (the HTTP API), their idempotency keys bound to
 //!   their bodies ([`submit_requests`]);
+//! - [`stream`]: following the log (CLI, SSE, relay): the CloudEvents envelope, filters,
+//!   the head kept by one task, a follower's gap-free feed;
 //! - [`verify`](mod@verify): the proof that the log is intact;
 //! - [`demo`]: the generated trading days of `ledger demo` (and `ledger bench`), and the
 //!   whole demo with its report ([`demo::run_with_report`]: read models, reconciliation,
@@ -39,6 +41,7 @@ pub mod reconcile;
 pub mod requests;
 pub mod statement;
 pub mod store;
+pub mod stream;
 pub mod verify;
 
 pub use batch::{run_lines, submit, CommandLines, LineBatches, Tally};
@@ -46,11 +49,13 @@ pub use clearing::{
     clearing_report, close_cut, day_status, end_of_day, settle, CalendarCheck, ClearingOutcome, ClearingStep, CloseCut,
     DayClearing,
 };
-pub use config::{config_from_toml, load_config, BrokerConfig, Config, StatementConfig, DEFAULT_CONFIG_FILE};
+pub use config::{
+    config_from_toml, load_config, BrokerConfig, Config, EventsConfig, StatementConfig, DEFAULT_CONFIG_FILE,
+};
 pub use error::{AppError, ReconcileFile};
 pub use queries::{
     balances, catch_up_read_models, events_after, head_position, orders, positions, read_models_checkpoint,
-    rebuild_read_models, trades, trades_of, CatchUp, EventReadOut, MetadataReadOut, Progress,
+    rebuild_read_models, trades, trades_of, CatchUp, Progress,
 };
 pub use reconcile::{
     ledger_at_close, read_bank_file, read_depository_file, reconcile, reconcile_with, write_agreeing_files,

@@ -4,8 +4,7 @@
 //! the read models live with its own runner reads them as they stand: [`crate::live`].)
 
 use chrono::NaiveDate;
-use ledger_eventstore::chain::format_recorded_at;
-use ledger_eventstore::{read_towards, EventStore, RecordedEvent, StreamId, MAX_READ_EVENTS};
+use ledger_eventstore::{read_towards, EventStore, RecordedEvent, MAX_READ_EVENTS};
 use ledger_projections::tables::{
     self, OrderFilter, OrderRecord, RunOptions, Trade, TradeFilter, TradeRecord, MAX_ORDER_ROWS, MAX_TRADE_ROWS,
 };
@@ -92,60 +91,6 @@ pub async fn events_after(
         return Ok(Vec::new());
     }
     Ok(read_towards(store, after, head, limit.min(MAX_EVENTS_PER_PAGE)).await?)
-}
-
-/// One event as `ledger events --json` prints it: the stored envelope, field
-/// for field and in the same order, with `recorded_at` in the one form the hash
-/// chain covers (`…00.120000Z`, six digits always). The default serde form of a
-/// time drops trailing zeros, so an auditor rebuilding the hashed bytes from it
-/// would see a broken chain where there is none.
-#[derive(Debug, Serialize)]
-pub struct EventReadOut<'a> {
-    pub global_position: u64,
-    pub stream: &'a StreamId,
-    pub sequence: u64,
-    pub event_type: &'a str,
-    pub event_version: u32,
-    pub payload: &'a serde_json::Value,
-    pub metadata: MetadataReadOut<'a>,
-    pub prev_hash: &'a str,
-    pub hash: &'a str,
-}
-
-/// The metadata of an [`EventReadOut`], `recorded_at` as hashed.
-#[derive(Debug, Serialize)]
-pub struct MetadataReadOut<'a> {
-    pub command_id: &'a str,
-    pub correlation_id: &'a str,
-    pub causation_id: &'a str,
-    pub actor: &'a str,
-    pub recorded_at: String,
-    /// `null` for an event stored without one (docs/events.md, "Business dates").
-    pub business_date: Option<NaiveDate>,
-}
-
-impl<'a> From<&'a RecordedEvent> for EventReadOut<'a> {
-    fn from(event: &'a RecordedEvent) -> Self {
-        let metadata = &event.metadata;
-        Self {
-            global_position: event.global_position,
-            stream: &event.stream,
-            sequence: event.sequence,
-            event_type: &event.event_type,
-            event_version: event.event_version,
-            payload: &event.payload,
-            metadata: MetadataReadOut {
-                command_id: &metadata.command_id,
-                correlation_id: &metadata.correlation_id,
-                causation_id: &metadata.causation_id,
-                actor: &metadata.actor,
-                recorded_at: format_recorded_at(&metadata.recorded_at),
-                business_date: metadata.business_date,
-            },
-            prev_hash: &event.prev_hash,
-            hash: &event.hash,
-        }
-    }
 }
 
 /// The position the read models have reached.

@@ -126,6 +126,10 @@ pub(crate) trait AppendSql: Sync {
         tx: &mut Transaction<'static, Self::Db>,
         rows: &[OutcomeRow<'_>],
     ) -> Result<(), StoreError>;
+
+    /// Tells followers, at commit, that the log has grown to `last_position`
+    /// ([`crate::appended`]); nothing where the backend has no way to.
+    async fn announce_append(tx: &mut Transaction<'static, Self::Db>, last_position: u64) -> Result<(), StoreError>;
 }
 
 /// `EventStore::append_batch`, for every backend: one transaction, ended by
@@ -207,6 +211,9 @@ async fn write_batch<B: AppendSql>(
     let written = outcome_rows(&outcomes)?;
     for chunk in written.chunks(B::OUTCOME_ROWS_PER_INSERT) {
         B::insert_outcomes(tx, chunk).await?;
+    }
+    if let Some(last_position) = positions.last() {
+        B::announce_append(tx, *last_position).await?;
     }
     Ok(outcomes)
 }

@@ -8,6 +8,7 @@
 //! - `records`: the data the log holds and answers, and [`StoreError`];
 //! - `store`: the [`EventStore`] trait, its `MAX_*` limits, [`read_towards`] and
 //!   [`read_raw_towards`] (verify's: rows as stored);
+//! - [`appended`]: word that the log has grown, for followers at its head;
 //! - `plan`: append planning (conflicts, duplicates, sequences, positions, hashes);
 //! - `append`: the one append algorithm, generic over a backend's SQL primitives;
 //! - `database`: pools, migrations and [`commit_or_roll_back`];
@@ -18,6 +19,7 @@
 //! - [`chain`]: the hash chain; [`codec`]: domain events to and from the envelope.
 
 mod append;
+pub mod appended;
 pub mod chain;
 pub mod codec;
 mod connect;

@@ -16,6 +16,7 @@ use sqlx::{PgPool, Postgres, QueryBuilder, Row, Transaction};
 use crate::append::{
     append_batch, hold_appends, AppendSql, EventRow, OutcomeRow, EVENT_INSERT_COLUMNS, OUTCOME_INSERT_COLUMNS,
 };
+use crate::appended::{AppendWatch, ListenWatch, APPENDED_CHANNEL};
 use crate::connect::OpenMode;
 use crate::database::{open_postgres_pool, Database};
 use crate::records::{
@@ -233,6 +234,15 @@ impl AppendSql for PostgresEventStore {
         .await?;
         Ok(())
     }
+
+    async fn announce_append(tx: &mut Transaction<'static, Postgres>, last_position: u64) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(APPENDED_CHANNEL)
+            .bind(last_position.to_string())
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -343,5 +353,9 @@ impl EventStore for PostgresEventStore {
 
     fn database(&self) -> Database {
         Database::Postgres(self.pool.clone())
+    }
+
+    async fn watch_appends(&self) -> Result<Box<dyn AppendWatch>, StoreError> {
+        Ok(Box::new(ListenWatch::start(&self.pool).await?))
     }
 }

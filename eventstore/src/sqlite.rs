@@ -17,6 +17,7 @@ use crate::append::{
     append_batch, hold_appends, AppendSql, EventRow, OutcomeRow, EVENT_INSERT_COLUMNS, OUTCOME_INSERT_COLUMNS,
     STREAM_KEY_PARAMETERS,
 };
+use crate::appended::{AppendWatch, PollWatch};
 use crate::connect::OpenMode;
 use crate::database::{open_sqlite_pool, Database};
 use crate::records::{
@@ -221,6 +222,11 @@ impl AppendSql for SqliteEventStore {
         insert.execute(&mut **tx).await?;
         Ok(())
     }
+
+    /// SQLite cannot tell another process; its followers poll ([`PollWatch`]).
+    async fn announce_append(_tx: &mut Transaction<'static, Sqlite>, _last_position: u64) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -346,6 +352,10 @@ impl EventStore for SqliteEventStore {
 
     fn database(&self) -> Database {
         Database::Sqlite(self.pool.clone())
+    }
+
+    async fn watch_appends(&self) -> Result<Box<dyn AppendWatch>, StoreError> {
+        Ok(Box::new(PollWatch))
     }
 }
 

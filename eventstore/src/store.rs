@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 
+use crate::appended::AppendWatch;
 use crate::database::Database;
 use crate::records::{
     CommandRecord, OutcomeTotals, RawEvent, RecordedEvent, StoreError, StoredOutcome, StreamId, UnreadableEvent,
@@ -132,6 +133,9 @@ pub trait EventStore: Send + Sync {
 
     /// The database behind the log, for the read models that live beside it.
     fn database(&self) -> Database;
+
+    /// A watch that wakes a follower when the log may have grown ([`crate::appended`]).
+    async fn watch_appends(&self) -> Result<Box<dyn AppendWatch>, StoreError>;
 }
 
 /// The append lock, held (see [`EventStore::lock_appends`]): one append, or a release.

@@ -9,8 +9,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use ledger_app::access::{payload_for, Principal, Read, Role};
-use ledger_app::{EventReadOut, StatementFormat, StatementRequest};
+use ledger_app::access::{Principal, Read, Role};
+use ledger_app::stream::{envelope_for, CloudEvent};
+use ledger_app::{StatementFormat, StatementRequest};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
@@ -68,19 +69,11 @@ pub async fn events(
         Ok(events) => events,
         Err(error) => return app_problem(&error).into_response(),
     };
-    // Each event as `ledger events --json` prints it (its fields in that order), the
-    // payload as the caller's role may see it.
-    let payloads: Vec<_> = events
+    // Each event as `ledger events --json` prints it, the payload as the caller's role may see it.
+    let source = state.config.events.source.as_str();
+    let shown: Vec<CloudEvent<'_>> = events
         .iter()
-        .map(|event| payload_for(principal.role, &event.payload))
-        .collect();
-    let shown: Vec<EventReadOut<'_>> = events
-        .iter()
-        .zip(&payloads)
-        .map(|(event, payload)| EventReadOut {
-            payload,
-            ..EventReadOut::from(event)
-        })
+        .map(|event| envelope_for(event, source, Some(principal.role)))
         .collect();
     let next_after = events.last().map_or(after, |event| event.global_position);
     Json(EventsPage {
@@ -93,7 +86,7 @@ pub async fn events(
 /// A page of `GET /v1/events`.
 #[derive(serde::Serialize)]
 struct EventsPage<'a> {
-    events: Vec<EventReadOut<'a>>,
+    events: Vec<CloudEvent<'a>>,
     next_after: u64,
 }
 

@@ -30,6 +30,7 @@ mod reads;
 mod routes;
 mod runner;
 mod schemas;
+pub mod stream;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -80,6 +81,8 @@ pub struct AppState {
     /// Connections open now (`/v1/health`).
     connections: connections::OpenConnections,
     body_read_timeout_ms: u64,
+    /// The event streams' shared head of the log, limits and count.
+    streams: stream::Streams,
 }
 
 /// The server's settings.
@@ -93,6 +96,8 @@ pub struct ServerOptions {
     pub header_read_timeout_ms: u64,
     /// Longest a client may take to send a request's body ([`BODY_READ_TIMEOUT_MS`]).
     pub body_read_timeout_ms: u64,
+    /// The event streams' limits ([`stream::StreamOptions`]).
+    pub streams: stream::StreamOptions,
 }
 
 impl Default for ServerOptions {
@@ -102,6 +107,7 @@ impl Default for ServerOptions {
             cache_aggregates: ledger_app::DEFAULT_CACHE_AGGREGATES,
             header_read_timeout_ms: HEADER_READ_TIMEOUT_MS,
             body_read_timeout_ms: BODY_READ_TIMEOUT_MS,
+            streams: stream::StreamOptions::default(),
         }
     }
 }
@@ -202,6 +208,7 @@ fn read_routes() -> Router<AppState> {
             read(Read::ComplianceAlerts, get(reads::compliance_alerts)),
         )
         .route("/v1/events", read(Read::Events, get(documents::events)))
+        .route("/v1/events/stream", read(Read::EventStream, get(stream::events_stream)))
         .route(
             "/v1/reconciliation",
             read(
@@ -227,6 +234,8 @@ pub struct Server {
     runner: tokio::task::JoinHandle<()>,
     access_writer: tokio::task::JoinHandle<()>,
     header_read_timeout_ms: u64,
+    /// Tells the event streams that the server is stopping, so they end and let it.
+    stop_streams: tokio::sync::watch::Sender<bool>,
 }
 
 async fn bind_tcp(address: &str) -> Result<tokio::net::TcpListener, ServerError> {
@@ -257,7 +266,9 @@ impl Server {
             options.queue_commands,
             options.cache_aggregates,
         );
+        let (log_head, _head_task) = ledger_app::stream::watch_log_head(Arc::clone(&store), Some(commits.clone()));
         let (read_models, runner) = runner::start(Arc::clone(&store), commits);
+        let (stop_streams, streams_stopping) = tokio::sync::watch::channel(false);
         let (access, access_writer) = access::start(store.as_ref());
         Ok(Server {
             listener,
@@ -274,8 +285,10 @@ impl Server {
                 metrics,
                 connections: connections::OpenConnections::default(),
                 body_read_timeout_ms: options.body_read_timeout_ms,
+                streams: stream::Streams::new(log_head, options.streams, streams_stopping),
             },
             header_read_timeout_ms: options.header_read_timeout_ms,
+            stop_streams,
             engine,
             runner,
             access_writer,
@@ -303,8 +316,11 @@ impl Server {
         let upkeep = self.state.metrics.start_upkeep();
         // Both addresses stop on the one signal.
         let (stop, stopping) = tokio::sync::watch::channel(false);
+        let stop_streams = self.stop_streams;
         let signal = tokio::spawn(async move {
             shutdown.await;
+            // The streams first: a graceful stop waits for every response to end.
+            let _ = stop_streams.send(true);
             let _ = stop.send(true);
         });
         let stopped = |mut stopping: tokio::sync::watch::Receiver<bool>| async move {
@@ -361,6 +377,7 @@ impl Server {
         day_reads::clearing_report,
         reads::compliance_alerts,
         documents::events,
+        stream::events_stream,
         documents::reconciliation,
         day_reads::reconciliation_breaks,
         documents::start_verify,

@@ -52,6 +52,11 @@ pub const READ_MODELS_CATCH_UP_FAILURES_TOTAL: &str = "ledger_read_models_catch_
 /// Access-log entries lost (the same count as `/v1/health`'s `access_log_dropped_entries`).
 pub const ACCESS_LOG_DROPPED_ENTRIES_TOTAL: &str = "ledger_access_log_dropped_entries_total";
 
+/// Event streams (SSE) open now.
+pub const EVENT_STREAMS_OPEN: &str = "ledger_event_streams_open";
+/// Event streams the server ended because their client did not take frames in time.
+pub const EVENT_STREAMS_TOO_SLOW_TOTAL: &str = "ledger_event_streams_too_slow_total";
+
 /// How often histogram samples are folded into their buckets when no scrape does it,
 /// so memory stays bounded without a scraper.
 pub const METRICS_UPKEEP_MS: u64 = 5_000;
@@ -138,6 +143,11 @@ fn describe() {
         "Failed catch-ups of the read models"
     );
     describe_counter!(ACCESS_LOG_DROPPED_ENTRIES_TOTAL, "Access-log entries lost");
+    describe_gauge!(EVENT_STREAMS_OPEN, "Event streams (SSE) open now");
+    describe_counter!(
+        EVENT_STREAMS_TOO_SLOW_TOTAL,
+        "Event streams ended because their client did not take frames in time"
+    );
     for zero in [
         GROUP_COMMIT_FAILURES_TOTAL,
         READ_MODELS_CATCH_UP_FAILURES_TOTAL,
@@ -260,4 +270,19 @@ pub fn record_read_models_position(position: u64) {
 /// A catch-up of the read models failed.
 pub fn record_catch_up_failure() {
     counter!(READ_MODELS_CATCH_UP_FAILURES_TOTAL).increment(1);
+}
+
+/// An event stream opened.
+pub fn record_stream_opened() {
+    gauge!(EVENT_STREAMS_OPEN).increment(1.0);
+}
+
+/// An event stream closed, for whatever reason.
+pub fn record_stream_closed() {
+    gauge!(EVENT_STREAMS_OPEN).decrement(1.0);
+}
+
+/// An event stream ended as too slow.
+pub fn record_slow_consumer() {
+    counter!(EVENT_STREAMS_TOO_SLOW_TOTAL).increment(1);
 }

@@ -134,6 +134,7 @@ pub(crate) fn app_problem(error: &AppError) -> Problem {
     match error.code() {
         "unknown_account" => Problem::new(StatusCode::NOT_FOUND, "unknown_account", detail),
         "invalid_input" => invalid_query(detail),
+        "forbidden" => Problem::new(StatusCode::FORBIDDEN, "forbidden", detail),
         "period_not_reached" => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "period_not_reached", detail),
         code => Problem::from_app_code(code, detail),
     }

@@ -298,14 +298,17 @@ async fn events_are_masked(server: &Running) {
     let page = server.get(Auditor, "/v1/events?after=0&limit=1000").await;
     assert_eq!(page.status, 200, "{:?}", page.body);
     let events = page.body["events"].as_array().unwrap();
-    assert_eq!(page.body["next_after"], events.last().unwrap()["global_position"]);
-    let opened: Vec<&Value> = events.iter().filter(|e| e["event_type"] == "AccountOpened").collect();
+    assert_eq!(page.body["next_after"], events.last().unwrap()["position"]);
+    let opened: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "ledger.account.AccountOpened.v1")
+        .collect();
     assert_eq!(opened.len(), 3);
     for (i, event) in opened.iter().enumerate() {
         let name = format!("Customer {i}");
         let id_number = format!("11010519491231{i:04}");
-        assert_eq!(event["payload"]["customer_name"], mask_name(&name));
-        assert_eq!(event["payload"]["id_number"], mask_id_number(&id_number));
+        assert_eq!(event["data"]["customer_name"], mask_name(&name));
+        assert_eq!(event["data"]["id_number"], mask_id_number(&id_number));
         assert!(!page.body.to_string().contains(&id_number), "no id number in full");
     }
     // Each event's fields in the order of `ledger events --json`.
@@ -319,13 +322,16 @@ async fn events_are_masked(server: &Running) {
         .text()
         .await
         .unwrap();
-    assert!(raw.starts_with(r#"{"events":[{"global_position":1,"stream":"#), "{raw}");
+    assert!(
+        raw.starts_with(r#"{"events":[{"specversion":"1.0","id":"1","source":"/ledger","type":"#),
+        "{raw}"
+    );
     let (first, second) = (
         server.get(Auditor, "/v1/events?after=0&limit=1").await,
         server.get(Auditor, "/v1/events?after=1&limit=1").await,
     );
     assert_eq!(first.body["next_after"], 1);
-    assert_eq!(second.body["events"][0]["global_position"], 2);
+    assert_eq!(second.body["events"][0]["position"], 2);
 }
 
 /// A statement in each format; the name in full for operations, masked for auditors.

@@ -59,6 +59,7 @@ const MATRIX: &[(&str, bool, &[Role])] = &[
     ("GET /v1/clearing/{date}", true, &[Operations, Auditor]),
     ("GET /v1/compliance/alerts", true, &[Compliance, Auditor]),
     ("GET /v1/events", true, &[Auditor]),
+    ("GET /v1/events/stream", true, &[Auditor, Subscriber]),
     ("POST /v1/reconciliation", true, &[Operations, Auditor]),
     ("GET /v1/reconciliation/{date}", true, &[Operations, Auditor]),
     ("POST /v1/verify", true, &[Auditor]),
@@ -169,7 +170,12 @@ impl<'s> Client<'s> {
         };
         let (content_type, www_authenticate) = (header("content-type").unwrap_or_default(), header("www-authenticate"));
         let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
+        // An event stream does not end: its answer is the status and the headers.
+        let text = if content_type == "text/event-stream" {
+            String::new()
+        } else {
+            response.text().await.unwrap()
+        };
         Reply {
             status,
             content_type,
@@ -349,6 +355,8 @@ async fn read_row(client: &mut Client<'_>, route: &str, needs_token: bool, allow
                 "text/csv"
             } else if route == "/metrics" {
                 "text/plain"
+            } else if route == "/v1/events/stream" {
+                "text/event-stream"
             } else {
                 "application/json"
             };

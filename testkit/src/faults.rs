@@ -193,4 +193,8 @@ impl EventStore for FaultyStore {
     fn database(&self) -> Database {
         self.inner.database()
     }
+
+    async fn watch_appends(&self) -> Result<Box<dyn ledger_eventstore::appended::AppendWatch>, StoreError> {
+        self.inner.watch_appends().await
+    }
 }

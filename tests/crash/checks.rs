@@ -150,23 +150,18 @@ pub fn log(dir: &Path, db: &str) -> Vec<LoggedEvent> {
         .lines()
         .map(|line| {
             let event: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("an event is JSON ({e}): {line}"));
-            let stream = &event["stream"];
-            let metadata = &event["metadata"];
-            assert_eq!(
-                metadata["recorded_at"].as_str().map(|t| &t[..19]),
-                Some(&RECORDED_AT[..19])
-            );
+            assert_eq!(event["time"].as_str().map(|t| &t[..19]), Some(&RECORDED_AT[..19]));
             LoggedEvent {
-                position: event["global_position"].as_u64().expect("an event has a position"),
+                position: event["position"].as_u64().expect("an event has a position"),
                 identity: format!(
                     "{}/{} #{} {} of {}",
-                    stream["aggregate_type"].as_str().unwrap_or("?"),
-                    stream["aggregate_id"].as_str().unwrap_or("?"),
+                    event["aggregatetype"].as_str().unwrap_or("?"),
+                    event["subject"].as_str().unwrap_or("?"),
                     event["sequence"],
-                    event["event_type"].as_str().unwrap_or("?"),
-                    metadata["command_id"].as_str().unwrap_or("?"),
+                    event["type"].as_str().unwrap_or("?"),
+                    event["commandid"].as_str().unwrap_or("?"),
                 ),
-                payload: event["payload"].to_string(),
+                payload: event["data"].to_string(),
                 hash: event["hash"].as_str().unwrap_or("?").to_owned(),
             }
         })

@@ -26,6 +26,8 @@ pub struct Running {
     pub limited_gateway: String,
     /// An auditor token named [`LIMITED_AUDITOR`], limited to [`LIMITED_ACCOUNT`].
     pub limited_auditor: String,
+    /// A subscriber token named [`LIMITED_SUBSCRIBER`], limited to [`LIMITED_ACCOUNT`].
+    pub limited_subscriber: String,
     /// `http://HOST:PORT` of the `--metrics-listen` address, when the server has one.
     pub metrics_base: Option<String>,
     stop: Option<oneshot::Sender<()>>,
@@ -40,6 +42,8 @@ pub async fn start(db: &TestDatabase, options: ServerOptions) -> Running {
 pub const LIMITED_GATEWAY: &str = "gateway-limited";
 /// The name of the limited auditor token.
 pub const LIMITED_AUDITOR: &str = "auditor-limited";
+/// The name of the limited subscriber token.
+pub const LIMITED_SUBSCRIBER: &str = "subscriber-limited";
 /// The one account the limited tokens may act on or read.
 pub const LIMITED_ACCOUNT: &str = "H0000";
 
@@ -53,8 +57,15 @@ fn entry(name: &str, role: Role, token: &str, accounts: Option<Vec<String>>) -> 
     }
 }
 
-/// A token per role (named after its role) and the limited gateway and auditor tokens.
-fn test_tokens() -> (Tokens, BTreeMap<Role, String>, (String, String)) {
+/// The limited tokens: gateway, auditor and subscriber.
+struct Limited {
+    gateway: String,
+    auditor: String,
+    subscriber: String,
+}
+
+/// A token per role (named after its role) and the limited tokens.
+fn test_tokens() -> (Tokens, BTreeMap<Role, String>, Limited) {
     use strum::IntoEnumIterator;
     let mut entries = Vec::new();
     let mut tokens = BTreeMap::new();
@@ -67,8 +78,25 @@ fn test_tokens() -> (Tokens, BTreeMap<Role, String>, (String, String)) {
     let accounts = Some(vec![LIMITED_ACCOUNT.to_owned()]);
     entries.push(entry(LIMITED_GATEWAY, Role::Gateway, &limited, accounts.clone()));
     let limited_auditor = new_token().unwrap();
-    entries.push(entry(LIMITED_AUDITOR, Role::Auditor, &limited_auditor, accounts));
-    (Tokens::new(entries).unwrap(), tokens, (limited, limited_auditor))
+    entries.push(entry(
+        LIMITED_AUDITOR,
+        Role::Auditor,
+        &limited_auditor,
+        accounts.clone(),
+    ));
+    let limited_subscriber = new_token().unwrap();
+    entries.push(entry(
+        LIMITED_SUBSCRIBER,
+        Role::Subscriber,
+        &limited_subscriber,
+        accounts,
+    ));
+    let limited = Limited {
+        gateway: limited,
+        auditor: limited_auditor,
+        subscriber: limited_subscriber,
+    };
+    (Tokens::new(entries).unwrap(), tokens, limited)
 }
 
 pub fn bearer(token: &str) -> String {
@@ -88,7 +116,7 @@ pub async fn start_with_metrics_address(db: &TestDatabase) -> Running {
 
 async fn start_serving(store: Arc<dyn EventStore>, options: ServerOptions, metrics_address: bool) -> Running {
     let rules = Arc::new(ledger_app::load_rules(None).unwrap());
-    let (configured, tokens, (limited_gateway, limited_auditor)) = test_tokens();
+    let (configured, tokens, limited) = test_tokens();
     let config = Arc::new(ledger_app::Config::default());
     let mut server = Server::bind("127.0.0.1:0", (Arc::clone(&store), rules), configured, config, options)
         .await
@@ -115,8 +143,9 @@ async fn start_serving(store: Arc<dyn EventStore>, options: ServerOptions, metri
         client: reqwest::Client::builder().default_headers(headers).build().unwrap(),
         anonymous: reqwest::Client::new(),
         tokens,
-        limited_gateway,
-        limited_auditor,
+        limited_gateway: limited.gateway,
+        limited_auditor: limited.auditor,
+        limited_subscriber: limited.subscriber,
         metrics_base,
         stop: Some(stop),
         task,
