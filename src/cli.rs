@@ -186,6 +186,8 @@ pub enum Command {
     },
     /// The event log in global order; with --follow, live (docs/events.md).
     Events(crate::events::EventsArgs),
+    /// Relay the log to other systems: every event, in order, exactly once in the target.
+    Relay(crate::relay::RelayArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -282,6 +284,7 @@ async fn run_configured(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Trades(args) => crate::blotter::trades(open_existing(&db).await?.as_ref(), args).await,
         Command::Token { .. } => unreachable!("handled before the configuration is loaded"),
         Command::Events(args) => crate::events::run(open_existing(&db).await?, &config.events.source, args).await,
+        Command::Relay(args) => crate::relay::run(open_existing(&db).await?, &config.events.source, args).await,
     }
 }
 

@@ -11,6 +11,7 @@ mod events;
 mod exec;
 mod readouts;
 mod reconcile;
+mod relay;
 mod serve;
 mod statement;
 mod token;

@@ -43,7 +43,7 @@ const LOG_LEVEL_VARIABLE: &str = "LEDGER_LOG";
 
 /// Sends the service's events (the ledger's at LEDGER_LOG's level, other crates' warnings)
 /// to standard error, as text or JSON lines; standard output keeps the start lines.
-fn start_log(format: LogFormat) -> anyhow::Result<()> {
+pub(crate) fn start_log(format: LogFormat) -> anyhow::Result<()> {
     use tracing_subscriber::filter::{LevelFilter, Targets};
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
@@ -56,6 +56,8 @@ fn start_log(format: LogFormat) -> anyhow::Result<()> {
     };
     let filter = Targets::new()
         .with_target("ledger_server", level)
+        .with_target("ledger_relay", level)
+        .with_target("ledger_app", level)
         .with_target("ledger", level)
         .with_default(LevelFilter::WARN);
     let text = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
@@ -156,18 +158,25 @@ pub async fn run(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Ctrl-C (SIGINT) or SIGTERM, whichever comes first.
-async fn stop_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+/// Ctrl-C (SIGINT) or SIGTERM, whichever comes first. The handlers are installed when
+/// this is called, not when the future is first polled: a signal that comes while the
+/// process is still starting (connecting, binding) stops it cleanly too.
+pub(crate) fn stop_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let terminate = signal(SignalKind::terminate());
+    let interrupt = signal(SignalKind::interrupt());
+    async move {
+        let wait = |installed: std::io::Result<tokio::signal::unix::Signal>| async move {
+            match installed {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        tokio::select! {
+            () = wait(terminate) => {}
+            () = wait(interrupt) => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
     }
 }

@@ -72,3 +72,18 @@ fn an_unknown_key_or_bad_toml_is_refused_naming_the_file_and_the_problem() {
         assert!(message.contains(said), "{said:?} not in {message}");
     }
 }
+
+#[test]
+fn the_events_source_defaults_and_must_be_a_uri_reference() {
+    assert_eq!(config_from_toml("").unwrap().events.source, "/ledger");
+    let named = config_from_toml("[events]\nsource = \"urn:ledger:sh-01\"\n").unwrap();
+    assert_eq!(named.events.source, "urn:ledger:sh-01");
+    for bad in ["", "two words", "全角", "tab\there"] {
+        let error = config_from_toml(&format!("[events]\nsource = {bad:?}\n")).unwrap_err();
+        assert!(error.contains("is not a URI reference"), "{bad:?}: {error}");
+    }
+    assert!(
+        config_from_toml("[events]\nsorce = \"x\"\n").is_err(),
+        "a misspelt key is refused"
+    );
+}

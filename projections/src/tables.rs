@@ -48,6 +48,21 @@ pub use runner::{
 };
 pub use trades::{Trade, TradeFilter, TradeRecord, MAX_TRADE_ROWS};
 
+/// The checkpoint `name` of a reader outside the read models (a relay), 0 if never set.
+pub async fn read_named_checkpoint(store: &dyn EventStore, name: &str) -> Result<u64, ProjectionError> {
+    on_store(store, checkpoints::ReadNamed(name)).await
+}
+
+/// Moves the checkpoint `name` of a reader outside the read models to `position`, or
+/// leaves it where it is if it is already further.
+pub async fn advance_named_checkpoint(
+    store: &dyn EventStore,
+    name: &str,
+    position: u64,
+) -> Result<(), ProjectionError> {
+    on_store(store, checkpoints::AdvanceNamed { name, position }).await
+}
+
 /// Whether the last pass of the refusal alerts saw every suitability refusal the store
 /// holds now; if not, a refusal may simply not be alerted yet.
 pub async fn refusal_alerts_caught_up(store: &dyn EventStore) -> Result<bool, ProjectionError> {

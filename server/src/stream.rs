@@ -7,7 +7,8 @@
 //! `checkpoint` (`id:` the last position examined, matched or not) after a read whose
 //! last events the filter skipped and every [`StreamOptions::heartbeat_ms`] at the head,
 //! so a filtered consumer resumes past what it was not sent; and a last `end` before
-//! the server closes the stream (`too_slow`, `shutting_down`), naming where to resume.
+//! the server closes the stream (`too_slow`, `shutting_down`, `log_unreadable`), naming
+//! where to resume.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

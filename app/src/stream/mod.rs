@@ -19,9 +19,11 @@ pub use feed::{Examined, Feed};
 pub use filter::{event_types, EventFilter};
 pub use head::{watch_log_head, LogHead};
 
-use ledger_eventstore::RecordedEvent;
+use ledger_eventstore::{EventStore, RecordedEvent};
+use ledger_projections::tables;
 
 use crate::access::{payload_for, Role};
+use crate::AppError;
 
 /// The envelope of `event` for a reader of `role`, or with every field as stored for a
 /// reader of the database itself (`None`: the CLI on a database it may open).
@@ -30,4 +32,15 @@ pub fn envelope_for<'a>(event: &'a RecordedEvent, source: &'a str, role: Option<
         Some(role) => CloudEvent::with_data(event, source, payload_for(role, &event.payload)),
         None => CloudEvent::with_data(event, source, Cow::Borrowed(&event.payload)),
     }
+}
+
+/// The checkpoint `name` of a follower that keeps one in the ledger's database (a relay),
+/// beside the projections' checkpoints; 0 when it has none yet.
+pub async fn named_checkpoint(store: &dyn EventStore, name: &str) -> Result<u64, AppError> {
+    Ok(tables::read_named_checkpoint(store, name).await?)
+}
+
+/// Moves the checkpoint `name` to `position`; never backwards.
+pub async fn advance_named_checkpoint(store: &dyn EventStore, name: &str, position: u64) -> Result<(), AppError> {
+    Ok(tables::advance_named_checkpoint(store, name, position).await?)
 }

@@ -2,7 +2,9 @@
 
 use sqlx::QueryBuilder;
 
-use super::backend::{insert_rows, push_list, Backend};
+use sqlx::Pool;
+
+use super::backend::{connection, insert_rows, push_list, Backend, Operation};
 use super::columns::{Cell, Column, OnConflict, Table};
 use crate::ProjectionError;
 
@@ -32,7 +34,7 @@ pub(crate) const CHECKPOINTS: Table<Checkpoint<'static>> = Table {
 /// locked until the transaction ends.
 pub(crate) async fn read<DB: Backend>(
     conn: &mut DB::Connection,
-    name: &'static str,
+    name: &str,
     lock: bool,
 ) -> Result<u64, ProjectionError> {
     let mut query = QueryBuilder::<DB>::new(CHECKPOINTS.select_only(&["position"]));
@@ -74,4 +76,37 @@ pub(crate) async fn remove<DB: Backend>(
     let cells: Vec<Cell<'_>> = names.iter().map(|name| Cell::Text(name)).collect();
     push_list(&mut query, &cells)?;
     DB::execute(conn, &mut query).await
+}
+
+/// The checkpoint of a reader outside the read models (a relay), named at run time.
+pub(crate) struct ReadNamed<'a>(pub &'a str);
+
+impl Operation for ReadNamed<'_> {
+    type Output = u64;
+
+    async fn run<DB: Backend>(self, pool: &Pool<DB>) -> Result<u64, ProjectionError> {
+        read::<DB>(&mut *connection(pool).await?, self.0, false).await
+    }
+}
+
+/// Sets the checkpoint of a reader outside the read models, never backwards: a reader
+/// that lost a race with another one keeps the further position.
+pub(crate) struct AdvanceNamed<'a> {
+    pub name: &'a str,
+    pub position: u64,
+}
+
+impl Operation for AdvanceNamed<'_> {
+    type Output = ();
+
+    async fn run<DB: Backend>(self, pool: &Pool<DB>) -> Result<(), ProjectionError> {
+        let mut query = QueryBuilder::<DB>::new(CHECKPOINTS.insert_head());
+        query.push("VALUES ");
+        push_list(&mut query, &[Cell::Text(self.name), Cell::Count(self.position)])?;
+        query.push(
+            " ON CONFLICT (name) DO UPDATE SET position = excluded.position \
+             WHERE projection_checkpoints.position < excluded.position",
+        );
+        DB::execute(&mut *connection(pool).await?, &mut query).await
+    }
 }

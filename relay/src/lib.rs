@@ -1,0 +1,263 @@
+//! `ledger relay nats`: every event of the log, in position order, to a NATS JetStream
+//! stream, resuming after any crash with no gap and no duplicate.
+//!
+//! How it stays exact. Each message carries `Nats-Msg-Id` = its position (JetStream
+//! drops a repeat within its window) and `Nats-Expected-Last-Sequence` = the stream
+//! sequence it must follow: JetStream refuses a message that would land after a gap or
+//! twice, so the stream holds positions 1, 2, 3, … in order whatever fails. The stream's
+//! last message is where the relay resumes (read back at every start and after every
+//! error); the relay's checkpoint in the ledger's database (`relay:nats:<stream>`, beside
+//! the projections' checkpoints) is stored only after the acknowledgement, and is what
+//! `ledger relay status` reports the lag from.
+//!
+//! - [`subject`]: the subject of each event;
+//! - [`jetstream`]: the stream, made or checked, and where it ends.
+
+pub mod jetstream;
+pub mod subject;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::context::PublishAckFuture;
+use async_nats::jetstream::message::PublishMessage;
+use async_nats::jetstream::Context;
+use ledger_app::access::Role;
+use ledger_app::stream::{envelope_for, watch_log_head, EventFilter, Feed, LogHead};
+use ledger_app::{AppError, EventStore, RecordedEvent};
+
+use crate::jetstream::{ensure_stream, stream_end};
+use crate::subject::subject_of;
+
+/// Events read from the log and published before their acknowledgements are awaited:
+/// the most publishes in flight at once.
+pub const MAX_IN_FLIGHT: usize = 256;
+/// Longest the relay waits at the head before it looks again.
+pub const IDLE_WAIT_MS: u64 = 1_000;
+/// First and longest pause before a failed session is tried again (doubling between).
+pub const RETRY_FIRST_MS: u64 = 200;
+pub const RETRY_MAX_MS: u64 = 5_000;
+/// The content type of each message: a CloudEvent in structured mode.
+pub const CONTENT_TYPE: &str = "application/cloudevents+json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error("NATS: {what}: {cause}")]
+    Nats { what: &'static str, cause: String },
+    #[error(
+        "stream {stream} takes the subjects {subjects:?}, not {wanted:?}: give the relay a stream of its own (--stream) or the prefix the stream was made for (--subject-prefix)"
+    )]
+    StreamMismatch {
+        stream: String,
+        subjects: Vec<String>,
+        wanted: String,
+    },
+    #[error(
+        "the stream's last message (sequence {sequence}, subject {subject}) has no position in Nats-Msg-Id: the stream holds messages of another publisher; give the relay a stream of its own"
+    )]
+    ForeignMessage { sequence: u64, subject: String },
+    #[error("JetStream answered message {position} out of step (sequence {got}, expected {expected}, duplicate: {duplicate})")]
+    OutOfStep {
+        position: u64,
+        got: u64,
+        expected: u64,
+        duplicate: bool,
+    },
+    #[error("{0}")]
+    InvalidInput(String),
+    #[error(transparent)]
+    Ledger(#[from] AppError),
+}
+
+impl RelayError {
+    fn nats(what: &'static str, cause: &dyn std::fmt::Display) -> Self {
+        RelayError::Nats {
+            what,
+            cause: cause.to_string(),
+        }
+    }
+
+    /// Whether trying again can help (NATS down, the database briefly unreachable), or
+    /// the operator must act first (a stream of another's, a bad prefix).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            RelayError::Nats { .. } | RelayError::OutOfStep { .. } => true,
+            RelayError::Ledger(error) => {
+                matches!(error.code(), "database_lost" | "database_unreachable" | "contention")
+            }
+            RelayError::StreamMismatch { .. } | RelayError::ForeignMessage { .. } | RelayError::InvalidInput(_) => {
+                false
+            }
+        }
+    }
+}
+
+/// What the relay is told.
+#[derive(Debug, Clone)]
+pub struct RelayOptions {
+    pub url: String,
+    pub stream: String,
+    pub subject_prefix: String,
+    /// The envelopes' `source` (`[events] source` of ledger.toml).
+    pub source: String,
+}
+
+/// Where the relay is, after each acknowledged batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// The last position JetStream has acknowledged.
+    pub relayed_through: u64,
+    /// The log's head as last seen.
+    pub head: u64,
+}
+
+/// The name of a NATS relay's checkpoint among the ledger's checkpoints.
+pub fn checkpoint_name(stream: &str) -> String {
+    format!("relay:nats:{stream}")
+}
+
+/// Relays until `stop` completes. Failures that trying again can mend (NATS restarting,
+/// a lost database connection) are logged and retried with a growing pause; the others
+/// end the relay with their error.
+pub async fn run(
+    store: Arc<dyn EventStore>,
+    options: &RelayOptions,
+    stop: impl Future<Output = ()>,
+    mut on_progress: impl FnMut(Progress),
+) -> Result<(), RelayError> {
+    subject::check_prefix(&options.subject_prefix).map_err(RelayError::InvalidInput)?;
+    let client = async_nats::ConnectOptions::new()
+        .name("ledger-relay")
+        .retry_on_initial_connect()
+        .connect(options.url.as_str())
+        .await
+        .map_err(|e| RelayError::nats("cannot connect", &e))?;
+    let js = async_nats::jetstream::new(client);
+    let (head, _head_task) = watch_log_head(Arc::clone(&store), None);
+    tokio::pin!(stop);
+    let mut pause_ms = RETRY_FIRST_MS;
+    loop {
+        let session = Session {
+            js: &js,
+            store: &store,
+            head: head.clone(),
+            options,
+        };
+        tokio::select! {
+            () = &mut stop => return Ok(()),
+            ended = session.run(&mut on_progress, &mut pause_ms) => {
+                let error = match ended {
+                    Ok(never) => match never {},
+                    Err(error) => error,
+                };
+                if !error.is_transient() {
+                    return Err(error);
+                }
+                tracing::warn!(%error, retry_ms = pause_ms, "the relay stopped; it resumes from the stream's last message");
+            }
+        }
+        tokio::select! {
+            () = &mut stop => return Ok(()),
+            () = tokio::time::sleep(Duration::from_millis(pause_ms)) => {}
+        }
+        pause_ms = (pause_ms * 2).min(RETRY_MAX_MS);
+    }
+}
+
+/// One run of the relay from where the stream ends, until something fails.
+struct Session<'a> {
+    js: &'a Context,
+    store: &'a Arc<dyn EventStore>,
+    head: LogHead,
+    options: &'a RelayOptions,
+}
+
+impl Session<'_> {
+    async fn run(
+        self,
+        on_progress: &mut impl FnMut(Progress),
+        pause_ms: &mut u64,
+    ) -> Result<std::convert::Infallible, RelayError> {
+        let mut stream = ensure_stream(self.js, &self.options.stream, &self.options.subject_prefix).await?;
+        let end = stream_end(&mut stream).await?;
+        let name = checkpoint_name(&self.options.stream);
+        let checkpoint = ledger_app::stream::named_checkpoint(self.store.as_ref(), &name).await?;
+        let after = match end.last_position {
+            Some(position) if position >= checkpoint => position,
+            _ => {
+                if checkpoint > 0 {
+                    tracing::warn!(
+                        checkpoint,
+                        stream_last = ?end.last_position,
+                        "the stream holds less than the relay's checkpoint (purged or made anew): going on after the checkpoint"
+                    );
+                }
+                checkpoint
+            }
+        };
+        let log_head = ledger_app::head_position(self.store.as_ref()).await?;
+        if after > log_head {
+            return Err(RelayError::InvalidInput(format!(
+                "stream {} holds position {after}, past this ledger's last event ({log_head}): it is another ledger's stream; give this ledger a stream and prefix of its own",
+                self.options.stream
+            )));
+        }
+        ledger_app::stream::advance_named_checkpoint(self.store.as_ref(), &name, after).await?;
+        let filter = EventFilter::default();
+        let mut feed = Feed::starting_at(Arc::clone(self.store), self.head.clone(), filter, after + 1);
+        let mut last_sequence = end.last_sequence;
+        loop {
+            let examined = feed.next(MAX_IN_FLIGHT, Duration::from_millis(IDLE_WAIT_MS)).await?;
+            let Some(last) = examined.events.last().map(|e| e.global_position) else {
+                continue;
+            };
+            last_sequence = self.publish(&examined.events, last_sequence).await?;
+            ledger_app::stream::advance_named_checkpoint(self.store.as_ref(), &name, last).await?;
+            *pause_ms = RETRY_FIRST_MS;
+            on_progress(Progress {
+                relayed_through: last,
+                head: feed.head(),
+            });
+        }
+    }
+
+    /// Publishes the events in order, each expecting the one before it as the stream's
+    /// last, and awaits every acknowledgement; the stream's last sequence after them.
+    async fn publish(&self, events: &[RecordedEvent], mut last_sequence: u64) -> Result<u64, RelayError> {
+        let mut acks: Vec<(u64, PublishAckFuture)> = Vec::with_capacity(events.len());
+        for (offset, event) in (0_u64..).zip(events) {
+            // Its readers are other systems: personal data masked as for a subscriber.
+            let envelope = envelope_for(event, &self.options.source, Some(Role::Subscriber));
+            let body = serde_json::to_vec(&envelope).map_err(|e| RelayError::InvalidInput(e.to_string()))?;
+            let message = PublishMessage::build()
+                .payload(body.into())
+                .message_id(event.global_position.to_string())
+                .expected_last_sequence(last_sequence + offset)
+                .header("Content-Type", CONTENT_TYPE);
+            let subject = subject_of(&self.options.subject_prefix, event);
+            let ack = self
+                .js
+                .send_publish(subject, message)
+                .await
+                .map_err(|e| RelayError::nats("cannot publish", &e))?;
+            acks.push((event.global_position, ack));
+        }
+        for (position, ack) in acks {
+            let ack = ack
+                .await
+                .map_err(|e| RelayError::nats("a publish was not acknowledged", &e))?;
+            let expected = last_sequence + 1;
+            if ack.duplicate || ack.sequence != expected {
+                return Err(RelayError::OutOfStep {
+                    position,
+                    got: ack.sequence,
+                    expected,
+                    duplicate: ack.duplicate,
+                });
+            }
+            last_sequence = ack.sequence;
+        }
+        Ok(last_sequence)
+    }
+}
