@@ -1,8 +1,10 @@
 //! Helpers shared by the account tests: ids, dates, reference data, commands,
 //! the events they give, and given/when/then expectations on `TestFramework`.
 //!
-//! Each test file uses a part of them.
+//! Each test file uses a part of them; `samples` has one event of every variant.
 #![allow(dead_code)]
+
+pub mod samples;
 
 use chrono::NaiveDate;
 use cqrs_es::test::TestFramework;
