@@ -1,4 +1,5 @@
-//! `ledger bench http`: an open-loop load of orders and fills against a server of its own.
+//! `ledger bench http`: an open-loop load of orders and fills against a server of its own
+//! (and `ledger bench stream`, in [`stream`]).
 //!
 //! Open loop: request `i` is due at `start + i / rate` whatever became of the earlier
 //! ones, and its latency runs from that due instant to its answer. A server that falls
@@ -14,11 +15,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod setup;
+mod stream;
+
 use hdrhistogram::Histogram;
-use ledger_app::access::{new_token, Role, TokenEntry, TokenHash, Tokens};
-use ledger_app::{Config, MarketRules};
-use ledger_server::{Server, ServerOptions};
+use ledger_app::MarketRules;
 use tokio::sync::mpsc;
+
+use setup::{latency_histogram, percentiles_ms, BenchServer, MAX_RECORDED_LATENCY_US};
 
 /// Most requests the client has sent and not yet seen answered; a request due while
 /// this many are out is not sent and is counted as `not sent`, so a stalled server
@@ -30,8 +34,6 @@ pub const MAX_RATE_PER_SECOND: u64 = 1_000_000;
 pub const MAX_DURATION_SECONDS: u64 = 3_600;
 /// Most accounts the bench opens.
 pub const MAX_ACCOUNTS: u64 = 1_000_000;
-/// Longest latency the histograms hold, microseconds; a longer one is recorded as this.
-const MAX_RECORDED_LATENCY_US: u64 = 600_000_000;
 /// The instrument every order is for, its previous close and the open trade date.
 const INSTRUMENT: &str = "601398.SH";
 const PREVIOUS_CLOSE_CNY: &str = "5.29";
@@ -50,6 +52,9 @@ pub enum BenchTarget {
     /// Drive `ledger serve` (started in this process, on an empty database) open-loop
     /// with orders and fills; print throughput and latency percentiles.
     Http(HttpArgs),
+    /// The event streams: SSE and the NATS relay catching up with a log, then the
+    /// latency from a command's decision to its event's receipt.
+    Stream(stream::StreamArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -74,65 +79,22 @@ pub async fn run(
     rules: Arc<MarketRules>,
     cache_aggregates: usize,
 ) -> anyhow::Result<ExitCode> {
-    let BenchTarget::Http(args) = args.target;
-    let scratch = tempfile::tempdir()?;
-    let url = match db {
-        Some(url) => url.to_owned(),
-        None => format!("sqlite://{}", scratch.path().join("bench.db").display()),
+    let args = match args.target {
+        BenchTarget::Http(args) => args,
+        BenchTarget::Stream(args) => return stream::run(args, db, rules, cache_aggregates).await,
     };
-    let store = crate::cli::open_store(&url).await?;
-    let head = ledger_app::head_position(store.as_ref()).await?;
-    anyhow::ensure!(
-        head == 0,
-        "the bench opens accounts of its own and needs an empty ledger, but {} holds {head} events",
-        ledger_app::redact_url(&url)
-    );
-    let backend = store.backend();
-    let (tokens, operations, gateway) = bench_tokens()?;
-    let options = ServerOptions {
-        cache_aggregates,
-        ..ServerOptions::default()
-    };
-    let server = Server::bind(
-        "127.0.0.1:0",
-        (store, rules),
-        tokens,
-        Arc::new(Config::default()),
-        options,
-    )
-    .await?;
-    let base = format!("http://{}", server.local_addr()?);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(server.run(async move {
-        let _ = stopped.await;
-    }));
+    let server = BenchServer::start(db, rules, cache_aggregates).await?;
     let client = reqwest::Client::builder().build()?;
-    open_accounts(&client, &base, &operations, args.accounts).await?;
-    let result = drive(&client, &base, &gateway, &args).await;
-    let _ = stop.send(());
-    serving.await??;
-    let result = result?;
-    print_result(&result, &args, backend)?;
+    let tokens = &server.tokens;
+    let result = async {
+        open_accounts(&client, &server.base, &tokens.operations, args.accounts).await?;
+        drive(&client, &server.base, &tokens.gateway, &args).await
+    }
+    .await;
+    let backend = server.backend;
+    server.stop().await?;
+    print_result(&result?, &args, backend)?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// An operations token (set-up) and a gateway token (the load), known to this process only.
-fn bench_tokens() -> anyhow::Result<(Tokens, String, String)> {
-    let operations = new_token()?;
-    let gateway = new_token()?;
-    let entry = |name: &str, role, token: &str| TokenEntry {
-        name: name.to_owned(),
-        role,
-        sha256: TokenHash::of(token),
-        accounts: None,
-        created_at: chrono::Utc::now(),
-    };
-    let tokens = Tokens::new(vec![
-        entry("bench-operations", Role::Operations, &operations),
-        entry("bench-gateway", Role::Gateway, &gateway),
-    ])
-    .map_err(|e| anyhow::anyhow!(e))?;
-    Ok((tokens, operations, gateway))
 }
 
 fn account_id(index: u64) -> String {
@@ -293,8 +255,7 @@ fn ending_of(response: reqwest::Result<reqwest::Response>) -> Ending {
 }
 
 fn summarize(offered: u64, not_sent: u64, gathered: &[Answered], elapsed: Duration) -> anyhow::Result<Outcome> {
-    let new_histogram = || Histogram::<u64>::new_with_bounds(1, MAX_RECORDED_LATENCY_US, 3);
-    let (mut orders, mut fills) = (new_histogram()?, new_histogram()?);
+    let (mut orders, mut fills) = (latency_histogram()?, latency_histogram()?);
     let mut endings = std::collections::BTreeMap::new();
     for answer in gathered {
         let name = match answer.ending {
@@ -320,18 +281,6 @@ fn summarize(offered: u64, not_sent: u64, gathered: &[Answered], elapsed: Durati
         fills,
         elapsed,
     })
-}
-
-/// Latency percentiles of a histogram in milliseconds: p50, p99, p99.9, max.
-fn percentiles_ms(histogram: &Histogram<u64>) -> [f64; 4] {
-    // Display only: the ledger's amounts never pass through floats.
-    let ms = |us: u64| us as f64 / 1_000.0;
-    [
-        ms(histogram.value_at_quantile(0.50)),
-        ms(histogram.value_at_quantile(0.99)),
-        ms(histogram.value_at_quantile(0.999)),
-        ms(histogram.max()),
-    ]
 }
 
 fn print_result(outcome: &Outcome, args: &HttpArgs, backend: &str) -> anyhow::Result<()> {
