@@ -77,3 +77,39 @@ fn a_rate_of_zero_is_refused_before_anything_runs() {
     assert!(stderr(&ran).contains("--rate"), "{}", stderr(&ran));
     assert!(!dir.path().join("ledger.db").exists());
 }
+
+#[test]
+fn bench_stream_measures_both_consumers_on_a_nats_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = common::nats::Nats::start(&dir.path().join("nats"));
+    let args = [
+        "bench",
+        "stream",
+        "--events",
+        "300",
+        "--rate",
+        "20",
+        "--duration",
+        "1",
+        "--json",
+    ];
+    let ran = common::ledger_command(dir.path())
+        .args(args)
+        .args(["--nats-url", &nats.url()])
+        .output()
+        .unwrap();
+    assert!(ran.status.success(), "{}", stderr(&ran));
+    let result: serde_json::Value = serde_json::from_str(stdout(&ran).trim()).unwrap();
+    assert_eq!(result["events"], 300);
+    assert_eq!(result["live_events"], 20, "one event per live deposit");
+    for consumer in ["sse_latency_ms", "nats_latency_ms"] {
+        assert_eq!(
+            result[consumer]["count"], 20,
+            "{consumer}: every live event received once: {result}"
+        );
+        assert!(result[consumer]["p50"].as_f64().unwrap() > 0.0, "{consumer}");
+    }
+    for rate in ["sse_catch_up_events_per_second", "relay_catch_up_events_per_second"] {
+        assert!(result[rate].as_f64().unwrap() > 0.0, "{rate}");
+    }
+}

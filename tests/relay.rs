@@ -8,8 +8,7 @@
 // A test reads best as one story from input to comparison; the 70-line limit is for production code.
 #![allow(clippy::too_many_lines)]
 
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -23,6 +22,7 @@ use rand::{RngExt, SeedableRng};
 use serde_json::Value;
 
 mod common;
+use common::nats::Nats;
 use common::{ledger_command, ledger_ok, stdout};
 
 /// The seed of the kill moments; `LEDGER_RELAY_SEED` sets another.
@@ -31,66 +31,6 @@ const DEFAULT_SEED: u64 = 20_261_201;
 const KILLS: usize = 6;
 /// Longest a relay may take to bring the stream up to the head.
 const CATCH_UP_LIMIT: Duration = Duration::from_secs(90);
-const NATS_SERVER: &str = "nats-server";
-
-/// A nats-server of the test's own.
-struct Nats {
-    child: Child,
-    port: u16,
-    store: PathBuf,
-}
-
-impl Nats {
-    fn start(store: &Path) -> Nats {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        Self::start_on(port, store)
-    }
-
-    fn start_on(port: u16, store: &Path) -> Nats {
-        let child = Command::new(NATS_SERVER)
-            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-            .arg(store)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot run {NATS_SERVER} ({e}): install it (Debian: apt-get install nats-server; .ci/run does)")
-            });
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "nats-server did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Nats {
-            child,
-            port,
-            store: store.to_owned(),
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    /// Kills it and starts it again on the same port and store.
-    fn restart(mut self, down_for: Duration) -> Nats {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-        std::thread::sleep(down_for);
-        Self::start_on(self.port, &self.store.clone())
-    }
-}
-
-impl Drop for Nats {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn relay(dir: &Path, db: &str, nats: &Nats, stream: &str) -> Child {
     ledger_command(dir)

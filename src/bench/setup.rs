@@ -42,7 +42,7 @@ impl BenchServer {
         let head = ledger_app::head_position(store.as_ref()).await?;
         anyhow::ensure!(
             head == 0,
-            "the bench writes a ledger of its own and needs an empty one, but {} holds {head} events",
+            "the bench writes a ledger of its own and needs an empty ledger, but {} holds {head} events",
             ledger_app::redact_url(&url)
         );
         let (configured, tokens) = bench_tokens()?;

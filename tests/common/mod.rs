@@ -3,6 +3,8 @@
 //! Each file of tests/ is a crate of its own that uses some of these helpers only.
 #![allow(dead_code)]
 
+pub mod nats;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
