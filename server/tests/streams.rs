@@ -364,3 +364,22 @@ async fn streams_are_for_subscribers_and_auditors_and_bad_queries_are_400() {
     assert_eq!(bad_id.status(), 400);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_graceful_stop_ends_every_stream_with_where_to_resume() {
+    let db = TestDatabase::fresh(Backend::Sqlite).await;
+    let mut server = start(&db, ServerOptions::default()).await;
+    server.batch(&setup_lines(1)).await;
+    let head = server.head().await;
+    let mut subscription = Subscription::open(&server, server.token(Role::Auditor), "", None).await;
+    subscription.until(|f| f.id == Some(head)).await;
+    server.signal_stop();
+    let end = subscription.next().await.expect("an end frame before the close");
+    assert_eq!(end.event, "end");
+    assert_eq!(end.data["reason"], "shutting_down");
+    assert_eq!(end.data["resume_from"], head + 1);
+    assert!(subscription.next().await.is_none(), "then the stream closes");
+    tokio::time::timeout(Duration::from_secs(30), server.stop())
+        .await
+        .expect("the server stops with a stream open");
+}
