@@ -4,8 +4,9 @@
 //! axum's own `serve` gives hyper no timer, so hyper's header timeout never runs and a
 //! client that sends its headers a byte at a time (slowloris) holds a connection and a
 //! task for ever. Here each connection gets [`HEADER_READ_TIMEOUT_MS`] to send its
-//! request line and headers, [`read_body_within_deadline`] gives it
-//! [`BODY_READ_TIMEOUT_MS`] to send its body, and at most [`MAX_OPEN_CONNECTIONS`] are
+//! request line and headers, [`read_body_within_deadline`] (on each route that takes a
+//! body, up to that route's limit) gives it [`BODY_READ_TIMEOUT_MS`] to send its body,
+//! and at most [`MAX_OPEN_CONNECTIONS`] are
 //! served at once (the next waits in the kernel's backlog until one closes).
 //!
 //! A graceful stop stops accepting, lets every open connection finish the request it
@@ -41,17 +42,6 @@ pub const BODY_READ_TIMEOUT_MS: u64 = 10_000;
 pub const MAX_OPEN_CONNECTIONS: usize = 4_096;
 /// Pause after a failed accept (out of file descriptors): the loop must not spin.
 const ACCEPT_RETRY_MS: u64 = 50;
-/// The largest body any route takes: what a body is read up to before the route's own
-/// limit answers 413.
-const MAX_ANY_BODY_BYTES: usize = {
-    let batch = crate::MAX_BATCH_BODY_BYTES;
-    let reconciliation = crate::documents::MAX_RECONCILIATION_BODY_BYTES;
-    if batch > reconciliation {
-        batch
-    } else {
-        reconciliation
-    }
-};
 
 /// Connections of one listener: open now, and accepted since the start (`/v1/health`
 /// and the metrics read them).
@@ -138,16 +128,20 @@ pub async fn serve(
     graceful.shutdown().await;
 }
 
-/// Reads a request's whole body within `timeout_ms` ([`BODY_READ_TIMEOUT_MS`] but for
-/// tests) before the route sees
-/// it: a client trickling its body gets 408 `request_timeout`, and its command never
-/// reaches the queue. The route's own body limit still applies to what was read.
-pub async fn read_body_within_deadline(State(timeout_ms): State<u64>, request: Request, next: Next) -> Response {
+/// Reads a request's whole body, at most `limit_bytes` (its route's limit), within
+/// `timeout_ms` ([`BODY_READ_TIMEOUT_MS`] but for tests) before the route sees it: a
+/// client trickling its body gets 408 `request_timeout`, one sending more than the
+/// route takes 413 `too_large` as soon as it has, and the command never reaches the queue.
+pub async fn read_body_within_deadline(
+    State((timeout_ms, limit_bytes)): State<(u64, usize)>,
+    request: Request,
+    next: Next,
+) -> Response {
     let (parts, body) = request.into_parts();
     let deadline = Duration::from_millis(timeout_ms);
-    let bytes = match tokio::time::timeout(deadline, axum::body::to_bytes(body, MAX_ANY_BODY_BYTES + 1)).await {
+    let bytes = match tokio::time::timeout(deadline, axum::body::to_bytes(body, limit_bytes)).await {
         Ok(Ok(bytes)) => bytes,
-        Ok(Err(error)) => return unread_body(error),
+        Ok(Err(error)) => return unread_body(error, limit_bytes),
         Err(_elapsed) => {
             let detail =
                 format!("the body was not received within {timeout_ms} ms; nothing was done, send the request again");
@@ -158,13 +152,13 @@ pub async fn read_body_within_deadline(State(timeout_ms): State<u64>, request: R
 }
 
 /// The answer to a body that could not be read: over every limit, or cut off.
-fn unread_body(error: axum::Error) -> Response {
+fn unread_body(error: axum::Error, limit_bytes: usize) -> Response {
     let over_limit = error
         .into_inner()
         .downcast_ref::<http_body_util::LengthLimitError>()
         .is_some();
     if over_limit {
-        let detail = format!("the body is over {MAX_ANY_BODY_BYTES} bytes, more than any route takes");
+        let detail = format!("the body is over {limit_bytes} bytes, the most this route takes");
         return Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", detail).into_response();
     }
     let detail = "the connection broke while the body was being sent; nothing was done";

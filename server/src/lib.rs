@@ -129,9 +129,22 @@ fn guarded(need: Need, route: MethodRouter<AppState>) -> MethodRouter<AppState> 
     route.layer(from_fn_with_state(need, access::require))
 }
 
+/// A route that takes a body of at most `limit_bytes`: read whole, within the body
+/// deadline, before its handler runs (and only once the caller is let in), so what a
+/// request can make the server hold is its own route's limit.
+fn with_body(limit_bytes: usize, timeout_ms: u64, route: MethodRouter<AppState>) -> MethodRouter<AppState> {
+    route
+        .layer(DefaultBodyLimit::max(limit_bytes))
+        .layer(from_fn_with_state(
+            (timeout_ms, limit_bytes),
+            connections::read_body_within_deadline,
+        ))
+}
+
 /// The routes: every one but health and the OpenAPI document needs a bearer token
 /// (and a role the route is for); every request, whatever its route, is logged.
 pub fn router(state: AppState) -> Router {
+    let timeout_ms = state.body_read_timeout_ms;
     Router::new()
         .route("/v1/health", get(routes::health))
         .route("/v1/openapi.json", get(routes::openapi))
@@ -139,14 +152,14 @@ pub fn router(state: AppState) -> Router {
             "/v1/commands",
             guarded(
                 Need::SubmitAny,
-                post(routes::post_command).layer(DefaultBodyLimit::max(MAX_COMMAND_BODY_BYTES)),
+                with_body(MAX_COMMAND_BODY_BYTES, timeout_ms, post(routes::post_command)),
             ),
         )
         .route(
             "/v1/commands/batch",
             guarded(
                 Need::SubmitAny,
-                post(routes::post_batch).layer(DefaultBodyLimit::max(MAX_BATCH_BODY_BYTES)),
+                with_body(MAX_BATCH_BODY_BYTES, timeout_ms, post(routes::post_batch)),
             ),
         )
         .route(
@@ -157,13 +170,9 @@ pub fn router(state: AppState) -> Router {
             "/metrics",
             guarded(Need::Read(Read::Metrics), get(metrics::get_metrics)),
         )
-        .merge(read_routes())
+        .merge(read_routes(timeout_ms))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
-        .layer(from_fn_with_state(
-            state.body_read_timeout_ms,
-            connections::read_body_within_deadline,
-        ))
         .layer(from_fn_with_state(state.clone(), access::log_requests))
         .with_state(state)
 }
@@ -180,7 +189,7 @@ fn metrics_router(state: AppState) -> Router {
 }
 
 /// The read routes, each for the roles of its `Read` capability.
-fn read_routes() -> Router<AppState> {
+fn read_routes(timeout_ms: u64) -> Router<AppState> {
     let read = |what: Read, route: MethodRouter<AppState>| guarded(Need::Read(what), route);
     Router::new()
         .route(
@@ -213,7 +222,11 @@ fn read_routes() -> Router<AppState> {
             "/v1/reconciliation",
             read(
                 Read::ReconciliationBreaks,
-                post(documents::reconciliation).layer(DefaultBodyLimit::max(MAX_RECONCILIATION_BODY_BYTES)),
+                with_body(
+                    MAX_RECONCILIATION_BODY_BYTES,
+                    timeout_ms,
+                    post(documents::reconciliation),
+                ),
             ),
         )
         .route(

@@ -149,3 +149,32 @@ async fn health_counts_the_open_connections_on(backend: Backend) {
     drop(idle);
     server.stop().await;
 }
+
+/// A body announced far over its route's limit is refused 413 as soon as the limit is
+/// passed: the server holds at most the route's own limit, never the whole announced
+/// body, and does not wait for the rest to arrive.
+#[tokio::test]
+async fn a_body_over_its_routes_limit_is_refused_once_the_limit_is_passed() {
+    let db = TestDatabase::fresh(Backend::Sqlite).await;
+    let server = start(&db, ServerOptions::default()).await;
+    let mut stream = TcpStream::connect(address(&server)).await.unwrap();
+    let head = format!(
+        "POST /v1/commands HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\nContent-Type: application/json\r\nContent-Length: 100000000\r\n\r\n",
+        bearer(server.token(Role::Operations))
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let past_the_limit = vec![b' '; ledger_server::MAX_COMMAND_BODY_BYTES + 4_096];
+    stream.write_all(&past_the_limit).await.unwrap();
+    let began = Instant::now();
+    let mut answer = vec![0_u8; 4_096];
+    let read = tokio::time::timeout(Duration::from_millis(PATIENCE_MS), stream.read(&mut answer))
+        .await
+        .expect("an answer without the rest of the body")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..read]);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("too_large"), "{answer}");
+    assert!(began.elapsed() < Duration::from_millis(PATIENCE_MS));
+    assert_eq!(server.head().await, 0, "nothing written");
+    server.stop().await;
+}
