@@ -16,7 +16,7 @@ use ledger_testkit::{Backend, TestDatabase};
 use serde_json::Value;
 
 mod common;
-use common::{ledger_command, ledger_ok, ledger_on, stderr, stdout};
+use common::{ledger_command, ledger_ok, ledger_on, stderr, stdout, stop_with};
 
 /// Longest a follower may take to print what was committed.
 const CATCH_UP_LIMIT: Duration = Duration::from_secs(60);
@@ -88,12 +88,7 @@ impl Follower {
 
     /// Interrupts it as Ctrl-C would; it must end cleanly. Returns what it printed.
     fn interrupt(mut self) -> Vec<String> {
-        let sent = std::process::Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-        let status = self.child.wait().unwrap();
+        let status = stop_with(&mut self.child, "-INT");
         assert!(status.success(), "Ctrl-C ends a follower with exit 0: {status:?}");
         self.seen.extend(self.lines.iter());
         self.seen

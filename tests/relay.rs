@@ -9,7 +9,7 @@
 #![allow(clippy::too_many_lines)]
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,7 +23,7 @@ use serde_json::Value;
 
 mod common;
 use common::nats::Nats;
-use common::{ledger_command, ledger_ok, stdout};
+use common::{ledger_command, ledger_ok, stdout, stop_with};
 
 /// The seed of the kill moments; `LEDGER_RELAY_SEED` sets another.
 const DEFAULT_SEED: u64 = 20_261_201;
@@ -169,12 +169,7 @@ fn kill_9(mut child: Child) {
 }
 
 fn interrupt(mut child: Child) {
-    let sent = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-    let status = child.wait().unwrap();
+    let status = stop_with(&mut child, "-TERM");
     assert!(status.success(), "the relay stops cleanly on SIGTERM: {status:?}");
 }
 

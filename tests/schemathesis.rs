@@ -11,7 +11,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{ledger_in, ledger_ok, serve, stderr, stdout};
+use common::{ledger_ok, serve, stderr, stdout, token};
 use ledger_testkit::{Backend, TestDatabase, BACKENDS};
 
 /// Examples per operation and phase: small, so CI stays quick; a longer hunt is
@@ -29,12 +29,6 @@ fn schemathesis() -> String {
 
 fn examples() -> String {
     std::env::var("LEDGER_SCHEMATHESIS_EXAMPLES").unwrap_or_else(|_| DEFAULT_EXAMPLES.to_string())
-}
-
-fn token(dir: &Path, role: &str) -> String {
-    let made = ledger_in(dir, &["token", "create", "--role", role, "--name", role]);
-    assert!(made.status.success(), "{}", stderr(&made));
-    stdout(&made).lines().last().unwrap().to_owned()
 }
 
 /// Runs schemathesis in `dir` (where it keeps its cache) with `token` against the

@@ -7,12 +7,11 @@
 mod common;
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{ledger_in, ledger_on, serve, stderr, stdout};
+use common::{ledger_on, serve, stderr, stdout, token};
 use ledger_testkit::{TestDatabase, BACKENDS};
 use serde_json::Value;
 
@@ -112,30 +111,6 @@ async fn resend_all(base: String, token: String, c: usize) -> Vec<Answer> {
     answers
 }
 
-/// Every command id of the log with the number of events it wrote.
-async fn events_by_command(url: &str) -> HashMap<String, u64> {
-    let store = ledger_app::open_store(url).await.unwrap();
-    let head = store.head_position().await.unwrap();
-    let mut counts = HashMap::new();
-    let mut after = 0;
-    while after < head {
-        let events = ledger_app::events_after(store.as_ref(), after, head, 1_000)
-            .await
-            .unwrap();
-        for event in &events {
-            *counts.entry(event.metadata.command_id.clone()).or_default() += 1;
-            after = event.global_position;
-        }
-    }
-    counts
-}
-
-fn token(dir: &Path, role: &str) -> String {
-    let made = ledger_in(dir, &["token", "create", "--role", role, "--name", role]);
-    assert!(made.status.success(), "{}", stderr(&made));
-    stdout(&made).lines().last().unwrap().to_owned()
-}
-
 /// The outcome a command ended with, whichever answer said it: `accepted` or `rejected`.
 fn final_status(answer: &Answer) -> &str {
     let (_, body) = answer;
@@ -218,7 +193,7 @@ async fn kill_mid_run_on(backend: ledger_testkit::Backend) {
     }
     second.stop();
 
-    let logged = events_by_command(&db.url).await;
+    let logged = ledger_testkit::events_by_command(ledger_app::open_store(&db.url).await.unwrap().as_ref()).await;
     let acknowledged: Vec<_> = before
         .iter()
         .enumerate()

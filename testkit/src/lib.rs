@@ -336,3 +336,22 @@ impl Drop for TestDatabase {
         let _ = dropped.join();
     }
 }
+
+/// Every command id of the log with the number of events it wrote, read through the
+/// store's gap-free reads: what a test compares with the answers its client saw.
+pub async fn events_by_command(store: &dyn ledger_eventstore::EventStore) -> std::collections::HashMap<String, u64> {
+    let head = store.head_position().await.unwrap();
+    let mut counts = std::collections::HashMap::new();
+    let mut after = 0;
+    while after < head {
+        let events = ledger_eventstore::read_towards(store, after, head, 1_000)
+            .await
+            .unwrap();
+        assert!(!events.is_empty(), "events up to the head can be read");
+        for event in &events {
+            *counts.entry(event.metadata.command_id.clone()).or_default() += 1;
+            after = event.global_position;
+        }
+    }
+    counts
+}

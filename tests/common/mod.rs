@@ -116,17 +116,30 @@ impl Serving {
 
     /// Stops it with SIGTERM; what it wrote on standard error.
     pub fn stop(mut self) -> String {
-        // SIGTERM, the graceful stop; kill(1) keeps this test free of `unsafe`.
-        let terminated = std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(terminated.success());
-        let status = self.child.wait().unwrap();
+        let status = stop_with(&mut self.child, "-TERM");
         let errors = self.errors.join().unwrap();
         assert!(status.success(), "serve exits 0 on SIGTERM: {status:?} {errors}");
         errors
     }
+}
+
+/// A new token of `role`, named after it, made by `ledger token create` in `dir`'s
+/// ledger.toml; the token itself (the last line printed).
+pub fn token(dir: &Path, role: &str) -> String {
+    let made = ledger_in(dir, &["token", "create", "--role", role, "--name", role]);
+    assert!(made.status.success(), "{}", stderr(&made));
+    stdout(&made).lines().last().unwrap().to_owned()
+}
+
+/// Sends `signal` (`-TERM`, `-INT`) to `child` and waits for it to end; how it ended.
+/// kill(1) keeps the tests free of `unsafe`.
+pub fn stop_with(child: &mut Child, signal: &str) -> std::process::ExitStatus {
+    let sent = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill {signal} {}", child.id());
+    child.wait().unwrap()
 }
 
 /// A bodyless GET to `address`; the status code and the whole answer.

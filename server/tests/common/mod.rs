@@ -329,21 +329,7 @@ pub fn deposit(account: &str, amount: &str, bank_ref: &str) -> String {
     format!(r#"{{"type":"deposit","account_id":"{account}","amount":"{amount}","bank_ref":"{bank_ref}"}}"#)
 }
 
-/// Every command id of the log with the number of events it wrote.
-pub async fn events_by_command(store: &dyn EventStore) -> HashMap<String, u64> {
-    let head = store.head_position().await.unwrap();
-    let mut counts = HashMap::new();
-    let mut after = 0;
-    while after < head {
-        let events = ledger_app::events_after(store, after, head, 1_000).await.unwrap();
-        assert!(!events.is_empty(), "events up to the head can be read");
-        for event in &events {
-            *counts.entry(event.metadata.command_id.clone()).or_default() += 1;
-            after = event.global_position;
-        }
-    }
-    counts
-}
+pub use ledger_testkit::events_by_command;
 
 /// The log verifies: chain, sequences, replay and invariants.
 pub async fn assert_verifies(store: &dyn EventStore) {
