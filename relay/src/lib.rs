@@ -7,8 +7,8 @@
 //! twice, so the stream holds positions 1, 2, 3, … in order whatever fails. The stream's
 //! last message is where the relay resumes (read back at every start and after every
 //! error); the relay's checkpoint in the ledger's database (`relay:nats:<stream>`, beside
-//! the projections' checkpoints) is stored only after the acknowledgement, and is what
-//! `ledger relay status` reports the lag from.
+//! the projections' checkpoints) is stored only after the acknowledgement, at most every
+//! [`CHECKPOINT_EVERY_MS`], and is what `ledger relay status` reports the lag from.
 //!
 //! - [`subject`]: the subject of each event;
 //! - [`jetstream`]: the stream, made or checked, and where it ends.
@@ -18,7 +18,7 @@ pub mod subject;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream::context::PublishAckFuture;
 use async_nats::jetstream::message::PublishMessage;
@@ -35,6 +35,11 @@ use crate::subject::subject_of;
 pub const MAX_IN_FLIGHT: usize = 256;
 /// Longest the relay waits at the head before it looks again.
 pub const IDLE_WAIT_MS: u64 = 1_000;
+/// How often the checkpoint is stored, at most (and at the latest one idle wait after
+/// it is due), in the background: each store is a write to the ledger's database, which
+/// on SQLite queues behind the writers; the stream's last message, not the checkpoint,
+/// is where the relay resumes, so the checkpoint only has to be recent.
+pub const CHECKPOINT_EVERY_MS: u64 = 1_000;
 /// First and longest pause before a failed session is tried again (doubling between).
 pub const RETRY_FIRST_MS: u64 = 200;
 pub const RETRY_MAX_MS: u64 = 5_000;
@@ -136,6 +141,12 @@ pub async fn run(
     let js = async_nats::jetstream::new(client);
     let (head, _head_task) = watch_log_head(Arc::clone(&store), None);
     tokio::pin!(stop);
+    // The last position acknowledged, stored as the checkpoint when the relay stops.
+    let relayed = std::sync::atomic::AtomicU64::new(0);
+    let mut report = |progress: Progress| {
+        relayed.store(progress.relayed_through, std::sync::atomic::Ordering::Relaxed);
+        on_progress(progress);
+    };
     let mut pause_ms = RETRY_FIRST_MS;
     loop {
         let session = Session {
@@ -145,8 +156,8 @@ pub async fn run(
             options,
         };
         tokio::select! {
-            () = &mut stop => return Ok(()),
-            ended = session.run(&mut on_progress, &mut pause_ms) => {
+            () = &mut stop => break,
+            ended = session.run(&mut report, &mut pause_ms) => {
                 let error = match ended {
                     Ok(never) => match never {},
                     Err(error) => error,
@@ -158,11 +169,17 @@ pub async fn run(
             }
         }
         tokio::select! {
-            () = &mut stop => return Ok(()),
+            () = &mut stop => break,
             () = tokio::time::sleep(Duration::from_millis(pause_ms)) => {}
         }
         pause_ms = (pause_ms * 2).min(RETRY_MAX_MS);
     }
+    let position = relayed.load(std::sync::atomic::Ordering::Relaxed);
+    if position > 0 {
+        let name = checkpoint_name(&options.stream);
+        ledger_app::stream::advance_named_checkpoint(store.as_ref(), &name, position).await?;
+    }
+    Ok(())
 }
 
 /// One run of the relay from where the stream ends, until something fails.
@@ -207,13 +224,15 @@ impl Session<'_> {
         let filter = EventFilter::default();
         let mut feed = Feed::starting_at(Arc::clone(self.store), self.head.clone(), filter, after + 1);
         let mut last_sequence = end.last_sequence;
+        let mut checkpoint = Checkpointer::new(Arc::clone(self.store), name, after);
         loop {
             let examined = feed.next(MAX_IN_FLIGHT, Duration::from_millis(IDLE_WAIT_MS)).await?;
+            checkpoint.store_if_due().await?;
             let Some(last) = examined.events.last().map(|e| e.global_position) else {
                 continue;
             };
             last_sequence = self.publish(&examined.events, last_sequence).await?;
-            ledger_app::stream::advance_named_checkpoint(self.store.as_ref(), &name, last).await?;
+            checkpoint.acknowledged = last;
             *pause_ms = RETRY_FIRST_MS;
             on_progress(Progress {
                 relayed_through: last,
@@ -259,5 +278,51 @@ impl Session<'_> {
             last_sequence = ack.sequence;
         }
         Ok(last_sequence)
+    }
+}
+
+/// Stores the relay's checkpoint in the background, at most every [`CHECKPOINT_EVERY_MS`]
+/// and one store at a time, so publishing never waits for the ledger's database (on
+/// SQLite a write queues behind the writers, for seconds when they are busy).
+struct Checkpointer {
+    store: Arc<dyn EventStore>,
+    name: Arc<str>,
+    /// The last position JetStream acknowledged.
+    acknowledged: u64,
+    stored: u64,
+    due_at: Instant,
+    storing: Option<tokio::task::JoinHandle<Result<u64, AppError>>>,
+}
+
+impl Checkpointer {
+    fn new(store: Arc<dyn EventStore>, name: String, stored: u64) -> Self {
+        Self {
+            store,
+            name: name.into(),
+            acknowledged: stored,
+            stored,
+            due_at: Instant::now(),
+            storing: None,
+        }
+    }
+
+    /// Starts a store of the acknowledged position when one is due and none is running;
+    /// a store that failed fails the session (which retries).
+    async fn store_if_due(&mut self) -> Result<(), RelayError> {
+        if let Some(storing) = self.storing.take_if(|task| task.is_finished()) {
+            self.stored = storing
+                .await
+                .map_err(|e| RelayError::InvalidInput(format!("the checkpoint's task failed: {e}")))??;
+        }
+        if self.storing.is_some() || self.acknowledged <= self.stored || Instant::now() < self.due_at {
+            return Ok(());
+        }
+        let (store, name, position) = (Arc::clone(&self.store), Arc::clone(&self.name), self.acknowledged);
+        self.storing = Some(tokio::spawn(async move {
+            ledger_app::stream::advance_named_checkpoint(store.as_ref(), &name, position).await?;
+            Ok(position)
+        }));
+        self.due_at = Instant::now() + Duration::from_millis(CHECKPOINT_EVERY_MS);
+        Ok(())
     }
 }

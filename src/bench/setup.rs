@@ -21,6 +21,8 @@ pub struct BenchTokens {
 /// A running server on an empty ledger (a temporary SQLite file unless `--db` named one).
 pub struct BenchServer {
     pub base: String,
+    /// The database's URL, for a reader beside the server with a pool of its own.
+    pub url: String,
     pub backend: &'static str,
     pub store: Arc<dyn EventStore>,
     pub tokens: BenchTokens,
@@ -65,6 +67,7 @@ impl BenchServer {
         }));
         Ok(Self {
             base,
+            url,
             backend: store.backend(),
             store,
             tokens,

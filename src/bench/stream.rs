@@ -122,8 +122,11 @@ async fn measure(server: &BenchServer, nats: &async_nats::Client, args: &StreamA
     let (relayed, relayed_through) = watch::channel(0_u64);
     let (stop_relay, relay_stopping) = tokio::sync::oneshot::channel::<()>();
     let started = Instant::now();
+    // The relay runs as its own process would: its own pool on the database.
+    let relay_store = crate::cli::open_existing(&server.url).await?;
     let relay = {
-        let (store, options) = (Arc::clone(&server.store), options.clone());
+        let options = options.clone();
+        let store = relay_store;
         tokio::spawn(async move {
             let stop = async move {
                 let _ = relay_stopping.await;
