@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::postgres::PgListener;
+use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
 use crate::records::StoreError;
@@ -44,8 +45,12 @@ pub(crate) struct ListenWatch {
 }
 
 impl ListenWatch {
+    /// Listens on a connection of its own, outside the store's pool: a listener holds its
+    /// connection for as long as it lives, which would leave the pool's users one short.
     pub(crate) async fn start(pool: &PgPool) -> Result<Self, StoreError> {
-        let mut listener = PgListener::connect_with(pool).await?;
+        let options = (*pool.connect_options()).clone();
+        let own = PgPoolOptions::new().max_connections(1).connect_lazy_with(options);
+        let mut listener = PgListener::connect_with(&own).await?;
         listener.listen(APPENDED_CHANNEL).await?;
         Ok(Self { listener })
     }
