@@ -79,11 +79,6 @@ impl Streams {
             stopping,
         }
     }
-
-    /// Streams open now.
-    pub fn open(&self) -> usize {
-        self.options.max_consumers - self.open.available_permits()
-    }
 }
 
 /// Where a consumer starts and what it wants, from the query and `Last-Event-ID`.

@@ -2,7 +2,7 @@
 
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use ledger_app::access::{may, new_token, Action, CommandType, Role, TokenEntry, TokenHash, Tokens};
@@ -329,6 +329,8 @@ pub fn deposit(account: &str, amount: &str, bank_ref: &str) -> String {
     format!(r#"{{"type":"deposit","account_id":"{account}","amount":"{amount}","bank_ref":"{bank_ref}"}}"#)
 }
 
+// Not every test file that includes this module counts events by command.
+#[allow(unused_imports)]
 pub use ledger_testkit::events_by_command;
 
 /// The log verifies: chain, sequences, replay and invariants.
