@@ -135,7 +135,7 @@ fn page_size(left: u64, max_rows: usize) -> usize {
     usize::try_from(left).map_or(max_rows, |left| left.min(max_rows))
 }
 
-fn order_table(rows: &[OrderRecord]) -> Table {
+pub fn order_table(rows: &[OrderRecord]) -> Table {
     let mut table = Table::new();
     table.load_style(UTF8_BORDERS_ONLY);
     table.set_header([

@@ -188,6 +188,8 @@ pub enum Command {
     Events(crate::events::EventsArgs),
     /// Relay the log to other systems: every event, in order, exactly once in the target.
     Relay(crate::relay::RelayArgs),
+    /// The accounts at a past point (position, time or close), from the log alone.
+    Replay(crate::replay::ReplayArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -284,6 +286,7 @@ async fn run_configured(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Trades(args) => crate::blotter::trades(open_existing(&db).await?.as_ref(), args).await,
         Command::Token { .. } => unreachable!("handled before the configuration is loaded"),
         Command::Events(args) => crate::events::run(open_existing(&db).await?, &config.events.source, args).await,
+        Command::Replay(args) => crate::replay::run(open_existing(&db).await?.as_ref(), args).await,
         Command::Relay(args) => crate::relay::run(open_existing(&db).await?, &config.events.source, args).await,
     }
 }

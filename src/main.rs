@@ -12,6 +12,7 @@ mod exec;
 mod readouts;
 mod reconcile;
 mod relay;
+mod replay;
 mod serve;
 mod statement;
 mod token;

@@ -167,6 +167,27 @@ impl AccountsView {
             .collect()
     }
 
+    /// The orders still open (`open` or `cancel_requested`), one row each as
+    /// `ledger orders --json` shows them, by account and order id.
+    pub fn open_orders(&self) -> Vec<tables::OrderRecord> {
+        self.accounts
+            .iter()
+            .flat_map(|(account_id, account)| {
+                account.open_orders().values().map(move |order| tables::OrderRecord {
+                    account_id: account_id.clone(),
+                    order_id: order.order_id.to_string(),
+                    trade_date: order.trade_date,
+                    instrument: order.instrument.to_string(),
+                    side: order.side.as_str().to_owned(),
+                    quantity: order.quantity,
+                    limit_price_cny: order.limit_price,
+                    filled_quantity: order.filled_quantity,
+                    status: tables::OPEN_ORDER_STATUSES[usize::from(order.cancel_requested)].to_owned(),
+                })
+            })
+            .collect()
+    }
+
     /// Every account whose state breaks an invariant, with the sentence saying how.
     pub fn invariant_violations(&self) -> Vec<(String, String)> {
         let empty = EventTotals::default();
