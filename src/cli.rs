@@ -148,15 +148,9 @@ pub enum Command {
     Init,
     /// Prove the log intact: hash chain, positions, sequences, replay and invariants.
     /// Exits 1 and names the first broken position if anything fails, or if the log is empty.
-    Verify {
-        /// Print the report as one JSON object instead of text (the text's `head hash` line
-        /// is the one scripts read).
-        #[arg(long)]
-        json: bool,
-        /// Accept an empty log (a fresh ledger) instead of failing on it.
-        #[arg(long)]
-        allow_empty: bool,
-    },
+    Verify(crate::verify::VerifyArgs),
+    /// Sign the head of the log into a checkpoint file kept apart from it, or make the key.
+    Checkpoint(crate::checkpoint::CheckpointArgs),
     /// Keep the read models (SQL tables beside the log) up to date.
     Projections {
         #[command(subcommand)]
@@ -274,9 +268,8 @@ async fn run_configured(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(args) => crate::bench::run(args, cli.db.as_deref(), rules, cli.cache_aggregates).await,
         Command::Migrate => migrate(&db).await,
         Command::Init => init(&db).await,
-        Command::Verify { json, allow_empty } => {
-            crate::verify::run(open_existing(&db).await?.as_ref(), json, allow_empty).await
-        }
+        Command::Verify(args) => crate::verify::run(open_existing(&db).await?.as_ref(), args).await,
+        Command::Checkpoint(args) => crate::checkpoint::run(&db, args).await,
         Command::Projections { action } => {
             crate::readouts::projections(open_existing(&db).await?.as_ref(), action).await
         }

@@ -4,6 +4,7 @@
 
 mod bench;
 mod blotter;
+mod checkpoint;
 mod clearing;
 mod cli;
 mod demo;

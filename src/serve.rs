@@ -4,7 +4,6 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use ledger_app::access::Tokens;
 use ledger_app::{Config, MarketRules, DEFAULT_CONFIG_FILE};
 use ledger_server::{Server, ServerOptions};
 
@@ -28,6 +27,8 @@ pub struct ServeArgs {
     /// writes one JSON object per line. LEDGER_LOG sets its level (default info).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    #[command(flatten)]
+    pub checkpoints: crate::checkpoint::ServeCheckpointArgs,
 }
 
 /// How the service's log is written.
@@ -96,7 +97,7 @@ pub async fn run(
     args: ServeArgs,
     db: &str,
     rules: Arc<MarketRules>,
-    config: Config,
+    mut config: Config,
     settings: (usize, Option<&Path>),
 ) -> anyhow::Result<ExitCode> {
     let (cache_aggregates, config_path) = settings;
@@ -113,19 +114,11 @@ pub async fn run(
         cache_aggregates,
         ..ServerOptions::default()
     };
-    let Config {
-        broker,
-        statement,
-        tokens,
-        events,
-    } = config;
+    // The server gets the tokens apart; the configuration it keeps holds none.
+    let tokens = std::mem::take(&mut config.tokens);
     let token_count = tokens.entries().len();
-    let config = Arc::new(Config {
-        broker,
-        statement,
-        tokens: Tokens::default(),
-        events,
-    });
+    let config = Arc::new(config);
+    let signing = crate::checkpoint::start_signing(Arc::clone(&store), &args.checkpoints)?;
     let mut server = Server::bind(&args.listen, (store, rules), tokens, config, options).await?;
     let address = server.local_addr()?;
     println!(
@@ -154,6 +147,9 @@ pub async fn run(
         );
     }
     server.run(stop_signal()).await?;
+    if let Some(signing) = signing {
+        signing.abort();
+    }
     println!("ledger serve: stopped; every request received was answered");
     Ok(ExitCode::SUCCESS)
 }

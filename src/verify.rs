@@ -1,14 +1,42 @@
 //! `ledger verify`: the auditor's proof that the log is intact.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use ledger_app::{EventStore, Progress, VerifyReport};
 
-/// `allow_empty`: an empty log passes; by default it fails, since an empty log where a ledger
-/// was expected is most often the wrong database.
-pub async fn run(store: &dyn EventStore, json: bool, allow_empty: bool) -> anyhow::Result<ExitCode> {
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// Print the report as one JSON object instead of text (the text's `head hash` line
+    /// is the one scripts read).
+    #[arg(long)]
+    json: bool,
+    /// Accept an empty log (a fresh ledger) instead of failing on it: by default an empty
+    /// log fails, since where a ledger was expected it is most often the wrong database.
+    #[arg(long)]
+    allow_empty: bool,
+    /// Also check the signed checkpoints of this file (`ledger checkpoint`): each must be
+    /// signed by --pubkey and name the hash the log still has at its position.
+    #[arg(long, value_name = "FILE", requires = "pubkey")]
+    checkpoints: Option<PathBuf>,
+    /// The public key trusted for --checkpoints (FILE.pub of `ledger checkpoint keygen`).
+    #[arg(long, value_name = "FILE", requires = "checkpoints")]
+    pubkey: Option<PathBuf>,
+}
+
+pub async fn run(store: &dyn EventStore, args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let VerifyArgs {
+        json,
+        allow_empty,
+        checkpoints,
+        pubkey,
+    } = args;
+    let checked = match (&checkpoints, &pubkey) {
+        (Some(file), Some(key)) => Some(crate::checkpoint::check_file(store, file, key).await?),
+        _ => None,
+    };
     let progress = ProgressBar::new(0).with_style(
         ProgressStyle::with_template("{spinner} verifying [{bar:40}] {pos}/{len} events ({per_sec})")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -26,6 +54,9 @@ pub async fn run(store: &dyn EventStore, json: bool, allow_empty: bool) -> anyho
     let refused_as_empty = report.events == 0 && !allow_empty;
     if json {
         let mut value = serde_json::to_value(&report)?;
+        if let Some(checked) = &checked {
+            value["checkpoints"] = serde_json::to_value(checked)?;
+        }
         value["empty"] = serde_json::json!(report.events == 0);
         value["seconds"] = serde_json::json!(seconds);
         value["events_per_second"] = serde_json::json!(events_per_second.round());
@@ -33,6 +64,11 @@ pub async fn run(store: &dyn EventStore, json: bool, allow_empty: bool) -> anyho
     } else if !refused_as_empty {
         print_report(&report, seconds, events_per_second, store.backend());
     }
+    let checkpoints_hold = match &checked {
+        Some(checked) if json => checked.findings.is_empty(),
+        Some(checked) => crate::checkpoint::print_report(checked),
+        None => true,
+    };
     if refused_as_empty {
         eprintln!(
             "the log is empty: there is nothing to verify. If this is the database you meant (a fresh \
@@ -40,7 +76,7 @@ pub async fn run(store: &dyn EventStore, json: bool, allow_empty: bool) -> anyho
         );
         return Ok(ExitCode::from(1));
     }
-    Ok(if report.is_ok() {
+    Ok(if report.is_ok() && checkpoints_hold {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -7,6 +7,7 @@
 //! - [`access`]: roles and their permission matrix, bearer tokens, personal-data masking,
 //!   the append-only access log;
 //! - [`as_of`](mod@as_of): the accounts at a past position, time or close, from the log alone;
+//! - [`checkpoints`]: signed checkpoints of the log, made and checked;
 //! - [`store`]: open a database (connect and migrate), load market rules;
 //! - [`config`]: the configuration file `ledger.toml` (the broker, statements);
 //! - [`batch`]: run commands, typed or as command-file lines (streamed, bounded memory);
@@ -33,6 +34,7 @@
 pub mod access;
 pub mod as_of;
 pub mod batch;
+pub mod checkpoints;
 pub mod clearing;
 pub mod config;
 pub mod demo;
