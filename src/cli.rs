@@ -184,6 +184,22 @@ pub enum Command {
     Relay(crate::relay::RelayArgs),
     /// The accounts at a past point (position, time or close), from the log alone.
     Replay(crate::replay::ReplayArgs),
+    /// Import a log (the envelopes of `ledger events --json`) into an empty --db, every
+    /// event with its position, time and hash.
+    Import {
+        /// The file, one envelope a line.
+        file: std::path::PathBuf,
+    },
+    /// Move a ledger's log into another, empty store (SQLite to PostgreSQL or back),
+    /// proved by both head hashes.
+    MigrateStore {
+        /// The store the log is read from.
+        #[arg(long, value_name = "URL")]
+        from: String,
+        /// The empty store it is written to.
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -205,14 +221,19 @@ pub enum ProjectionsAction {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    // Tokens edit the configuration file, which may not exist yet: nothing else is loaded.
-    if let Command::Token { action } = cli.command {
-        return crate::token::run(action, cli.config.as_deref());
+    let db = cli.db.clone().unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+    // These need neither market rules nor the configuration file (which tokens edit, and
+    // which may not exist yet): nothing else is loaded.
+    match cli.command {
+        Command::Token { action } => crate::token::run(action, cli.config.as_deref()),
+        Command::Import { file } => crate::import::import(&db, &file).await,
+        Command::MigrateStore { from, to } => crate::import::migrate_store(&from, &to).await,
+        Command::Checkpoint(args) => crate::checkpoint::run(&db, args).await,
+        _ => run_configured(cli).await,
     }
-    run_configured(cli).await
 }
 
-/// Every command but `token`: with the rules and the configuration loaded.
+/// Every command but those `run` handles: with the rules and the configuration loaded.
 async fn run_configured(cli: Cli) -> anyhow::Result<ExitCode> {
     let rules = Arc::new(ledger_app::load_rules(cli.rules.as_deref())?);
     // `serve --print-openapi` opens nothing, so it creates no configuration file either.
@@ -269,7 +290,6 @@ async fn run_configured(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Migrate => migrate(&db).await,
         Command::Init => init(&db).await,
         Command::Verify(args) => crate::verify::run(open_existing(&db).await?.as_ref(), args).await,
-        Command::Checkpoint(args) => crate::checkpoint::run(&db, args).await,
         Command::Projections { action } => {
             crate::readouts::projections(open_existing(&db).await?.as_ref(), action).await
         }
@@ -277,7 +297,9 @@ async fn run_configured(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Positions { json } => crate::readouts::positions(open_existing(&db).await?.as_ref(), json).await,
         Command::Orders(args) => crate::blotter::orders(open_existing(&db).await?.as_ref(), args).await,
         Command::Trades(args) => crate::blotter::trades(open_existing(&db).await?.as_ref(), args).await,
-        Command::Token { .. } => unreachable!("handled before the configuration is loaded"),
+        Command::Token { .. } | Command::Import { .. } | Command::MigrateStore { .. } | Command::Checkpoint(_) => {
+            unreachable!("run() handles these before the rules and the configuration are loaded")
+        }
         Command::Events(args) => crate::events::run(open_existing(&db).await?, &config.events.source, args).await,
         Command::Replay(args) => crate::replay::run(open_existing(&db).await?.as_ref(), args).await,
         Command::Relay(args) => crate::relay::run(open_existing(&db).await?, &config.events.source, args).await,

@@ -8,6 +8,8 @@
 //!   the append-only access log;
 //! - [`as_of`](mod@as_of): the accounts at a past position, time or close, from the log alone;
 //! - [`checkpoints`]: signed checkpoints of the log, made and checked;
+//! - [`import`](mod@import): a log moved into an empty store (a file of envelopes, or another
+//!   store) with its positions and hashes;
 //! - [`store`]: open a database (connect and migrate), load market rules;
 //! - [`config`]: the configuration file `ledger.toml` (the broker, statements);
 //! - [`batch`]: run commands, typed or as command-file lines (streamed, bounded memory);
@@ -39,6 +41,7 @@ pub mod clearing;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod import;
 pub mod live;
 pub mod queries;
 pub mod reconcile;
@@ -79,6 +82,7 @@ pub use ledger_commands::{
 };
 pub use ledger_domain::money::format_cny;
 pub use ledger_domain::{DayStatus, MarketRules};
+pub use ledger_eventstore::chain::GENESIS_HASH;
 pub use ledger_eventstore::{redact_url, EventStore, RecordedEvent, DEFAULT_DATABASE_URL};
 pub use ledger_projections::clearing::{ClearingLine, ClearingReport};
 pub use ledger_projections::reconcile::Break;

@@ -283,18 +283,21 @@ fn outcome_rows(outcomes: &[Result<StoredOutcome, StoreError>]) -> Result<Vec<Ou
     outcomes
         .iter()
         .filter_map(|outcome| outcome.as_ref().ok())
-        .map(|outcome| {
-            Ok(OutcomeRow {
-                command_id: &outcome.command_id,
-                status: outcome.status.as_str(),
-                code: outcome.code.as_deref(),
-                message: outcome.message.as_deref(),
-                account_id: outcome.account_id.as_deref(),
-                event_count: to_i64(outcome.event_count)?,
-                first_position: outcome.first_position.map(to_i64).transpose()?,
-                last_position: outcome.last_position.map(to_i64).transpose()?,
-                recorded_at: format_recorded_at(&outcome.recorded_at),
-            })
-        })
+        .map(outcome_row)
         .collect()
+}
+
+/// One outcome as its row.
+pub(crate) fn outcome_row(outcome: &StoredOutcome) -> Result<OutcomeRow<'_>, StoreError> {
+    Ok(OutcomeRow {
+        command_id: &outcome.command_id,
+        status: outcome.status.as_str(),
+        code: outcome.code.as_deref(),
+        message: outcome.message.as_deref(),
+        account_id: outcome.account_id.as_deref(),
+        event_count: to_i64(outcome.event_count)?,
+        first_position: outcome.first_position.map(to_i64).transpose()?,
+        last_position: outcome.last_position.map(to_i64).transpose()?,
+        recorded_at: format_recorded_at(&outcome.recorded_at),
+    })
 }

@@ -9,6 +9,7 @@
 //! - `store`: the [`EventStore`] trait, its `MAX_*` limits, [`read_towards`] and
 //!   [`read_raw_towards`] (verify's: rows as stored);
 //! - [`appended`]: word that the log has grown, for followers at its head;
+//! - [`import`]: events recorded elsewhere, written with their positions and hashes, checked;
 //! - `plan`: append planning (conflicts, duplicates, sequences, positions, hashes);
 //! - `append`: the one append algorithm, generic over a backend's SQL primitives;
 //! - `database`: pools, migrations and [`commit_or_roll_back`];
@@ -24,6 +25,7 @@ pub mod chain;
 pub mod codec;
 mod connect;
 mod database;
+pub mod import;
 mod plan;
 mod postgres;
 mod records;

@@ -358,4 +358,8 @@ impl EventStore for PostgresEventStore {
     async fn watch_appends(&self) -> Result<Box<dyn AppendWatch>, StoreError> {
         Ok(Box::new(ListenWatch::start(&self.pool).await?))
     }
+
+    async fn import(&self, events: &[RecordedEvent], outcomes: &[StoredOutcome]) -> Result<(), StoreError> {
+        crate::import::import(self, events, outcomes).await
+    }
 }

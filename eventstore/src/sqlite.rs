@@ -357,6 +357,10 @@ impl EventStore for SqliteEventStore {
     async fn watch_appends(&self) -> Result<Box<dyn AppendWatch>, StoreError> {
         Ok(Box::new(PollWatch))
     }
+
+    async fn import(&self, events: &[RecordedEvent], outcomes: &[StoredOutcome]) -> Result<(), StoreError> {
+        crate::import::import(self, events, outcomes).await
+    }
 }
 
 /// The append lock of an in-memory database: its one connection takes one statement at a

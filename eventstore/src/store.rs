@@ -136,6 +136,11 @@ pub trait EventStore: Send + Sync {
 
     /// A watch that wakes a follower when the log may have grown ([`crate::appended`]).
     async fn watch_appends(&self) -> Result<Box<dyn AppendWatch>, StoreError>;
+
+    /// Writes events recorded elsewhere, each with its position, time and hash, and the
+    /// outcomes of their commands, in one transaction: refused whole (`Corrupt`, naming
+    /// the position) unless they continue the chain's head ([`crate::import`]).
+    async fn import(&self, events: &[RecordedEvent], outcomes: &[StoredOutcome]) -> Result<(), StoreError>;
 }
 
 /// The append lock, held (see [`EventStore::lock_appends`]): one append, or a release.

@@ -197,4 +197,12 @@ impl EventStore for FaultyStore {
     async fn watch_appends(&self) -> Result<Box<dyn ledger_eventstore::appended::AppendWatch>, StoreError> {
         self.inner.watch_appends().await
     }
+
+    async fn import(
+        &self,
+        events: &[ledger_eventstore::RecordedEvent],
+        outcomes: &[ledger_eventstore::StoredOutcome],
+    ) -> Result<(), StoreError> {
+        self.inner.import(events, outcomes).await
+    }
 }

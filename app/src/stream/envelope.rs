@@ -10,10 +10,10 @@
 
 use std::borrow::Cow;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use ledger_eventstore::chain::format_recorded_at;
-use ledger_eventstore::RecordedEvent;
-use serde::Serialize;
+use ledger_eventstore::{EventMetadata, RecordedEvent, StreamId};
+use serde::{Deserialize, Serialize};
 
 /// The CloudEvents version of the envelope.
 pub const SPEC_VERSION: &str = "1.0";
@@ -99,10 +99,70 @@ pub fn type_of(aggregate_type: &str, event_type: &str, event_version: u32) -> St
     )
 }
 
+/// An envelope read back (`ledger import`): every field the hash covers, owned.
+#[derive(Debug, Deserialize)]
+struct ReadEnvelope {
+    #[serde(rename = "type")]
+    event_type: String,
+    subject: String,
+    time: String,
+    data: serde_json::Value,
+    position: u64,
+    sequence: u64,
+    aggregatetype: String,
+    hash: String,
+    prevhash: String,
+    commandid: String,
+    correlationid: String,
+    causationid: String,
+    actor: String,
+    #[serde(default)]
+    businessdate: Option<NaiveDate>,
+}
+
+/// The event an envelope line stands for, as it was recorded; what does not read is
+/// said in a sentence. Fields outside the hash (`id`, `source`, …) are not needed.
+pub fn recorded_from_json(line: &str) -> Result<RecordedEvent, String> {
+    let read: ReadEnvelope = serde_json::from_str(line).map_err(|e| format!("not an event envelope: {e}"))?;
+    let (event_type, event_version) = read
+        .event_type
+        .strip_prefix(TYPE_PREFIX)
+        .and_then(|rest| rest.strip_prefix('.'))
+        .and_then(|rest| rest.split_once('.'))
+        .and_then(|(_, rest)| rest.rsplit_once(".v"))
+        .and_then(|(name, version)| Some((name.to_owned(), version.parse::<u32>().ok()?)))
+        .ok_or_else(|| {
+            format!(
+                "type {:?} is not ledger.<aggregate>.<event>.v<version>",
+                read.event_type
+            )
+        })?;
+    let recorded_at = DateTime::parse_from_rfc3339(&read.time)
+        .map_err(|e| format!("time {:?} is not an RFC 3339 instant: {e}", read.time))?
+        .with_timezone(&Utc);
+    Ok(RecordedEvent {
+        global_position: read.position,
+        stream: StreamId::new(read.aggregatetype, read.subject),
+        sequence: read.sequence,
+        event_type,
+        event_version,
+        payload: read.data,
+        metadata: EventMetadata {
+            command_id: read.commandid,
+            correlation_id: read.correlationid,
+            causation_id: read.causationid,
+            actor: read.actor,
+            recorded_at,
+            business_date: read.businessdate,
+        },
+        prev_hash: read.prevhash,
+        hash: read.hash,
+    })
+}
+
 #[cfg(test)]
 mod tests {
-    use chrono::{TimeZone, Utc};
-    use ledger_eventstore::{EventMetadata, StreamId};
+    use chrono::TimeZone;
 
     use super::*;
 
@@ -153,6 +213,20 @@ mod tests {
         event.metadata.business_date = None;
         let value = serde_json::to_value(CloudEvent::of(&event, "/ledger")).unwrap();
         assert!(value.get("businessdate").is_none());
+    }
+
+    #[test]
+    fn an_envelope_reads_back_as_the_event_it_was_made_of() {
+        let event = fill();
+        let line = serde_json::to_string(&CloudEvent::of(&event, "/ledger")).unwrap();
+        assert_eq!(recorded_from_json(&line).unwrap(), event);
+        let mut without_date = fill();
+        without_date.metadata.business_date = None;
+        let line = serde_json::to_string(&CloudEvent::of(&without_date, "/ledger")).unwrap();
+        assert_eq!(recorded_from_json(&line).unwrap(), without_date);
+        assert!(recorded_from_json("{}").unwrap_err().contains("not an event envelope"));
+        let bad_type = line.replace("ledger.account.FillBooked.v1", "ledger.account.FillBooked");
+        assert!(recorded_from_json(&bad_type).unwrap_err().contains("is not ledger."));
     }
 
     #[test]
