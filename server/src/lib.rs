@@ -416,7 +416,8 @@ impl Server {
         schemas::AlertPage,
         jobs::JobView,
         jobs::JobError,
-        documents::ReconciliationRequest
+        documents::ReconciliationRequest,
+        stream::SseFrame
     )),
     modifiers(&BearerScheme)
 )]

@@ -81,6 +81,19 @@ impl Streams {
     }
 }
 
+/// One frame of the stream, as the OpenAPI document describes it (the schema of each
+/// event of a `text/event-stream` body).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // A description of what the SSE writer sends, never built.
+pub struct SseFrame {
+    /// Absent (the default, `message`) for an event of the log; `checkpoint` or `end`.
+    event: Option<String>,
+    /// The position: an event's own, or the last examined (`checkpoint`), or the last sent (`end`).
+    id: Option<String>,
+    /// One line of JSON: the envelope of docs/events.md, `{"position","head"}` or `{"reason","resume_from"}`.
+    data: String,
+}
+
 /// Where a consumer starts and what it wants, from the query and `Last-Event-ID`.
 struct Request {
     from: u64,
@@ -97,7 +110,7 @@ struct Request {
         ("Last-Event-ID" = Option<u64>, Header, description = "The last `id` received: the stream resumes after it"),
     ),
     responses(
-        (status = 200, description = "`text/event-stream`: events (`id:` position, `data:` the CloudEvents envelope of docs/events.md), `checkpoint` and `end` frames (docs/api.md, \"Event streams\")", content_type = "text/event-stream", body = String),
+        (status = 200, description = "`text/event-stream`: events (`id:` position, `data:` the CloudEvents envelope of docs/events.md), `checkpoint` and `end` frames (docs/api.md, \"Event streams\"); the schema is that of each frame", content_type = "text/event-stream", body = SseFrame),
         (status = 400, description = "invalid_query: an unknown parameter or event type, a position that is not a number", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "forbidden: not a subscriber or auditor, or an account the token is not limited to", body = Problem, content_type = "application/problem+json"),
