@@ -4,39 +4,15 @@
 
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use ledger_eventstore::appended::SQLITE_FOLLOW_POLL_MS;
-use ledger_eventstore::{connect, CommandRecord, EventMetadata, NewEvent, OutcomeStatus, StreamAppend, StreamId};
+use ledger_eventstore::{connect, CommandRecord};
 use ledger_testkit::{Backend, TestDatabase};
-use serde_json::json;
 
 /// A wait far longer than any notification takes: woken before it, the watch heard the append.
 const LONG_WAIT: Duration = Duration::from_secs(60);
 
 fn one_event(id: &str) -> CommandRecord {
-    CommandRecord {
-        metadata: EventMetadata {
-            command_id: id.into(),
-            correlation_id: id.into(),
-            causation_id: id.into(),
-            actor: "test".into(),
-            recorded_at: Utc::now(),
-            business_date: None,
-        },
-        status: OutcomeStatus::Accepted,
-        code: None,
-        message: None,
-        account_id: None,
-        appends: vec![StreamAppend {
-            stream: StreamId::new("Test", id),
-            expected_sequence: 0,
-            events: vec![NewEvent {
-                event_type: "Tick".into(),
-                event_version: 1,
-                payload: json!({}),
-            }],
-        }],
-    }
+    ledger_testkit::tick_command(id, id, 0, 1)
 }
 
 #[tokio::test]

@@ -3,39 +3,11 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
-use ledger_eventstore::{
-    connect, CommandRecord, EventMetadata, EventStore, NewEvent, OutcomeStatus, StoreError, StreamAppend, StreamId,
-};
+use ledger_eventstore::{connect, CommandRecord, EventStore, StoreError, StreamId};
 use ledger_testkit::{TestDatabase, BACKENDS};
-use serde_json::json;
 
 fn command(id: &str, stream: &str, expected_sequence: u64, events: usize) -> CommandRecord {
-    CommandRecord {
-        metadata: EventMetadata {
-            command_id: id.into(),
-            correlation_id: id.into(),
-            causation_id: id.into(),
-            actor: "test".into(),
-            recorded_at: Utc::now(),
-            business_date: None,
-        },
-        status: OutcomeStatus::Accepted,
-        code: None,
-        message: None,
-        account_id: None,
-        appends: vec![StreamAppend {
-            stream: StreamId::new("Test", stream),
-            expected_sequence,
-            events: (0..events)
-                .map(|i| NewEvent {
-                    event_type: "Tick".into(),
-                    event_version: 1,
-                    payload: json!({ "i": i }),
-                })
-                .collect(),
-        }],
-    }
+    ledger_testkit::tick_command(id, stream, expected_sequence, events)
 }
 
 async fn store_with_a_and_b(db: &TestDatabase) -> Arc<dyn EventStore> {

@@ -355,3 +355,34 @@ pub async fn events_by_command(store: &dyn ledger_eventstore::EventStore) -> std
     }
     counts
 }
+
+/// A decided command of the test aggregate type `Test`: `events` events `Tick` (payload
+/// `{"i": n}`) on stream `stream`, expected at `expected_sequence`, accepted.
+pub fn tick_command(id: &str, stream: &str, expected_sequence: u64, events: usize) -> ledger_eventstore::CommandRecord {
+    use ledger_eventstore::{CommandRecord, EventMetadata, NewEvent, OutcomeStatus, StreamAppend, StreamId};
+    CommandRecord {
+        metadata: EventMetadata {
+            command_id: id.into(),
+            correlation_id: id.into(),
+            causation_id: id.into(),
+            actor: "test".into(),
+            recorded_at: chrono::Utc::now(),
+            business_date: None,
+        },
+        status: OutcomeStatus::Accepted,
+        code: None,
+        message: None,
+        account_id: None,
+        appends: vec![StreamAppend {
+            stream: StreamId::new("Test", stream),
+            expected_sequence,
+            events: (0..events)
+                .map(|i| NewEvent {
+                    event_type: "Tick".into(),
+                    event_version: 1,
+                    payload: serde_json::json!({ "i": i }),
+                })
+                .collect(),
+        }],
+    }
+}
