@@ -287,3 +287,43 @@ fn a_stream_of_another_prefix_is_refused_with_what_to_do() {
         "{said}"
     );
 }
+
+#[test]
+fn a_nats_restored_from_a_backup_gets_again_what_it_lost_and_no_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("restore.db").display());
+    ledger_ok(dir.path(), &db, &["init"]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut nats = Nats::start(&dir.path().join("nats"));
+    let write = |name: &str, from: usize| {
+        let lines: Vec<String> = (from..from + 40)
+            .map(|n| format!(r#"{{"type":"list_instrument","command_id":"L{n}","instrument":"{n:06}.SZ","name":"I{n}","board":"main","risk_level":1}}"#))
+            .collect();
+        let file = dir.path().join(name);
+        std::fs::write(&file, lines.join("\n")).unwrap();
+        ledger_ok(dir.path(), &db, &["exec", file.to_str().unwrap()]);
+    };
+    let relay_until = |nats: &Nats, head: u64| {
+        let running = started_relay(dir.path(), &db, nats, "RESTORED");
+        runtime.block_on(wait_for_stream(&nats.url(), "RESTORED", head));
+        interrupt(running);
+    };
+    write("first.jsonl", 0);
+    relay_until(&nats, 40);
+    nats = nats.back_up(&dir.path().join("backup"));
+    write("second.jsonl", 40);
+    relay_until(&nats, 80);
+    let status: Value = serde_json::from_str(&stdout(&ledger_ok(
+        dir.path(),
+        &db,
+        &["relay", "status", "--stream", "RESTORED", "--json"],
+    )))
+    .unwrap();
+    assert_eq!(status["checkpoint"], 80);
+    // NATS comes back from the backup: positions 41..80, acknowledged once, are gone.
+    nats = nats.restore(&dir.path().join("backup"));
+    assert_eq!(runtime.block_on(stream_last_sequence(&nats.url(), "RESTORED")), 40);
+    relay_until(&nats, 80);
+    let messages = runtime.block_on(stream_messages(&nats.url(), "RESTORED"));
+    assert_stream_is_the_log(dir.path(), &db, &messages, "after a restore from a backup");
+}

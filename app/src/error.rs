@@ -74,7 +74,7 @@ pub enum AppError {
     /// Writing a result out (a file the caller gave) failed.
     #[error("cannot write {what}: {cause}")]
     Output { what: &'static str, cause: std::io::Error },
-    #[error("the demo needs an empty database, but it already holds {events} events")]
+    #[error("the database already holds {events} events, and this needs an empty one (a new file, or a new PostgreSQL database or schema)")]
     DatabaseNotEmpty { events: u64 },
     /// A read model row the ledger itself wrote does not parse: the tables need a rebuild.
     #[error("a read model is corrupt: {0}")]

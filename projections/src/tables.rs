@@ -60,7 +60,29 @@ pub async fn advance_named_checkpoint(
     name: &str,
     position: u64,
 ) -> Result<(), ProjectionError> {
-    on_store(store, checkpoints::AdvanceNamed { name, position }).await
+    on_store(
+        store,
+        checkpoints::SetNamed {
+            name,
+            position,
+            backwards: false,
+        },
+    )
+    .await
+}
+
+/// Sets the checkpoint `name` to `position`, backwards too: for a reader whose target
+/// lost what it had acknowledged, so the checkpoint says what the target holds.
+pub async fn reset_named_checkpoint(store: &dyn EventStore, name: &str, position: u64) -> Result<(), ProjectionError> {
+    on_store(
+        store,
+        checkpoints::SetNamed {
+            name,
+            position,
+            backwards: true,
+        },
+    )
+    .await
 }
 
 /// Whether the last pass of the refusal alerts saw every suitability refusal the store

@@ -200,14 +200,25 @@ impl Session<'_> {
         let end = stream_end(&mut stream).await?;
         let name = checkpoint_name(&self.options.stream);
         let checkpoint = ledger_app::stream::named_checkpoint(self.store.as_ref(), &name).await?;
+        // The stream is the truth of what was relayed: a stream that ends before the
+        // checkpoint lost acknowledged messages (restored from a backup, say), and the
+        // relay publishes them again rather than leave a gap.
         let after = match end.last_position {
-            Some(position) if position >= checkpoint => position,
-            _ => {
+            Some(position) if position < checkpoint => {
+                tracing::warn!(
+                    checkpoint,
+                    stream_last = position,
+                    "the stream ends before the relay's checkpoint: it lost messages; publishing them again"
+                );
+                ledger_app::stream::reset_named_checkpoint(self.store.as_ref(), &name, position).await?;
+                position
+            }
+            Some(position) => position,
+            None => {
                 if checkpoint > 0 {
                     tracing::warn!(
                         checkpoint,
-                        stream_last = ?end.last_position,
-                        "the stream holds less than the relay's checkpoint (purged or made anew): going on after the checkpoint"
+                        "the stream holds no message (purged or made anew): going on after the checkpoint"
                     );
                 }
                 checkpoint

@@ -40,6 +40,9 @@ pub const HEADER_READ_TIMEOUT_MS: u64 = 10_000;
 pub const BODY_READ_TIMEOUT_MS: u64 = 10_000;
 /// Most connections served at once.
 pub const MAX_OPEN_CONNECTIONS: usize = 4_096;
+/// Longest a graceful stop waits for open connections to finish their requests; past it
+/// the ones left (a client that stopped reading an event stream) are dropped.
+pub const SHUTDOWN_DRAIN_MS: u64 = 30_000;
 /// Pause after a failed accept (out of file descriptors): the loop must not spin.
 const ACCEPT_RETRY_MS: u64 = 50;
 
@@ -93,6 +96,7 @@ pub async fn serve(
     http.timer(TokioTimer::new())
         .header_read_timeout(Duration::from_millis(header_read_timeout_ms));
     tokio::pin!(shutdown);
+    let mut connections = tokio::task::JoinSet::new();
     loop {
         let slot = tokio::select! {
             slot = Arc::clone(&slots).acquire_owned() => slot,
@@ -116,7 +120,9 @@ pub async fn serve(
         let counted = Counted::new(&open);
         let service = TowerToHyperService::new(app.clone());
         let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
-        tokio::spawn(async move {
+        // Finished connections are reaped as new ones come, so the set holds the open ones.
+        while connections.try_join_next().is_some() {}
+        connections.spawn(async move {
             // A connection closed by the client, or by the header timeout, is no error
             // of the server's.
             let _ = connection.await;
@@ -125,7 +131,16 @@ pub async fn serve(
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    let drain = Duration::from_millis(SHUTDOWN_DRAIN_MS);
+    if tokio::time::timeout(drain, graceful.shutdown()).await.is_err() {
+        tracing::warn!(
+            left = connections.len(),
+            drain_ms = SHUTDOWN_DRAIN_MS,
+            "connections still open after the drain are dropped"
+        );
+    }
+    connections.abort_all();
+    while connections.join_next().await.is_some() {}
 }
 
 /// Reads a request's whole body, at most `limit_bytes` (its route's limit), within

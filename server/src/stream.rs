@@ -154,18 +154,23 @@ pub async fn events_stream(
         source: state.config.events.source.clone(),
         options: streams.options,
         stopping: streams.stopping.clone(),
-        _permit: permit,
     };
     tokio::spawn(consumer.run());
     crate::metrics::record_stream_opened();
-    let body = futures_util::stream::unfold((received, Some(ended)), |(mut received, ended)| async move {
-        if let Some(frame) = received.recv().await {
-            return Some((Ok::<Event, std::convert::Infallible>(frame), (received, ended)));
-        }
-        // The task has stopped and everything it queued is sent: its last word, if any.
-        let last = ended?.await.ok()?;
-        Some((Ok(last), (received, None)))
-    });
+    // The stream's slot is held by its body, not by its task: a client that stops reading
+    // keeps its slot (and its buffered frames) until its connection goes, so at most
+    // `max_consumers` streams hold memory, whatever their clients do.
+    let body = futures_util::stream::unfold(
+        (received, Some(ended), permit),
+        |(mut received, ended, permit): (_, _, OwnedSemaphorePermit)| async move {
+            if let Some(frame) = received.recv().await {
+                return Some((Ok::<Event, std::convert::Infallible>(frame), (received, ended, permit)));
+            }
+            // The task has stopped and everything it queued is sent: its last word, if any.
+            let last = ended?.await.ok()?;
+            Some((Ok(last), (received, None, permit)))
+        },
+    );
     // No keep-alive comments of axum's: the checkpoints are the heartbeat.
     Sse::new(body).into_response()
 }
@@ -219,7 +224,6 @@ struct Consumer {
     source: String,
     options: StreamOptions,
     stopping: watch::Receiver<bool>,
-    _permit: OwnedSemaphorePermit,
 }
 
 /// What became of a frame offered to the buffer.

@@ -51,6 +51,27 @@ impl Nats {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
+    /// Copies its store to `to` with the server stopped, then starts it again: a backup.
+    pub fn back_up(self, to: &Path) -> Nats {
+        self.replace_store(|store| copy_dir(store, to))
+    }
+
+    /// Stops it, puts the store of `backup` in place of its own, and starts it again: a
+    /// server restored from a backup, without what it acknowledged since.
+    pub fn restore(self, backup: &Path) -> Nats {
+        self.replace_store(|store| {
+            std::fs::remove_dir_all(store).unwrap();
+            copy_dir(backup, store);
+        })
+    }
+
+    fn replace_store(mut self, change: impl FnOnce(&Path)) -> Nats {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        change(&self.store);
+        Self::start_on(self.port, &self.store.clone())
+    }
+
     /// Kills it and starts it again on the same port and store.
     pub fn restart(mut self, down_for: Duration) -> Nats {
         self.child.kill().unwrap();
@@ -65,4 +86,9 @@ impl Drop for Nats {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    let copied = Command::new("cp").arg("-a").arg(from).arg(to).status().unwrap();
+    assert!(copied.success(), "cp -a {} {}", from.display(), to.display());
 }

@@ -12,9 +12,12 @@ use super::filter::EventFilter;
 use super::head::LogHead;
 use crate::AppError;
 
-/// Pause before reading again when the head is past the follower but nothing reads yet
-/// (PostgreSQL holds events back while an older transaction is still open).
-pub const HELD_BACK_RETRY_MS: u64 = 5;
+/// First and longest pause before reading again when the head is past the follower but
+/// nothing reads yet (PostgreSQL holds events back while any older transaction of the
+/// server is still open): doubling between, so a long transaction elsewhere does not
+/// make every follower query the database hundreds of times a second.
+pub const HELD_BACK_FIRST_RETRY_MS: u64 = 5;
+pub const HELD_BACK_MAX_RETRY_MS: u64 = 250;
 
 /// What one step of a feed examined.
 #[derive(Debug, Default)]
@@ -31,6 +34,8 @@ pub struct Feed {
     head: LogHead,
     filter: EventFilter,
     examined_through: u64,
+    /// The pause before the next read while events are held back.
+    held_back_ms: u64,
 }
 
 impl Feed {
@@ -41,6 +46,7 @@ impl Feed {
             head,
             filter,
             examined_through: from.saturating_sub(1),
+            held_back_ms: HELD_BACK_FIRST_RETRY_MS,
         }
     }
 
@@ -67,12 +73,14 @@ impl Feed {
         }
         let read = self.store.read_after(after, max_events.min(MAX_READ_EVENTS)).await?;
         let Some(last) = read.last() else {
-            tokio::time::sleep(Duration::from_millis(HELD_BACK_RETRY_MS)).await;
+            tokio::time::sleep(Duration::from_millis(self.held_back_ms)).await;
+            self.held_back_ms = (self.held_back_ms * 2).min(HELD_BACK_MAX_RETRY_MS);
             return Ok(Examined {
                 events: Vec::new(),
                 through: after,
             });
         };
+        self.held_back_ms = HELD_BACK_FIRST_RETRY_MS;
         check_contiguous(after, &read)?;
         self.examined_through = last.global_position;
         Ok(Examined {

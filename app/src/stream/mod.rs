@@ -44,3 +44,9 @@ pub async fn named_checkpoint(store: &dyn EventStore, name: &str) -> Result<u64,
 pub async fn advance_named_checkpoint(store: &dyn EventStore, name: &str, position: u64) -> Result<(), AppError> {
     Ok(tables::advance_named_checkpoint(store, name, position).await?)
 }
+
+/// Sets the checkpoint `name` to `position`, backwards too (a relay whose target lost
+/// messages it had acknowledged).
+pub async fn reset_named_checkpoint(store: &dyn EventStore, name: &str, position: u64) -> Result<(), AppError> {
+    Ok(tables::reset_named_checkpoint(store, name, position).await?)
+}

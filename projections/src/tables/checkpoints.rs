@@ -89,24 +89,25 @@ impl Operation for ReadNamed<'_> {
     }
 }
 
-/// Sets the checkpoint of a reader outside the read models, never backwards: a reader
-/// that lost a race with another one keeps the further position.
-pub(crate) struct AdvanceNamed<'a> {
+/// Sets the checkpoint of a reader outside the read models: never backwards unless
+/// `backwards` (a reader that learns its target lost what it had acknowledged).
+pub(crate) struct SetNamed<'a> {
     pub name: &'a str,
     pub position: u64,
+    pub backwards: bool,
 }
 
-impl Operation for AdvanceNamed<'_> {
+impl Operation for SetNamed<'_> {
     type Output = ();
 
     async fn run<DB: Backend>(self, pool: &Pool<DB>) -> Result<(), ProjectionError> {
         let mut query = QueryBuilder::<DB>::new(CHECKPOINTS.insert_head());
         query.push("VALUES ");
         push_list(&mut query, &[Cell::Text(self.name), Cell::Count(self.position)])?;
-        query.push(
-            " ON CONFLICT (name) DO UPDATE SET position = excluded.position \
-             WHERE projection_checkpoints.position < excluded.position",
-        );
+        query.push(" ON CONFLICT (name) DO UPDATE SET position = excluded.position");
+        if !self.backwards {
+            query.push(" WHERE projection_checkpoints.position < excluded.position");
+        }
         DB::execute(&mut *connection(pool).await?, &mut query).await
     }
 }
