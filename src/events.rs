@@ -58,7 +58,12 @@ pub async fn run(store: Arc<dyn EventStore>, source: &str, args: EventsArgs) -> 
             step = feed.next(EVENTS_PER_READ, Duration::from_millis(FOLLOW_WAIT_MS)) => step?,
             _ = &mut interrupted => break,
         };
-        for event in step.events.iter().take(usize::try_from(left).unwrap_or(usize::MAX)) {
+        // Without --follow, nothing past the head the command began with.
+        let shown = step
+            .events
+            .iter()
+            .filter(|e| end.is_none_or(|end| e.global_position <= end));
+        for event in shown.take(usize::try_from(left).unwrap_or(usize::MAX)) {
             write_event(&mut out, event, source, json)?;
             left -= 1;
         }

@@ -132,6 +132,7 @@ pub async fn run(
     mut on_progress: impl FnMut(Progress),
 ) -> Result<(), RelayError> {
     subject::check_prefix(&options.subject_prefix).map_err(RelayError::InvalidInput)?;
+    subject::check_stream_name(&options.stream).map_err(RelayError::InvalidInput)?;
     let client = async_nats::ConnectOptions::new()
         .name("ledger-relay")
         .retry_on_initial_connect()

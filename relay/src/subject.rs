@@ -22,6 +22,24 @@ pub fn check_prefix(prefix: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Longest stream name.
+pub const MAX_STREAM_NAME_CHARS: usize = 64;
+
+/// Checks a JetStream stream name: letters, digits, `-` and `_` (NATS refuses `.`, `*`,
+/// `>`, spaces and path separators in one), so a bad name is said at once instead of
+/// retried as if NATS were down.
+pub fn check_stream_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_STREAM_NAME_CHARS
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !ok {
+        return Err(format!(
+            "stream name {name:?} must be 1 to {MAX_STREAM_NAME_CHARS} letters, digits, - and _, such as \"LEDGER\""
+        ));
+    }
+    Ok(())
+}
+
 /// The subject `event` is published to. An aggregate id may hold a `.` (an instrument
 /// code, `600519.SH`), which NATS reads as a token separator: it becomes `_`; the
 /// envelope's `subject` keeps the id as it is.
@@ -42,6 +60,15 @@ pub fn stream_subjects(prefix: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stream_names_are_plain_tokens() {
+        assert!(check_stream_name("LEDGER").is_ok());
+        assert!(check_stream_name("sh-01_ledger").is_ok());
+        for bad in ["", "LED.GER", "LED GER", "LED*", "a/b", &"X".repeat(65)] {
+            assert!(check_stream_name(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn prefixes_are_tokens_without_wildcards() {
