@@ -51,10 +51,8 @@ async fn hash_at(store: &dyn ledger_app::EventStore, position: u64) -> anyhow::R
         return Ok(ledger_app::GENESIS_HASH.to_owned());
     }
     let head = store.head_position().await?;
-    let event = ledger_app::events_after(store, position - 1, head, 1).await?;
-    event
-        .first()
-        .filter(|e| e.global_position == position)
-        .map(|e| e.hash.clone())
+    ledger_app::event_at(store, position, head)
+        .await?
+        .map(|event| event.hash)
         .ok_or_else(|| anyhow::anyhow!("position {position} cannot be read"))
 }

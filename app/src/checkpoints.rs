@@ -3,7 +3,7 @@
 //! cryptography and the checks are `ledger_replay::checkpoints`'.
 
 use chrono::{DateTime, Utc};
-use ledger_eventstore::{read_towards, EventStore};
+use ledger_eventstore::{event_at, EventStore};
 use ledger_replay::checkpoints::{self as signed, KeyError};
 pub use ledger_replay::checkpoints::{Checkpoint, CheckpointReport, Finding, FindingKind};
 
@@ -37,10 +37,8 @@ pub async fn sign_head(store: &dyn EventStore, private_key: &str, at: DateTime<U
             "the log is empty: there is nothing to checkpoint".to_owned(),
         ));
     }
-    let last = read_towards(store, head - 1, head, 1).await?;
-    let event = last
-        .first()
-        .filter(|e| e.global_position == head)
+    let event = event_at(store, head, head)
+        .await?
         .ok_or_else(|| AppError::InvalidInput(format!("the event at the head ({head}) cannot be read")))?;
     Ok(Checkpoint::sign(&key, head, &event.hash, at))
 }

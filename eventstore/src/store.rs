@@ -166,6 +166,19 @@ pub async fn read_towards(
     wait_towards(after, head, || store.read_after(after, limit)).await
 }
 
+/// The event at `position`, for a reader that saw the log reach `head`; `None` when
+/// the log does not hold that position (0, or past `head`).
+pub async fn event_at(store: &dyn EventStore, position: u64, head: u64) -> Result<Option<RecordedEvent>, StoreError> {
+    if position == 0 || position > head {
+        return Ok(None);
+    }
+    let read = read_towards(store, position - 1, head, 1).await?;
+    Ok(read
+        .into_iter()
+        .next()
+        .filter(|event| event.global_position == position))
+}
+
 /// [`read_towards`] with `read_raw_after`: what `verify` reads.
 pub async fn read_raw_towards(
     store: &dyn EventStore,
