@@ -9,9 +9,9 @@
 
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, NaiveDate, Utc};
-use ledger_eventstore::chain::{canonical_json, ChainedFields};
-use ledger_eventstore::{EventMetadata, StreamId};
+use ledger_app::stream::envelope::recorded_from_json;
+use ledger_eventstore::chain::canonical_json;
+use ledger_eventstore::RecordedEvent;
 use ledger_testkit::{Backend, TestDatabase, BACKENDS};
 use serde_json::Value;
 
@@ -68,64 +68,33 @@ fn verify_with(dir: &Path, db: &str, file: &Path, public: &Path) -> std::process
 /// hash from it to the head, as someone with write access and the chain's recipe would:
 /// the rewritten log is consistent with itself.
 async fn rewrite_history(dir: &Path, db: &TestDatabase, from: u64) -> u64 {
-    let log: Vec<Value> = stdout(&ledger_ok(dir, &db.url, &["events", "--json"]))
+    let log: Vec<RecordedEvent> = stdout(&ledger_ok(dir, &db.url, &["events", "--json"]))
         .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
+        .map(|line| recorded_from_json(line).unwrap())
         .collect();
     let changed = log
         .iter()
-        .find(|e| e["position"].as_u64().unwrap() >= from && e["type"] == "ledger.account.CashDeposited.v1")
-        .expect("a deposit to rewrite")["position"]
-        .as_u64()
-        .unwrap();
-    let mut prev_hash = log[usize::try_from(changed).unwrap() - 2]["hash"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .find(|e| e.global_position >= from && e.event_type == "CashDeposited")
+        .expect("a deposit to rewrite")
+        .global_position;
+    let first = usize::try_from(changed).unwrap() - 1;
+    let mut prev_hash = log[first - 1].hash.clone();
     let mut statements = Vec::new();
-    for event in &log[usize::try_from(changed).unwrap() - 1..] {
-        let position = event["position"].as_u64().unwrap();
-        let mut payload = event["data"].clone();
-        if position == changed {
-            payload["bank_ref"] = "REWRITTEN-1".into();
+    for event in &log[first..] {
+        let mut event = event.clone();
+        if event.global_position == changed {
+            event.payload["bank_ref"] = "REWRITTEN-1".into();
         }
-        let (_, version) = event["type"].as_str().unwrap().rsplit_once(".v").unwrap();
-        let event_type = event["type"].as_str().unwrap().split('.').nth(2).unwrap();
-        let stream = StreamId::new(
-            event["aggregatetype"].as_str().unwrap(),
-            event["subject"].as_str().unwrap(),
-        );
-        let metadata = EventMetadata {
-            command_id: event["commandid"].as_str().unwrap().to_owned(),
-            correlation_id: event["correlationid"].as_str().unwrap().to_owned(),
-            causation_id: event["causationid"].as_str().unwrap().to_owned(),
-            actor: event["actor"].as_str().unwrap().to_owned(),
-            recorded_at: DateTime::parse_from_rfc3339(event["time"].as_str().unwrap())
-                .unwrap()
-                .with_timezone(&Utc),
-            business_date: event
-                .get("businessdate")
-                .and_then(|d| d.as_str())
-                .map(|d| d.parse::<NaiveDate>().unwrap()),
-        };
-        let text = canonical_json(&payload);
-        let hash = ChainedFields {
-            global_position: position,
-            stream: &stream,
-            sequence: event["sequence"].as_u64().unwrap(),
-            event_type,
-            event_version: version.parse().unwrap(),
-            payload: text.as_bytes(),
-            metadata: &metadata,
-            prev_hash: &prev_hash,
-        }
-        .hash();
+        event.prev_hash = prev_hash;
+        let hash = event.hash_of_fields();
+        let text = canonical_json(&event.payload);
         let payload_sql = match db.backend {
             Backend::Sqlite => format!("'{}'", text.replace('\'', "''")),
             Backend::Postgres => format!("'{}'::jsonb", text.replace('\'', "''")),
         };
         statements.push(format!(
-            "UPDATE events SET payload = {payload_sql}, prev_hash = '{prev_hash}', hash = '{hash}' WHERE global_position = {position}"
+            "UPDATE events SET payload = {payload_sql}, prev_hash = '{}', hash = '{hash}' WHERE global_position = {}",
+            event.prev_hash, event.global_position
         ));
         prev_hash = hash;
     }

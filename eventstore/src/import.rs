@@ -7,7 +7,7 @@
 use sqlx::Transaction;
 
 use crate::append::{outcome_row, AppendSql, EventRow};
-use crate::chain::{canonical_json, format_recorded_at, ChainedFields, GENESIS_HASH};
+use crate::chain::{canonical_json, format_recorded_at, GENESIS_HASH};
 use crate::database::commit_or_roll_back;
 use crate::records::{RecordedEvent, StoreError, StoredOutcome};
 use crate::rows::to_i64;
@@ -42,27 +42,12 @@ pub fn check_chain(events: &[RecordedEvent], last: u64, last_hash: &str) -> Resu
         if event.prev_hash != previous.1 {
             return Err(ImportRefusal::BrokenLink { position });
         }
-        if hash_of(event) != event.hash {
+        if event.hash_of_fields() != event.hash {
             return Err(ImportRefusal::WrongHash { position });
         }
         previous = (position, event.hash.clone());
     }
     Ok(())
-}
-
-fn hash_of(event: &RecordedEvent) -> String {
-    let payload = canonical_json(&event.payload);
-    ChainedFields {
-        global_position: event.global_position,
-        stream: &event.stream,
-        sequence: event.sequence,
-        event_type: &event.event_type,
-        event_version: event.event_version,
-        payload: payload.as_bytes(),
-        metadata: &event.metadata,
-        prev_hash: &event.prev_hash,
-    }
-    .hash()
 }
 
 /// `EventStore::import`, for every backend: one transaction under the append lock.

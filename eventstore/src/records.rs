@@ -73,6 +73,25 @@ pub struct RecordedEvent {
     pub hash: String,
 }
 
+impl RecordedEvent {
+    /// The hash of this event's own fields (its payload in canonical form), which its
+    /// `hash` must equal: what an import checks of every event it is given.
+    pub fn hash_of_fields(&self) -> String {
+        let payload = canonical_json(&self.payload);
+        ChainedFields {
+            global_position: self.global_position,
+            stream: &self.stream,
+            sequence: self.sequence,
+            event_type: &self.event_type,
+            event_version: self.event_version,
+            payload: payload.as_bytes(),
+            metadata: &self.metadata,
+            prev_hash: &self.prev_hash,
+        }
+        .hash()
+    }
+}
+
 /// An event as stored, its payload still the bytes the hash covers: what `verify`
 /// reads, so that a payload that no longer decodes (not JSON, not UTF-8, cut short,
 /// empty) is a broken event at its position rather than a read that fails.
