@@ -52,6 +52,9 @@ pub fn watch_log_head(store: Arc<dyn EventStore>, commits: Option<watch::Receive
 async fn keep_head(store: Arc<dyn EventStore>, mut commits: Option<watch::Receiver<u64>>, head: watch::Sender<u64>) {
     let mut appends: Option<Box<dyn AppendWatch>> = None;
     let poll = Duration::from_millis(HEAD_POLL_MS);
+    // A commit of this process's engine says its position itself: the database is read
+    // only on word of an append (or a poll), not once more per commit.
+    let mut read_head = true;
     loop {
         if appends.is_none() {
             appends = match store.watch_appends().await {
@@ -62,35 +65,43 @@ async fn keep_head(store: Arc<dyn EventStore>, mut commits: Option<watch::Receiv
                 }
             };
         }
-        match store.head_position().await {
-            Ok(position) => {
-                head.send_if_modified(|at| {
-                    let moved = position > *at;
-                    *at = (*at).max(position);
-                    moved
-                });
-            }
-            Err(error) => {
-                tracing::warn!(%error, retry_ms = HEAD_RETRY_MS, "the head of the log cannot be read");
-                tokio::time::sleep(Duration::from_millis(HEAD_RETRY_MS)).await;
+        if read_head {
+            match store.head_position().await {
+                Ok(position) => advance(&head, position),
+                Err(error) => {
+                    tracing::warn!(%error, retry_ms = HEAD_RETRY_MS, "the head of the log cannot be read");
+                    tokio::time::sleep(Duration::from_millis(HEAD_RETRY_MS)).await;
+                }
             }
         }
         tokio::select! {
             () = head.closed() => return,
             woke = wait_for_word(appends.as_deref_mut(), poll) => {
+                read_head = true;
                 if let Err(error) = woke {
                     tracing::warn!(%error, "word of appends was lost: listening again");
                     appends = None;
                     tokio::time::sleep(Duration::from_millis(HEAD_RETRY_MS)).await;
                 }
             }
-            open = next_commit(commits.as_mut()) => {
-                if !open {
-                    commits = None;
+            committed = next_commit(commits.as_mut()) => match committed {
+                Some(position) => {
+                    advance(&head, position);
+                    read_head = false;
                 }
+                None => commits = None,
             }
         }
     }
+}
+
+/// Moves the head to `position` if that is further; followers wake only when it moves.
+fn advance(head: &watch::Sender<u64>, position: u64) {
+    head.send_if_modified(|at| {
+        let moved = position > *at;
+        *at = (*at).max(position);
+        moved
+    });
 }
 
 /// Word of an append, or `poll` elapsed (at once without a watch: the loop polls).
@@ -107,10 +118,14 @@ async fn wait_for_word(
     }
 }
 
-/// The engine's next commit; `false` when the engine has stopped. Never returns without one.
-async fn next_commit(commits: Option<&mut watch::Receiver<u64>>) -> bool {
+/// The position of the engine's next commit; `None` when the engine has stopped. Never
+/// returns without one.
+async fn next_commit(commits: Option<&mut watch::Receiver<u64>>) -> Option<u64> {
     match commits {
-        Some(commits) => commits.changed().await.is_ok(),
+        Some(commits) => match commits.changed().await {
+            Ok(()) => Some(*commits.borrow_and_update()),
+            Err(_) => None,
+        },
         None => std::future::pending().await,
     }
 }
