@@ -20,9 +20,19 @@ pub const TRANSFER_FEE_PAYABLE: &str = "liabilities:fees:transfer";
 pub const HANDLING_FEE_PAYABLE: &str = "liabilities:fees:handling";
 pub const REGULATORY_FEE_PAYABLE: &str = "liabilities:fees:regulatory";
 
+/// The shares held at CSDC for the customers (a memorandum account: the shares are the
+/// customers', kept in custody), at cost. Only exports carry it; see docs/journal.md.
+pub const CSDC_CUSTODY: &str = "assets:custody:csdc";
+
 /// The customer's cash (available + frozen), which the broker owes the customer.
 pub fn customer_cash(account_id: &str) -> String {
     format!("liabilities:customers:{account_id}:cash")
+}
+
+/// The customer's shares, held for them in custody, at cost (the memorandum
+/// counterpart of [`CSDC_CUSTODY`]).
+pub fn customer_securities(account_id: &str) -> String {
+    format!("liabilities:customers:{account_id}:securities")
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

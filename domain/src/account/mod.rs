@@ -23,7 +23,7 @@ pub use commands::{AccountCommand, MarketSnapshot, PlaceOrder};
 pub use decide::sell_fee_cover;
 pub use events::{AccountEvent, CashDirection};
 pub use snapshot::{AccountSnapshot, AccountSnapshotView, SnapshotError, ACCOUNT_SNAPSHOT_VERSION};
-pub use state::{Account, Cash, Customer, Position};
+pub use state::{cost_of_sold, Account, Cash, Customer, Position};
 
 use crate::error::Rejection;
 use crate::rules::MarketRules;

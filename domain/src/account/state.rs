@@ -54,6 +54,17 @@ pub struct Position {
     pub cost_cny: Decimal,
 }
 
+/// The part of a holding's cost (`cost_cny` for `held` shares) that `sold` shares take:
+/// pro rata, rounded to the fen; the last shares take all that is left, so an emptied
+/// holding costs exactly nothing.
+pub fn cost_of_sold(cost_cny: Decimal, held: u64, sold: u64) -> Decimal {
+    if sold >= held {
+        cost_cny
+    } else {
+        round_to_fen(cost_cny * Decimal::from(sold) / Decimal::from(held))
+    }
+}
+
 impl Position {
     /// Shares a sell order of `trade_date` may take.
     pub fn sellable_on(&self, trade_date: NaiveDate) -> u64 {
@@ -97,11 +108,7 @@ impl Position {
     /// A sell fill takes `quantity` frozen shares and their pro rata part of the
     /// cost, rounded to the fen; the last shares take all that is left of it.
     pub fn remove_sold(&mut self, quantity: u64) {
-        let cost_removed_cny = if quantity >= self.quantity {
-            self.cost_cny
-        } else {
-            round_to_fen(self.cost_cny * Decimal::from(quantity) / Decimal::from(self.quantity))
-        };
+        let cost_removed_cny = cost_of_sold(self.cost_cny, self.quantity, quantity);
         self.cost_cny -= cost_removed_cny;
         self.quantity -= quantity;
         self.frozen -= quantity;
