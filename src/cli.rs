@@ -7,7 +7,8 @@ use std::sync::Arc;
 use clap::builder::TypedValueParser as _;
 use clap::{Parser, Subcommand};
 use ledger_app::{
-    ClearingStep, EventStore, Ledger, DEFAULT_CACHE_AGGREGATES, DEFAULT_DATABASE_URL, MAX_CACHE_AGGREGATES,
+    ClearingStep, Config, EventStore, Ledger, MarketRules, DEFAULT_CACHE_AGGREGATES, DEFAULT_DATABASE_URL,
+    MAX_CACHE_AGGREGATES,
 };
 
 #[derive(Debug, Parser)]
@@ -184,6 +185,8 @@ pub enum Command {
     Relay(crate::relay::RelayArgs),
     /// The accounts at a past point (position, time or close), from the log alone.
     Replay(crate::replay::ReplayArgs),
+    /// The log as JSON lines, or the double-entry journal for hledger or Beancount (docs/export.md).
+    Export(crate::export::ExportArgs),
     /// Import a log (the envelopes of `ledger events --json`) into an empty --db, every
     /// event with its position, time and hash.
     Import {
@@ -265,15 +268,27 @@ async fn run_configured(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Settle { date, json } => {
             crate::clearing::run(writer(open_existing(&db).await?), ClearingStep::Settle, date, json).await
         }
+        Command::Serve(args) => crate::serve::run(args, &db, rules, config, serve_settings).await,
+        Command::Bench(args) => crate::bench::run(args, cli.db.as_deref(), rules, cli.cache_aggregates).await,
+        Command::Migrate => migrate(&db).await,
+        Command::Init => init(&db).await,
+        other => run_reader(other, &db, &rules, &config).await,
+    }
+}
+
+/// The commands that read the log or the read models: with the rules and the
+/// configuration, never the engine.
+async fn run_reader(command: Command, db: &str, rules: &MarketRules, config: &Config) -> anyhow::Result<ExitCode> {
+    match command {
         Command::ClearingReport { date, json } => {
-            crate::clearing::report(open_existing(&db).await?.as_ref(), date, json).await
+            crate::clearing::report(open_existing(db).await?.as_ref(), date, json).await
         }
         Command::Reconcile {
             date,
             bank,
             depository,
             json,
-        } => crate::reconcile::run(open_existing(&db).await?.as_ref(), date, &bank, &depository, json).await,
+        } => crate::reconcile::run(open_existing(db).await?.as_ref(), date, &bank, &depository, json).await,
         Command::Statement {
             account,
             from,
@@ -281,28 +296,37 @@ async fn run_configured(cli: Cli) -> anyhow::Result<ExitCode> {
             format,
             out,
         } => {
-            let store = open_existing(&db).await?;
+            let store = open_existing(db).await?;
             let request = (account.as_str(), from, to, format);
-            crate::statement::run((store.as_ref(), &rules), &config, request, out.as_deref()).await
+            crate::statement::run((store.as_ref(), rules), config, request, out.as_deref()).await
         }
-        Command::Serve(args) => crate::serve::run(args, &db, rules, config, serve_settings).await,
-        Command::Bench(args) => crate::bench::run(args, cli.db.as_deref(), rules, cli.cache_aggregates).await,
-        Command::Migrate => migrate(&db).await,
-        Command::Init => init(&db).await,
-        Command::Verify(args) => crate::verify::run(open_existing(&db).await?.as_ref(), args).await,
+        Command::Verify(args) => crate::verify::run(open_existing(db).await?.as_ref(), args).await,
         Command::Projections { action } => {
-            crate::readouts::projections(open_existing(&db).await?.as_ref(), action).await
+            crate::readouts::projections(open_existing(db).await?.as_ref(), action).await
         }
-        Command::Balances { json } => crate::readouts::balances(open_existing(&db).await?.as_ref(), json).await,
-        Command::Positions { json } => crate::readouts::positions(open_existing(&db).await?.as_ref(), json).await,
-        Command::Orders(args) => crate::blotter::orders(open_existing(&db).await?.as_ref(), args).await,
-        Command::Trades(args) => crate::blotter::trades(open_existing(&db).await?.as_ref(), args).await,
-        Command::Token { .. } | Command::Import { .. } | Command::MigrateStore { .. } | Command::Checkpoint(_) => {
-            unreachable!("run() handles these before the rules and the configuration are loaded")
+        Command::Balances { json } => crate::readouts::balances(open_existing(db).await?.as_ref(), json).await,
+        Command::Positions { json } => crate::readouts::positions(open_existing(db).await?.as_ref(), json).await,
+        Command::Orders(args) => crate::blotter::orders(open_existing(db).await?.as_ref(), args).await,
+        Command::Trades(args) => crate::blotter::trades(open_existing(db).await?.as_ref(), args).await,
+        Command::Events(args) => crate::events::run(open_existing(db).await?, &config.events.source, args).await,
+        Command::Replay(args) => crate::replay::run(open_existing(db).await?.as_ref(), args).await,
+        Command::Export(args) => {
+            let store = open_existing(db).await?;
+            crate::export::run((store.as_ref(), rules), &config.events.source, args).await
         }
-        Command::Events(args) => crate::events::run(open_existing(&db).await?, &config.events.source, args).await,
-        Command::Replay(args) => crate::replay::run(open_existing(&db).await?.as_ref(), args).await,
-        Command::Relay(args) => crate::relay::run(open_existing(&db).await?, &config.events.source, args).await,
+        Command::Relay(args) => crate::relay::run(open_existing(db).await?, &config.events.source, args).await,
+        Command::Demo(_)
+        | Command::Exec { .. }
+        | Command::Eod { .. }
+        | Command::Settle { .. }
+        | Command::Serve(_)
+        | Command::Bench(_)
+        | Command::Migrate
+        | Command::Init
+        | Command::Token { .. }
+        | Command::Import { .. }
+        | Command::MigrateStore { .. }
+        | Command::Checkpoint(_) => unreachable!("run() and run_configured() handle the commands that write"),
     }
 }
 

@@ -10,6 +10,7 @@ mod cli;
 mod demo;
 mod events;
 mod exec;
+mod export;
 mod import;
 mod readouts;
 mod reconcile;

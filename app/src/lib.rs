@@ -41,6 +41,7 @@ pub mod clearing;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod export;
 pub mod import;
 pub mod live;
 pub mod queries;

@@ -16,7 +16,7 @@ use std::borrow::Cow;
 
 pub use envelope::{CloudEvent, DEFAULT_SOURCE};
 pub use feed::{Examined, Feed};
-pub use filter::{event_types, EventFilter};
+pub use filter::{event_types, EventFilter, ACCOUNT_STREAM};
 pub use head::{watch_log_head, LogHead};
 
 use ledger_eventstore::{EventStore, RecordedEvent};
