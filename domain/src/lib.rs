@@ -23,5 +23,5 @@ pub use calendar::{CalendarError, TradeDates, TradingCalendar};
 pub use clearing_day::{ClearingDay, ClearingDayCommand, ClearingDayEvent, DayStatus};
 pub use error::{RejectCode, Rejection};
 pub use instrument::{Instrument, InstrumentCommand, InstrumentEvent, InstrumentInfo};
-pub use market::{Board, Side};
+pub use market::{Board, OrderType, Side};
 pub use rules::MarketRules;

@@ -2,8 +2,13 @@
 //!
 //! - every event variant of the three enums (strum's `VariantNames`) has exactly one
 //!   message, on the SSE channel and on the NATS channel, whose envelope names its
-//!   aggregate type and its CloudEvents `type`; no message names an event the code lacks
-//!   (the only other messages are the SSE stream's `checkpoint` and `end` frames);
+//!   aggregate type and its CloudEvents `type` at the version the code writes; every older
+//!   version a log may still hold (1 to the current one) has one more, `<Event>V<n>`;
+//!   no message names an event the code lacks (the only other messages are the SSE
+//!   stream's `checkpoint` and `end` frames);
+//! - an older version's message has examples, each `data` listing exactly the fields of
+//!   its schema, and read by the store's upcasters (ledger-eventstore's versions.rs) it
+//!   is an event of the current version;
 //! - each message's `data` schema lists exactly the fields of the serialized sample of
 //!   its variant (tests/common/samples.rs), all of them required, with the JSON type of
 //!   the sample's value, its enum holding the value, dates as `format: date`, and every
@@ -22,6 +27,7 @@ use cqrs_es::{Aggregate, DomainEvent};
 use ledger_domain::account::AccountEvent;
 use ledger_domain::money::MoneyFields;
 use ledger_domain::{Account, ClearingDay, ClearingDayEvent, Instrument, InstrumentEvent};
+use ledger_eventstore::versions::upcast;
 use serde_json::{json, Value};
 use strum::VariantNames;
 
@@ -174,6 +180,57 @@ fn all_variants() -> BTreeSet<String> {
         .iter()
         .flat_map(|a| a.variants.iter().map(|v| (*v).to_owned()))
         .collect()
+}
+
+/// A version of an event older than the one the code writes, which a log may still hold.
+struct Older {
+    aggregate_type: &'static str,
+    event_type: String,
+    version: u32,
+}
+
+impl Older {
+    /// Its message: `OrderPlacedV1`.
+    fn message(&self) -> String {
+        format!("{}V{}", self.event_type, self.version)
+    }
+}
+
+/// Every older version of every event: 1 up to the version its sample is written at.
+fn older_versions() -> Vec<Older> {
+    let mut older = Vec::new();
+    for aggregate in aggregates() {
+        for sample in aggregate.samples {
+            let current: u32 = sample.version.parse().expect("event versions are numbers");
+            older.extend((1..current).map(|version| Older {
+                aggregate_type: aggregate.aggregate_type,
+                event_type: sample.event_type.clone(),
+                version,
+            }));
+        }
+    }
+    older
+}
+
+fn all_messages_of_events() -> BTreeSet<String> {
+    let mut names = all_variants();
+    names.extend(older_versions().iter().map(Older::message));
+    names
+}
+
+/// `data` of an older version as the ledger reads it: upcast by the store, then the
+/// current version's variant of its aggregate's enum.
+fn read_as_current(older: &Older, data: &Value) -> Result<(), String> {
+    let current = upcast(&older.event_type, older.version, data.clone()).map_err(|e| e.to_string())?;
+    let mut tagged = serde_json::Map::new();
+    tagged.insert(older.event_type.clone(), current);
+    let tagged = Value::Object(tagged);
+    let read = match older.aggregate_type {
+        Account::TYPE => serde_json::from_value::<AccountEvent>(tagged).map(drop),
+        Instrument::TYPE => serde_json::from_value::<InstrumentEvent>(tagged).map(drop),
+        _ => serde_json::from_value::<ClearingDayEvent>(tagged).map(drop),
+    };
+    read.map_err(|e| e.to_string())
 }
 
 // ---------------------------------------------------------------------------
@@ -334,7 +391,7 @@ fn every_event_has_exactly_one_message_and_no_message_names_another() {
     names.sort();
     let unique: BTreeSet<String> = names.iter().cloned().collect();
     assert_eq!(unique.len(), names.len(), "two messages share a name: {names:?}");
-    let mut expected = all_variants();
+    let mut expected = all_messages_of_events();
     expected.extend(set(&SSE_FRAMES));
     let missing: Vec<&String> = expected.difference(&unique).collect();
     let stale: Vec<&String> = unique.difference(&expected).collect();
@@ -368,6 +425,50 @@ fn every_event_has_exactly_one_message_and_no_message_names_another() {
             );
         }
     }
+    for older in older_versions() {
+        let name = older.message();
+        let part = event_part(&doc, &messages[&name], &name);
+        let cloud_type = format!(
+            "ledger.{}.{}.v{}",
+            older.aggregate_type.to_ascii_lowercase(),
+            older.event_type,
+            older.version
+        );
+        assert_eq!(part["type"]["const"], json!(cloud_type), "message {name}");
+        assert_eq!(
+            part["aggregatetype"]["const"],
+            json!(older.aggregate_type),
+            "message {name}"
+        );
+    }
+}
+
+/// An older version's schema cannot be drawn from the code, which writes the current one
+/// only: its examples are, exactly, payloads of that schema, and each reads as an event
+/// of the current version through the store's upcasters, as the ledger reads them.
+#[test]
+fn each_older_version_has_examples_of_its_schema_that_read_as_the_current_one() {
+    let doc = asyncapi();
+    let mut problems = Vec::new();
+    for older in older_versions() {
+        let name = older.message();
+        let message = &doc["components"]["messages"][&name];
+        let part = event_part(&doc, message, &name);
+        let examples = message["examples"].as_array().cloned().unwrap_or_default();
+        if examples.is_empty() {
+            problems.push(format!("{name}: no example"));
+        }
+        for example in &examples {
+            let data = &example["payload"]["data"];
+            let mut found = Findings::default();
+            check_value(&doc, &part["data"], data, "", &mut found);
+            problems.extend(found.problems.into_iter().map(|p| format!("{name} example: {p}")));
+            if let Err(reason) = read_as_current(&older, data) {
+                problems.push(format!("{name} example does not read as the current version: {reason}"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
 #[test]
@@ -495,11 +596,15 @@ fn both_channels_carry_every_event_and_are_received() {
     let doc = asyncapi();
     let variants = all_variants();
     let (sse_key, sse) = channel(&doc, SSE_ADDRESS);
-    let mut sse_messages = variants.clone();
+    let mut sse_messages = all_messages_of_events();
     sse_messages.extend(set(&SSE_FRAMES));
     assert_eq!(carried(&doc, sse), sse_messages, "the SSE channel's messages");
     let (nats_key, nats) = channel(&doc, NATS_ADDRESS);
-    assert_eq!(carried(&doc, nats), variants, "the NATS channel's messages");
+    assert_eq!(
+        carried(&doc, nats),
+        all_messages_of_events(),
+        "the NATS channel's messages"
+    );
     assert_eq!(
         strings_of(&nats["parameters"]["eventType"]["enum"]),
         variants,

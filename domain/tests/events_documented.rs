@@ -1,6 +1,8 @@
 //! docs/events.md and the event types in step: every event the code can write is
-//! documented under its aggregate, at the version the code writes, and the page
-//! documents no event the code no longer has.
+//! documented under its aggregate, at the version the code writes and at every older
+//! version the store still reads (1 to it), and the page documents no event the code
+//! no longer has. The version the code writes is the current one of the store's table
+//! (ledger-eventstore's versions.rs), which lists no event the code lacks.
 //!
 //! The variant lists come from strum's `VariantNames`, so a new variant fails
 //! here until it has a sample (tests/common/samples.rs) and a row in docs/events.md.
@@ -10,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use cqrs_es::{Aggregate, DomainEvent};
 use ledger_domain::account::AccountEvent;
 use ledger_domain::{ClearingDay, ClearingDayEvent, Instrument, InstrumentEvent};
+use ledger_eventstore::versions::{current_version, CURRENT_VERSIONS};
 use strum::VariantNames;
 
 mod common;
@@ -72,6 +75,18 @@ fn check<E: DomainEvent>(documented: &Documented, aggregate_type: &str, variants
             versions.contains(&version),
             "docs/events.md documents `{event_type}` as version {versions:?}, the code writes version {version}"
         );
+        let current = current_version(&event_type)
+            .unwrap_or_else(|| panic!("`{event_type}` is not in the store's table of versions"));
+        assert_eq!(
+            version,
+            current.to_string(),
+            "`{event_type}`: the code writes version {version}, the store's table says {current}"
+        );
+        let readable: BTreeSet<String> = (1..=current).map(|v| v.to_string()).collect();
+        assert_eq!(
+            versions, &readable,
+            "docs/events.md documents `{event_type}` at versions {versions:?}; the store reads 1 to {current}, each needs its row"
+        );
     }
     let stale: Vec<&String> = section.keys().filter(|name| !variants.contains(*name)).collect();
     assert!(
@@ -100,6 +115,21 @@ fn every_event_is_documented_at_its_version() {
         ClearingDay::TYPE,
         ClearingDayEvent::VARIANTS,
         &clearing_day_samples(),
+    );
+}
+
+#[test]
+fn the_store_knows_exactly_the_events_the_code_writes() {
+    let written: BTreeSet<&str> = AccountEvent::VARIANTS
+        .iter()
+        .chain(InstrumentEvent::VARIANTS)
+        .chain(ClearingDayEvent::VARIANTS)
+        .copied()
+        .collect();
+    let known: BTreeSet<&str> = CURRENT_VERSIONS.iter().map(|(event_type, _)| *event_type).collect();
+    assert_eq!(
+        known, written,
+        "ledger-eventstore's CURRENT_VERSIONS and the event enums"
     );
 }
 

@@ -44,7 +44,7 @@ use ledger_domain::fees::{cumulative_fees, FeeBreakdown};
 use ledger_domain::ids::{AccountId, BankRef, ExecId, InstrumentCode, OrderId};
 use ledger_domain::invariants::{check_account, EventTotals};
 use ledger_domain::rules::FeeRule;
-use ledger_domain::{Account, Board, InstrumentInfo, MarketRules, RejectCode, Rejection, Side};
+use ledger_domain::{Account, Board, InstrumentInfo, MarketRules, OrderType, RejectCode, Rejection, Side};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestCaseError, TestRunner};
 use rust_decimal::prelude::ToPrimitive;
@@ -871,6 +871,7 @@ impl Model {
             instrument: instrument.clone(),
             board: info.board,
             side,
+            order_type: OrderType::Limit,
             quantity,
             limit_price: price,
             trade_date: *trade_date,

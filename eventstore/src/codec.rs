@@ -2,7 +2,11 @@
 //!
 //! The store keeps the variant name as `event_type` and the variant's fields
 //! as the JSON payload, so that payloads read naturally in SQL and in exports.
+//! Events are written at their type's current version and read at any version
+//! from 1 to it: an older payload is upcast in memory first (`versions`), the
+//! stored event is never rewritten.
 
+use crate::versions::{current_version, upcast};
 use crate::{NewEvent, RecordedEvent};
 use cqrs_es::DomainEvent;
 use serde_json::{Map, Value};
@@ -17,15 +21,13 @@ pub struct DecodeError {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("event {event_type} does not encode as a named variant with fields: {reason}")]
+#[error("event {event_type} cannot be encoded: {reason}")]
 pub struct EncodeError {
     pub event_type: String,
     pub reason: String,
 }
 
-/// The version every event type is at today (see docs/events.md).
-pub const CURRENT_EVENT_VERSION: u32 = 1;
-
+/// The payload the store keeps for `event`, at the version its type is written at today.
 pub fn encode<E: DomainEvent>(event: &E) -> Result<NewEvent, EncodeError> {
     let event_type = event.event_type();
     let fail = |reason: String| EncodeError {
@@ -34,7 +36,7 @@ pub fn encode<E: DomainEvent>(event: &E) -> Result<NewEvent, EncodeError> {
     };
     let value = serde_json::to_value(event).map_err(|e| fail(e.to_string()))?;
     let Value::Object(mut tagged) = value else {
-        return Err(fail("not an object".into()));
+        return Err(fail("it does not serialize as a named variant with fields".into()));
     };
     let payload = tagged
         .remove(&event_type)
@@ -46,6 +48,17 @@ pub fn encode<E: DomainEvent>(event: &E) -> Result<NewEvent, EncodeError> {
         .event_version()
         .parse()
         .map_err(|_| fail("event_version is not a number".into()))?;
+    // Written only at the version the reader takes as current, so every event written
+    // can be read back by the build that wrote it.
+    match current_version(&event_type) {
+        Some(current) if current == version => {}
+        Some(current) => {
+            return Err(fail(format!(
+                "the domain writes version {version}, the codec's table of versions says {current}"
+            )))
+        }
+        None => return Err(fail("not in the codec's table of event versions".into())),
+    }
     Ok(NewEvent {
         event_type,
         event_version: version,
@@ -53,6 +66,8 @@ pub fn encode<E: DomainEvent>(event: &E) -> Result<NewEvent, EncodeError> {
     })
 }
 
+/// The event `recorded` holds, as the current version of its type: an older version's
+/// payload is upcast first (on a copy), a version this build does not know is refused.
 pub fn decode<E: DomainEvent>(recorded: &RecordedEvent) -> Result<E, DecodeError> {
     let fail = |reason: String| DecodeError {
         position: recorded.global_position,
@@ -60,10 +75,9 @@ pub fn decode<E: DomainEvent>(recorded: &RecordedEvent) -> Result<E, DecodeError
         version: recorded.event_version,
         reason,
     };
-    if recorded.event_version != CURRENT_EVENT_VERSION {
-        return Err(fail(format!("this build reads version {CURRENT_EVENT_VERSION} only")));
-    }
+    let payload = upcast(&recorded.event_type, recorded.event_version, recorded.payload.clone())
+        .map_err(|e| fail(e.to_string()))?;
     let mut tagged = Map::with_capacity(1);
-    tagged.insert(recorded.event_type.clone(), recorded.payload.clone());
+    tagged.insert(recorded.event_type.clone(), payload);
     serde_json::from_value(Value::Object(tagged)).map_err(|e| fail(e.to_string()))
 }

@@ -17,7 +17,9 @@
 //! - `rows`: rows as read back, and the reads both backends share;
 //! - `connect`: the backend a URL names, [`redact_url`];
 //! - `sqlite`, `postgres`: the backends' SQL and what is truly theirs;
-//! - [`chain`]: the hash chain; [`codec`]: domain events to and from the envelope.
+//! - [`chain`]: the hash chain; [`codec`]: domain events to and from the envelope;
+//! - [`versions`]: the version each event type is written at, and the upcasters that read
+//!   an older one as it (in memory: stored events are never rewritten).
 
 mod append;
 pub mod appended;
@@ -33,6 +35,7 @@ mod requests;
 mod rows;
 mod sqlite;
 mod store;
+pub mod versions;
 
 pub use connect::{connect, open, redact_url, OpenMode, DEFAULT_DATABASE_URL};
 pub use database::{commit_or_roll_back, Database};

@@ -24,7 +24,7 @@ use ledger_domain::account::{AccountEvent, CashDirection};
 use ledger_domain::fees::FeeBreakdown;
 use ledger_domain::ids::{AccountId, BankRef, ExecId, InstrumentCode, OrderId};
 use ledger_domain::money::{is_canonical_fen, MoneyFields};
-use ledger_domain::{Board, InstrumentEvent, InstrumentInfo, Side};
+use ledger_domain::{Board, InstrumentEvent, InstrumentInfo, OrderType, Side};
 use ledger_eventstore::chain::{canonical_json, payload_bytes_of_text, ChainedFields, GENESIS_HASH};
 use ledger_eventstore::codec::{decode, encode};
 use ledger_eventstore::{EventMetadata, RecordedEvent, StreamId};
@@ -136,6 +136,7 @@ fn order_event() -> impl Strategy<Value = AccountEvent> {
                     instrument,
                     board,
                     side,
+                    order_type: OrderType::Limit,
                     quantity,
                     limit_price,
                     trade_date,
@@ -316,7 +317,7 @@ fn signed_or_pointed_decimals(value: &Value, found: &mut Vec<String>) {
     }
 }
 
-fn recorded(stream: &StreamId, event_type: &str, payload: Value) -> RecordedEvent {
+fn recorded(stream: &StreamId, event_type: &str, event_version: u32, payload: Value) -> RecordedEvent {
     let metadata = EventMetadata {
         command_id: "C1".into(),
         correlation_id: "C1".into(),
@@ -330,7 +331,7 @@ fn recorded(stream: &StreamId, event_type: &str, payload: Value) -> RecordedEven
         stream: stream.clone(),
         sequence: 1,
         event_type: event_type.to_owned(),
-        event_version: 1,
+        event_version,
         payload,
         metadata,
         prev_hash: GENESIS_HASH.to_owned(),
@@ -382,7 +383,7 @@ where
         );
     }
     let stream = StreamId::new(aggregate_type, "X1");
-    let stored = recorded(&stream, &encoded.event_type, payload);
+    let stored = recorded(&stream, &encoded.event_type, encoded.event_version, payload);
     let read_back: E = decode(&stored).unwrap();
     prop_assert!(read_back == canonical, "read back as {read_back:?}");
     prop_assert_eq!(

@@ -13,6 +13,7 @@ use chrono::NaiveDate;
 use cqrs_es::Aggregate;
 use ledger_domain::{ClearingDay, ClearingDayEvent, Instrument, TradeDates, TradingCalendar};
 use ledger_eventstore::codec::decode;
+use ledger_eventstore::versions::upcast;
 use ledger_eventstore::{read_towards, EventStore, RecordedEvent, StreamId};
 
 use crate::ProjectionError;
@@ -95,7 +96,11 @@ impl BusinessDates {
     }
 }
 
-/// The `trade_date` an event's payload names (orders, fills, expiries, settlements, days).
+/// The `trade_date` an event's payload names (orders, fills, expiries, settlements, days),
+/// read from the current version of its type (an older payload upcast on a copy, as
+/// `decode` reads it), so the field is read by today's name whatever version stored it.
+/// An event that does not upcast names none here; every reader that decodes it refuses it.
 fn payload_trade_date(recorded: &RecordedEvent) -> Option<NaiveDate> {
-    recorded.payload.get("trade_date")?.as_str()?.parse().ok()
+    let payload = upcast(&recorded.event_type, recorded.event_version, recorded.payload.clone()).ok()?;
+    payload.get("trade_date")?.as_str()?.parse().ok()
 }

@@ -32,7 +32,10 @@ pub struct CloudEvent<'a> {
     pub id: String,
     pub source: &'a str,
     /// `ledger.<aggregate type in lower case>.<event type>.v<event version>`,
-    /// for example `ledger.account.FillBooked.v1`.
+    /// for example `ledger.account.FillBooked.v1`: the version the event is stored at,
+    /// so an old log's `OrderPlaced` is `.v1` and `data` is its version 1 payload. The
+    /// envelope is the log as stored (the hash covers it); readers in this code base
+    /// upcast on decode, a consumer of the stream reads each version by its `type`.
     #[serde(rename = "type")]
     pub event_type: String,
     /// The aggregate id: an account, an instrument code, a trade date.
@@ -60,7 +63,7 @@ pub struct CloudEvent<'a> {
 }
 
 impl<'a> CloudEvent<'a> {
-    /// The envelope of `event` from `source`, its payload as stored.
+    /// The envelope of `event` from `source`, its payload as stored (never upcast).
     pub fn of(event: &'a RecordedEvent, source: &'a str) -> Self {
         Self::with_data(event, source, Cow::Borrowed(&event.payload))
     }

@@ -2,7 +2,10 @@
 //!
 //! Every change to these types is a new event version, documented in
 //! docs/events.md (tests/events_documented.rs holds the two in step): the log
-//! keeps every event ever written, and readers must go on reading them.
+//! keeps every event ever written, and readers must go on reading them. So a new
+//! version also gets its number in ledger-eventstore's table of versions and an
+//! upcaster there that reads the previous version's payload as the new one; these
+//! types describe the current version only.
 
 use chrono::NaiveDate;
 use cqrs_es::DomainEvent;
@@ -11,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::fees::FeeBreakdown;
 use crate::ids::{AccountId, BankRef, ExecId, InstrumentCode, OrderId};
-use crate::market::{Board, Side};
+use crate::market::{Board, OrderType, Side};
 use crate::money::MoneyFields;
 
 /// Which way a large cash movement went; `deposit` / `withdrawal` in the event.
@@ -67,11 +70,14 @@ pub enum AccountEvent {
         threshold_cny: Decimal,
         bank_ref: BankRef,
     },
+    /// Version 2: version 1 had no `order_type` (every order was a limit order); it is
+    /// read as this one by the store's upcaster (ledger-eventstore's versions.rs).
     OrderPlaced {
         order_id: OrderId,
         instrument: InstrumentCode,
         board: Board,
         side: Side,
+        order_type: OrderType,
         quantity: u64,
         limit_price: Decimal,
         trade_date: NaiveDate,
@@ -188,8 +194,14 @@ impl DomainEvent for AccountEvent {
         <&'static str>::from(self).to_owned()
     }
 
+    /// The version each event is written at: the one of ledger-eventstore's `CURRENT_VERSIONS`,
+    /// whose codec refuses to encode any other (docs/events.md, "Versioning").
     fn event_version(&self) -> String {
-        "1".to_string()
+        match self {
+            AccountEvent::OrderPlaced { .. } => "2",
+            _ => "1",
+        }
+        .to_string()
     }
 }
 

@@ -12,7 +12,7 @@ use cqrs_es::Aggregate;
 use ledger_domain::account::{AccountCommand, AccountEvent, MarketSnapshot, PlaceOrder};
 use ledger_domain::fees::FeeBreakdown;
 use ledger_domain::ids::{AccountId, BankRef, ExecId, InstrumentCode, OrderId};
-use ledger_domain::{Account, Board, InstrumentInfo, MarketRules, RejectCode, Side};
+use ledger_domain::{Account, Board, InstrumentInfo, MarketRules, OrderType, RejectCode, Side};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
@@ -236,6 +236,7 @@ pub fn placed_at(
         instrument: code(board),
         board,
         side,
+        order_type: OrderType::Limit,
         quantity,
         limit_price,
         trade_date,

@@ -9,7 +9,7 @@ use super::{check_order_size, overflow};
 use crate::error::{reject, RejectCode, Rejection};
 use crate::fees::cumulative_fees;
 use crate::instrument::InstrumentInfo;
-use crate::market::{price_limits, Side};
+use crate::market::{price_limits, OrderType, Side};
 use crate::money::{ceil_to_fen, is_on_tick, trade_value, ONE_FEN_CNY};
 use crate::rules::{BoardRules, MarketRules};
 
@@ -36,6 +36,8 @@ impl Account {
             instrument: order.instrument,
             board,
             side: order.side,
+            // The command file names no order type: every order placed is a limit order.
+            order_type: OrderType::Limit,
             quantity: order.quantity,
             limit_price: order.price,
             trade_date: order.trade_date,
