@@ -25,6 +25,13 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// Reading the log allocates and frees a few small buffers per event (rows, JSON values,
+/// strings); under glibc's allocator that was close to half of `replay`'s and
+/// `events --json`'s time (docs/performance.md). mimalloc's thread-local free lists
+/// make those cheap.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     restore_default_sigpipe();
     let args = cli::Cli::parse();
