@@ -11,8 +11,8 @@ use std::io::{self, Write};
 
 use chrono::NaiveDate;
 
-use super::books::{Book, Commodity, Entry, Line};
-use super::Journal;
+use super::books::{Book, Commodity, Entry};
+use super::{write_lines, write_provenance, Journal, Spelling};
 
 /// A customer's id as a Beancount account component.
 fn account_id(id: &str) -> String {
@@ -37,12 +37,30 @@ fn account_id(id: &str) -> String {
     escaped
 }
 
-fn account(book: &Book) -> String {
-    book.path(account_id)
-        .split(':')
-        .map(capitalised_component)
-        .collect::<Vec<_>>()
-        .join(":")
+/// Beancount's spelling of the journal's names.
+pub(super) struct Beancount;
+
+impl Spelling for Beancount {
+    const INDENT: &'static str = "  ";
+
+    fn account(book: &Book) -> String {
+        book.path(account_id)
+            .split(':')
+            .map(capitalised_component)
+            .collect::<Vec<_>>()
+            .join(":")
+    }
+
+    /// `600000.SH` is `SH600000`: the exchange first, as Beancount's commodities start with a letter.
+    fn commodity(commodity: &Commodity) -> String {
+        match commodity {
+            Commodity::Cny => "CNY".to_owned(),
+            Commodity::Shares(code) => match code.split_once('.') {
+                Some((digits, exchange)) => format!("{exchange}{digits}"),
+                None => format!("X{}", code.replace(|c: char| !c.is_ascii_alphanumeric(), "")),
+            },
+        }
+    }
 }
 
 /// `stamp_duty` is `Stamp-Duty`: each word capitalised, dashes between them.
@@ -59,32 +77,13 @@ fn capitalised_component(component: &str) -> String {
         .join("-")
 }
 
-/// `600000.SH` is `SH600000`: the exchange first, as Beancount's commodities start with a letter.
-fn commodity(commodity: &Commodity) -> String {
-    match commodity {
-        Commodity::Cny => "CNY".to_owned(),
-        Commodity::Shares(code) => match code.split_once('.') {
-            Some((digits, exchange)) => format!("{exchange}{digits}"),
-            None => format!("X{}", code.replace(|c: char| !c.is_ascii_alphanumeric(), "")),
-        },
-    }
-}
-
 /// A string in double quotes, its quotes and backslashes escaped.
 fn quoted(text: &str) -> String {
     format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 pub(super) fn write(out: &mut dyn Write, journal: &Journal) -> io::Result<()> {
-    writeln!(
-        out,
-        "; The ledger's double-entry journal (docs/journal.md), exported by `ledger export`."
-    )?;
-    writeln!(
-        out,
-        "; From the log through position {}, head hash {}.",
-        journal.head_position, journal.head_hash
-    )?;
+    write_provenance(out, journal)?;
     writeln!(out, "option \"title\" \"Brokerage ledger\"")?;
     writeln!(out, "option \"operating_currency\" \"CNY\"")?;
     let Some(first) = journal.first_date() else {
@@ -92,13 +91,13 @@ pub(super) fn write(out: &mut dyn Write, journal: &Journal) -> io::Result<()> {
     };
     writeln!(out)?;
     for held in &journal.commodities {
-        writeln!(out, "{first} commodity {}", commodity(held))?;
+        writeln!(out, "{first} commodity {}", Beancount::commodity(held))?;
         if let Commodity::Shares(code) = held {
             writeln!(out, "  code: {}", quoted(code))?;
         }
     }
     for book in &journal.books {
-        writeln!(out, "{first} open {}", account(book))?;
+        writeln!(out, "{first} open {}", Beancount::account(book))?;
     }
     if let Some((date, lines)) = &journal.opening {
         writeln!(out)?;
@@ -107,7 +106,7 @@ pub(super) fn write(out: &mut dyn Write, journal: &Journal) -> io::Result<()> {
             "{date} * \"opening balances\" {}",
             quoted(&format!("the balances the log gives before {date}"))
         )?;
-        write_lines(out, lines)?;
+        write_lines::<Beancount>(out, lines)?;
     }
     for (date, day) in &journal.days {
         for entry in &day.entries {
@@ -119,7 +118,7 @@ pub(super) fn write(out: &mut dyn Write, journal: &Journal) -> io::Result<()> {
             let next = date.succ_opt().unwrap_or(NaiveDate::MAX);
             for (id, cash) in &day.closing_cash {
                 let book = Book::CustomerCash(id.clone());
-                writeln!(out, "{next} balance {}  {cash:.2} CNY", account(&book))?;
+                writeln!(out, "{next} balance {}  {cash:.2} CNY", Beancount::account(&book))?;
             }
         }
     }
@@ -139,24 +138,7 @@ fn write_entry(out: &mut dyn Write, entry: &Entry) -> io::Result<()> {
     writeln!(out, "  account: {}", quoted(&entry.account_id))?;
     writeln!(out, "  command: {}", quoted(&entry.command_id))?;
     writeln!(out, "  position: {}", entry.position)?;
-    write_lines(out, &entry.lines)
-}
-
-fn write_lines(out: &mut dyn Write, lines: &[Line]) -> io::Result<()> {
-    for line in lines {
-        match &line.commodity {
-            Commodity::Cny => writeln!(out, "  {}  {:.2} CNY", account(&line.book), line.amount)?,
-            shares @ Commodity::Shares(_) => writeln!(
-                out,
-                "  {}  {} {} @@ {:.2} CNY",
-                account(&line.book),
-                line.amount,
-                commodity(shares),
-                line.cost_cny
-            )?,
-        }
-    }
-    Ok(())
+    write_lines::<Beancount>(out, &entry.lines)
 }
 
 #[cfg(test)]
@@ -178,14 +160,14 @@ mod tests {
     #[test]
     fn house_accounts_are_capitalised_words_and_codes_start_with_the_exchange() {
         assert_eq!(
-            account(&Book::House("liabilities:tax:stamp_duty".into())),
+            Beancount::account(&Book::House("liabilities:tax:stamp_duty".into())),
             "Liabilities:Tax:Stamp-Duty"
         );
         assert_eq!(
-            account(&Book::CustomerCash("a.1".into())),
+            Beancount::account(&Book::CustomerCash("a.1".into())),
             "Liabilities:Customers:X-a-2E1:Cash"
         );
-        assert_eq!(commodity(&Commodity::Shares("600000.SH".into())), "SH600000");
-        assert_eq!(commodity(&Commodity::Shares("430047.BJ".into())), "BJ430047");
+        assert_eq!(Beancount::commodity(&Commodity::Shares("600000.SH".into())), "SH600000");
+        assert_eq!(Beancount::commodity(&Commodity::Shares("430047.BJ".into())), "BJ430047");
     }
 }

@@ -6,42 +6,41 @@
 
 use std::io::{self, Write};
 
-use super::books::{Book, Commodity, Entry, Line};
-use super::Journal;
+use super::books::{Book, Commodity, Entry};
+use super::{write_lines, write_provenance, Journal, Spelling};
 
 /// A customer's id as a component of an hledger account name.
 fn account_id(id: &str) -> String {
     id.replace(':', "%3A")
 }
 
-fn account(book: &Book) -> String {
-    book.path(account_id)
-}
+/// hledger's spelling of the journal's names.
+pub(super) struct Hledger;
 
-fn commodity(commodity: &Commodity) -> String {
-    match commodity {
-        Commodity::Cny => "CNY".to_owned(),
-        Commodity::Shares(code) => format!("\"{code}\""),
+impl Spelling for Hledger {
+    const INDENT: &'static str = "    ";
+
+    fn account(book: &Book) -> String {
+        book.path(account_id)
+    }
+
+    fn commodity(commodity: &Commodity) -> String {
+        match commodity {
+            Commodity::Cny => "CNY".to_owned(),
+            Commodity::Shares(code) => format!("\"{code}\""),
+        }
     }
 }
 
 pub(super) fn write(out: &mut dyn Write, journal: &Journal) -> io::Result<()> {
-    writeln!(
-        out,
-        "; The ledger's double-entry journal (docs/journal.md), exported by `ledger export`."
-    )?;
-    writeln!(
-        out,
-        "; From the log through position {}, head hash {}.",
-        journal.head_position, journal.head_hash
-    )?;
+    write_provenance(out, journal)?;
     writeln!(out)?;
     writeln!(out, "commodity 1000.00 CNY")?;
     for held in journal.commodities.iter().filter(|c| **c != Commodity::Cny) {
-        writeln!(out, "commodity {}", commodity(held))?;
+        writeln!(out, "commodity {}", Hledger::commodity(held))?;
     }
     for book in &journal.books {
-        writeln!(out, "account {}", account(book))?;
+        writeln!(out, "account {}", Hledger::account(book))?;
     }
     if let Some((date, lines)) = &journal.opening {
         writeln!(out)?;
@@ -49,7 +48,7 @@ pub(super) fn write(out: &mut dyn Write, journal: &Journal) -> io::Result<()> {
             out,
             "{date} * opening balances  ; the balances the log gives before {date}"
         )?;
-        write_lines(out, lines)?;
+        write_lines::<Hledger>(out, lines)?;
     }
     for (date, day) in &journal.days {
         for entry in &day.entries {
@@ -60,7 +59,7 @@ pub(super) fn write(out: &mut dyn Write, journal: &Journal) -> io::Result<()> {
             writeln!(out, "{date} * end of business day {date}: the customers' cash")?;
             for (id, cash) in &day.closing_cash {
                 let book = Book::CustomerCash(id.clone());
-                writeln!(out, "    {}  0 CNY = {cash:.2} CNY", account(&book))?;
+                writeln!(out, "    {}  0 CNY = {cash:.2} CNY", Hledger::account(&book))?;
             }
         }
     }
@@ -80,22 +79,5 @@ fn write_entry(out: &mut dyn Write, entry: &Entry) -> io::Result<()> {
         entry.command_id,
         entry.position
     )?;
-    write_lines(out, &entry.lines)
-}
-
-fn write_lines(out: &mut dyn Write, lines: &[Line]) -> io::Result<()> {
-    for line in lines {
-        match &line.commodity {
-            Commodity::Cny => writeln!(out, "    {}  {:.2} CNY", account(&line.book), line.amount)?,
-            shares @ Commodity::Shares(_) => writeln!(
-                out,
-                "    {}  {} {} @@ {:.2} CNY",
-                account(&line.book),
-                line.amount,
-                commodity(shares),
-                line.cost_cny
-            )?,
-        }
-    }
-    Ok(())
+    write_lines::<Hledger>(out, &entry.lines)
 }

@@ -131,6 +131,47 @@ pub async fn export(
     })
 }
 
+/// How one tool spells the accounts and commodities of the journal.
+trait Spelling {
+    /// Indentation of a posting under its transaction.
+    const INDENT: &'static str;
+    fn account(book: &Book) -> String;
+    fn commodity(commodity: &Commodity) -> String;
+}
+
+/// The first lines of either file: what it is, and the log it was taken from.
+fn write_provenance(out: &mut dyn Write, journal: &Journal) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "; The ledger's double-entry journal (docs/journal.md), exported by `ledger export`."
+    )?;
+    writeln!(
+        out,
+        "; From the log through position {}, head hash {}.",
+        journal.head_position, journal.head_hash
+    )
+}
+
+/// A transaction's postings: CNY, or shares at their cost as a total price (`@@`),
+/// which both tools read alike.
+fn write_lines<S: Spelling>(out: &mut dyn Write, lines: &[Line]) -> std::io::Result<()> {
+    for line in lines {
+        let account = S::account(&line.book);
+        match &line.commodity {
+            Commodity::Cny => writeln!(out, "{}{account}  {:.2} CNY", S::INDENT, line.amount)?,
+            shares @ Commodity::Shares(_) => writeln!(
+                out,
+                "{}{account}  {} {} @@ {:.2} CNY",
+                S::INDENT,
+                line.amount,
+                S::commodity(shares),
+                line.cost_cny
+            )?,
+        }
+    }
+    Ok(())
+}
+
 /// The business dates an export covers, both ends included.
 #[derive(Debug, Clone, Copy)]
 struct Window {
