@@ -12,6 +12,7 @@ use crate::database::commit_or_roll_back;
 use crate::records::{RecordedEvent, StoreError, StoredOutcome};
 use crate::rows::to_i64;
 use crate::store::check_limit;
+use crate::versions::check_readable;
 
 /// Most events one import call writes.
 pub const MAX_IMPORT_EVENTS: usize = 10_000;
@@ -25,10 +26,13 @@ pub enum ImportRefusal {
     BrokenLink { position: u64 },
     #[error("position {position}: its hash is not the hash of its fields (the event was changed)")]
     WrongHash { position: u64 },
+    #[error("position {position}: this build cannot read it: {reason}")]
+    Unreadable { position: u64, reason: String },
 }
 
 /// Checks that `events` continue a chain that ends at `last` with `last_hash`: positions
-/// one after another, each linked to the one before, each hash its own fields'.
+/// one after another, each linked to the one before, each hash its own fields', each of
+/// a type and version this build reads (docs/events.md, "Versioning").
 pub fn check_chain(events: &[RecordedEvent], last: u64, last_hash: &str) -> Result<(), ImportRefusal> {
     let mut previous = (last, last_hash.to_owned());
     for event in events {
@@ -45,6 +49,10 @@ pub fn check_chain(events: &[RecordedEvent], last: u64, last_hash: &str) -> Resu
         if event.hash_of_fields() != event.hash {
             return Err(ImportRefusal::WrongHash { position });
         }
+        check_readable(&event.event_type, event.event_version).map_err(|e| ImportRefusal::Unreadable {
+            position,
+            reason: e.to_string(),
+        })?;
         previous = (position, event.hash.clone());
     }
     Ok(())

@@ -103,10 +103,10 @@ pub fn upcaster(event_type: &str, from: u32) -> Option<Upcaster> {
         .map(|(_, _, step)| *step)
 }
 
-/// `payload`, stored as `event_type` at `version`, as the current version of that type:
-/// unchanged when it is the current one, else through each step in turn. It works on the
-/// caller's copy; the stored event stays as it is.
-pub fn upcast(event_type: &str, version: u32, payload: Value) -> Result<Value, UpcastError> {
+/// The current version of `event_type` when this build reads its `version` (a known type,
+/// from 1 to the current version); what `ledger import` checks of every event before it
+/// writes any, so that a log this build cannot read is refused whole.
+pub fn check_readable(event_type: &str, version: u32) -> Result<u32, UpcastError> {
     let current = current_version(event_type).ok_or_else(|| UpcastError::UnknownType {
         event_type: event_type.to_owned(),
     })?;
@@ -124,6 +124,14 @@ pub fn upcast(event_type: &str, version: u32, payload: Value) -> Result<Value, U
             current,
         });
     }
+    Ok(current)
+}
+
+/// `payload`, stored as `event_type` at `version`, as the current version of that type:
+/// unchanged when it is the current one, else through each step in turn. It works on the
+/// caller's copy; the stored event stays as it is.
+pub fn upcast(event_type: &str, version: u32, payload: Value) -> Result<Value, UpcastError> {
+    let current = check_readable(event_type, version)?;
     // Bounded by the current version, a constant of the table above.
     let mut payload = payload;
     for from in version..current {

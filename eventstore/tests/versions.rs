@@ -146,3 +146,20 @@ fn a_version_1_order_that_names_an_order_type_is_refused_rather_than_overwritten
     let refused = decode::<AccountEvent>(&stored("OrderPlaced", 1, named)).unwrap_err();
     assert!(refused.reason.contains("has no order_type"), "{refused}");
 }
+
+/// `ledger import` refuses, before writing anything, an event whose hash is right but whose
+/// version this build cannot read (written by a newer build): naming its position.
+#[test]
+fn an_import_refuses_a_version_this_build_cannot_read() {
+    use ledger_eventstore::import::{check_chain, ImportRefusal};
+    let mut newer = stored("OrderPlaced", 3, order_placed_v1());
+    newer.hash = newer.hash_of_fields();
+    let refusal = check_chain(std::slice::from_ref(&newer), 33, &newer.prev_hash).unwrap_err();
+    assert!(
+        matches!(&refusal, ImportRefusal::Unreadable { position: 34, reason } if reason.contains("newer")),
+        "{refusal}"
+    );
+    let mut known = stored("OrderPlaced", 1, order_placed_v1());
+    known.hash = known.hash_of_fields();
+    assert_eq!(check_chain(std::slice::from_ref(&known), 33, &known.prev_hash), Ok(()));
+}
