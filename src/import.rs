@@ -47,12 +47,8 @@ pub async fn migrate_store(from: &str, to: &str) -> anyhow::Result<ExitCode> {
 
 /// The hash of the event at `position` (64 zeros for 0).
 async fn hash_at(store: &dyn ledger_app::EventStore, position: u64) -> anyhow::Result<String> {
-    if position == 0 {
-        return Ok(ledger_app::GENESIS_HASH.to_owned());
-    }
     let head = store.head_position().await?;
-    ledger_app::event_at(store, position, head)
+    ledger_app::hash_at(store, position, head)
         .await?
-        .map(|event| event.hash)
         .ok_or_else(|| anyhow::anyhow!("position {position} cannot be read"))
 }

@@ -83,8 +83,7 @@ pub use ledger_commands::{
 };
 pub use ledger_domain::money::format_cny;
 pub use ledger_domain::{DayStatus, MarketRules};
-pub use ledger_eventstore::chain::GENESIS_HASH;
-pub use ledger_eventstore::{event_at, redact_url, EventStore, RecordedEvent, DEFAULT_DATABASE_URL};
+pub use ledger_eventstore::{event_at, hash_at, redact_url, EventStore, RecordedEvent, DEFAULT_DATABASE_URL};
 pub use ledger_projections::clearing::{ClearingLine, ClearingReport};
 pub use ledger_projections::reconcile::Break;
 pub use ledger_projections::tables::{

@@ -6,7 +6,7 @@
 //!
 //! Modules by role:
 //! - `records`: the data the log holds and answers, and [`StoreError`];
-//! - `store`: the [`EventStore`] trait, its `MAX_*` limits, [`read_towards`], [`event_at`] and
+//! - `store`: the [`EventStore`] trait, its `MAX_*` limits, [`read_towards`], [`event_at`], [`hash_at`] and
 //!   [`read_raw_towards`] (verify's: rows as stored);
 //! - [`appended`]: word that the log has grown, for followers at its head;
 //! - [`import`]: events recorded elsewhere, written with their positions and hashes, checked;
@@ -49,6 +49,6 @@ pub use records::{
 pub use requests::{bind_request_digests, release_request_digests, MAX_REQUEST_BINDINGS};
 pub use sqlite::SqliteEventStore;
 pub use store::{
-    event_at, read_raw_towards, read_towards, AppendLock, Atomicity, EventStore, MAX_APPEND_COMMANDS,
+    event_at, hash_at, read_raw_towards, read_towards, AppendLock, Atomicity, EventStore, MAX_APPEND_COMMANDS,
     MAX_APPEND_LOCK_WAIT_MS, MAX_HELD_BACK_MS, MAX_OUTCOME_LOOKUPS, MAX_READ_EVENTS, MAX_REFUSAL_READS,
 };

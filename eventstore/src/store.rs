@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 
 use crate::appended::AppendWatch;
+use crate::chain::GENESIS_HASH;
 use crate::database::Database;
 use crate::records::{
     CommandRecord, OutcomeTotals, RawEvent, RecordedEvent, StoreError, StoredOutcome, StreamId, UnreadableEvent,
@@ -177,6 +178,16 @@ pub async fn event_at(store: &dyn EventStore, position: u64, head: u64) -> Resul
         .into_iter()
         .next()
         .filter(|event| event.global_position == position))
+}
+
+/// The hash the chain holds at `position`, for a reader that saw the log reach `head`:
+/// the genesis hash at 0 (before the first event), `None` when the log does not hold
+/// that position.
+pub async fn hash_at(store: &dyn EventStore, position: u64, head: u64) -> Result<Option<String>, StoreError> {
+    if position == 0 {
+        return Ok(Some(GENESIS_HASH.to_owned()));
+    }
+    Ok(event_at(store, position, head).await?.map(|event| event.hash))
 }
 
 /// [`read_towards`] with `read_raw_after`: what `verify` reads.

@@ -96,10 +96,9 @@ pub async fn export(
     let head_position = store.head_position().await?;
     let head = Head {
         position: head_position,
-        hash: match crate::event_at(store, head_position, head_position).await? {
-            Some(event) => event.hash,
-            None => crate::GENESIS_HASH.to_owned(),
-        },
+        hash: crate::hash_at(store, head_position, head_position)
+            .await?
+            .ok_or_else(|| AppError::InvalidInput(format!("the event at the head ({head_position}) cannot be read")))?,
     };
     let dates = BusinessDates::of_log(store, &rules.calendar).await?;
     let window = Window {
