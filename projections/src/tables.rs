@@ -6,8 +6,8 @@
 //! runner ([`run_accounts`]) applies each batch of events, the rows it changes and the
 //! new checkpoint in one transaction. Balances and positions are derived by the
 //! domain's own `Account::apply` from each account's state, kept in
-//! `projection_account_state`, so the read model can never disagree with the aggregate
-//! about a rule.
+//! `projection_account_state` (and in memory during a run, see `state_cache`), so the
+//! read model can never disagree with the aggregate about a rule.
 //!
 //! Each table has its module, which names its columns once; the code is generic over
 //! the backend (see `backend`), and this module re-exports what other crates use.
@@ -26,6 +26,7 @@ mod orders;
 pub(crate) mod positions;
 mod runner;
 mod state;
+mod state_cache;
 mod trades;
 
 use std::collections::BTreeMap;
@@ -43,8 +44,8 @@ pub use checkpoints::{ACCOUNTS_PROJECTION, REFUSAL_ALERTS};
 pub use compliance::{AlertFilter, AlertRecord, MAX_ALERT_ROWS};
 pub use orders::{OrderFilter, OrderKey, OrderRecord, MAX_ORDER_ROWS, OPEN_ORDER_STATUSES, ORDER_STATUSES};
 pub use runner::{
-    accounts_checkpoint, rebuild_accounts, run_accounts, Fault, RunOptions, DEFAULT_BATCH_EVENTS, MAX_BATCH_EVENTS,
-    REBUILD_BATCH_EVENTS,
+    accounts_checkpoint, rebuild_accounts, run_accounts, Fault, RunOptions, DEFAULT_BATCH_EVENTS,
+    DEFAULT_MAX_CACHED_STATES, MAX_BATCH_EVENTS, REBUILD_BATCH_EVENTS,
 };
 pub use trades::{Trade, TradeFilter, TradeRecord, MAX_TRADE_ROWS};
 

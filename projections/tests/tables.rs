@@ -9,7 +9,7 @@ use ledger_domain::MarketRules;
 use ledger_eventstore::{connect, EventStore};
 use ledger_projections::tables::{
     accounts_checkpoint, read_balances, read_positions, read_trial_balance, rebuild_accounts, run_accounts, Fault,
-    RunOptions,
+    RunOptions, DEFAULT_MAX_CACHED_STATES,
 };
 use ledger_projections::{AccountsView, ProjectionError};
 use ledger_testkit::{TestDatabase, BACKENDS};
@@ -44,7 +44,6 @@ async fn tables(store: &dyn EventStore) -> String {
 
 /// Every row of the other read models, as text, in key order.
 async fn other_tables(db: &TestDatabase) -> String {
-    use sqlx::{Connection, Row};
     let queries = [
         "SELECT CAST(global_position AS TEXT), account_id, order_id, exec_id, instrument, side, CAST(trade_date AS TEXT), \
          CAST(quantity AS TEXT), CAST(price AS TEXT), CAST(value AS TEXT), CAST(fees AS TEXT), CAST(net_cash AS TEXT) \
@@ -57,25 +56,36 @@ async fn other_tables(db: &TestDatabase) -> String {
     ];
     let mut out = String::new();
     for query in queries {
-        let rows: Vec<Vec<String>> = match db.backend {
-            ledger_testkit::Backend::Sqlite => {
-                let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
-                let rows = sqlx::query(query).fetch_all(&mut conn).await.unwrap();
-                rows.iter()
-                    .map(|r| (0..r.len()).map(|i| r.get::<String, _>(i)).collect())
-                    .collect()
-            }
-            ledger_testkit::Backend::Postgres => {
-                let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
-                let rows = sqlx::query(query).fetch_all(&mut conn).await.unwrap();
-                rows.iter()
-                    .map(|r| (0..r.len()).map(|i| r.get::<String, _>(i)).collect())
-                    .collect()
-            }
-        };
-        out.push_str(&format!("{rows:?}\n"));
+        out.push_str(&format!("{:?}\n", rows(db, query).await));
     }
     out
+}
+
+/// The rows of `query`, every column cast to text.
+async fn rows(db: &TestDatabase, query: &'static str) -> Vec<Vec<String>> {
+    use sqlx::{Connection, Row};
+    match db.backend {
+        ledger_testkit::Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+            let rows = sqlx::query(query).fetch_all(&mut conn).await.unwrap();
+            rows.iter()
+                .map(|r| (0..r.len()).map(|i| r.get::<String, _>(i)).collect())
+                .collect()
+        }
+        ledger_testkit::Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            let rows = sqlx::query(query).fetch_all(&mut conn).await.unwrap();
+            rows.iter()
+                .map(|r| (0..r.len()).map(|i| r.get::<String, _>(i)).collect())
+                .collect()
+        }
+    }
+}
+
+/// The position the stored account states reflect, `None` if it has no row.
+async fn states_checkpoint(db: &TestDatabase) -> Option<String> {
+    let query = "SELECT CAST(position AS TEXT) FROM projection_checkpoints WHERE name = 'account_states'";
+    rows(db, query).await.first().map(|row| row[0].clone())
 }
 
 async fn replayed(store: &dyn EventStore) -> String {
@@ -85,7 +95,11 @@ async fn replayed(store: &dyn EventStore) -> String {
 }
 
 fn small_batches(fault: Option<Fault>) -> RunOptions {
-    RunOptions { batch_events: 7, fault }
+    RunOptions {
+        batch_events: 7,
+        fault,
+        ..RunOptions::default()
+    }
 }
 
 #[tokio::test]
@@ -231,5 +245,102 @@ async fn rebuild_from_zero_and_incremental_runs_agree() {
         assert_eq!(rebuilt, 169);
         assert_eq!(tables(store.as_ref()).await, incremental, "{backend:?}");
         assert_eq!(other_tables(&db).await, incremental_others, "{backend:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_run_stores_the_states_at_the_head_or_past_its_limit_and_a_crash_in_between_loses_nothing() {
+    for backend in BACKENDS {
+        let reference_db = TestDatabase::fresh(backend).await;
+        let reference = connect(&reference_db.url).await.unwrap();
+        exec(Arc::clone(&reference), &example()).await;
+        run_accounts(reference.as_ref(), small_batches(None), |_| {})
+            .await
+            .unwrap();
+        assert_eq!(states_checkpoint(&reference_db).await.as_deref(), Some("169"));
+        // (the limit of the crashed run, where it left the stored states, the limit of the resumed run)
+        let cases = [
+            (DEFAULT_MAX_CACHED_STATES, "0", DEFAULT_MAX_CACHED_STATES),
+            (DEFAULT_MAX_CACHED_STATES, "0", 1),
+            (1, "21", DEFAULT_MAX_CACHED_STATES),
+        ];
+        for (crashed_limit, stored_at_crash, resumed_limit) in cases {
+            let db = TestDatabase::fresh(backend).await;
+            let store = connect(&db.url).await.unwrap();
+            exec(Arc::clone(&store), &example()).await;
+            let crashed = RunOptions {
+                batch_events: 7,
+                max_cached_states: crashed_limit,
+                fault: Some(Fault::AfterBatches(3)),
+            };
+            let crash = run_accounts(store.as_ref(), crashed, |_| {}).await;
+            assert!(matches!(crash, Err(ProjectionError::Injected(_))));
+            assert_eq!(accounts_checkpoint(store.as_ref()).await.unwrap(), 21);
+            assert_eq!(
+                states_checkpoint(&db).await.as_deref(),
+                Some(stored_at_crash),
+                "{backend:?}, limit {crashed_limit}"
+            );
+            // The resumed run rebuilds the states of positions 1 to 21 from the log.
+            let resumed = RunOptions {
+                batch_events: 7,
+                max_cached_states: resumed_limit,
+                fault: None,
+            };
+            assert_eq!(run_accounts(store.as_ref(), resumed, |_| {}).await.unwrap(), 148);
+            assert_eq!(states_checkpoint(&db).await.as_deref(), Some("169"));
+            let case = format!("{backend:?}, limits {crashed_limit} then {resumed_limit}");
+            assert_eq!(tables(store.as_ref()).await, replayed(store.as_ref()).await, "{case}");
+            assert_eq!(other_tables(&db).await, other_tables(&reference_db).await, "{case}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn states_stored_before_they_had_a_checkpoint_are_taken_as_at_the_accounts_checkpoint() {
+    for backend in BACKENDS {
+        let db = TestDatabase::fresh(backend).await;
+        let store = connect(&db.url).await.unwrap();
+        let lines = example();
+        let (first, second) = lines.split_at(90);
+        exec(Arc::clone(&store), first).await;
+        run_accounts(store.as_ref(), RunOptions::default(), |_| {})
+            .await
+            .unwrap();
+        // As a database written by a runner that stored the states with every batch holds them.
+        rows(&db, "DELETE FROM projection_checkpoints WHERE name = 'account_states'").await;
+        assert_eq!(states_checkpoint(&db).await, None);
+        exec(Arc::clone(&store), second).await;
+        run_accounts(store.as_ref(), small_batches(None), |_| {}).await.unwrap();
+        assert_eq!(
+            tables(store.as_ref()).await,
+            replayed(store.as_ref()).await,
+            "{backend:?}: no event applied twice"
+        );
+    }
+}
+
+#[tokio::test]
+async fn two_runners_at_once_apply_each_event_once() {
+    for backend in BACKENDS {
+        let db = TestDatabase::fresh(backend).await;
+        let store = connect(&db.url).await.unwrap();
+        exec(Arc::clone(&store), &example()).await;
+        let other = RunOptions {
+            batch_events: 5,
+            max_cached_states: 2,
+            fault: None,
+        };
+        let (one, two) = tokio::join!(
+            run_accounts(store.as_ref(), small_batches(None), |_| {}),
+            run_accounts(store.as_ref(), other, |_| {}),
+        );
+        assert_eq!(one.unwrap() + two.unwrap(), 169, "{backend:?}");
+        assert_eq!(
+            tables(store.as_ref()).await,
+            replayed(store.as_ref()).await,
+            "{backend:?}"
+        );
+        assert_eq!(states_checkpoint(&db).await.as_deref(), Some("169"), "{backend:?}");
     }
 }

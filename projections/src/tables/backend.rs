@@ -46,16 +46,21 @@ pub(crate) trait Dialect: sqlx::Database {
     /// Appended to a SELECT to lock its rows until the commit (SQLite's write lock is
     /// already the whole database's).
     const LOCK_ROWS: &'static str;
+    /// Appended to a SELECT to keep its rows from changing until the commit, while others
+    /// may read them (SQLite: a read transaction already sees one snapshot).
+    const SHARE_ROWS: &'static str;
 }
 
 impl Dialect for Sqlite {
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
     const LOCK_ROWS: &'static str = "";
+    const SHARE_ROWS: &'static str = "";
 }
 
 impl Dialect for Postgres {
     const BEGIN_WRITE: &'static str = "BEGIN";
     const LOCK_ROWS: &'static str = " FOR UPDATE";
+    const SHARE_ROWS: &'static str = " FOR SHARE";
 }
 
 /// A database the read models can live in. Implemented once, for every sqlx database

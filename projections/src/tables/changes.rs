@@ -64,16 +64,42 @@ impl Changes {
         sums
     }
 
-    /// Applies the events to the loaded states (a missing one starts empty).
-    pub(crate) fn apply(&mut self, mut states: BTreeMap<String, Account>) -> BTreeMap<String, Account> {
-        for (account_id, events) in std::mem::take(&mut self.events_by_account) {
-            let account = states.entry(account_id).or_default();
-            for event in events {
-                account.apply(event);
-            }
-        }
-        states
+    /// Applies the events to the states (a missing one starts empty); returns the accounts
+    /// they touched.
+    pub(crate) fn apply_to(&mut self, states: &mut BTreeMap<String, Account>) -> Vec<String> {
+        apply_account_events(std::mem::take(&mut self.events_by_account), states)
     }
+}
+
+/// Each account's events among these, in order, and nothing else: what a state needs.
+pub(crate) fn account_events_of(
+    events: &[RecordedEvent],
+) -> Result<BTreeMap<String, Vec<AccountEvent>>, ProjectionError> {
+    let mut events_by_account: BTreeMap<String, Vec<AccountEvent>> = BTreeMap::new();
+    for recorded in events.iter().filter(|e| e.stream.aggregate_type == Account::TYPE) {
+        events_by_account
+            .entry(recorded.stream.aggregate_id.clone())
+            .or_default()
+            .push(decode(recorded)?);
+    }
+    Ok(events_by_account)
+}
+
+/// Applies each account's events to its state (a missing one starts empty); returns the
+/// accounts touched.
+pub(crate) fn apply_account_events(
+    events_by_account: BTreeMap<String, Vec<AccountEvent>>,
+    states: &mut BTreeMap<String, Account>,
+) -> Vec<String> {
+    let mut touched = Vec::with_capacity(events_by_account.len());
+    for (account_id, events) in events_by_account {
+        let account = states.entry(account_id.clone()).or_default();
+        for event in events {
+            account.apply(event);
+        }
+        touched.push(account_id);
+    }
+    touched
 }
 
 /// The double-entry lines of one event, numbered from 1.

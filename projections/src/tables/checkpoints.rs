@@ -10,6 +10,9 @@ use crate::ProjectionError;
 
 /// The name of the accounts projection's checkpoint.
 pub const ACCOUNTS_PROJECTION: &str = "accounts";
+/// The position `projection_account_state` reflects, at or behind the accounts
+/// checkpoint (see `state_cache`).
+pub(crate) const ACCOUNT_STATES: &str = "account_states";
 /// The checkpoint of the refused-suitability alerts. Refusals write no event, so its
 /// position is not a log position: it counts the refusals covered by the last pass.
 pub const REFUSAL_ALERTS: &str = "refusal_alerts";
@@ -37,15 +40,36 @@ pub(crate) async fn read<DB: Backend>(
     name: &str,
     lock: bool,
 ) -> Result<u64, ProjectionError> {
+    let suffix = if lock { DB::LOCK_ROWS } else { "" };
+    Ok(read_row::<DB>(conn, name, suffix).await?.unwrap_or(0))
+}
+
+/// The position of checkpoint `name`, 0 if it was never set; nobody moves it until the
+/// transaction ends.
+pub(crate) async fn read_shared<DB: Backend>(conn: &mut DB::Connection, name: &str) -> Result<u64, ProjectionError> {
+    Ok(read_row::<DB>(conn, name, DB::SHARE_ROWS).await?.unwrap_or(0))
+}
+
+/// The position of checkpoint `name`, `None` if it was never set.
+pub(crate) async fn read_optional<DB: Backend>(
+    conn: &mut DB::Connection,
+    name: &str,
+) -> Result<Option<u64>, ProjectionError> {
+    read_row::<DB>(conn, name, "").await
+}
+
+async fn read_row<DB: Backend>(
+    conn: &mut DB::Connection,
+    name: &str,
+    lock_suffix: &'static str,
+) -> Result<Option<u64>, ProjectionError> {
     let mut query = QueryBuilder::<DB>::new(CHECKPOINTS.select_only(&["position"]));
     query.push(" WHERE name = ");
     DB::bind_cell(&mut query, Cell::Text(name))?;
-    if lock {
-        query.push(DB::LOCK_ROWS);
-    }
+    query.push(lock_suffix);
     match DB::fetch_all(conn, &mut query).await?.first() {
-        Some(row) => DB::count(row, "position"),
-        None => Ok(0),
+        Some(row) => DB::count(row, "position").map(Some),
+        None => Ok(None),
     }
 }
 

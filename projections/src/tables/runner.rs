@@ -12,13 +12,13 @@ use sqlx::Pool;
 use super::backend::{connection, on_store, Backend, Operation};
 use super::balances::{self, AccountBalance, AsOf};
 use super::changes::{Changes, RowChange};
-use super::checkpoints::{self, ACCOUNTS_PROJECTION, REFUSAL_ALERTS};
+use super::checkpoints::{self, ACCOUNTS_PROJECTION, ACCOUNT_STATES, REFUSAL_ALERTS};
 use super::compliance::{self, AlertRefusals, LargeCashAlert};
 use super::journal::{self, JournalLine};
 use super::obligations;
 use super::orders::OrderWrites;
 use super::positions::{self, HeldPosition};
-use super::state;
+use super::state_cache::{store_alone, Recover, StateCache};
 use super::trades::{self, TradeRow};
 use crate::ProjectionError;
 
@@ -35,11 +35,18 @@ pub const REBUILD_BATCH_EVENTS: usize = 100_000;
 /// Most events one transaction applies: they are held in memory with their rows, and the
 /// transaction holds the store's write lock (SQLite) for as long as it runs.
 pub const MAX_BATCH_EVENTS: usize = 200_000;
+/// Most account states a run keeps in memory between stores (see `state_cache`): every
+/// account of the 10,000,000-event log of docs/performance.md (180,000), so a rebuild
+/// stores each state about once. An account that has traded for a while takes a few
+/// kilobytes.
+pub const DEFAULT_MAX_CACHED_STATES: usize = 250_000;
 
 /// How a run goes. `fault` makes it fail on purpose, to test crash safety.
 #[derive(Debug, Clone, Copy)]
 pub struct RunOptions {
     pub batch_events: usize,
+    /// The run stores the states it holds once they are more than this many.
+    pub max_cached_states: usize,
     pub fault: Option<Fault>,
 }
 
@@ -47,6 +54,7 @@ impl Default for RunOptions {
     fn default() -> Self {
         Self {
             batch_events: DEFAULT_BATCH_EVENTS,
+            max_cached_states: DEFAULT_MAX_CACHED_STATES,
             fault: None,
         }
     }
@@ -68,6 +76,7 @@ pub async fn run_accounts(
     on_batch: impl FnMut(u64),
 ) -> Result<u64, ProjectionError> {
     assert!(options.batch_events > 0 && options.batch_events <= MAX_BATCH_EVENTS);
+    assert!(options.max_cached_states > 0);
     let head = store.head_position().await?;
     on_store(
         store,
@@ -122,10 +131,35 @@ impl<F: FnMut(u64)> Operation for Run<'_, F> {
     async fn run<DB: Backend>(mut self, pool: &Pool<DB>) -> Result<u64, ProjectionError> {
         let mut applied = 0;
         let mut batch_index = 0u32;
+        // The states this run holds; `None` when they must be rebuilt from the stored ones.
+        let mut cache: Option<StateCache> = None;
         loop {
             let checkpoint = checkpoints::read::<DB>(&mut *connection(pool).await?, ACCOUNTS_PROJECTION, false).await?;
+            let mut states = match cache.take() {
+                Some(states) if states.position == checkpoint => states,
+                _ => {
+                    let recovered = Recover {
+                        store: self.store,
+                        accounts_checkpoint: checkpoint,
+                        max_states: self.options.max_cached_states,
+                    }
+                    .run(pool)
+                    .await;
+                    match recovered {
+                        // Another runner moved on meanwhile: start again from where it got.
+                        Err(ProjectionError::Moved { .. }) => continue,
+                        other => other?,
+                    }
+                }
+            };
             let events = read_batch(self.store, checkpoint, self.head, self.options.batch_events).await?;
             let Some(last) = events.last() else {
+                if states.stored_position < checkpoint {
+                    match store_alone(pool, &mut states, checkpoint).await {
+                        Err(ProjectionError::Moved { .. }) => continue,
+                        other => other?,
+                    }
+                }
                 AlertRefusals { store: self.store }.run(pool).await?;
                 return Ok(applied);
             };
@@ -133,15 +167,19 @@ impl<F: FnMut(u64)> Operation for Run<'_, F> {
             let batch = Batch {
                 expected_checkpoint: checkpoint,
                 last_position,
+                store_states_at: self.head,
+                max_cached_states: self.options.max_cached_states,
                 changes: Changes::of(&events)?,
                 fail_mid_batch: self.options.fault == Some(Fault::MidBatch(batch_index)),
             };
-            match batch.apply(pool).await {
+            match batch.apply(pool, &mut states).await {
                 // Another runner (a read-out beside `projections run --follow`) applied these
                 // events first, and nothing of this batch was written: go on from where it got.
+                // The cached states are dropped with the failed batch's changes.
                 Err(ProjectionError::Moved { .. }) => continue,
                 other => other?,
             }
+            cache = Some(states);
             applied += events.len() as u64;
             batch_index += 1;
             (self.on_batch)(last_position);
@@ -206,29 +244,46 @@ async fn reset_in<DB: Backend>(conn: &mut DB::Connection) -> Result<(), Projecti
     ] {
         DB::execute(conn, &mut sqlx::QueryBuilder::new(format!("DELETE FROM {table}"))).await?;
     }
-    checkpoints::remove::<DB>(conn, &[ACCOUNTS_PROJECTION, REFUSAL_ALERTS]).await
+    checkpoints::remove::<DB>(conn, &[ACCOUNTS_PROJECTION, ACCOUNT_STATES, REFUSAL_ALERTS]).await
 }
 
 /// One batch of events and what it changes.
 struct Batch {
     expected_checkpoint: u64,
     last_position: u64,
+    /// The batch that reaches this position stores the states.
+    store_states_at: u64,
+    max_cached_states: usize,
     changes: Changes,
     fail_mid_batch: bool,
 }
 
 impl Batch {
-    async fn apply<DB: Backend>(self, pool: &Pool<DB>) -> Result<(), ProjectionError> {
+    /// Applies the batch in one transaction. On an error the caller drops `states`, which
+    /// then hold changes that were not committed.
+    async fn apply<DB: Backend>(self, pool: &Pool<DB>, states: &mut StateCache) -> Result<(), ProjectionError> {
         let mut tx = pool
             .begin_with(DB::BEGIN_WRITE)
             .await
             .map_err(ProjectionError::database)?;
-        let applied = self.apply_in::<DB>(&mut tx).await;
-        commit_or_roll_back(tx, applied, ProjectionError::database).await
+        let last_position = self.last_position;
+        let applied = self.apply_in::<DB>(&mut tx, states).await;
+        let stores_states = matches!(applied, Ok(true));
+        commit_or_roll_back(tx, applied, ProjectionError::database).await?;
+        states.position = last_position;
+        if stores_states {
+            states.stored();
+        }
+        Ok(())
     }
 
-    /// The batch's rows and the new checkpoint, inside the caller's transaction.
-    async fn apply_in<DB: Backend>(mut self, conn: &mut DB::Connection) -> Result<(), ProjectionError> {
+    /// The batch's rows and the new checkpoint, inside the caller's transaction. Returns
+    /// whether it stored the states.
+    async fn apply_in<DB: Backend>(
+        mut self,
+        conn: &mut DB::Connection,
+        states: &mut StateCache,
+    ) -> Result<bool, ProjectionError> {
         // Another runner may have moved the checkpoint since we read it: then this batch is not ours.
         checkpoints::ensure::<DB>(conn, ACCOUNTS_PROJECTION).await?;
         let current = checkpoints::read::<DB>(conn, ACCOUNTS_PROJECTION, true).await?;
@@ -238,17 +293,27 @@ impl Batch {
                 found: current,
             });
         }
+        assert_eq!(states.position, current, "the cached states are at the checkpoint");
+        states.ensure_stored_position::<DB>(conn, current).await?;
         let account_ids: Vec<&String> = self.changes.events_by_account.keys().collect();
-        let states = state::read::<DB>(conn, &account_ids).await?;
-        let accounts = self.changes.apply(states);
-        state::write::<DB>(conn, &accounts).await?;
-        write_balances_and_positions::<DB>(conn, &accounts, self.last_position).await?;
+        states.load_missing::<DB>(conn, &account_ids).await?;
+        let touched = self.changes.apply_to(&mut states.accounts);
+        write_balances_and_positions::<DB>(conn, &states.accounts, &touched, self.last_position).await?;
         write_rows::<DB>(conn, self.changes).await?;
         if self.fail_mid_batch {
             // The caller rolls every row of this batch back.
             return Err(ProjectionError::Injected("failed in the middle of a batch".into()));
         }
-        checkpoints::set::<DB>(conn, ACCOUNTS_PROJECTION, self.last_position).await
+        let store_states = self.last_position >= self.store_states_at || states.accounts.len() > self.max_cached_states;
+        if store_states {
+            states.position = self.last_position;
+            states.store_in::<DB>(conn).await?;
+        } else {
+            // A database from before the states' checkpoint has no row: write where they are.
+            checkpoints::set::<DB>(conn, ACCOUNT_STATES, states.stored_position).await?;
+        }
+        checkpoints::set::<DB>(conn, ACCOUNTS_PROJECTION, self.last_position).await?;
+        Ok(store_states)
     }
 }
 
@@ -256,11 +321,15 @@ impl Batch {
 async fn write_balances_and_positions<DB: Backend>(
     conn: &mut DB::Connection,
     accounts: &BTreeMap<String, Account>,
+    touched: &[String],
     as_of: u64,
 ) -> Result<(), ProjectionError> {
-    let mut balances = Vec::with_capacity(accounts.len());
+    let mut balances = Vec::with_capacity(touched.len());
     let mut held = Vec::new();
-    for (account_id, account) in accounts {
+    for account_id in touched {
+        let Some(account) = accounts.get(account_id) else {
+            unreachable!("a touched account has a state");
+        };
         balances.push(AsOf {
             row: AccountBalance::of(account_id, account),
             position: as_of,
@@ -272,7 +341,7 @@ async fn write_balances_and_positions<DB: Backend>(
         );
     }
     balances::upsert::<DB>(conn, &balances).await?;
-    let account_ids: Vec<&String> = accounts.keys().collect();
+    let account_ids: Vec<&String> = touched.iter().collect();
     positions::replace::<DB>(conn, &account_ids, &held).await
 }
 
