@@ -258,16 +258,21 @@ async fn a_run_stores_the_states_at_the_head_or_past_its_limit_and_a_crash_in_be
             .await
             .unwrap();
         assert_eq!(states_checkpoint(&reference_db).await.as_deref(), Some("169"));
-        // (the limit of the crashed run, where it left the stored states, the limit of the resumed run)
+        // (the limit of the crashed run, where it left the stored states, the limit of the
+        // resumed run, which with 1 stores them in the middle of rebuilding its cache)
         let cases = [
             (DEFAULT_MAX_CACHED_STATES, "0", DEFAULT_MAX_CACHED_STATES),
             (DEFAULT_MAX_CACHED_STATES, "0", 1),
             (1, "21", DEFAULT_MAX_CACHED_STATES),
         ];
         for (crashed_limit, stored_at_crash, resumed_limit) in cases {
+            let case = format!("{backend:?}, limits {crashed_limit} then {resumed_limit}");
             let db = TestDatabase::fresh(backend).await;
             let store = connect(&db.url).await.unwrap();
-            exec(Arc::clone(&store), &example()).await;
+            let lines = example();
+            let (first, second) = lines.split_at(90);
+            exec(Arc::clone(&store), first).await;
+            let first_head = store.head_position().await.unwrap();
             let crashed = RunOptions {
                 batch_events: 7,
                 max_cached_states: crashed_limit,
@@ -276,20 +281,22 @@ async fn a_run_stores_the_states_at_the_head_or_past_its_limit_and_a_crash_in_be
             let crash = run_accounts(store.as_ref(), crashed, |_| {}).await;
             assert!(matches!(crash, Err(ProjectionError::Injected(_))));
             assert_eq!(accounts_checkpoint(store.as_ref()).await.unwrap(), 21);
-            assert_eq!(
-                states_checkpoint(&db).await.as_deref(),
-                Some(stored_at_crash),
-                "{backend:?}, limit {crashed_limit}"
-            );
-            // The resumed run rebuilds the states of positions 1 to 21 from the log.
+            assert_eq!(states_checkpoint(&db).await.as_deref(), Some(stored_at_crash), "{case}");
+            // The resumed run rebuilds the states of positions 1 to 21 from the log, 7 events a page.
             let resumed = RunOptions {
                 batch_events: 7,
                 max_cached_states: resumed_limit,
                 fault: None,
             };
-            assert_eq!(run_accounts(store.as_ref(), resumed, |_| {}).await.unwrap(), 148);
-            assert_eq!(states_checkpoint(&db).await.as_deref(), Some("169"));
-            let case = format!("{backend:?}, limits {crashed_limit} then {resumed_limit}");
+            let applied = run_accounts(store.as_ref(), resumed, |_| {}).await.unwrap();
+            assert_eq!(applied, first_head - 21, "{case}");
+            assert_eq!(states_checkpoint(&db).await, Some(first_head.to_string()), "{case}");
+            // The states it stored are exact: the next run goes on from them.
+            exec(Arc::clone(&store), second).await;
+            run_accounts(store.as_ref(), RunOptions::default(), |_| {})
+                .await
+                .unwrap();
+            assert_eq!(tables(store.as_ref()).await, tables(reference.as_ref()).await, "{case}");
             assert_eq!(tables(store.as_ref()).await, replayed(store.as_ref()).await, "{case}");
             assert_eq!(other_tables(&db).await, other_tables(&reference_db).await, "{case}");
         }
@@ -336,6 +343,37 @@ async fn two_runners_at_once_apply_each_event_once() {
             run_accounts(store.as_ref(), other, |_| {}),
         );
         assert_eq!(one.unwrap() + two.unwrap(), 169, "{backend:?}");
+        assert_eq!(
+            tables(store.as_ref()).await,
+            replayed(store.as_ref()).await,
+            "{backend:?}"
+        );
+        assert_eq!(states_checkpoint(&db).await.as_deref(), Some("169"), "{backend:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_rebuild_beside_a_run_leaves_the_tables_equal_to_a_replay() {
+    for backend in BACKENDS {
+        let db = TestDatabase::fresh(backend).await;
+        let store = connect(&db.url).await.unwrap();
+        exec(Arc::clone(&store), &example()).await;
+        run_accounts(store.as_ref(), small_batches(None), |_| {}).await.unwrap();
+        let other = RunOptions {
+            batch_events: 5,
+            max_cached_states: 2,
+            fault: None,
+        };
+        let (rebuilt, ran) = tokio::join!(
+            rebuild_accounts(store.as_ref(), small_batches(None), |_| {}),
+            run_accounts(store.as_ref(), other, |_| {}),
+        );
+        let (rebuilt, ran) = (rebuilt.unwrap(), ran.unwrap());
+        assert!(
+            rebuilt + ran >= 169,
+            "{backend:?}: the rebuild's events and the run's cover the log"
+        );
+        assert_eq!(accounts_checkpoint(store.as_ref()).await.unwrap(), 169);
         assert_eq!(
             tables(store.as_ref()).await,
             replayed(store.as_ref()).await,

@@ -44,10 +44,13 @@ pub(crate) async fn read<DB: Backend>(
     Ok(read_row::<DB>(conn, name, suffix).await?.unwrap_or(0))
 }
 
-/// The position of checkpoint `name`, 0 if it was never set; nobody moves it until the
-/// transaction ends.
-pub(crate) async fn read_shared<DB: Backend>(conn: &mut DB::Connection, name: &str) -> Result<u64, ProjectionError> {
-    Ok(read_row::<DB>(conn, name, DB::SHARE_ROWS).await?.unwrap_or(0))
+/// The position of checkpoint `name`, `None` if it was never set; nobody moves it until
+/// the transaction ends.
+pub(crate) async fn read_shared<DB: Backend>(
+    conn: &mut DB::Connection,
+    name: &str,
+) -> Result<Option<u64>, ProjectionError> {
+    read_row::<DB>(conn, name, DB::SHARE_ROWS).await
 }
 
 /// The position of checkpoint `name`, `None` if it was never set.

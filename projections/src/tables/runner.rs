@@ -135,22 +135,21 @@ impl<F: FnMut(u64)> Operation for Run<'_, F> {
         let mut cache: Option<StateCache> = None;
         loop {
             let checkpoint = checkpoints::read::<DB>(&mut *connection(pool).await?, ACCOUNTS_PROJECTION, false).await?;
-            let mut states = match cache.take() {
-                Some(states) if states.position == checkpoint => states,
-                _ => {
-                    let recovered = Recover {
-                        store: self.store,
-                        accounts_checkpoint: checkpoint,
-                        max_states: self.options.max_cached_states,
-                    }
-                    .run(pool)
-                    .await;
-                    match recovered {
-                        // Another runner moved on meanwhile: start again from where it got.
-                        Err(ProjectionError::Moved { .. }) => continue,
-                        other => other?,
-                    }
-                }
+            // The cache goes on from where it is, if the stored states are still where it
+            // found them (another runner may have applied batches, but not stored states).
+            let recovered = Recover {
+                store: self.store,
+                accounts_checkpoint: checkpoint,
+                start: cache.take().filter(|states| states.position <= checkpoint),
+                page_events: self.options.batch_events.min(MAX_READ_EVENTS),
+                max_states: self.options.max_cached_states,
+            }
+            .run(pool)
+            .await;
+            let mut states = match recovered {
+                // Another runner stored its states meanwhile: build the cache again from them.
+                Err(ProjectionError::Moved { .. }) => continue,
+                other => other?,
             };
             let events = read_batch(self.store, checkpoint, self.head, self.options.batch_events).await?;
             let Some(last) = events.last() else {
@@ -174,9 +173,12 @@ impl<F: FnMut(u64)> Operation for Run<'_, F> {
             };
             match batch.apply(pool, &mut states).await {
                 // Another runner (a read-out beside `projections run --follow`) applied these
-                // events first, and nothing of this batch was written: go on from where it got.
-                // The cached states are dropped with the failed batch's changes.
-                Err(ProjectionError::Moved { .. }) => continue,
+                // events first, and nothing of this batch was written: go on from where it
+                // got. `Moved` comes before the batch changes the cache, so it is kept.
+                Err(ProjectionError::Moved { .. }) => {
+                    cache = Some(states);
+                    continue;
+                }
                 other => other?,
             }
             cache = Some(states);
@@ -232,6 +234,10 @@ impl Operation for Reset {
 }
 
 async fn reset_in<DB: Backend>(conn: &mut DB::Connection) -> Result<(), ProjectionError> {
+    // Lock the checkpoint first, as every batch and every store of states does: a run
+    // beside the reset waits for it instead of deadlocking or inserting rows it misses.
+    checkpoints::ensure::<DB>(conn, ACCOUNTS_PROJECTION).await?;
+    checkpoints::read::<DB>(conn, ACCOUNTS_PROJECTION, true).await?;
     for table in [
         "account_balances",
         "positions",

@@ -102,12 +102,16 @@ async fn stored_position<DB: Backend>(
     Ok(stored)
 }
 
-/// Builds the cache at `accounts_checkpoint`: the stored states' checkpoint, then every
-/// account event from there to `accounts_checkpoint` applied to the states it touches.
-/// Stores the cache whenever it holds more than `max_states`.
+/// Brings the cache to `accounts_checkpoint`: from `start` (a cache this run held, at or
+/// behind it) or else from the stored states, every account event up to
+/// `accounts_checkpoint` applied to the states it touches, `page_events` at a time.
+/// Stores the cache whenever it holds more than `max_states`. Fails with `Moved` when
+/// another runner stored its own states meanwhile: `start` is then of no use.
 pub(crate) struct Recover<'a> {
     pub store: &'a dyn EventStore,
     pub accounts_checkpoint: u64,
+    pub start: Option<StateCache>,
+    pub page_events: usize,
     pub max_states: usize,
 }
 
@@ -115,14 +119,16 @@ impl Operation for Recover<'_> {
     type Output = StateCache;
 
     async fn run<DB: Backend>(self, pool: &Pool<DB>) -> Result<StateCache, ProjectionError> {
-        let (stored_position, _) = read_stored(pool, self.accounts_checkpoint, None, &[]).await?;
-        let mut cache = StateCache {
+        assert!(self.page_events > 0 && self.page_events <= MAX_READ_EVENTS);
+        let expected_stored = self.start.as_ref().map(|cache| cache.stored_position);
+        let (stored_position, _) = read_stored(pool, expected_stored, &[]).await?;
+        let mut cache = self.start.unwrap_or(StateCache {
             stored_position,
             position: stored_position,
             accounts: BTreeMap::new(),
-        };
+        });
         while cache.position < self.accounts_checkpoint {
-            let mut page = read_towards(self.store, cache.position, self.accounts_checkpoint, MAX_READ_EVENTS).await?;
+            let mut page = read_towards(self.store, cache.position, self.accounts_checkpoint, self.page_events).await?;
             // The runner (or another) may have appended past the checkpoint: those are the next batch's.
             page.retain(|event| event.global_position <= self.accounts_checkpoint);
             let Some(last) = page.last() else {
@@ -137,8 +143,7 @@ impl Operation for Recover<'_> {
                 .keys()
                 .filter(|id| !cache.accounts.contains_key(*id))
                 .collect();
-            let (_, stored) =
-                read_stored(pool, self.accounts_checkpoint, Some(cache.stored_position), &missing).await?;
+            let (_, stored) = read_stored(pool, Some(cache.stored_position), &missing).await?;
             cache.accounts.extend(stored);
             apply_account_events(events_by_account, &mut cache.accounts);
             cache.position = last_position;
@@ -151,43 +156,43 @@ impl Operation for Recover<'_> {
 }
 
 /// The stored states' position and the stored states of `account_ids`, read together in
-/// one transaction that no runner can store states or move the accounts checkpoint in
-/// the middle of (states read at another position would have events applied twice).
-/// Fails with `Moved` if the accounts checkpoint is no longer `accounts_checkpoint`, or the
-/// stored states are no longer at `expected_stored`.
+/// one transaction in which no runner can store states (states read at another position
+/// would have events applied twice). Fails with `Moved` if the stored states are no
+/// longer at `expected_stored`.
 async fn read_stored<DB: Backend>(
     pool: &Pool<DB>,
-    accounts_checkpoint: u64,
     expected_stored: Option<u64>,
     account_ids: &[&String],
 ) -> Result<(u64, BTreeMap<String, Account>), ProjectionError> {
     let mut tx = pool.begin().await.map_err(ProjectionError::database)?;
-    let read = read_stored_in::<DB>(&mut tx, accounts_checkpoint, expected_stored, account_ids).await;
+    let read = read_stored_in::<DB>(&mut tx, expected_stored, account_ids).await;
     commit_or_roll_back(tx, read, ProjectionError::database).await
 }
 
 async fn read_stored_in<DB: Backend>(
     conn: &mut DB::Connection,
-    accounts_checkpoint: u64,
     expected_stored: Option<u64>,
     account_ids: &[&String],
 ) -> Result<(u64, BTreeMap<String, Account>), ProjectionError> {
-    // Every store of states holds the accounts checkpoint's row locked: sharing it keeps them out.
-    let found = checkpoints::read_shared::<DB>(conn, ACCOUNTS_PROJECTION).await?;
-    if found != accounts_checkpoint {
-        return Err(ProjectionError::Moved {
-            expected: accounts_checkpoint,
-            found,
-        });
-    }
-    let stored_position = stored_position::<DB>(conn, accounts_checkpoint).await?;
+    // Every store of states holds the accounts checkpoint's row locked: sharing it keeps
+    // them out until this transaction ends.
+    let (stored_position, states) = match checkpoints::read_shared::<DB>(conn, ACCOUNTS_PROJECTION).await? {
+        Some(accounts_checkpoint) => {
+            let stored_position = stored_position::<DB>(conn, accounts_checkpoint).await?;
+            (stored_position, state::read::<DB>(conn, account_ids).await?)
+        }
+        // No batch has committed since the projection was created or reset, so nothing is
+        // stored; a state another runner commits now is not locked out (there is no row to
+        // share), and is not this snapshot's.
+        None => (0, BTreeMap::new()),
+    };
     if let Some(expected) = expected_stored.filter(|expected| *expected != stored_position) {
         return Err(ProjectionError::Moved {
             expected,
             found: stored_position,
         });
     }
-    Ok((stored_position, state::read::<DB>(conn, account_ids).await?))
+    Ok((stored_position, states))
 }
 
 /// Stores the cache in a transaction of its own, if the accounts checkpoint is still
