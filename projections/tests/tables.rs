@@ -24,6 +24,14 @@ async fn exec(store: Arc<dyn EventStore>, lines: &[String]) {
     runner.flush().await.unwrap();
 }
 
+/// A fresh database of `backend` on which `lines` of the command file were run.
+async fn with_lines(backend: ledger_testkit::Backend, lines: &[String]) -> (TestDatabase, Arc<dyn EventStore>) {
+    let db = TestDatabase::fresh(backend).await;
+    let store = connect(&db.url).await.unwrap();
+    exec(Arc::clone(&store), lines).await;
+    (db, store)
+}
+
 fn example() -> Vec<String> {
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/conformance/two-days.jsonl");
     std::fs::read_to_string(file)
@@ -105,9 +113,7 @@ fn small_batches(fault: Option<Fault>) -> RunOptions {
 #[tokio::test]
 async fn the_tables_equal_a_fresh_replay() {
     for backend in BACKENDS {
-        let db = TestDatabase::fresh(backend).await;
-        let store = connect(&db.url).await.unwrap();
-        exec(Arc::clone(&store), &example()).await;
+        let (db, store) = with_lines(backend, &example()).await;
         let mut batches = 0;
         let applied = run_accounts(store.as_ref(), small_batches(None), |_| batches += 1)
             .await
@@ -172,9 +178,7 @@ async fn the_tables_equal_a_fresh_replay() {
 #[tokio::test]
 async fn a_crash_between_batches_loses_and_doubles_nothing() {
     for backend in BACKENDS {
-        let db = TestDatabase::fresh(backend).await;
-        let store = connect(&db.url).await.unwrap();
-        exec(Arc::clone(&store), &example()).await;
+        let (_db, store) = with_lines(backend, &example()).await;
         let crashed = run_accounts(store.as_ref(), small_batches(Some(Fault::AfterBatches(3))), |_| {}).await;
         assert!(matches!(crashed, Err(ProjectionError::Injected(_))));
         assert_eq!(
@@ -195,14 +199,10 @@ async fn a_crash_between_batches_loses_and_doubles_nothing() {
 async fn a_crash_mid_batch_leaves_no_trace_of_that_batch() {
     for backend in BACKENDS {
         // The reference: the state after exactly two batches.
-        let reference_db = TestDatabase::fresh(backend).await;
-        let reference = connect(&reference_db.url).await.unwrap();
-        exec(Arc::clone(&reference), &example()).await;
+        let (_reference_db, reference) = with_lines(backend, &example()).await;
         let _ = run_accounts(reference.as_ref(), small_batches(Some(Fault::AfterBatches(2))), |_| {}).await;
 
-        let db = TestDatabase::fresh(backend).await;
-        let store = connect(&db.url).await.unwrap();
-        exec(Arc::clone(&store), &example()).await;
+        let (_db, store) = with_lines(backend, &example()).await;
         let crashed = run_accounts(store.as_ref(), small_batches(Some(Fault::MidBatch(2))), |_| {}).await;
         assert!(matches!(crashed, Err(ProjectionError::Injected(_))));
         assert_eq!(accounts_checkpoint(store.as_ref()).await.unwrap(), 14);
@@ -224,11 +224,9 @@ async fn a_crash_mid_batch_leaves_no_trace_of_that_batch() {
 #[tokio::test]
 async fn rebuild_from_zero_and_incremental_runs_agree() {
     for backend in BACKENDS {
-        let db = TestDatabase::fresh(backend).await;
-        let store = connect(&db.url).await.unwrap();
         let lines = example();
         let (first, second) = lines.split_at(90);
-        exec(Arc::clone(&store), first).await;
+        let (db, store) = with_lines(backend, first).await;
         run_accounts(store.as_ref(), RunOptions::default(), |_| {})
             .await
             .unwrap();
@@ -251,9 +249,7 @@ async fn rebuild_from_zero_and_incremental_runs_agree() {
 #[tokio::test]
 async fn a_run_stores_the_states_at_the_head_or_past_its_limit_and_a_crash_in_between_loses_nothing() {
     for backend in BACKENDS {
-        let reference_db = TestDatabase::fresh(backend).await;
-        let reference = connect(&reference_db.url).await.unwrap();
-        exec(Arc::clone(&reference), &example()).await;
+        let (reference_db, reference) = with_lines(backend, &example()).await;
         run_accounts(reference.as_ref(), small_batches(None), |_| {})
             .await
             .unwrap();
@@ -267,11 +263,9 @@ async fn a_run_stores_the_states_at_the_head_or_past_its_limit_and_a_crash_in_be
         ];
         for (crashed_limit, stored_at_crash, resumed_limit) in cases {
             let case = format!("{backend:?}, limits {crashed_limit} then {resumed_limit}");
-            let db = TestDatabase::fresh(backend).await;
-            let store = connect(&db.url).await.unwrap();
             let lines = example();
             let (first, second) = lines.split_at(90);
-            exec(Arc::clone(&store), first).await;
+            let (db, store) = with_lines(backend, first).await;
             let first_head = store.head_position().await.unwrap();
             let crashed = RunOptions {
                 batch_events: 7,
@@ -306,11 +300,9 @@ async fn a_run_stores_the_states_at_the_head_or_past_its_limit_and_a_crash_in_be
 #[tokio::test]
 async fn states_stored_before_they_had_a_checkpoint_are_taken_as_at_the_accounts_checkpoint() {
     for backend in BACKENDS {
-        let db = TestDatabase::fresh(backend).await;
-        let store = connect(&db.url).await.unwrap();
         let lines = example();
         let (first, second) = lines.split_at(90);
-        exec(Arc::clone(&store), first).await;
+        let (db, store) = with_lines(backend, first).await;
         run_accounts(store.as_ref(), RunOptions::default(), |_| {})
             .await
             .unwrap();
@@ -330,9 +322,7 @@ async fn states_stored_before_they_had_a_checkpoint_are_taken_as_at_the_accounts
 #[tokio::test]
 async fn two_runners_at_once_apply_each_event_once() {
     for backend in BACKENDS {
-        let db = TestDatabase::fresh(backend).await;
-        let store = connect(&db.url).await.unwrap();
-        exec(Arc::clone(&store), &example()).await;
+        let (db, store) = with_lines(backend, &example()).await;
         let other = RunOptions {
             batch_events: 5,
             max_cached_states: 2,
@@ -355,9 +345,7 @@ async fn two_runners_at_once_apply_each_event_once() {
 #[tokio::test]
 async fn a_rebuild_beside_a_run_leaves_the_tables_equal_to_a_replay() {
     for backend in BACKENDS {
-        let db = TestDatabase::fresh(backend).await;
-        let store = connect(&db.url).await.unwrap();
-        exec(Arc::clone(&store), &example()).await;
+        let (db, store) = with_lines(backend, &example()).await;
         run_accounts(store.as_ref(), small_batches(None), |_| {}).await.unwrap();
         let other = RunOptions {
             batch_events: 5,
