@@ -1,6 +1,6 @@
 //! The recovery runbook of docs/operations.md, run as the drill operators run
 //! (`scripts/recovery-drill.sh`): back up a ledger the demo wrote, restore it
-//! elsewhere, verify, rebuild every read model, verify again. On each backend, on a
+//! elsewhere, verify it while every read model is rebuilt, verify again. On each backend, on a
 //! log of about 100,000 events (`LEDGER_DRILL_ACCOUNTS` changes the size).
 
 mod common;
