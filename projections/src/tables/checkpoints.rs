@@ -85,6 +85,13 @@ pub(crate) async fn set<DB: Backend>(
     insert_rows::<DB, _>(conn, &CHECKPOINTS, &[Checkpoint { name, position }]).await
 }
 
+/// The position of checkpoint `name` (0 if it was never set), its row created if need be
+/// and locked until the transaction ends.
+pub(crate) async fn lock<DB: Backend>(conn: &mut DB::Connection, name: &'static str) -> Result<u64, ProjectionError> {
+    ensure::<DB>(conn, name).await?;
+    read::<DB>(conn, name, true).await
+}
+
 /// Makes sure checkpoint `name` has a row (at 0), so it can be locked.
 pub(crate) async fn ensure<DB: Backend>(conn: &mut DB::Connection, name: &'static str) -> Result<(), ProjectionError> {
     let mut query = QueryBuilder::<DB>::new(CHECKPOINTS.insert_head());

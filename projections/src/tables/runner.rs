@@ -236,8 +236,7 @@ impl Operation for Reset {
 async fn reset_in<DB: Backend>(conn: &mut DB::Connection) -> Result<(), ProjectionError> {
     // Lock the checkpoint first, as every batch and every store of states does: a run
     // beside the reset waits for it instead of deadlocking or inserting rows it misses.
-    checkpoints::ensure::<DB>(conn, ACCOUNTS_PROJECTION).await?;
-    checkpoints::read::<DB>(conn, ACCOUNTS_PROJECTION, true).await?;
+    checkpoints::lock::<DB>(conn, ACCOUNTS_PROJECTION).await?;
     for table in [
         "account_balances",
         "positions",
@@ -265,8 +264,8 @@ struct Batch {
 }
 
 impl Batch {
-    /// Applies the batch in one transaction. On an error the caller drops `states`, which
-    /// then hold changes that were not committed.
+    /// Applies the batch in one transaction. After `Moved` the states are unchanged; after
+    /// any other error the caller drops them, since they may hold changes not committed.
     async fn apply<DB: Backend>(self, pool: &Pool<DB>, states: &mut StateCache) -> Result<(), ProjectionError> {
         let mut tx = pool
             .begin_with(DB::BEGIN_WRITE)
@@ -291,8 +290,7 @@ impl Batch {
         states: &mut StateCache,
     ) -> Result<bool, ProjectionError> {
         // Another runner may have moved the checkpoint since we read it: then this batch is not ours.
-        checkpoints::ensure::<DB>(conn, ACCOUNTS_PROJECTION).await?;
-        let current = checkpoints::read::<DB>(conn, ACCOUNTS_PROJECTION, true).await?;
+        let current = checkpoints::lock::<DB>(conn, ACCOUNTS_PROJECTION).await?;
         if current != self.expected_checkpoint {
             return Err(ProjectionError::Moved {
                 expected: self.expected_checkpoint,

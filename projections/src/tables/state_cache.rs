@@ -217,8 +217,7 @@ async fn store_alone_in<DB: Backend>(
     cache: &StateCache,
     accounts_checkpoint: u64,
 ) -> Result<(), ProjectionError> {
-    checkpoints::ensure::<DB>(conn, ACCOUNTS_PROJECTION).await?;
-    let found = checkpoints::read::<DB>(conn, ACCOUNTS_PROJECTION, true).await?;
+    let found = checkpoints::lock::<DB>(conn, ACCOUNTS_PROJECTION).await?;
     if found != accounts_checkpoint {
         return Err(ProjectionError::Moved {
             expected: accounts_checkpoint,
