@@ -29,6 +29,8 @@
 //! - [`stream`]: following the log (CLI, SSE, relay): the CloudEvents envelope, filters,
 //!   the head kept by one task, a follower's gap-free feed;
 //! - [`verify`](mod@verify): the proof that the log is intact;
+//! - [`writer`]: group commit for concurrent submitters (the server, `ledger bench engine`):
+//!   a bounded queue, one task deciding each batch and answering after its commit;
 //! - [`demo`]: the generated trading days of `ledger demo` (and `ledger bench`), and the
 //!   whole demo with its report ([`demo::run_with_report`]: read models, reconciliation,
 //!   statement, invariants).
@@ -51,6 +53,7 @@ pub mod statement;
 pub mod store;
 pub mod stream;
 pub mod verify;
+pub mod writer;
 
 pub use batch::{run_lines, submit, CommandLines, LineBatches, Tally};
 pub use clearing::{

@@ -1,7 +1,8 @@
 //! `ledger serve`: the ledger over HTTP, a thin layer over `ledger_app`.
 //!
-//! - `engine`: the bounded queue and the one task that owns the `Ledger` and commits
-//!   queued commands in groups (group commit), answering each after its commit;
+//! - `engine`: the application layer's writer (`ledger_app::writer`: the bounded queue
+//!   and the one task that commits queued commands in groups) with the server's metrics,
+//!   and its failures as problems;
 //! - `runner`: the live projection runner, catching the read models up after each
 //!   commit, and the bounded wait of `?min_position=P`;
 //! - `routes`: the handlers (`POST /v1/commands`, `POST /v1/commands/batch`,

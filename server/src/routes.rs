@@ -263,7 +263,10 @@ async fn queue_and_wait(
         ),
         QueueRefusal::Closed => shutting_down(),
     })?;
-    answer.await.map_err(|_| shutting_down())?
+    answer
+        .await
+        .map_err(|_| shutting_down())?
+        .map_err(crate::engine::problem_of)
 }
 
 fn shutting_down() -> Problem {
