@@ -1,5 +1,5 @@
 //! `ledger bench http`: an open-loop load of orders and fills against a server of its own
-//! (and `ledger bench stream`, in [`stream`]).
+//! (and `ledger bench stream`, in [`stream`]; `ledger bench engine`, in [`engine`]).
 //!
 //! Open loop: request `i` is due at `start + i / rate` whatever became of the earlier
 //! ones, and its latency runs from that due instant to its answer. A server that falls
@@ -15,8 +15,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod engine;
 mod setup;
 mod stream;
+mod workload;
 
 use hdrhistogram::Histogram;
 use ledger_app::MarketRules;
@@ -55,6 +57,9 @@ pub enum BenchTarget {
     /// The event streams: SSE and the NATS relay catching up with a log, then the
     /// latency from a command's decision to its event's receipt.
     Stream(stream::StreamArgs),
+    /// The application layer's writer driven in-process by concurrent clients, each
+    /// waiting for its answer; with `--baseline-db`, the stock cqrs-es stack beside it.
+    Engine(engine::EngineArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -82,6 +87,7 @@ pub async fn run(
     let args = match args.target {
         BenchTarget::Http(args) => args,
         BenchTarget::Stream(args) => return stream::run(args, db, rules, cache_aggregates).await,
+        BenchTarget::Engine(args) => return engine::run(args, db, rules, cache_aggregates).await,
     };
     let server = BenchServer::start(db, rules, cache_aggregates).await?;
     let client = reqwest::Client::builder().build()?;

@@ -113,3 +113,70 @@ fn bench_stream_measures_both_consumers_on_a_nats_of_its_own() {
         assert!(result[rate].as_f64().unwrap() > 0.0, "{rate}");
     }
 }
+
+/// `bench engine` on each backend: every command of the workload is answered
+/// `accepted`, and the ledger it wrote holds exactly the workload's events and verifies.
+/// With the `baseline` feature (CI builds with every feature), the stock cqrs-es stack
+/// runs the same commands on PostgreSQL in the same run; without it, asking for the
+/// baseline is refused with how to build it, before anything is written.
+#[tokio::test]
+async fn bench_engine_answers_every_command_and_writes_a_ledger_that_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let baseline = ledger_testkit::TestDatabase::fresh(ledger_testkit::Backend::Postgres).await;
+    for backend in ledger_testkit::BACKENDS {
+        let db = ledger_testkit::TestDatabase::fresh(backend).await;
+        let args = [
+            "bench",
+            "engine",
+            "--accounts",
+            "12",
+            "--commands",
+            "150",
+            "--clients",
+            "5",
+            "--json",
+            "--baseline-db",
+            &baseline.url,
+        ];
+        let ran = ledger_on(dir.path(), &db.url, &args);
+        if !cfg!(feature = "baseline") {
+            assert!(!ran.status.success());
+            assert!(stderr(&ran).contains("--features baseline"), "{}", stderr(&ran));
+            // An empty PostgreSQL schema lists no event; a SQLite file was not even created.
+            let events = ledger_on(dir.path(), &db.url, &["events", "--json"]);
+            assert_eq!(stdout(&events).trim(), "", "{backend:?}: nothing written");
+            continue;
+        }
+        assert!(ran.status.success(), "{backend:?}: {}", stderr(&ran));
+        let result: Value = serde_json::from_str(stdout(&ran).trim()).unwrap();
+        for side in ["ledger", "baseline"] {
+            assert_eq!(result[side]["commands"], 150, "{side}: {result}");
+            assert_eq!(
+                result[side]["endings"]["accepted"], 150,
+                "{side}: every command accepted: {result}"
+            );
+            let latency = &result[side]["latency_ms"];
+            assert!(
+                latency["p50"].as_f64().unwrap() <= latency["p99"].as_f64().unwrap(),
+                "{side}"
+            );
+        }
+        assert!(result["ratio"].as_f64().unwrap() > 0.0);
+        // 2 set-up commands, 12 openings and deposits, 63 buys and their fills: each
+        // opening, deposit and buy is one event; a full fill is two (the fill, the order completed).
+        let verified = ledger_ok(dir.path(), &db.url, &["verify", "--json"]);
+        let report: Value = serde_json::from_str(stdout(&verified).trim()).unwrap();
+        assert_eq!(report["problems"].as_array().map(Vec::len), Some(0), "{report}");
+        assert_eq!(report["events"], 2 + 12 * 2 + 63 + 63 * 2, "{report}");
+        assert_eq!(report["accounts"], 12, "{report}");
+    }
+}
+
+#[test]
+fn bench_engine_refuses_a_workload_it_cannot_build_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let ran = common::ledger_in(dir.path(), &["bench", "engine", "--accounts", "10", "--commands", "19"]);
+    assert!(!ran.status.success());
+    assert!(stderr(&ran).contains("cannot open 10 accounts"), "{}", stderr(&ran));
+    assert!(!dir.path().join("ledger.db").exists());
+}
