@@ -148,10 +148,12 @@ impl AppendSql for PostgresEventStore {
         tx: &mut Transaction<'static, Postgres>,
         streams: &[&StreamId],
     ) -> Result<Vec<(StreamId, u64)>, StoreError> {
+        // Per stream its last index entry: a join grouped by stream would read every
+        // event of each stream, a cost that grows with the account's history.
         let rows = sqlx::query(
-            "SELECT e.aggregate_type, e.aggregate_id, MAX(e.sequence) FROM events e \
-             JOIN UNNEST($1::text[], $2::text[]) AS s(t, i) ON e.aggregate_type = s.t AND e.aggregate_id = s.i \
-             GROUP BY e.aggregate_type, e.aggregate_id",
+            "SELECT s.t, s.i, h.head FROM UNNEST($1::text[], $2::text[]) AS s(t, i) \
+             CROSS JOIN LATERAL (SELECT MAX(e.sequence) AS head FROM events e \
+             WHERE e.aggregate_type = s.t AND e.aggregate_id = s.i) AS h WHERE h.head IS NOT NULL",
         )
         .bind(column(streams, |s| s.aggregate_type.as_str()))
         .bind(column(streams, |s| s.aggregate_id.as_str()))

@@ -151,14 +151,18 @@ impl AppendSql for SqliteEventStore {
         tx: &mut Transaction<'static, Sqlite>,
         streams: &[&StreamId],
     ) -> Result<Vec<(StreamId, u64)>, StoreError> {
-        let mut query = QueryBuilder::new(
-            "SELECT aggregate_type, aggregate_id, MAX(sequence) FROM events WHERE (aggregate_type, aggregate_id) IN (",
-        );
+        // One index search per stream (its last entry): a row-value `IN` over `events`
+        // with `GROUP BY` scans the whole index instead, a cost that grows with the log.
+        let mut query = QueryBuilder::new("WITH keys (aggregate_type, aggregate_id) AS (");
         query.push_values(streams, |mut key, stream| {
             key.push_bind(stream.aggregate_type.as_str())
                 .push_bind(stream.aggregate_id.as_str());
         });
-        query.push(") GROUP BY aggregate_type, aggregate_id");
+        query.push(
+            ") SELECT aggregate_type, aggregate_id, head FROM (SELECT k.aggregate_type, k.aggregate_id, \
+             (SELECT MAX(e.sequence) FROM events e WHERE e.aggregate_type = k.aggregate_type \
+             AND e.aggregate_id = k.aggregate_id) AS head FROM keys k) WHERE head IS NOT NULL",
+        );
         let rows = query.build().fetch_all(&mut **tx).await?;
         rows.iter()
             .map(|row| {
