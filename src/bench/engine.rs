@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use ledger_app::writer::{self, Unobserved, WriterOptions, DEFAULT_QUEUE_COMMANDS};
+use ledger_app::writer::{self, BatchObserver, WriteFailure, WriterOptions, DEFAULT_QUEUE_COMMANDS};
 use ledger_app::{CommandRequest, MarketRules, RequestOutcome, Status};
 
 use super::setup::{latency_histogram, percentiles_ms, MAX_RECORDED_LATENCY_US};
@@ -49,6 +49,33 @@ pub struct EngineArgs {
     pub json: bool,
 }
 
+/// The writer's batches: how many, how large, how long each took to decide and commit.
+struct Batches {
+    count: u64,
+    commands: u64,
+    /// Microseconds from a batch's decision starting to its commit.
+    decide_and_commit_us: Histogram<u64>,
+}
+
+/// Records every batch the writer commits.
+struct BatchRecorder(std::sync::Mutex<Batches>);
+
+impl BatchObserver for BatchRecorder {
+    fn committed(&self, requests: &[CommandRequest], _outcomes: &[RequestOutcome], took: Duration) {
+        // A poisoned lock means a bench thread panicked: the run is lost anyway.
+        if let Ok(mut batches) = self.0.lock() {
+            batches.count += 1;
+            batches.commands += requests.len() as u64;
+            let took_us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+            batches
+                .decide_and_commit_us
+                .saturating_record(took_us.clamp(1, MAX_RECORDED_LATENCY_US));
+        }
+    }
+
+    fn failed(&self, _commands: usize, _failure: &WriteFailure) {}
+}
+
 /// What one side of the comparison measured.
 struct Measured {
     commands: u64,
@@ -56,6 +83,8 @@ struct Measured {
     latencies: Histogram<u64>,
     /// Answers by status (the ledger's `accepted`, `rejected`, ...; the baseline's `accepted`, `refused`).
     endings: std::collections::BTreeMap<String, u64>,
+    /// The ledger's group commits (the baseline has none).
+    batches: Option<Batches>,
 }
 
 impl Measured {
@@ -65,12 +94,21 @@ impl Measured {
 
     fn to_json(&self) -> serde_json::Value {
         let [p50, p99, p999, max] = percentiles_ms(&self.latencies);
+        let batches = self.batches.as_ref().map(|batches| {
+            let [p50, p99, p999, max] = percentiles_ms(&batches.decide_and_commit_us);
+            serde_json::json!({
+                "count": batches.count,
+                "mean_commands": batches.commands as f64 / batches.count.max(1) as f64,
+                "decide_and_commit_ms": {"p50": p50, "p99": p99, "p99_9": p999, "max": max},
+            })
+        });
         serde_json::json!({
             "commands": self.commands,
             "seconds": self.elapsed.as_secs_f64(),
             "commands_per_second": self.commands_per_second(),
             "endings": self.endings,
             "latency_ms": {"p50": p50, "p99": p99, "p99_9": p999, "max": max},
+            "batches": batches,
         })
     }
 }
@@ -114,27 +152,16 @@ async fn run_ledger(
     cache_aggregates: usize,
     workload: &Workload,
 ) -> anyhow::Result<Measured> {
-    let request_of = |line: &str| {
-        ledger_app::read_command_request(line.as_bytes(), None, ACTOR, &rules)
-            .map_err(|refusal| anyhow::anyhow!("the bench's own command {line} was refused: {refusal}"))
-    };
-    let set_up = workload::set_up_lines()
-        .iter()
-        .map(|line| request_of(line))
-        .collect::<Result<Vec<_>, _>>()?;
-    let plans = workload
-        .clients
-        .iter()
-        .map(|plan| {
-            plan.iter()
-                .map(|&step| request_of(&workload::wire_line(step)))
-                .collect()
-        })
-        .collect::<anyhow::Result<Vec<Vec<CommandRequest>>>>()?;
+    let (set_up, plans) = requests_of(workload, &rules)?;
+    let recorder = Arc::new(BatchRecorder(std::sync::Mutex::new(Batches {
+        count: 0,
+        commands: 0,
+        decide_and_commit_us: latency_histogram()?,
+    })));
     let options = WriterOptions {
         limit_commands: DEFAULT_QUEUE_COMMANDS.max(plans.len()),
         cache_aggregates,
-        observer: Arc::new(Unobserved),
+        observer: Arc::clone(&recorder) as Arc<dyn BatchObserver>,
     };
     let (queue, _commits, writer_task) = writer::start(store, Arc::clone(&rules), options);
     let set_up_outcomes = send_one_by_one(&queue, set_up).await?;
@@ -157,6 +184,7 @@ async fn run_ledger(
         elapsed: Duration::ZERO,
         latencies: latency_histogram()?,
         endings: Default::default(),
+        batches: None,
     };
     for client in clients {
         for (ending, latency_us) in client.await?? {
@@ -169,7 +197,42 @@ async fn run_ledger(
     measured.elapsed = started.elapsed();
     drop(queue);
     writer_task.await?;
+    let batches = recorder
+        .0
+        .lock()
+        .map_err(|_| anyhow::anyhow!("a bench thread panicked"))?;
+    // The set-up's batches (one command each) came before the clock: counted out.
+    measured.batches = Some(Batches {
+        count: batches.count - SET_UP_COMMANDS,
+        commands: batches.commands - SET_UP_COMMANDS,
+        decide_and_commit_us: batches.decide_and_commit_us.clone(),
+    });
     Ok(measured)
+}
+
+/// The set-up's requests, and each client's, built before the clock starts.
+fn requests_of(
+    workload: &Workload,
+    rules: &MarketRules,
+) -> anyhow::Result<(Vec<CommandRequest>, Vec<Vec<CommandRequest>>)> {
+    let request_of = |line: &str| {
+        ledger_app::read_command_request(line.as_bytes(), None, ACTOR, rules)
+            .map_err(|refusal| anyhow::anyhow!("the bench's own command {line} was refused: {refusal}"))
+    };
+    let set_up = workload::set_up_lines()
+        .iter()
+        .map(|line| request_of(line))
+        .collect::<Result<_, _>>()?;
+    let plans = workload
+        .clients
+        .iter()
+        .map(|plan| {
+            plan.iter()
+                .map(|&step| request_of(&workload::wire_line(step)))
+                .collect()
+        })
+        .collect::<anyhow::Result<_>>()?;
+    Ok((set_up, plans))
 }
 
 /// Sends each request once the one before is answered; each one's ending and latency.
@@ -225,6 +288,7 @@ async fn run_baseline(url: &str, workload: &Workload) -> anyhow::Result<Measured
         elapsed: run.elapsed,
         latencies,
         endings,
+        batches: None,
     })
 }
 
@@ -299,4 +363,12 @@ fn print_side(name: &str, measured: &Measured) {
         measured.endings
     );
     println!("  latency ms: p50 {p50:.2}  p99 {p99:.2}  p99.9 {p999:.2}  max {max:.2}");
+    if let Some(batches) = &measured.batches {
+        let [p50, p99, _, max] = percentiles_ms(&batches.decide_and_commit_us);
+        println!(
+            "  group commits: {} of {:.1} commands on average; decide and commit ms p50 {p50:.2}  p99 {p99:.2}  max {max:.2}",
+            batches.count,
+            batches.commands as f64 / batches.count.max(1) as f64
+        );
+    }
 }
