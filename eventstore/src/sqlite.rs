@@ -158,18 +158,21 @@ impl AppendSql for SqliteEventStore {
             key.push_bind(stream.aggregate_type.as_str())
                 .push_bind(stream.aggregate_id.as_str());
         });
+        // A stream without events has no head (NULL), skipped below: filtering it in SQL
+        // would make SQLite run the subquery twice per stream.
         query.push(
-            ") SELECT aggregate_type, aggregate_id, head FROM (SELECT k.aggregate_type, k.aggregate_id, \
-             (SELECT MAX(e.sequence) FROM events e WHERE e.aggregate_type = k.aggregate_type \
-             AND e.aggregate_id = k.aggregate_id) AS head FROM keys k) WHERE head IS NOT NULL",
+            ") SELECT k.aggregate_type, k.aggregate_id, (SELECT MAX(e.sequence) FROM events e \
+             WHERE e.aggregate_type = k.aggregate_type AND e.aggregate_id = k.aggregate_id) FROM keys k",
         );
         let rows = query.build().fetch_all(&mut **tx).await?;
-        rows.iter()
-            .map(|row| {
+        let mut heads = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if let Some(head) = row.try_get::<Option<i64>, _>(2)? {
                 let stream = StreamId::new(row.try_get::<String, _>(0)?, row.try_get::<String, _>(1)?);
-                Ok((stream, to_u64(row.try_get::<i64, _>(2)?, "sequence")?))
-            })
-            .collect()
+                heads.push((stream, to_u64(head, "sequence")?));
+            }
+        }
+        Ok(heads)
     }
 
     async fn chain_head(tx: &mut Transaction<'static, Sqlite>) -> Result<Option<(u64, String)>, StoreError> {
