@@ -26,12 +26,14 @@ use crate::{submit_requests, CommandRequest, RequestOutcome};
 /// so a burst waits at most about ten group commits before it is refused.
 pub const DEFAULT_QUEUE_COMMANDS: usize = 10 * MAX_SUBMISSIONS;
 
-/// Why a batch was not committed: the [`crate::AppError`]'s stable code and a sentence
-/// that tells the sender resending is safe.
+/// Why a batch was not committed: the [`crate::AppError`]'s stable code, the error
+/// itself (for the operator's log), and the sentence a sender is answered, which says
+/// that resending is safe.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{detail}")]
 pub struct WriteFailure {
     pub code: &'static str,
+    pub error: String,
     pub detail: String,
 }
 
@@ -45,14 +47,6 @@ pub trait BatchObserver: Send + Sync + 'static {
     fn committed(&self, requests: &[CommandRequest], outcomes: &[RequestOutcome], took: Duration);
     /// A batch failed; every request of it was answered `failure`.
     fn failed(&self, commands: usize, failure: &WriteFailure);
-}
-
-/// The observer that observes nothing.
-pub struct Unobserved;
-
-impl BatchObserver for Unobserved {
-    fn committed(&self, _requests: &[CommandRequest], _outcomes: &[RequestOutcome], _took: Duration) {}
-    fn failed(&self, _commands: usize, _failure: &WriteFailure) {}
 }
 
 struct Job {
@@ -209,6 +203,7 @@ impl Writer {
             Err(error) => {
                 let failure = WriteFailure {
                     code: error.code(),
+                    error: error.to_string(),
                     detail: format!(
                         "{error}; the commands of this request may have been committed: resending it \
                          with the same command ids is safe (a recorded one answers `duplicate`)"

@@ -50,7 +50,7 @@ impl BatchObserver for Metered {
         tracing::warn!(
             commands,
             code = failure.code,
-            error = %failure.detail,
+            error = %failure.error,
             "group commit failed; the next batch gets a fresh engine"
         );
     }
