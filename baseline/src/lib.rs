@@ -83,8 +83,6 @@ pub enum BaselineError {
     Database(String),
     #[error("the workload's {field} is not an id the ledger accepts: {reason}")]
     Id { field: &'static str, reason: String },
-    #[error("the baseline's market rules: {0}")]
-    Rules(String),
     #[error("the baseline's framework failed on account {account_id}: {error}")]
     Framework { account_id: String, error: String },
 }
@@ -93,7 +91,11 @@ type Framework = CqrsFramework<Account, PersistedEventStore<PostgresEventReposit
 
 /// Runs each client's steps in order (one client per list, all at once) on tables of
 /// its own in `database_url`, dropped at the end whatever became of the run.
-pub async fn run(database_url: &str, clients: Vec<Vec<AccountStep>>) -> Result<BaselineRun, BaselineError> {
+pub async fn run(
+    database_url: &str,
+    rules: MarketRules,
+    clients: Vec<Vec<AccountStep>>,
+) -> Result<BaselineRun, BaselineError> {
     if clients.is_empty() || clients.len() > MAX_CLIENTS {
         return Err(BaselineError::Clients(clients.len()));
     }
@@ -109,8 +111,18 @@ pub async fn run(database_url: &str, clients: Vec<Vec<AccountStep>>) -> Result<B
         .connect(database_url)
         .await
         .map_err(|error| BaselineError::Database(format!("could not be reached: {error}")))?;
+    // Every connection opened before the clock, as the ledger's is by its set-up.
+    let mut warm = Vec::with_capacity(connections as usize);
+    for _ in 0..connections {
+        warm.push(
+            pool.acquire()
+                .await
+                .map_err(|error| BaselineError::Database(error.to_string()))?,
+        );
+    }
+    drop(warm);
     let tables = Tables::create(&pool).await?;
-    let outcome = drive(&pool, &tables, commands).await;
+    let outcome = drive(&pool, &tables, rules, commands).await;
     let dropped = tables.drop(&pool).await;
     let run = outcome?;
     dropped?;
@@ -170,9 +182,9 @@ impl Tables {
 async fn drive(
     pool: &Pool<Postgres>,
     tables: &Tables,
+    rules: MarketRules,
     clients: Vec<Vec<(String, AccountCommand)>>,
 ) -> Result<BaselineRun, BaselineError> {
-    let rules = MarketRules::china_a_share().map_err(|error| BaselineError::Rules(error.to_string()))?;
     let repository = PostgresEventRepository::new(pool.clone()).with_tables(&tables.events, &tables.snapshots);
     let framework = std::sync::Arc::new(CqrsFramework::new(
         PersistedEventStore::new_event_store(repository),
@@ -180,17 +192,19 @@ async fn drive(
         rules,
     ));
     let started = Instant::now();
-    let tasks: Vec<_> = clients
-        .into_iter()
-        .map(|commands| tokio::spawn(run_client(std::sync::Arc::clone(&framework), commands)))
-        .collect();
+    // A JoinSet aborts the clients still running when one fails and the run returns,
+    // before the tables are dropped under them.
+    let mut tasks = tokio::task::JoinSet::new();
+    for commands in clients {
+        tasks.spawn(run_client(std::sync::Arc::clone(&framework), commands));
+    }
     let mut run = BaselineRun {
         elapsed: Duration::ZERO,
         latencies_us: Vec::new(),
         refused: 0,
     };
-    for task in tasks {
-        let (latencies_us, refused) = task.await.map_err(|error| BaselineError::Framework {
+    while let Some(task) = tasks.join_next().await {
+        let (latencies_us, refused) = task.map_err(|error| BaselineError::Framework {
             account_id: String::new(),
             error: format!("a client task ended abnormally: {error}"),
         })??;

@@ -39,6 +39,10 @@ fn steps_of(account_id: &str, orders: u32) -> Vec<AccountStep> {
     steps
 }
 
+fn rules() -> ledger_domain::MarketRules {
+    ledger_domain::MarketRules::china_a_share().expect("the built-in rules")
+}
+
 async fn tables_named_like(url: &str, pattern: &str) -> i64 {
     let mut connection = sqlx::PgConnection::connect(url).await.expect("the test database");
     sqlx::query_scalar("SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE $1")
@@ -65,7 +69,7 @@ async fn the_baseline_answers_every_command_and_leaves_no_table_behind() {
     let clients = vec![first, steps_of("BA0000002", 2)];
     let commands: usize = clients.iter().map(Vec::len).sum();
 
-    let result = run(&database.url, clients).await.expect("the baseline runs");
+    let result = run(&database.url, rules(), clients).await.expect("the baseline runs");
 
     assert_eq!(result.latencies_us.len(), commands, "one latency per command");
     assert_eq!(result.refused, 1, "only the over-fill is refused");
@@ -80,7 +84,7 @@ async fn the_baseline_refuses_bad_input_before_touching_the_database() {
         account_id: "not an id".to_owned(),
         command: BaselineCommand::Open,
     }]];
-    let error = run(&database.url, bad).await.expect_err("a bad id is refused");
+    let error = run(&database.url, rules(), bad).await.expect_err("a bad id is refused");
     assert!(
         matches!(
             error,
@@ -92,7 +96,7 @@ async fn the_baseline_refuses_bad_input_before_touching_the_database() {
         "{error}"
     );
     assert!(matches!(
-        run(&database.url, vec![]).await,
+        run(&database.url, rules(), vec![]).await,
         Err(BaselineError::Clients(0))
     ));
     assert_eq!(tables_named_like(&database.url, "bench_baseline_%").await, 0);
