@@ -134,18 +134,12 @@ pub async fn run(
         anyhow::bail!(NO_BASELINE);
     }
     let workload = workload::simple(args.accounts, args.commands, args.clients)?;
-    let scratch = tempfile::tempdir()?;
-    let url = match db {
-        Some(url) => url.to_owned(),
-        None => format!("sqlite://{}", scratch.path().join("bench.db").display()),
-    };
-    let store = crate::cli::open_store(&url).await?;
-    let head = ledger_app::head_position(store.as_ref()).await?;
-    anyhow::ensure!(
-        head == 0,
-        "the bench writes a ledger of its own and needs an empty ledger, but {} holds {head} events",
-        ledger_app::redact_url(&url)
-    );
+    // `_scratch` keeps a temporary database until the run's end.
+    let super::setup::EmptyLedger {
+        store,
+        scratch: _scratch,
+        ..
+    } = super::setup::EmptyLedger::open(db).await?;
     let ledger = run_ledger(Arc::clone(&store), Arc::clone(&rules), cache_aggregates, &workload).await?;
     let peak_rss_bytes = peak_rss_bytes();
     let baseline = match &args.baseline_db {

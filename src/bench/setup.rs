@@ -35,18 +35,7 @@ impl BenchServer {
     /// Opens the database (`db`, else a temporary SQLite file), which must hold no event,
     /// and serves it on 127.0.0.1:0.
     pub async fn start(db: Option<&str>, rules: Arc<MarketRules>, cache_aggregates: usize) -> anyhow::Result<Self> {
-        let scratch = tempfile::tempdir()?;
-        let url = match db {
-            Some(url) => url.to_owned(),
-            None => format!("sqlite://{}", scratch.path().join("bench.db").display()),
-        };
-        let store = crate::cli::open_store(&url).await?;
-        let head = ledger_app::head_position(store.as_ref()).await?;
-        anyhow::ensure!(
-            head == 0,
-            "the bench writes a ledger of its own and needs an empty ledger, but {} holds {head} events",
-            ledger_app::redact_url(&url)
-        );
+        let EmptyLedger { url, store, scratch } = EmptyLedger::open(db).await?;
         let (configured, tokens) = bench_tokens()?;
         let options = ServerOptions {
             cache_aggregates,
@@ -82,6 +71,32 @@ impl BenchServer {
         let _ = self.stop.send(());
         self.serving.await??;
         Ok(())
+    }
+}
+
+/// The ledger a bench writes: `db`, which must hold no event, else a temporary SQLite
+/// file that lives as long as `scratch`.
+pub struct EmptyLedger {
+    pub url: String,
+    pub store: Arc<dyn EventStore>,
+    pub scratch: tempfile::TempDir,
+}
+
+impl EmptyLedger {
+    pub async fn open(db: Option<&str>) -> anyhow::Result<EmptyLedger> {
+        let scratch = tempfile::tempdir()?;
+        let url = match db {
+            Some(url) => url.to_owned(),
+            None => format!("sqlite://{}", scratch.path().join("bench.db").display()),
+        };
+        let store = crate::cli::open_store(&url).await?;
+        let head = ledger_app::head_position(store.as_ref()).await?;
+        anyhow::ensure!(
+            head == 0,
+            "the bench writes a ledger of its own and needs an empty ledger, but {} holds {head} events",
+            ledger_app::redact_url(&url)
+        );
+        Ok(EmptyLedger { url, store, scratch })
     }
 }
 
