@@ -7,71 +7,21 @@
 
 use std::hint::black_box;
 
-use chrono::NaiveDate;
 use cqrs_es::Aggregate;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use ledger_domain::fees::cumulative_fees;
-use ledger_domain::ids::{AccountId, BankRef, ExecId, InstrumentCode, OrderId};
-use ledger_domain::{Account, AccountCommand, Board, InstrumentInfo, MarketRules, MarketSnapshot, PlaceOrder, Side};
-use rust_decimal::Decimal;
+use ledger_domain::{Account, AccountCommand, MarketRules, Side};
 use rust_decimal_macros::dec;
 
-fn trade_date() -> NaiveDate {
-    NaiveDate::from_ymd_opt(2024, 3, 4).expect("a date")
-}
+// The account tests' commands and reference data: the orders are on the main board
+// for their trade date, previous close 10.00.
+#[path = "../tests/common/mod.rs"]
+mod common;
 
-fn id<T>(parse: fn(&str) -> Result<T, ledger_domain::ids::IdError>, text: &str) -> T {
-    parse(text).expect("a valid id")
-}
+use common::{buy, deposit, fill, open, rules, sell, today};
 
-fn order(order_id: &str, side: Side) -> AccountCommand {
-    let code = id(InstrumentCode::parse, "601398.SH");
-    AccountCommand::PlaceOrder(PlaceOrder {
-        order_id: id(OrderId::parse, order_id),
-        instrument: code.clone(),
-        side,
-        quantity: 100,
-        price: dec!(10.00),
-        trade_date: trade_date(),
-        market: MarketSnapshot {
-            instrument: Some(InstrumentInfo {
-                code,
-                name: "ICBC".to_owned(),
-                board: Board::Main,
-                risk_level: 1,
-            }),
-            prev_close: Some(dec!(10.00)),
-            day_closed: false,
-        },
-    })
-}
-
-/// An opened account with cash and 100 shares, bought and settled (T+1), so that they
-/// may be sold.
-fn account(rules: &MarketRules) -> Account {
-    let mut account = Account::default();
-    let commands = [
-        AccountCommand::Open {
-            account_id: id(AccountId::parse, "A0001"),
-            customer_name: "Bench".to_owned(),
-            id_number: "110101199001011234".to_owned(),
-            risk_level: 3,
-        },
-        AccountCommand::Deposit {
-            amount_cny: dec!(400000.00),
-            bank_ref: id(BankRef::parse, "B1"),
-        },
-        order("O-HELD", Side::Buy),
-        AccountCommand::BookFill {
-            order_id: id(OrderId::parse, "O-HELD"),
-            exec_id: id(ExecId::parse, "E-HELD"),
-            quantity: 100,
-            price: dec!(10.00),
-        },
-        AccountCommand::SettleTrades {
-            trade_date: trade_date(),
-        },
-    ];
+/// `account` after each command, every one of which must be accepted.
+fn after(mut account: Account, commands: Vec<AccountCommand>, rules: &MarketRules) -> Account {
     for command in commands {
         for event in account.decide(command, rules).expect("the set-up is accepted") {
             account.apply(event);
@@ -80,11 +30,24 @@ fn account(rules: &MarketRules) -> Account {
     account
 }
 
+/// An opened account with cash and 100 shares, bought and settled (T+1), so that they
+/// may be sold.
+fn holding(rules: &MarketRules) -> Account {
+    let commands = vec![
+        open(3, "Bench"),
+        deposit(dec!(400000.00), "B1"),
+        buy("O-HELD", 100, dec!(10.00)),
+        fill("O-HELD", "E-HELD", 100, dec!(10.00)),
+        AccountCommand::SettleTrades { trade_date: today() },
+    ];
+    after(Account::default(), commands, rules)
+}
+
 fn pre_trade_check(c: &mut Criterion) {
-    let rules = MarketRules::china_a_share().expect("the built-in rules");
-    let account = account(&rules);
-    let buy = order("O-BUY", Side::Buy);
-    let sell = order("O-SELL", Side::Sell);
+    let rules = rules();
+    let account = holding(&rules);
+    let buy = buy("O-BUY", 100, dec!(10.00));
+    let sell = sell("O-SELL", 100, dec!(10.00));
     // Timing a refusal would measure a shorter path than the check.
     for accepted in [&buy, &sell] {
         account
@@ -100,26 +63,19 @@ fn pre_trade_check(c: &mut Criterion) {
 }
 
 fn fees(c: &mut Criterion) {
-    let rules = MarketRules::china_a_share().expect("the built-in rules");
-    let value_cny: Decimal = dec!(123456.78);
+    let rules = rules();
+    let value_cny = dec!(123456.78);
     c.bench_function("fees/cumulative_sell", |b| {
         b.iter(|| black_box(cumulative_fees(&rules.fees, Side::Sell, black_box(value_cny))))
     });
 }
 
 fn apply(c: &mut Criterion) {
-    let rules = MarketRules::china_a_share().expect("the built-in rules");
-    let mut placed = account(&rules);
-    for event in placed.decide(order("O-FILL", Side::Buy), &rules).expect("accepted") {
-        placed.apply(event);
-    }
-    let fill = AccountCommand::BookFill {
-        order_id: id(OrderId::parse, "O-FILL"),
-        exec_id: id(ExecId::parse, "E-FILL"),
-        quantity: 100,
-        price: dec!(10.00),
-    };
-    let events = placed.decide(fill, &rules).expect("the fill is accepted");
+    let rules = rules();
+    let placed = after(holding(&rules), vec![buy("O-FILL", 100, dec!(10.00))], &rules);
+    let events = placed
+        .decide(fill("O-FILL", "E-FILL", 100, dec!(10.00)), &rules)
+        .expect("the fill is accepted");
     c.bench_function("apply/full_fill", |b| {
         b.iter_batched(
             || (placed.clone(), events.clone()),

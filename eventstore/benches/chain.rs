@@ -5,68 +5,38 @@
 use std::hint::black_box;
 
 use chrono::{NaiveDate, TimeZone, Utc};
-use cqrs_es::Aggregate;
 use criterion::{criterion_group, criterion_main, Criterion};
-use ledger_domain::ids::{AccountId, BankRef, ExecId, InstrumentCode, OrderId};
-use ledger_domain::{
-    Account, AccountCommand, AccountEvent, Board, InstrumentInfo, MarketRules, MarketSnapshot, PlaceOrder, Side,
-};
+use ledger_domain::fees::FeeBreakdown;
+use ledger_domain::ids::{ExecId, InstrumentCode, OrderId};
+use ledger_domain::{AccountEvent, Side};
 use ledger_eventstore::chain::{canonical_json, ChainedFields};
 use ledger_eventstore::codec::encode;
 use ledger_eventstore::{EventMetadata, StreamId};
 use rust_decimal_macros::dec;
 
-/// A full fill's `FillBooked`, as the account decides it.
+/// A full fill's `FillBooked`: the values an account decides for a buy of 100 @ 10.00
+/// on the main board under the built-in fee schedule (`ledger exec` writes the same).
 fn fill() -> AccountEvent {
-    let rules = MarketRules::china_a_share().expect("the built-in rules");
-    let code = InstrumentCode::parse("601398.SH").expect("an id");
-    let commands = [
-        AccountCommand::Open {
-            account_id: AccountId::parse("A0001").expect("an id"),
-            customer_name: "Bench".to_owned(),
-            id_number: "110101199001011234".to_owned(),
-            risk_level: 3,
-        },
-        AccountCommand::Deposit {
-            amount_cny: dec!(400000.00),
-            bank_ref: BankRef::parse("B1").expect("an id"),
-        },
-        AccountCommand::PlaceOrder(PlaceOrder {
-            order_id: OrderId::parse("O-1").expect("an id"),
-            instrument: code.clone(),
-            side: Side::Buy,
-            quantity: 100,
-            price: dec!(10.00),
-            trade_date: NaiveDate::from_ymd_opt(2024, 3, 4).expect("a date"),
-            market: MarketSnapshot {
-                instrument: Some(InstrumentInfo {
-                    code,
-                    name: "ICBC".to_owned(),
-                    board: Board::Main,
-                    risk_level: 1,
-                }),
-                prev_close: Some(dec!(10.00)),
-                day_closed: false,
-            },
-        }),
-    ];
-    let mut account = Account::default();
-    for command in commands {
-        for event in account.decide(command, &rules).expect("accepted") {
-            account.apply(event);
-        }
-    }
-    let fill = AccountCommand::BookFill {
+    AccountEvent::FillBooked {
         order_id: OrderId::parse("O-1").expect("an id"),
         exec_id: ExecId::parse("E-1").expect("an id"),
+        instrument: InstrumentCode::parse("601398.SH").expect("an id"),
+        side: Side::Buy,
+        trade_date: NaiveDate::from_ymd_opt(2024, 3, 4).expect("a date"),
         quantity: 100,
         price: dec!(10.00),
-    };
-    let events = account.decide(fill, &rules).expect("the fill is accepted");
-    events
-        .into_iter()
-        .find(|event| matches!(event, AccountEvent::FillBooked { .. }))
-        .expect("a fill books FillBooked")
+        value_cny: dec!(1000.00),
+        fees: FeeBreakdown {
+            commission_cny: dec!(5.00),
+            stamp_duty_cny: dec!(0.00),
+            transfer_fee_cny: dec!(0.01),
+            handling_fee_cny: dec!(0.03),
+            regulatory_fee_cny: dec!(0.02),
+        },
+        reserve_used_cny: dec!(1005.06),
+        available_change_cny: dec!(0.00),
+        unsettled_change_cny: dec!(0.00),
+    }
 }
 
 fn metadata() -> EventMetadata {
