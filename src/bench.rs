@@ -24,7 +24,7 @@ use hdrhistogram::Histogram;
 use ledger_app::MarketRules;
 use tokio::sync::mpsc;
 
-use setup::{latency_histogram, percentiles_ms, BenchServer, MAX_RECORDED_LATENCY_US};
+use setup::{latency_histogram, percentiles_ms, record_latency_us, BenchServer};
 
 /// Most requests the client has sent and not yet seen answered; a request due while
 /// this many are out is not sent and is counted as `not sent`, so a stalled server
@@ -277,7 +277,7 @@ fn summarize(offered: u64, not_sent: u64, gathered: &[Answered], elapsed: Durati
         } else {
             &mut fills
         };
-        histogram.saturating_record(answer.latency_us.min(MAX_RECORDED_LATENCY_US));
+        record_latency_us(histogram, answer.latency_us);
     }
     Ok(Outcome {
         offered,

@@ -17,7 +17,7 @@ use hdrhistogram::Histogram;
 use ledger_app::writer::{self, BatchObserver, WriteFailure, WriterOptions, DEFAULT_QUEUE_COMMANDS};
 use ledger_app::{CommandRequest, MarketRules, RequestOutcome, Status};
 
-use super::setup::{latency_histogram, percentiles_ms, MAX_RECORDED_LATENCY_US};
+use super::setup::{latency_histogram, percentiles_ms, record_latency_us};
 use super::workload::{self, Workload, MAX_ACCOUNTS, MAX_CLIENTS, MAX_COMMANDS, SET_UP_COMMANDS};
 
 /// Why `--baseline-db` is refused by a binary built without the baseline.
@@ -78,9 +78,7 @@ impl BatchObserver for BatchRecorder {
             batches.count += 1;
             batches.commands += requests.len() as u64;
             let took_us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
-            batches
-                .decide_and_commit_us
-                .saturating_record(took_us.clamp(1, MAX_RECORDED_LATENCY_US));
+            record_latency_us(&mut batches.decide_and_commit_us, took_us);
         }
     }
 
@@ -165,7 +163,7 @@ async fn run_ledger(
         observer: Arc::clone(&recorder) as Arc<dyn BatchObserver>,
     };
     let (queue, _commits, writer_task) = writer::start(store, Arc::clone(&rules), options);
-    let set_up_outcomes = send_one_by_one(&queue, set_up).await?;
+    let set_up_outcomes = send_one_by_one(queue.clone(), set_up).await?;
     let refused = set_up_outcomes
         .iter()
         .filter(|(ending, _)| ending != "accepted")
@@ -195,23 +193,17 @@ async fn run_ledger(
     for client in clients {
         for (ending, latency_us) in client.await?? {
             *measured.endings.entry(ending).or_default() += 1;
-            measured
-                .latencies
-                .saturating_record(latency_us.clamp(1, MAX_RECORDED_LATENCY_US));
+            record_latency_us(&mut measured.latencies, latency_us);
         }
     }
     measured.elapsed = started.elapsed();
     drop(queue);
     writer_task.await?;
-    let batches = recorder
+    let mut batches = recorder
         .0
         .lock()
         .map_err(|_| anyhow::anyhow!("a bench thread panicked"))?;
-    measured.batches = Some(Batches {
-        count: batches.count,
-        commands: batches.commands,
-        decide_and_commit_us: batches.decide_and_commit_us.clone(),
-    });
+    measured.batches = Some(std::mem::replace(&mut *batches, Batches::new()?));
     Ok(measured)
 }
 
@@ -241,15 +233,11 @@ fn requests_of(
 }
 
 /// Sends each request once the one before is answered; each one's ending and latency.
-async fn send_one_by_one(
-    queue: impl std::borrow::Borrow<writer::Queue>,
-    requests: Vec<CommandRequest>,
-) -> anyhow::Result<Vec<(String, u64)>> {
+async fn send_one_by_one(queue: writer::Queue, requests: Vec<CommandRequest>) -> anyhow::Result<Vec<(String, u64)>> {
     let mut answers = Vec::with_capacity(requests.len());
     for request in requests {
         let sent = Instant::now();
         let answer = queue
-            .borrow()
             .send(vec![request])
             .map_err(|refusal| anyhow::anyhow!("the writer's queue refused a command: {refusal:?}"))?;
         let outcomes = answer.await.map_err(|_| anyhow::anyhow!("the writer stopped"))??;
@@ -278,7 +266,7 @@ async fn run_baseline(url: &str, rules: &Arc<MarketRules>, workload: &Workload) 
     let run = ledger_bench_baseline::run(url, rules.as_ref().clone(), clients).await?;
     let mut latencies = latency_histogram()?;
     for &latency_us in &run.latencies_us {
-        latencies.saturating_record(latency_us.clamp(1, MAX_RECORDED_LATENCY_US));
+        record_latency_us(&mut latencies, latency_us);
     }
     let answered = run.latencies_us.len() as u64;
     let endings = [

@@ -128,6 +128,11 @@ pub fn latency_histogram() -> anyhow::Result<Histogram<u64>> {
     Ok(Histogram::<u64>::new_with_bounds(1, MAX_RECORDED_LATENCY_US, 3)?)
 }
 
+/// Records a latency in a histogram of [`latency_histogram`], held within its bounds.
+pub fn record_latency_us(histogram: &mut Histogram<u64>, latency_us: u64) {
+    histogram.saturating_record(latency_us.clamp(1, MAX_RECORDED_LATENCY_US));
+}
+
 /// Latency percentiles of a histogram in milliseconds: p50, p99, p99.9, max.
 pub fn percentiles_ms(histogram: &Histogram<u64>) -> [f64; 4] {
     // Display only: the ledger's amounts never pass through floats.

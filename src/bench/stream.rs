@@ -20,7 +20,7 @@ use ledger_relay::{Progress, RelayOptions};
 use serde_json::Value;
 use tokio::sync::watch;
 
-use super::setup::{latency_histogram, percentiles_ms, BenchServer, MAX_RECORDED_LATENCY_US};
+use super::setup::{latency_histogram, percentiles_ms, record_latency_us, BenchServer};
 
 /// Most events the bench writes before the consumers start.
 pub const MAX_EVENTS: u64 = 10_000_000;
@@ -259,8 +259,7 @@ fn record(received: &Shared, event: &Value, live_after: u64) {
         let latency_us = (chrono::Utc::now() - decided.with_timezone(&chrono::Utc))
             .num_microseconds()
             .unwrap_or(0);
-        let latency_us = u64::try_from(latency_us).unwrap_or(0).clamp(1, MAX_RECORDED_LATENCY_US);
-        received.latencies.saturating_record(latency_us);
+        record_latency_us(&mut received.latencies, u64::try_from(latency_us).unwrap_or(0));
     }
 }
 
