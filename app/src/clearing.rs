@@ -263,6 +263,7 @@ async fn submit_once(
         command,
         correlation_id: None,
         actor: actor.to_owned(),
+        request_sha256: None,
     };
     Ok(ledger
         .execute(&[submission])

@@ -147,6 +147,7 @@ impl Writer {
                     first_position: Some(position),
                     last_position: Some(position),
                     recorded_at: event.metadata.recorded_at,
+                    request_sha256: None,
                 });
             }
         }

@@ -1,8 +1,9 @@
 //! Commands sent as requests (the HTTP API), each under an idempotency key that is
 //! bound to the request's body: the same key with the same body answers the first
 //! outcome (`duplicate`), the same key with another body is refused
-//! (`idempotency_key_reused`), also after a restart: the digest of the first body is
-//! stored (`command_requests`) before its command is decided.
+//! (`idempotency_key_reused`), also after a restart: the digest of the body is
+//! recorded with the command's outcome, in its batch's transaction, and the engine
+//! compares it when the command id comes again.
 //!
 //! The body is canonical before it is digested: an object with its keys sorted,
 //! written without white space, `command_id` included whether it came in the body
@@ -15,12 +16,11 @@ use sha2::{Digest, Sha256};
 
 use crate::{submit, AppError};
 
-/// A well-formed command with its body's digest, ready to be decided.
+/// A well-formed command read from a request body, ready to be decided: its submission
+/// carries the SHA-256 (hex) of the canonical body (`request_sha256`).
 #[derive(Debug, Clone)]
 pub struct CommandRequest {
     pub submission: Submission,
-    /// SHA-256 (hex) of the canonical body.
-    pub body_sha256: String,
 }
 
 /// Why a request's body is not a command; nothing is recorded for any of them.
@@ -105,57 +105,37 @@ pub fn read_command_line(
     }
     // It parsed, so it is JSON: the digest is of its canonical form.
     let value: Value = serde_json::from_slice(line).unwrap_or(Value::Null);
-    Ok(CommandRequest {
-        body_sha256: sha256_hex(&canonical_bytes(&value)),
-        submission: Submission::new(parsed, actor),
-    })
+    let mut submission = Submission::new(parsed, actor);
+    submission.request_sha256 = Some(sha256_hex(&canonical_bytes(&value)));
+    Ok(CommandRequest { submission })
 }
 
-/// Binds each request's command id to its body, decides those whose binding is theirs in
-/// one batch (at most [`crate::MAX_SUBMISSIONS`]), and answers each request, in order.
+/// Decides the requests in one batch (at most [`crate::MAX_SUBMISSIONS`]) and answers
+/// each, in order. Each command carries its body's digest, recorded with its outcome;
+/// a command id recorded for another body is answered [`RequestOutcome::KeyReused`].
 pub async fn submit_requests(
     ledger: &mut Ledger,
     requests: &[CommandRequest],
 ) -> Result<Vec<RequestOutcome>, AppError> {
-    let pairs: Vec<(String, String)> = requests
-        .iter()
-        .map(|r| (r.submission.command_id.clone(), r.body_sha256.clone()))
-        .collect();
-    let bound = ledger_eventstore::bind_request_digests(&ledger.store().database(), &pairs).await?;
-    let owns_key = |request: &CommandRequest| bound.get(&request.submission.command_id) == Some(&request.body_sha256);
-    let submissions: Vec<Submission> = requests
-        .iter()
-        .filter(|r| owns_key(r))
-        .map(|r| r.submission.clone())
-        .collect();
-    let mut results = submit(ledger, &submissions).await?.into_iter();
-    let mut outcomes = Vec::with_capacity(requests.len());
-    let mut malformed = Vec::new();
-    for request in requests {
-        let command_id = request.submission.command_id.clone();
-        if !owns_key(request) {
-            outcomes.push(RequestOutcome::KeyReused { command_id });
-            continue;
-        }
-        let Some(result) = results.next() else {
-            unreachable!("the engine answers every submission, in order");
-        };
-        if result.is_malformed() {
-            malformed.push((command_id, request.body_sha256.clone()));
-        }
-        outcomes.push(RequestOutcome::Answered(result));
-    }
-    release_malformed(ledger, &malformed).await?;
-    Ok(outcomes)
-}
-
-/// A command the domain answered `malformed` was never recorded: its id is free again.
-async fn release_malformed(ledger: &Ledger, malformed: &[(String, String)]) -> Result<(), AppError> {
-    if malformed.is_empty() {
-        return Ok(());
-    }
-    ledger_eventstore::release_request_digests(&ledger.store().database(), malformed).await?;
-    Ok(())
+    let submissions: Vec<Submission> = requests.iter().map(|r| r.submission.clone()).collect();
+    let results = submit(ledger, &submissions).await?;
+    assert_eq!(
+        results.len(),
+        requests.len(),
+        "the engine answers every submission, in order"
+    );
+    Ok(results
+        .into_iter()
+        .map(|result| {
+            if result.is_key_reused() {
+                RequestOutcome::KeyReused {
+                    command_id: result.command_id,
+                }
+            } else {
+                RequestOutcome::Answered(result)
+            }
+        })
+        .collect())
 }
 
 /// The value with every object's keys sorted, written without white space.

@@ -112,6 +112,7 @@ async fn a_date_whose_settle_id_holds_an_old_refusal_still_settles() {
             command: LedgerCommand::Settle { trade_date: day() },
             correlation_id: None,
             actor: "old binary".to_owned(),
+            request_sha256: None,
         };
         let refused = ledger.execute(&[early]).await.unwrap();
         assert_eq!(refused[0].status, Status::Rejected, "{backend:?}");

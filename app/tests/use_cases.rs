@@ -333,6 +333,7 @@ async fn typed_submissions_are_answered_in_order_and_bounded() {
         },
         correlation_id: None,
         actor: "http".to_owned(),
+        request_sha256: None,
     };
     let results = ledger_app::submit(
         &mut ledger,

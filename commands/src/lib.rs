@@ -13,8 +13,8 @@ pub mod runner;
 pub mod wire;
 
 pub use engine::{
-    CommandResult, EngineError, Ledger, Status, Submission, DEFAULT_CACHE_AGGREGATES, MAX_BATCH_COMMANDS,
-    MAX_CACHE_AGGREGATES,
+    CommandResult, EngineError, Ledger, Status, Submission, DEFAULT_CACHE_AGGREGATES, KEY_REUSED_CODE,
+    MAX_BATCH_COMMANDS, MAX_CACHE_AGGREGATES,
 };
 pub use runner::{LineAnswer, LineRunner};
 pub use wire::{parse_line, parse_line_bytes, CommandLine, CommandType, LedgerCommand, Malformed};

@@ -331,6 +331,7 @@ async fn a_malformed_outcome_recorded_by_an_older_build_still_answers_duplicate(
             message: Some("order quantity must be 1 to 1000000000 shares, got 0".into()),
             account_id: Some("A1".into()),
             appends: vec![],
+            request_sha256: None,
         };
         store.append(&[old]).await.unwrap();
         let mut ledger = Ledger::new(Arc::clone(&store), rules());

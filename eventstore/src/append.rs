@@ -36,7 +36,7 @@ pub(crate) const EVENT_INSERT_COLUMNS: [&str; 15] = [
 ];
 
 /// The columns of `command_outcomes` an append writes, in the order `OutcomeRow` binds them.
-pub(crate) const OUTCOME_INSERT_COLUMNS: [&str; 9] = [
+pub(crate) const OUTCOME_INSERT_COLUMNS: [&str; 10] = [
     "command_id",
     "status",
     "code",
@@ -46,6 +46,7 @@ pub(crate) const OUTCOME_INSERT_COLUMNS: [&str; 9] = [
     "first_position",
     "last_position",
     "recorded_at",
+    "request_sha256",
 ];
 
 /// Bind parameters one stream takes in a stream-head lookup (type and id).
@@ -82,6 +83,7 @@ pub(crate) struct OutcomeRow<'a> {
     pub last_position: Option<i64>,
     /// Canonical text (`chain::format_recorded_at`).
     pub recorded_at: String,
+    pub request_sha256: Option<&'a str>,
 }
 
 /// The SQL an append needs from a backend. Each primitive runs inside the append's
@@ -299,5 +301,6 @@ pub(crate) fn outcome_row(outcome: &StoredOutcome) -> Result<OutcomeRow<'_>, Sto
         first_position: outcome.first_position.map(to_i64).transpose()?,
         last_position: outcome.last_position.map(to_i64).transpose()?,
         recorded_at: format_recorded_at(&outcome.recorded_at),
+        request_sha256: outcome.request_sha256.as_deref(),
     })
 }

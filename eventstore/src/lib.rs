@@ -13,7 +13,6 @@
 //! - `plan`: append planning (conflicts, duplicates, sequences, positions, hashes);
 //! - `append`: the one append algorithm, generic over a backend's SQL primitives;
 //! - `database`: pools, migrations and [`commit_or_roll_back`];
-//! - `requests`: the HTTP API's request digests per command id ([`bind_request_digests`]);
 //! - `rows`: rows as read back, and the reads both backends share;
 //! - `connect`: the backend a URL names, [`redact_url`];
 //! - `sqlite`, `postgres`: the backends' SQL and what is truly theirs;
@@ -31,7 +30,6 @@ pub mod import;
 mod plan;
 mod postgres;
 mod records;
-mod requests;
 mod rows;
 mod sqlite;
 mod store;
@@ -46,7 +44,6 @@ pub use records::{
     CommandRecord, ConnectFailure, DbFailure, EventMetadata, NewEvent, OutcomeStatus, OutcomeTotals, RawEvent,
     RecordedEvent, StoreError, StoredOutcome, StreamAppend, StreamId, UnreadableEvent,
 };
-pub use requests::{bind_request_digests, release_request_digests, MAX_REQUEST_BINDINGS};
 pub use sqlite::SqliteEventStore;
 pub use store::{
     event_at, hash_at, read_raw_towards, read_towards, AppendLock, Atomicity, EventStore, MAX_APPEND_COMMANDS,

@@ -121,6 +121,7 @@ pub(crate) fn outcomes_of(
                 first_position: None,
                 last_position: None,
                 recorded_at: metadata.recorded_at,
+                request_sha256: command.request_sha256.clone(),
             }),
         })
         .collect();

@@ -56,7 +56,8 @@ const EVENT_COLUMNS: &str = "global_position, aggregate_type, aggregate_id, sequ
 
 /// Columns of `command_outcomes` as read back, with `recorded_at` as canonical text.
 const OUTCOME_COLUMNS: &str = "command_id, status, code, message, account_id, event_count, first_position, \
-     last_position, to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS recorded_at";
+     last_position, to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS recorded_at, \
+     request_sha256";
 
 /// Suitability-style refusals: refused outcomes with a code, naming an account.
 const REFUSALS_NAMING_ACCOUNT: &str =
@@ -219,9 +220,10 @@ impl AppendSql for PostgresEventStore {
     ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO command_outcomes (command_id, status, code, message, account_id, event_count, \
-             first_position, last_position, recorded_at) SELECT c, s, co, m, ac, n, f, l, r::timestamptz FROM UNNEST(\
+             first_position, last_position, recorded_at, request_sha256) \
+             SELECT c, s, co, m, ac, n, f, l, r::timestamptz, q FROM UNNEST(\
              $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[], \
-             $9::text[]) AS x(c, s, co, m, ac, n, f, l, r)",
+             $9::text[], $10::text[]) AS x(c, s, co, m, ac, n, f, l, r, q)",
         )
         .bind(column(rows, |r| r.command_id))
         .bind(column(rows, |r| r.status))
@@ -232,6 +234,7 @@ impl AppendSql for PostgresEventStore {
         .bind(column(rows, |r| r.first_position))
         .bind(column(rows, |r| r.last_position))
         .bind(column(rows, |r| r.recorded_at.as_str()))
+        .bind(column(rows, |r| r.request_sha256))
         .execute(&mut **tx)
         .await?;
         Ok(())

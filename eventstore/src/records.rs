@@ -208,6 +208,10 @@ pub struct CommandRecord {
     pub account_id: Option<String>,
     /// In order; a stream may appear more than once (a later append expects the earlier one's end).
     pub appends: Vec<StreamAppend>,
+    /// The digest of the request body that carried the command, if one did: stored with
+    /// its outcome, in the same transaction, so a command id is bound to that body
+    /// exactly when its outcome is recorded.
+    pub request_sha256: Option<String>,
 }
 
 /// The first outcome of a command id, as the store keeps it.
@@ -222,6 +226,10 @@ pub struct StoredOutcome {
     pub first_position: Option<u64>,
     pub last_position: Option<u64>,
     pub recorded_at: DateTime<Utc>,
+    /// SHA-256 (hex) of the canonical request body the command was decided for (the
+    /// HTTP API's idempotency key binding); `None` for a command-file line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_sha256: Option<String>,
 }
 
 /// Sums over `command_outcomes`: every accepted command's events must be in the log.

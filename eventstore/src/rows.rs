@@ -182,6 +182,7 @@ where
         first_position: position("first_position")?,
         last_position: position("last_position")?,
         recorded_at: parse_time(&row.try_get::<String, _>("recorded_at")?)?,
+        request_sha256: row.try_get("request_sha256")?,
     })
 }
 

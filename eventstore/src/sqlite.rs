@@ -224,7 +224,8 @@ impl AppendSql for SqliteEventStore {
                 .bind(row.event_count)
                 .bind(row.first_position)
                 .bind(row.last_position)
-                .bind(row.recorded_at.as_str());
+                .bind(row.recorded_at.as_str())
+                .bind(row.request_sha256);
         }
         insert.execute(&mut **tx).await?;
         Ok(())

@@ -48,6 +48,7 @@ fn command(writer: usize, batch: usize) -> CommandRecord {
                 })
                 .collect(),
         }],
+        request_sha256: None,
     }
 }
 

@@ -46,6 +46,7 @@ fn command(id: &str, code: Option<&str>, account_id: Option<&str>) -> CommandRec
         } else {
             vec![]
         },
+        request_sha256: None,
     }
 }
 

@@ -89,6 +89,7 @@ fn record(id: &str, appends: Vec<StreamAppend>) -> CommandRecord {
         message: None,
         account_id: None,
         appends,
+        request_sha256: None,
     }
 }
 

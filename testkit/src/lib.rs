@@ -384,5 +384,6 @@ pub fn tick_command(id: &str, stream: &str, expected_sequence: u64, events: usiz
                 })
                 .collect(),
         }],
+        request_sha256: None,
     }
 }

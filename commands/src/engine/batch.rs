@@ -9,6 +9,13 @@
 //! lines are never recorded: nothing was understood, so its command id stays
 //! free, for a later batch or a later command of this one, and the same line
 //! sent again is answered `malformed` again, never `duplicate`.
+//!
+//! A command that came as a request body (the HTTP API) carries that body's
+//! digest, recorded with its outcome in the batch's transaction. A command id
+//! recorded for another body (in the store, or earlier in the batch) is answered
+//! `idempotency_key_reused` and not recorded. The lookup is the duplicates' own
+//! (`find_outcomes`), so a batch decided again under the append lock, after
+//! another writer recorded the same id, checks the body again.
 
 use std::collections::HashMap;
 
@@ -30,8 +37,8 @@ enum Answer {
     /// Decided earlier in this batch, as its record number `.0`: answered with that
     /// record's stored outcome, positions included, as if it came in a later batch.
     DuplicateInBatch(usize),
-    /// Malformed: answered now, never recorded.
-    Malformed(CommandResult),
+    /// Malformed, or its command id names another request body: answered now, never recorded.
+    Unrecorded(CommandResult),
 }
 
 impl Ledger {
@@ -85,7 +92,7 @@ impl Ledger {
                 }
                 Answer::Duplicate(first) => CommandResult::duplicate_of(&first),
                 Answer::DuplicateInBatch(record) => CommandResult::duplicate_of(&stored[record]),
-                Answer::Malformed(result) => result,
+                Answer::Unrecorded(result) => result,
             })
             .collect();
         assert!(decided.next().is_none(), "every stored outcome was answered");
@@ -111,18 +118,27 @@ impl Ledger {
         for submission in batch {
             let command_id = submission.command_id.as_str();
             if let Err(rejection) = submission.command.check_well_formed(&self.rules) {
-                answers.push(Answer::Malformed(CommandResult::malformed(
+                answers.push(Answer::Unrecorded(CommandResult::malformed(
                     command_id,
                     &rejection.message,
                 )));
                 continue;
             }
             if let Some(first) = seen_before.get(command_id) {
-                answers.push(Answer::Duplicate(first.clone()));
+                answers.push(if names_other_body(submission, first.request_sha256.as_deref()) {
+                    Answer::Unrecorded(CommandResult::key_reused(command_id))
+                } else {
+                    Answer::Duplicate(first.clone())
+                });
                 continue;
             }
             if let Some(&record) = decided_in_batch.get(command_id) {
-                answers.push(Answer::DuplicateInBatch(record));
+                let first: &CommandRecord = &records[record];
+                answers.push(if names_other_body(submission, first.request_sha256.as_deref()) {
+                    Answer::Unrecorded(CommandResult::key_reused(command_id))
+                } else {
+                    Answer::DuplicateInBatch(record)
+                });
                 continue;
             }
             let business_date = match submission.command.named_trade_date() {
@@ -140,7 +156,7 @@ impl Ledger {
                         "a refused command stages no event"
                     );
                     let result = CommandResult::malformed(command_id, &rejection.message);
-                    answers.push(Answer::Malformed(result));
+                    answers.push(Answer::Unrecorded(result));
                     continue;
                 }
                 Err(_) => {}
@@ -175,6 +191,16 @@ impl Ledger {
     }
 }
 
+/// Whether a submission carries a request body other than the one its command id was
+/// first recorded for. A command-file line has no body, and a command id recorded from
+/// one keeps none: either way there is nothing to compare, and it is a duplicate.
+fn names_other_body(submission: &Submission, recorded_sha256: Option<&str>) -> bool {
+    match (submission.request_sha256.as_deref(), recorded_sha256) {
+        (Some(sent), Some(recorded)) => sent != recorded,
+        _ => false,
+    }
+}
+
 /// The record of a decided command: accepted with its events, or refused with none.
 fn record_of(
     submission: &Submission,
@@ -204,5 +230,6 @@ fn record_of(
         message,
         account_id,
         appends,
+        request_sha256: submission.request_sha256.clone(),
     }
 }

@@ -43,7 +43,7 @@ use ledger_eventstore::{EventStore, StoreError};
 
 pub use follow::MAX_FOLLOWED_EVENTS;
 use repository::Repository;
-pub use results::{CommandResult, Status, Submission};
+pub use results::{CommandResult, Status, Submission, KEY_REUSED_CODE};
 
 /// Most commands decided and committed together.
 pub const MAX_BATCH_COMMANDS: usize = 1_000;

@@ -7,6 +7,9 @@ use serde::Serialize;
 
 use crate::wire::{CommandLine, LedgerCommand};
 
+/// The code of a request whose command id was recorded for another body.
+pub const KEY_REUSED_CODE: &str = "idempotency_key_reused";
+
 /// A command with who sent it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Submission {
@@ -15,6 +18,11 @@ pub struct Submission {
     /// Groups related commands; defaults to the command id.
     pub correlation_id: Option<String>,
     pub actor: String,
+    /// SHA-256 (hex) of the canonical request body that carried the command (the HTTP
+    /// API's idempotency binding), recorded with its outcome; `None` for a command-file
+    /// line, which has no body. A command id recorded with one digest is refused to a
+    /// body with another ([`CommandResult::is_key_reused`]).
+    pub request_sha256: Option<String>,
 }
 
 impl Submission {
@@ -24,6 +32,7 @@ impl Submission {
             command: line.command,
             correlation_id: None,
             actor: actor.to_owned(),
+            request_sha256: None,
         }
     }
 }
@@ -99,6 +108,30 @@ impl CommandResult {
     /// Whether the answer is `malformed`: nothing recorded, the command id still free.
     pub fn is_malformed(&self) -> bool {
         self.code.as_deref() == Some(RejectCode::Malformed.as_str())
+    }
+
+    /// A command id already recorded (or decided earlier in the batch) for another
+    /// request body: nothing decided, nothing recorded.
+    pub(super) fn key_reused(command_id: &str) -> Self {
+        Self {
+            command_id: command_id.to_owned(),
+            status: Status::Rejected,
+            code: Some(KEY_REUSED_CODE.to_owned()),
+            message: Some(format!(
+                "command id {command_id} was first sent with another body; a command id names one command: \
+                 resend that body to learn its outcome, or use a new command id"
+            )),
+            events: 0,
+            first_position: None,
+            last_position: None,
+            first_status: None,
+            first_code: None,
+        }
+    }
+
+    /// Whether the answer is [`KEY_REUSED_CODE`]: the command id names another body.
+    pub fn is_key_reused(&self) -> bool {
+        self.code.as_deref() == Some(KEY_REUSED_CODE)
     }
 
     pub(super) fn duplicate_of(outcome: &StoredOutcome) -> Self {
