@@ -24,6 +24,8 @@ const POSTGRES_CONNECT_TIMEOUT_MS: u64 = 5_000;
 /// (`?application_name=…`) or `PGAPPNAME` names another: how an operator finds them
 /// in `pg_stat_activity`.
 const POSTGRES_APPLICATION_NAME: &str = "ledger";
+/// PostgreSQL's setting for reusing a prepared statement's plan (PostgreSQL 12 and later).
+const PLAN_CACHE_MODE: &str = "plan_cache_mode";
 /// Where Debian's PostgreSQL packages keep each cluster's configuration, as `VERSION/CLUSTER/`.
 const DEBIAN_CLUSTERS_DIR: &str = "/etc/postgresql";
 /// PostgreSQL's port when a cluster's configuration names none.
@@ -72,6 +74,7 @@ pub(crate) async fn open_postgres_pool(url: &str, mode: OpenMode) -> Result<PgPo
     if options.get_application_name().is_none() {
         options = options.application_name(POSTGRES_APPLICATION_NAME);
     }
+    options = with_custom_plans(options);
     // One connection first, without the pool's retries: a refused connection or a wrong
     // name is then said at once, instead of "pool timed out" after the acquire timeout.
     let timeout = Duration::from_millis(POSTGRES_CONNECT_TIMEOUT_MS);
@@ -98,6 +101,20 @@ pub(crate) async fn open_postgres_pool(url: &str, mode: OpenMode) -> Result<PgPo
         .map_err(|error| connect_error(&options, error))?;
     POSTGRES_MIGRATOR.run(&pool).await?;
     Ok(pool)
+}
+
+/// Plans every statement for the values it runs with, unless the URL's `options` set
+/// `plan_cache_mode` themselves. sqlx keeps each statement prepared, and PostgreSQL may
+/// settle on a generic plan after five runs: one made while `command_outcomes` was
+/// nearly empty scans the whole table, and stays cached as the table grows (until an
+/// ANALYZE). `bench engine` on an empty database ran 2,037–2,594 commands/s that way, and
+/// 6,245–6,371 with custom plans (docs/performance.md); the ledger's statements are
+/// short, so planning each costs less than one such scan.
+fn with_custom_plans(options: PgConnectOptions) -> PgConnectOptions {
+    if options.get_options().is_some_and(|set| set.contains(PLAN_CACHE_MODE)) {
+        return options;
+    }
+    options.options([(PLAN_CACHE_MODE, "force_custom_plan")])
 }
 
 /// Connecting to the server failed: say what failed, where, and what to do, never showing a password.
