@@ -81,7 +81,7 @@ pub use verify::verify;
 
 /// The types the use cases take and give, from the crates below, so a caller needs only this crate.
 pub use ledger_commands::{
-    CommandResult, Ledger, LedgerCommand, LineAnswer, Status, Submission, DEFAULT_CACHE_AGGREGATES,
+    CommandResult, Ledger, LedgerCommand, LineAnswer, Status, Submission, DEFAULT_CACHE_AGGREGATES, KEY_REUSED_CODE,
     MAX_CACHE_AGGREGATES,
 };
 pub use ledger_domain::money::format_cny;

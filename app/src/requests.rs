@@ -57,8 +57,9 @@ impl RequestRefusal {
 pub enum RequestOutcome {
     /// Decided (or `duplicate`, or `malformed` by the domain): the command's answer.
     Answered(CommandResult),
-    /// Its command id was first sent with another body; nothing was decided.
-    KeyReused { command_id: String },
+    /// Its command id was first sent with another body; nothing was decided. The
+    /// engine's answer (code `idempotency_key_reused`, with the sentence to show).
+    KeyReused(CommandResult),
 }
 
 /// One request body (a JSON object) under the `Idempotency-Key` header `key`, if sent.
@@ -128,9 +129,7 @@ pub async fn submit_requests(
         .into_iter()
         .map(|result| {
             if result.is_key_reused() {
-                RequestOutcome::KeyReused {
-                    command_id: result.command_id,
-                }
+                RequestOutcome::KeyReused(result)
             } else {
                 RequestOutcome::Answered(result)
             }

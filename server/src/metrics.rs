@@ -214,7 +214,7 @@ pub fn record_batch(requests: &[CommandRequest], outcomes: &[RequestOutcome], to
                 Status::Rejected if result.is_malformed() => "malformed",
                 Status::Rejected => "rejected",
             },
-            RequestOutcome::KeyReused { .. } => "key_reused",
+            RequestOutcome::KeyReused(_) => "key_reused",
         };
         counter!(COMMANDS_TOTAL, "command" => command, "outcome" => outcome).increment(1);
     }

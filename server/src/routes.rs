@@ -8,7 +8,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use ledger_app::access::{CommandType, Principal, MAX_ACCESS_LOG_PAGE};
-use ledger_app::{CommandRequest, LineAnswer, RequestOutcome, RequestRefusal, Status};
+use ledger_app::{CommandRequest, CommandResult, LineAnswer, RequestOutcome, RequestRefusal, Status};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -82,7 +82,7 @@ pub async fn post_command(
     let response = match queue_and_wait(&state, vec![request]).await {
         Ok(mut outcomes) => match outcomes.pop() {
             Some(RequestOutcome::Answered(result)) => answer_response(&LineAnswer::from_result(1, result)),
-            Some(RequestOutcome::KeyReused { command_id }) => key_reused(&command_id).into_response(),
+            Some(RequestOutcome::KeyReused(result)) => key_reused(result).into_response(),
             None => unreachable!("one outcome per request"),
         },
         Err(problem) => problem.into_response(),
@@ -227,21 +227,12 @@ async fn answer_lines(
     Ok(answers)
 }
 
+/// A batch's line: the engine's answer, a reused key's included (`rejected`, its code).
 fn line_answer(line_no: u64, outcome: RequestOutcome) -> LineAnswer {
     match outcome {
-        RequestOutcome::Answered(result) => LineAnswer::from_result(line_no, result),
-        RequestOutcome::KeyReused { command_id } => LineAnswer {
-            line: line_no,
-            message: Some(key_reused(&command_id).detail),
-            command_id: Some(command_id),
-            status: Status::Rejected,
-            code: Some("idempotency_key_reused".to_owned()),
-            events: 0,
-            first_position: None,
-            last_position: None,
-            first_status: None,
-            first_code: None,
-        },
+        RequestOutcome::Answered(result) | RequestOutcome::KeyReused(result) => {
+            LineAnswer::from_result(line_no, result)
+        }
     }
 }
 
@@ -277,12 +268,14 @@ fn shutting_down() -> Problem {
     )
 }
 
-fn key_reused(command_id: &str) -> Problem {
-    let detail = format!(
-        "command id {command_id} was first sent with another body; a command id names one command: \
-         resend that body to learn its outcome, or use a new command id"
-    );
-    Problem::new(StatusCode::CONFLICT, "idempotency_key_reused", detail)
+/// A single request's reused key: `409`, with the engine's code and sentence.
+fn key_reused(result: CommandResult) -> Problem {
+    let code = ledger_app::KEY_REUSED_CODE;
+    Problem::new(
+        StatusCode::CONFLICT,
+        code,
+        result.message.unwrap_or_else(|| code.to_owned()),
+    )
 }
 
 /// The body, once its content type is `expected` and it was read within the route's limit.

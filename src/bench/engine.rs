@@ -248,7 +248,7 @@ async fn send_one_by_one(queue: writer::Queue, requests: Vec<CommandRequest>) ->
                 Status::Duplicate => "duplicate",
                 Status::Rejected => "rejected",
             },
-            [RequestOutcome::KeyReused { .. }] => "key_reused",
+            [RequestOutcome::KeyReused(_)] => "key_reused",
             _ => anyhow::bail!("one request, {} outcomes", outcomes.len()),
         };
         answers.push((ending.to_owned(), latency_us));

@@ -133,7 +133,7 @@ impl Ledger {
                 continue;
             }
             if let Some(&record) = decided_in_batch.get(command_id) {
-                let first: &CommandRecord = &records[record];
+                let first = &records[record];
                 answers.push(if names_other_body(submission, first.request_sha256.as_deref()) {
                     Answer::Unrecorded(CommandResult::key_reused(command_id))
                 } else {
