@@ -23,8 +23,8 @@ use crate::records::{
     CommandRecord, OutcomeTotals, RawEvent, RecordedEvent, StoreError, StoredOutcome, StreamId, UnreadableEvent,
 };
 use crate::rows::{
-    all_decoded, decoded_stream, head_position_of, outcome_from_row, outcome_totals_of, raw_event_from_row, to_i64,
-    to_u64, PayloadForm,
+    all_decoded, all_readable, decoded_stream, head_position_of, outcome_from_row, outcome_totals_of,
+    raw_event_from_row, to_i64, to_u64, PayloadForm,
 };
 use crate::store::{
     check_limit, AppendLock, Atomicity, EventStore, MAX_APPEND_COMMANDS, MAX_APPEND_LOCK_WAIT_MS, MAX_OUTCOME_LOOKUPS,
@@ -294,6 +294,11 @@ impl EventStore for PostgresEventStore {
         limit: usize,
     ) -> Result<Vec<Result<RawEvent, UnreadableEvent>>, StoreError> {
         self.rows_after(after_position, limit, PayloadForm::Respelled).await
+    }
+
+    async fn read_encoded_after(&self, after_position: u64, limit: usize) -> Result<Vec<RawEvent>, StoreError> {
+        // The server's text of the JSONB, decoded as it is: no canonical spelling needed.
+        all_readable(self.rows_after(after_position, limit, PayloadForm::AsStored).await?)
     }
 
     async fn find_outcomes(&self, command_ids: &[String]) -> Result<HashMap<String, StoredOutcome>, StoreError> {

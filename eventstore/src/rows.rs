@@ -40,6 +40,13 @@ pub(crate) fn all_decoded(rows: Vec<Result<RawEvent, UnreadableEvent>>) -> Resul
     rows.into_iter().map(decoded).collect()
 }
 
+/// Events read back to be decoded by their reader, every row readable.
+pub(crate) fn all_readable(rows: Vec<Result<RawEvent, UnreadableEvent>>) -> Result<Vec<RawEvent>, StoreError> {
+    rows.into_iter()
+        .map(|row| row.map_err(|unreadable| broken_row(unreadable.global_position, &unreadable.reason)))
+        .collect()
+}
+
 /// A stream read back, every event decoded; its sequences must be 1, 2, 3, … with no hole.
 pub(crate) fn decoded_stream(
     stream: &StreamId,
@@ -67,18 +74,19 @@ fn check_stream_sequences(stream: &StreamId, events: &[RecordedEvent]) -> Result
 /// `load_stream`): a row that does not read or decode fails the read, naming its
 /// position. `verify` takes the rows as they are instead (`raw_event_from_row`).
 fn decoded(row: Result<RawEvent, UnreadableEvent>) -> Result<RecordedEvent, StoreError> {
-    let broken = |position: u64, reason: String| {
-        StoreError::Corrupt(format!(
-            "the event at position {position} does not read ({reason}); `ledger verify` names every broken event"
-        ))
-    };
     match row {
         Ok(raw) => {
             let position = raw.global_position;
-            raw.into_recorded().map_err(|reason| broken(position, reason))
+            raw.into_recorded().map_err(|reason| broken_row(position, &reason))
         }
-        Err(unreadable) => Err(broken(unreadable.global_position, unreadable.reason)),
+        Err(unreadable) => Err(broken_row(unreadable.global_position, &unreadable.reason)),
     }
+}
+
+fn broken_row(position: u64, reason: &str) -> StoreError {
+    StoreError::Corrupt(format!(
+        "the event at position {position} does not read ({reason}); `ledger verify` names every broken event"
+    ))
 }
 
 /// What to do with the payload bytes a backend gives back.

@@ -24,8 +24,8 @@ use crate::records::{
     CommandRecord, OutcomeTotals, RawEvent, RecordedEvent, StoreError, StoredOutcome, StreamId, UnreadableEvent,
 };
 use crate::rows::{
-    all_decoded, decoded_stream, head_position_of, outcome_from_row, outcome_totals_of, raw_event_from_row, to_i64,
-    to_u64, PayloadForm,
+    all_decoded, all_readable, decoded_stream, head_position_of, outcome_from_row, outcome_totals_of,
+    raw_event_from_row, to_i64, to_u64, PayloadForm,
 };
 use crate::store::{
     check_limit, AppendLock, Atomicity, EventStore, MAX_APPEND_LOCK_WAIT_MS, MAX_OUTCOME_LOOKUPS, MAX_READ_EVENTS,
@@ -296,6 +296,10 @@ impl EventStore for SqliteEventStore {
         rows.iter()
             .map(|row| raw_event_from_row(row, PayloadForm::AsStored))
             .collect()
+    }
+
+    async fn read_encoded_after(&self, after_position: u64, limit: usize) -> Result<Vec<RawEvent>, StoreError> {
+        all_readable(self.read_raw_after(after_position, limit).await?)
     }
 
     async fn find_outcomes(&self, command_ids: &[String]) -> Result<HashMap<String, StoredOutcome>, StoreError> {

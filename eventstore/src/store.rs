@@ -106,6 +106,17 @@ pub trait EventStore: Send + Sync {
         Ok(events.into_iter().map(|event| Ok(RawEvent::from(event))).collect())
     }
 
+    /// `read_after` for a reader that decodes the events it reads, each into its type
+    /// with [`crate::codec::decode_raw`] (a replay, a rebuild): the payload left as the
+    /// JSON bytes the backend holds, so that no `serde_json::Value` is built on the way.
+    /// A row that does not read fails the read, as in `read_after`; a payload that is not
+    /// JSON fails when it is decoded. This default, for a store that keeps events
+    /// decoded, gives them in canonical form.
+    async fn read_encoded_after(&self, after_position: u64, limit: usize) -> Result<Vec<RawEvent>, StoreError> {
+        let events = self.read_after(after_position, limit).await?;
+        Ok(events.into_iter().map(RawEvent::from).collect())
+    }
+
     /// The stored outcomes of those command ids that have one.
     async fn find_outcomes(&self, command_ids: &[String]) -> Result<HashMap<String, StoredOutcome>, StoreError>;
 
@@ -188,6 +199,16 @@ pub async fn hash_at(store: &dyn EventStore, position: u64, head: u64) -> Result
         return Ok(Some(GENESIS_HASH.to_owned()));
     }
     Ok(event_at(store, position, head).await?.map(|event| event.hash))
+}
+
+/// [`read_towards`] with `read_encoded_after`: what replays and rebuilds read.
+pub async fn read_encoded_towards(
+    store: &dyn EventStore,
+    after: u64,
+    head: u64,
+    limit: usize,
+) -> Result<Vec<RawEvent>, StoreError> {
+    wait_towards(after, head, || store.read_encoded_after(after, limit)).await
 }
 
 /// [`read_towards`] with `read_raw_after`: what `verify` reads.

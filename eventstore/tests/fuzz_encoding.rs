@@ -4,7 +4,8 @@
 //! the chain's canonical JSON:
 //!
 //! * every amount and price of the payload is written with two decimals, never `-0`;
-//! * the payload reads back to the same event, and that event writes the same bytes;
+//! * the payload reads back to the same event, from its value and in one pass from its
+//!   bytes (the canonical ones and PostgreSQL's spelling), and that event writes the same bytes;
 //! * the engine's check (`non_canonical_money`) names a field exactly when the event
 //!   as given would have written other bytes than its canonical spelling;
 //! * a backend's own spelling of a payload (PostgreSQL's JSONB text) hashes as the
@@ -26,8 +27,8 @@ use ledger_domain::ids::{AccountId, BankRef, ExecId, InstrumentCode, OrderId};
 use ledger_domain::money::{is_canonical_fen, MoneyFields};
 use ledger_domain::{Board, InstrumentEvent, InstrumentInfo, OrderType, Side};
 use ledger_eventstore::chain::{canonical_json, payload_bytes_of_text, ChainedFields, GENESIS_HASH};
-use ledger_eventstore::codec::{decode, encode};
-use ledger_eventstore::{EventMetadata, RecordedEvent, StreamId};
+use ledger_eventstore::codec::{decode, decode_raw, encode};
+use ledger_eventstore::{EventMetadata, RawEvent, RecordedEvent, StreamId};
 use ledger_testkit::fuzz_config;
 use proptest::prelude::*;
 use rust_decimal::Decimal;
@@ -386,6 +387,19 @@ where
     let stored = recorded(&stream, &encoded.event_type, encoded.event_version, payload);
     let read_back: E = decode(&stored).unwrap();
     prop_assert!(read_back == canonical, "read back as {read_back:?}");
+    // Read in one pass from the stored bytes, and from PostgreSQL's spelling of them.
+    let raw = RawEvent::from(stored.clone());
+    let read_raw: E = decode_raw(&raw).unwrap();
+    prop_assert!(read_raw == canonical, "read from the bytes as {read_raw:?}");
+    let server_spelled = RawEvent {
+        payload: respelled(&stored.payload).into_bytes(),
+        ..raw
+    };
+    let read_spelled: E = decode_raw(&server_spelled).unwrap();
+    prop_assert!(
+        read_spelled == canonical,
+        "read from the server's text as {read_spelled:?}"
+    );
     prop_assert_eq!(
         &canonical_json(&encode(&read_back).unwrap().payload),
         &text,

@@ -8,8 +8,8 @@ use chrono::NaiveDate;
 use ledger_domain::account::AccountEvent;
 use ledger_domain::ids::{BankRef, InstrumentCode, OrderId};
 use ledger_domain::{Board, OrderType, Side};
-use ledger_eventstore::codec::{decode, encode};
-use ledger_eventstore::{EventMetadata, RecordedEvent, StreamId};
+use ledger_eventstore::codec::{decode, decode_raw, encode};
+use ledger_eventstore::{EventMetadata, RawEvent, RecordedEvent, StreamId};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
@@ -162,4 +162,54 @@ fn an_import_refuses_a_version_this_build_cannot_read() {
     let mut known = stored("OrderPlaced", 1, order_placed_v1());
     known.hash = known.hash_of_fields();
     assert_eq!(check_chain(std::slice::from_ref(&known), 33, &known.prev_hash), Ok(()));
+}
+
+/// The stored row of `stored(...)`, its payload as the bytes `text`.
+fn stored_bytes(event_type: &str, event_version: u32, text: &str) -> RawEvent {
+    RawEvent {
+        payload: text.as_bytes().to_vec(),
+        ..RawEvent::from(stored(event_type, event_version, json!({})))
+    }
+}
+
+#[test]
+fn read_in_one_pass_from_the_bytes_an_event_is_what_its_value_decodes_to() {
+    let v1 = order_placed_v1().to_string();
+    let from_value: AccountEvent = decode(&stored("OrderPlaced", 1, order_placed_v1())).unwrap();
+    let from_bytes: AccountEvent = decode_raw(&stored_bytes("OrderPlaced", 1, &v1)).unwrap();
+    assert_eq!(from_bytes, from_value, "an older version goes through its upcaster");
+    let v2 = encode(&from_value).unwrap().payload.to_string();
+    let current: AccountEvent = decode_raw(&stored_bytes("OrderPlaced", 2, &v2)).unwrap();
+    assert_eq!(current, from_value);
+
+    let newer = decode_raw::<AccountEvent>(&stored_bytes("OrderPlaced", 3, &v1)).unwrap_err();
+    assert!(
+        newer.reason.contains("newer than this build reads (version 2)"),
+        "{newer}"
+    );
+    let unknown = decode_raw::<AccountEvent>(&stored_bytes("OrderAmended", 1, "{}")).unwrap_err();
+    assert!(
+        unknown.reason.contains("not an event type this build knows"),
+        "{unknown}"
+    );
+}
+
+#[test]
+fn bytes_that_are_not_the_event_are_refused_and_say_why() {
+    let whole: AccountEvent = decode(&stored("OrderPlaced", 1, order_placed_v1())).unwrap();
+    let trailing = format!("{} {{}}", encode(&whole).unwrap().payload);
+    for (version, text) in [(2, "not json"), (2, ""), (1, "{\"board\":"), (2, trailing.as_str())] {
+        let refused = decode_raw::<AccountEvent>(&stored_bytes("OrderPlaced", version, text)).unwrap_err();
+        assert!(
+            refused.reason.starts_with("payload is not JSON: "),
+            "{text:?} v{version}: {refused}"
+        );
+        assert_eq!((refused.position, refused.version), (34, version));
+    }
+    let wrong_fields =
+        decode_raw::<AccountEvent>(&stored_bytes("CashDeposited", 1, "{\"amount_cny\":\"1.00\"}")).unwrap_err();
+    assert!(
+        wrong_fields.reason.contains("missing field `bank_ref`"),
+        "{wrong_fields}"
+    );
 }
