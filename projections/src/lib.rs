@@ -17,8 +17,8 @@ pub mod tables;
 use cqrs_es::Aggregate;
 use ledger_domain::account::{Account, AccountEvent};
 use ledger_domain::invariants::{check_account, EventTotals};
-use ledger_eventstore::codec::{decode, DecodeError};
-use ledger_eventstore::{read_towards, DbFailure, EventStore, RecordedEvent, StoreError, MAX_READ_EVENTS};
+use ledger_eventstore::codec::{decode_raw, DecodeError};
+use ledger_eventstore::{read_encoded_towards, DbFailure, EventStore, RawEvent, StoreError, MAX_READ_EVENTS};
 use serde::Serialize;
 use tables::balances::AccountBalance;
 use tables::positions::HeldPosition;
@@ -106,10 +106,10 @@ impl AccountsView {
             let limit = usize::try_from(position - self.checkpoint)
                 .unwrap_or(CATCH_UP_BATCH_EVENTS)
                 .min(CATCH_UP_BATCH_EVENTS);
-            let events = read_towards(store, self.checkpoint, position, limit).await?;
+            let events = read_encoded_towards(store, self.checkpoint, position, limit).await?;
             let before = applied;
             for event in events.iter().take_while(|e| e.global_position <= position) {
-                self.apply(event)?;
+                self.apply_raw(event)?;
                 applied += 1;
             }
             if applied == before {
@@ -119,21 +119,44 @@ impl AccountsView {
         Ok(applied)
     }
 
-    pub fn apply(&mut self, recorded: &RecordedEvent) -> Result<(), ProjectionError> {
-        if recorded.global_position <= self.checkpoint {
+    /// Applies the next event of the log, read as stored (an account's event is decoded
+    /// straight from its bytes).
+    pub fn apply_raw(&mut self, raw: &RawEvent) -> Result<(), ProjectionError> {
+        self.check_follows(raw.global_position)?;
+        if raw.stream.aggregate_type == Account::TYPE {
+            let event: AccountEvent = decode_raw(raw)?;
+            self.apply_account_event(raw.global_position, &raw.event_type, &raw.stream.aggregate_id, event)
+        } else {
+            *self.event_counts.entry(raw.event_type.clone()).or_default() += 1;
+            self.checkpoint = raw.global_position;
+            Ok(())
+        }
+    }
+
+    /// Applies an account's event, already decoded, at `position` of the log.
+    pub fn apply_account_event(
+        &mut self,
+        position: u64,
+        event_type: &str,
+        account_id: &str,
+        event: AccountEvent,
+    ) -> Result<(), ProjectionError> {
+        self.check_follows(position)?;
+        *self.event_counts.entry(event_type.to_owned()).or_default() += 1;
+        self.totals.entry(account_id.to_owned()).or_default().add(&event);
+        self.accounts.entry(account_id.to_owned()).or_default().apply(event);
+        self.checkpoint = position;
+        Ok(())
+    }
+
+    /// An event must come after every event applied.
+    fn check_follows(&self, position: u64) -> Result<(), ProjectionError> {
+        if position <= self.checkpoint {
             return Err(ProjectionError::OutOfOrder {
-                position: recorded.global_position,
+                position,
                 checkpoint: self.checkpoint,
             });
         }
-        *self.event_counts.entry(recorded.event_type.clone()).or_default() += 1;
-        if recorded.stream.aggregate_type == Account::TYPE {
-            let event: AccountEvent = decode(recorded)?;
-            let id = &recorded.stream.aggregate_id;
-            self.totals.entry(id.clone()).or_default().add(&event);
-            self.accounts.entry(id.clone()).or_default().apply(event);
-        }
-        self.checkpoint = recorded.global_position;
         Ok(())
     }
 

@@ -20,8 +20,8 @@ pub mod checkpoints;
 mod compare;
 mod verifier;
 
+use futures_util::future::join;
 use ledger_eventstore::{read_raw_towards, EventStore, OutcomeTotals, StoreError, MAX_READ_EVENTS};
-use ledger_projections::tables::ExpectedRows;
 use ledger_projections::ProjectionError;
 use serde::Serialize;
 
@@ -105,65 +105,55 @@ pub async fn verify(store: &dyn EventStore, on_progress: impl FnMut(u64)) -> Res
     // or below the head, even while commands are still being appended.
     let totals = store.outcome_totals().await?;
     let head = store.head_position().await?;
-    let read = read_log(store, &mut verifier, &totals, head, on_progress).await?;
+    let events_claimed = read_log(store, &mut verifier, &totals, head, on_progress).await?;
     for (account, why) in verifier.accounts.invariant_violations() {
         verifier.problem(ProblemKind::InvariantBroken, None, format!("account {account}: {why}"));
     }
-    check_outcomes(&mut verifier, &totals, read.events_claimed);
-    let projections_checked = compare::compare_if_caught_up(store, &mut verifier, read.expected_rows.as_ref()).await?;
+    check_outcomes(&mut verifier, &totals, events_claimed);
+    let expected_rows = verifier.expected_rows.take();
+    let projections_checked = compare::compare_if_caught_up(store, &mut verifier, expected_rows.as_ref()).await?;
     Ok(verifier.into_report(projections_checked))
 }
 
-/// What reading the log gave beside the replay.
-struct LogRead {
-    /// Events at or below the highest position the accepted commands claim.
-    events_claimed: u64,
-    /// The rows the tables should hold; `None` when an event did not decode.
-    expected_rows: Option<ExpectedRows>,
-}
-
-/// Reads the log up to `head`, checking and replaying every event.
+/// Reads the log up to `head`, checking and replaying every event; returns how many
+/// events are at or below the highest position the accepted commands claim. The next
+/// page is read while this one is checked: the database's reading and the replay's
+/// hashing and decoding run side by side, on two cores where there are two.
 async fn read_log(
     store: &dyn EventStore,
     verifier: &mut Verifier,
     totals: &OutcomeTotals,
     head: u64,
     mut on_progress: impl FnMut(u64),
-) -> Result<LogRead, VerifyError> {
-    let mut read = LogRead {
-        events_claimed: 0,
-        expected_rows: Some(ExpectedRows::default()),
-    };
-    let mut after = 0;
+) -> Result<u64, VerifyError> {
+    let mut events_claimed = 0;
+    let mut rows = read_raw_towards(store, 0, head, VERIFY_BATCH_EVENTS).await?;
     loop {
-        let rows = read_raw_towards(store, after, head, VERIFY_BATCH_EVENTS).await?;
         let Some(last) = rows.last() else {
-            return Ok(read);
+            return Ok(events_claimed);
         };
-        after = match last {
+        let after = match last {
             Ok(event) => event.global_position,
             Err(unreadable) => unreadable.global_position,
         };
-        let row_count = rows.len();
-        let mut batch = Vec::with_capacity(row_count);
-        for row in rows {
-            let position = row.as_ref().map_or_else(|u| u.global_position, |e| e.global_position);
-            if position <= totals.highest_position {
-                read.events_claimed += 1;
+        let next_page = async {
+            if after >= head {
+                return Ok(Vec::new());
             }
-            batch.extend(verifier.check(row));
-        }
-        // An event that does not read or decode is reported by `check`; the tables then
-        // cannot be derived, so they are not compared.
-        if batch.len() < row_count
-            || read
-                .expected_rows
-                .as_mut()
-                .is_some_and(|rows| rows.apply(&batch).is_err())
-        {
-            read.expected_rows = None;
-        }
+            read_raw_towards(store, after, head, VERIFY_BATCH_EVENTS).await
+        };
+        let check_page = async {
+            for row in rows {
+                let position = row.as_ref().map_or_else(|u| u.global_position, |e| e.global_position);
+                if position <= totals.highest_position {
+                    events_claimed += 1;
+                }
+                verifier.check(row);
+            }
+        };
+        let (next, ()) = join(next_page, check_page).await;
         on_progress(verifier.events);
+        rows = next?;
     }
 }
 

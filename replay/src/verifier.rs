@@ -8,9 +8,10 @@ use ledger_domain::account::AccountEvent;
 use ledger_domain::journal::postings;
 use ledger_domain::{ClearingDay, ClearingDayEvent, Instrument, InstrumentEvent};
 use ledger_eventstore::chain::GENESIS_HASH;
-use ledger_eventstore::codec::decode;
-use ledger_eventstore::{RawEvent, RecordedEvent, UnreadableEvent};
-use ledger_projections::{AccountsView, ProjectionError};
+use ledger_eventstore::codec::decode_raw;
+use ledger_eventstore::{RawEvent, UnreadableEvent};
+use ledger_projections::tables::ExpectedRows;
+use ledger_projections::AccountsView;
 use rust_decimal::Decimal;
 
 use crate::{Problem, ProblemKind, VerifyReport, MAX_REPORTED_PROBLEMS};
@@ -26,6 +27,9 @@ pub(crate) struct Verifier {
     /// Set by a row that does not read: its stream is unknown, so nothing is replayed after it.
     replay_stopped: bool,
     pub(crate) accounts: AccountsView,
+    /// The rows the read model tables should hold; `None` once an event was not replayed,
+    /// since the tables then cannot be derived.
+    pub(crate) expected_rows: Option<ExpectedRows>,
     instruments: HashMap<String, Instrument>,
     days: HashMap<String, ClearingDay>,
     /// Per ledger account, the sum of the postings the replayed events make.
@@ -45,6 +49,7 @@ impl Verifier {
             broken_streams: HashSet::new(),
             replay_stopped: false,
             accounts: AccountsView::default(),
+            expected_rows: Some(ExpectedRows::default()),
             instruments: HashMap::new(),
             days: HashMap::new(),
             trial_balance: BTreeMap::new(),
@@ -93,10 +98,10 @@ impl Verifier {
     }
 
     /// Checks one row as stored: its place in the log and the chain over its stored
-    /// bytes first, then its stream, then, if it decodes and nothing of it or of its
-    /// stream so far is broken, its replay. Returns the event replayed, or `None` when
-    /// it was not (what stopped it is reported here).
-    pub(crate) fn check(&mut self, row: Result<RawEvent, UnreadableEvent>) -> Option<RecordedEvent> {
+    /// bytes first, then its stream, then, if nothing of it or of its stream so far is
+    /// broken, its replay, decoded from those bytes. What stopped a replay is reported
+    /// here, and the tables are then not derived.
+    pub(crate) fn check(&mut self, row: Result<RawEvent, UnreadableEvent>) {
         let raw = match row {
             Ok(raw) => raw,
             Err(unreadable) => {
@@ -108,7 +113,8 @@ impl Verifier {
                 );
                 self.previous_hash = unreadable.hash;
                 self.replay_stopped = true;
-                return None;
+                self.expected_rows = None;
+                return;
             }
         };
         let problems_before = self.problem_count;
@@ -116,31 +122,22 @@ impl Verifier {
         self.check_place(position);
         self.check_links(&raw);
         self.check_sequence(&raw);
-        self.previous_hash = raw.hash.clone();
         let stream = (raw.stream.aggregate_type.clone(), raw.stream.aggregate_id.clone());
-        let event = match raw.into_recorded() {
-            Ok(event) => event,
-            Err(reason) => {
-                self.problem(ProblemKind::Undecodable, Some(position), reason);
-                self.broken_streams.insert(stream);
-                return None;
-            }
-        };
         let intact = self.problem_count == problems_before && !self.broken_streams.contains(&stream);
         let replayed = if intact && !self.replay_stopped {
-            self.replay(&event)
+            self.replay(&raw)
         } else {
             // Not replayed, but still said whether it decodes as its type.
-            if let Err(reason) = decodes(&event) {
+            if let Err(reason) = decodes(&raw) {
                 self.problem(ProblemKind::Undecodable, Some(position), reason);
             }
             false
         };
+        self.previous_hash = raw.hash;
         if !replayed {
             self.broken_streams.insert(stream);
-            return None;
+            self.expected_rows = None;
         }
-        Some(event)
     }
 
     /// The position follows the previous one.
@@ -200,24 +197,14 @@ impl Verifier {
     }
 
     /// Applies the event to its aggregate; `false` (reported) when it does not decode as one.
-    fn replay(&mut self, event: &RecordedEvent) -> bool {
-        let id = event.stream.aggregate_id.clone();
-        let decoded = match event.stream.aggregate_type.as_str() {
-            ledger_domain::Account::TYPE => match self.accounts.apply(event).and_then(|()| {
-                let decoded: AccountEvent = decode(event)?;
-                for posting in postings(&event.stream.aggregate_id, &decoded) {
-                    *self.trial_balance.entry(posting.account).or_default() += posting.amount_cny;
-                }
-                Ok(())
-            }) {
-                Ok(()) => Ok(()),
-                Err(ProjectionError::Decode(e)) => Err(e.to_string()),
-                Err(e) => Err(e.to_string()),
-            },
-            Instrument::TYPE => decode(event)
+    fn replay(&mut self, raw: &RawEvent) -> bool {
+        let id = raw.stream.aggregate_id.clone();
+        let decoded = match raw.stream.aggregate_type.as_str() {
+            ledger_domain::Account::TYPE => self.replay_account_event(raw),
+            Instrument::TYPE => decode_raw(raw)
                 .map(|e| self.instruments.entry(id).or_default().apply(e))
                 .map_err(|e| e.to_string()),
-            ClearingDay::TYPE => decode(event)
+            ClearingDay::TYPE => decode_raw(raw)
                 .map(|e| self.days.entry(id).or_default().apply(e))
                 .map_err(|e| e.to_string()),
             other => Err(format!("unknown aggregate type {other:?}")),
@@ -225,19 +212,37 @@ impl Verifier {
         match decoded {
             Ok(()) => true,
             Err(reason) => {
-                self.problem(ProblemKind::Undecodable, Some(event.global_position), reason);
+                self.problem(ProblemKind::Undecodable, Some(raw.global_position), reason);
                 false
             }
         }
     }
+
+    /// An account's event, decoded once: its postings, the rows it adds to the tables,
+    /// then its account's state.
+    fn replay_account_event(&mut self, raw: &RawEvent) -> Result<(), String> {
+        let account_id = &raw.stream.aggregate_id;
+        let event: AccountEvent = decode_raw(raw).map_err(|e| e.to_string())?;
+        for posting in postings(account_id, &event) {
+            *self.trial_balance.entry(posting.account).or_default() += posting.amount_cny;
+        }
+        if let Some(rows) = self.expected_rows.as_mut() {
+            rows.add_event(raw, &event);
+        }
+        // `check` replays an event only at the position after the last one, so it follows
+        // every event the view applied.
+        self.accounts
+            .apply_account_event(raw.global_position, &raw.event_type, account_id, event)
+            .map_err(|e| e.to_string())
+    }
 }
 
 /// Whether the event decodes as an event of its aggregate type, without applying it.
-fn decodes(event: &RecordedEvent) -> Result<(), String> {
-    let decoded = match event.stream.aggregate_type.as_str() {
-        ledger_domain::Account::TYPE => decode::<AccountEvent>(event).map(drop),
-        Instrument::TYPE => decode::<InstrumentEvent>(event).map(drop),
-        ClearingDay::TYPE => decode::<ClearingDayEvent>(event).map(drop),
+fn decodes(raw: &RawEvent) -> Result<(), String> {
+    let decoded = match raw.stream.aggregate_type.as_str() {
+        ledger_domain::Account::TYPE => decode_raw::<AccountEvent>(raw).map(drop),
+        Instrument::TYPE => decode_raw::<InstrumentEvent>(raw).map(drop),
+        ClearingDay::TYPE => decode_raw::<ClearingDayEvent>(raw).map(drop),
         other => return Err(format!("unknown aggregate type {other:?}")),
     };
     decoded.map_err(|e| e.to_string())

@@ -6,15 +6,15 @@
 
 use std::collections::BTreeMap;
 
-use ledger_domain::account::Account;
-use ledger_eventstore::{EventStore, RecordedEvent};
+use ledger_domain::account::{Account, AccountEvent};
+use ledger_eventstore::{EventStore, RawEvent};
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 use sqlx::{Pool, QueryBuilder};
 
 use super::backend::{connection, on_store, push_list, Backend, Operation, MAX_ROWS_PER_STATEMENT};
 use super::balances::{AccountBalance, AsOf, BALANCES};
-use super::changes::{Changes, RowChange};
+use super::changes::{row_changes, Placed, RowChange};
 use super::columns::{Cell, Table};
 use super::compliance::LARGE_CASH_ALERTS;
 use super::journal::JOURNAL;
@@ -139,21 +139,23 @@ pub struct ExpectedRows {
 }
 
 impl ExpectedRows {
-    /// Adds the rows of these events, which follow the ones given before.
-    pub fn apply(&mut self, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
-        let changes = Changes::of(events)?;
-        for (key, add) in changes.obligations() {
-            self.obligations.entry(key).or_default().add(&add);
-        }
-        for row in changes.rows {
+    /// Adds the rows of one account event (`event`, decoded from `raw`), which follows
+    /// the ones given before.
+    pub fn add_event(&mut self, raw: &RawEvent, event: &AccountEvent) {
+        for row in row_changes(&Placed::of_raw(raw), event) {
             self.apply_row(row);
         }
-        Ok(())
     }
 
     fn apply_row(&mut self, row: RowChange) {
         match row {
-            RowChange::Trade(trade) => self.trades.add_row(&TRADES, &trade),
+            RowChange::Trade(trade) => {
+                self.obligations
+                    .entry(trade.obligation_key())
+                    .or_default()
+                    .add_trade(&trade);
+                self.trades.add_row(&TRADES, &trade);
+            }
             RowChange::OrderPlaced(order) => {
                 self.orders
                     .insert((order.account_id.clone(), order.order_id.clone()), order);

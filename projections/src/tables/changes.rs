@@ -5,12 +5,13 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use ledger_domain::account::{Account, AccountEvent};
 use ledger_domain::ids::OrderId;
 use ledger_domain::journal::postings;
-use ledger_eventstore::codec::decode;
-use ledger_eventstore::RecordedEvent;
+use ledger_eventstore::codec::decode_raw;
+use ledger_eventstore::RawEvent;
 
 use super::compliance::LargeCashAlert;
 use super::journal::JournalLine;
@@ -20,6 +21,7 @@ use super::trades::TradeRow;
 use crate::ProjectionError;
 
 /// Which accounts a batch touches, their events in order, and the other rows it changes.
+#[derive(Default)]
 pub(crate) struct Changes {
     pub events_by_account: BTreeMap<String, Vec<AccountEvent>>,
     pub rows: Vec<RowChange>,
@@ -35,22 +37,20 @@ pub(crate) enum RowChange {
 }
 
 impl Changes {
-    pub(crate) fn of(events: &[RecordedEvent]) -> Result<Self, ProjectionError> {
-        let mut events_by_account: BTreeMap<String, Vec<AccountEvent>> = BTreeMap::new();
-        let mut rows = Vec::new();
-        for recorded in events.iter().filter(|e| e.stream.aggregate_type == Account::TYPE) {
-            let event: AccountEvent = decode(recorded)?;
-            rows.extend(event_row_changes(recorded, &event));
-            rows.extend(journal_lines(recorded, &event));
-            events_by_account
-                .entry(recorded.stream.aggregate_id.clone())
-                .or_default()
-                .push(event);
+    /// Adds the changes of one event read as stored (other aggregates' events change nothing).
+    pub(crate) fn add_encoded(&mut self, raw: &RawEvent) -> Result<(), ProjectionError> {
+        if raw.stream.aggregate_type == Account::TYPE {
+            self.add(Placed::of_raw(raw), decode_raw(raw)?);
         }
-        Ok(Self {
-            events_by_account,
-            rows,
-        })
+        Ok(())
+    }
+
+    fn add(&mut self, placed: Placed<'_>, event: AccountEvent) {
+        self.rows.extend(row_changes(&placed, &event));
+        self.events_by_account
+            .entry(placed.account_id.to_owned())
+            .or_default()
+            .push(event);
     }
 
     /// The batch's trades summed per (trade date, account, instrument).
@@ -71,18 +71,36 @@ impl Changes {
     }
 }
 
-/// Each account's events among these, in order, and nothing else: what a state needs.
-pub(crate) fn account_events_of(
-    events: &[RecordedEvent],
-) -> Result<BTreeMap<String, Vec<AccountEvent>>, ProjectionError> {
+/// Each account's events among these (read as stored), in order, and nothing else: what
+/// a state needs.
+pub(crate) fn account_events_of(events: &[RawEvent]) -> Result<BTreeMap<String, Vec<AccountEvent>>, ProjectionError> {
     let mut events_by_account: BTreeMap<String, Vec<AccountEvent>> = BTreeMap::new();
-    for recorded in events.iter().filter(|e| e.stream.aggregate_type == Account::TYPE) {
+    for raw in events.iter().filter(|e| e.stream.aggregate_type == Account::TYPE) {
         events_by_account
-            .entry(recorded.stream.aggregate_id.clone())
+            .entry(raw.stream.aggregate_id.clone())
             .or_default()
-            .push(decode(recorded)?);
+            .push(decode_raw(raw)?);
     }
     Ok(events_by_account)
+}
+
+/// Where an account event sits in the log: what the rows it adds say of it.
+pub(crate) struct Placed<'a> {
+    position: u64,
+    account_id: &'a str,
+    event_type: &'a str,
+    recorded_at: DateTime<Utc>,
+}
+
+impl<'a> Placed<'a> {
+    pub(crate) fn of_raw(raw: &'a RawEvent) -> Self {
+        Placed {
+            position: raw.global_position,
+            account_id: &raw.stream.aggregate_id,
+            event_type: &raw.event_type,
+            recorded_at: raw.metadata.recorded_at,
+        }
+    }
 }
 
 /// Applies each account's events to its state (a missing one starts empty); returns the
@@ -102,18 +120,24 @@ pub(crate) fn apply_account_events(
     touched
 }
 
+/// The rows one account event adds or changes, in the order they are written.
+pub(crate) fn row_changes(placed: &Placed<'_>, event: &AccountEvent) -> impl Iterator<Item = RowChange> {
+    event_row_changes(placed, event)
+        .into_iter()
+        .chain(journal_lines(placed, event))
+}
+
 /// The double-entry lines of one event, numbered from 1.
-fn journal_lines(recorded: &RecordedEvent, event: &AccountEvent) -> Vec<RowChange> {
-    let account_id = &recorded.stream.aggregate_id;
-    postings(account_id, event)
+fn journal_lines(placed: &Placed<'_>, event: &AccountEvent) -> Vec<RowChange> {
+    postings(placed.account_id, event)
         .into_iter()
         .enumerate()
         .map(|(line, posting)| {
             RowChange::Journal(JournalLine {
-                position: recorded.global_position,
+                position: placed.position,
                 line: line as u64 + 1,
-                account_id: account_id.clone(),
-                event_type: recorded.event_type.clone(),
+                account_id: placed.account_id.to_owned(),
+                event_type: placed.event_type.to_owned(),
                 ledger_account: posting.account,
                 amount_cny: posting.amount_cny,
             })
@@ -121,9 +145,9 @@ fn journal_lines(recorded: &RecordedEvent, event: &AccountEvent) -> Vec<RowChang
         .collect()
 }
 
-fn event_row_changes(recorded: &RecordedEvent, event: &AccountEvent) -> Vec<RowChange> {
-    let account_id = recorded.stream.aggregate_id.clone();
-    let position = recorded.global_position;
+fn event_row_changes(placed: &Placed<'_>, event: &AccountEvent) -> Vec<RowChange> {
+    let account_id = placed.account_id.to_owned();
+    let position = placed.position;
     let status = |order_id: &OrderId, status| {
         RowChange::Order(OrderChange::Status {
             account_id: account_id.clone(),
@@ -153,19 +177,19 @@ fn event_row_changes(recorded: &RecordedEvent, event: &AccountEvent) -> Vec<RowC
             filled_quantity: 0,
             as_of_position: position,
         })],
-        AccountEvent::FillBooked { .. } => fill_row_changes(recorded, event),
+        AccountEvent::FillBooked { .. } => fill_row_changes(placed, event),
         AccountEvent::CancelRequested { order_id } => vec![status(order_id, "cancel_requested")],
         AccountEvent::OrderCompleted { order_id, .. } => vec![status(order_id, "filled")],
         AccountEvent::OrderCanceled { order_id, .. } => vec![status(order_id, "canceled")],
         AccountEvent::OrderRejected { order_id, .. } => vec![status(order_id, "rejected")],
         AccountEvent::OrderExpired { order_id, .. } => vec![status(order_id, "expired")],
-        AccountEvent::LargeCashMovementFlagged { .. } => large_cash_alert(recorded, event).into_iter().collect(),
+        AccountEvent::LargeCashMovementFlagged { .. } => large_cash_alert(placed, event).into_iter().collect(),
         _ => vec![],
     }
 }
 
 /// A fill books a trade and fills its order.
-fn fill_row_changes(recorded: &RecordedEvent, event: &AccountEvent) -> Vec<RowChange> {
+fn fill_row_changes(placed: &Placed<'_>, event: &AccountEvent) -> Vec<RowChange> {
     let AccountEvent::FillBooked {
         order_id,
         exec_id,
@@ -181,8 +205,8 @@ fn fill_row_changes(recorded: &RecordedEvent, event: &AccountEvent) -> Vec<RowCh
     else {
         return vec![];
     };
-    let account_id = recorded.stream.aggregate_id.clone();
-    let position = recorded.global_position;
+    let account_id = placed.account_id.to_owned();
+    let position = placed.position;
     let net_cash_cny = fees.net_cash_cny(*side, *value_cny);
     vec![
         RowChange::Order(OrderChange::Filled {
@@ -208,7 +232,7 @@ fn fill_row_changes(recorded: &RecordedEvent, event: &AccountEvent) -> Vec<RowCh
     ]
 }
 
-fn large_cash_alert(recorded: &RecordedEvent, event: &AccountEvent) -> Option<RowChange> {
+fn large_cash_alert(placed: &Placed<'_>, event: &AccountEvent) -> Option<RowChange> {
     let AccountEvent::LargeCashMovementFlagged {
         direction,
         amount_cny,
@@ -218,15 +242,15 @@ fn large_cash_alert(recorded: &RecordedEvent, event: &AccountEvent) -> Option<Ro
     else {
         return None;
     };
-    let position = recorded.global_position;
+    let position = placed.position;
     Some(RowChange::Alert(LargeCashAlert {
         alert_id: format!("event:{position}"),
         position,
-        account_id: recorded.stream.aggregate_id.clone(),
+        account_id: placed.account_id.to_owned(),
         direction: direction.into(),
         amount_cny: *amount_cny,
         threshold_cny: *threshold_cny,
         bank_ref: bank_ref.to_string(),
-        recorded_at: recorded.metadata.recorded_at,
+        recorded_at: placed.recorded_at,
     }))
 }

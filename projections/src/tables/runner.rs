@@ -5,8 +5,9 @@
 
 use std::collections::BTreeMap;
 
+use futures_util::future::join;
 use ledger_domain::account::Account;
-use ledger_eventstore::{commit_or_roll_back, read_towards, EventStore, RecordedEvent, MAX_READ_EVENTS};
+use ledger_eventstore::{commit_or_roll_back, read_encoded_towards, EventStore, MAX_READ_EVENTS};
 use sqlx::Pool;
 
 use super::backend::{connection, on_store, Backend, Operation};
@@ -151,8 +152,8 @@ impl<F: FnMut(u64)> Operation for Run<'_, F> {
                 Err(ProjectionError::Moved { .. }) => continue,
                 other => other?,
             };
-            let events = read_batch(self.store, checkpoint, self.head, self.options.batch_events).await?;
-            let Some(last) = events.last() else {
+            let read = read_batch(self.store, checkpoint, self.head, self.options.batch_events).await?;
+            let Some(read) = read else {
                 if states.stored_position < checkpoint {
                     match store_alone(pool, &mut states, checkpoint).await {
                         Err(ProjectionError::Moved { .. }) => continue,
@@ -162,13 +163,14 @@ impl<F: FnMut(u64)> Operation for Run<'_, F> {
                 AlertRefusals { store: self.store }.run(pool).await?;
                 return Ok(applied);
             };
-            let last_position = last.global_position;
+            let last_position = read.last_position;
+            let event_count = read.event_count;
             let batch = Batch {
                 expected_checkpoint: checkpoint,
                 last_position,
                 store_states_at: self.head,
                 max_cached_states: self.options.max_cached_states,
-                changes: Changes::of(&events)?,
+                changes: read.changes,
                 fail_mid_batch: self.options.fault == Some(Fault::MidBatch(batch_index)),
             };
             match batch.apply(pool, &mut states).await {
@@ -182,7 +184,7 @@ impl<F: FnMut(u64)> Operation for Run<'_, F> {
                 other => other?,
             }
             cache = Some(states);
-            applied += events.len() as u64;
+            applied += event_count;
             batch_index += 1;
             (self.on_batch)(last_position);
             if self.options.fault == Some(Fault::AfterBatches(batch_index)) {
@@ -194,27 +196,50 @@ impl<F: FnMut(u64)> Operation for Run<'_, F> {
     }
 }
 
-/// The events after `checkpoint` towards `head`, at most `batch_events`, read a page at a time.
+/// What the events of one batch change, read from the log.
+struct ReadBatch {
+    changes: Changes,
+    event_count: u64,
+    last_position: u64,
+}
+
+/// The changes of the events after `checkpoint` towards `head`, at most `batch_events`,
+/// read a page at a time and decoded as each page comes: the batch holds its rows, never
+/// all its events. The next page is read while this one is decoded. `None` when there is
+/// no event to read.
 async fn read_batch(
     store: &dyn EventStore,
     checkpoint: u64,
     head: u64,
     batch_events: usize,
-) -> Result<Vec<RecordedEvent>, ProjectionError> {
-    let mut events: Vec<RecordedEvent> = Vec::new();
-    let mut after = checkpoint;
-    while events.len() < batch_events {
-        let page_events = (batch_events - events.len()).min(MAX_READ_EVENTS);
-        let page = read_towards(store, after, head, page_events).await?;
-        let Some(last) = page.last() else { break };
-        after = last.global_position;
-        events.extend(page);
-        if after >= head {
-            break;
+) -> Result<Option<ReadBatch>, ProjectionError> {
+    let page_events = |read: usize| (batch_events - read).min(MAX_READ_EVENTS);
+    let mut changes = Changes::default();
+    let mut event_count = 0;
+    let mut page = read_encoded_towards(store, checkpoint, head, page_events(0)).await?;
+    while let Some(last) = page.last() {
+        let after = last.global_position;
+        event_count += page.len();
+        assert!(event_count <= batch_events);
+        let next_page = async {
+            if event_count == batch_events || after >= head {
+                return Ok(Vec::new());
+            }
+            read_encoded_towards(store, after, head, page_events(event_count)).await
+        };
+        let decode_page = async { page.iter().try_for_each(|event| changes.add_encoded(event)) };
+        let (next, decoded) = join(next_page, decode_page).await;
+        decoded?;
+        page = next?;
+        if page.is_empty() {
+            return Ok(Some(ReadBatch {
+                changes,
+                event_count: event_count as u64,
+                last_position: after,
+            }));
         }
     }
-    assert!(events.len() <= batch_events);
-    Ok(events)
+    Ok(None)
 }
 
 /// Empties every table of the accounts projection and both its checkpoints.

@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 
 use ledger_domain::account::Account;
-use ledger_eventstore::{commit_or_roll_back, read_towards, EventStore, MAX_READ_EVENTS};
+use ledger_eventstore::{commit_or_roll_back, read_encoded_towards, EventStore, MAX_READ_EVENTS};
 use sqlx::Pool;
 
 use super::backend::{Backend, Operation};
@@ -128,7 +128,8 @@ impl Operation for Recover<'_> {
             accounts: BTreeMap::new(),
         });
         while cache.position < self.accounts_checkpoint {
-            let mut page = read_towards(self.store, cache.position, self.accounts_checkpoint, self.page_events).await?;
+            let mut page =
+                read_encoded_towards(self.store, cache.position, self.accounts_checkpoint, self.page_events).await?;
             // The runner (or another) may have appended past the checkpoint: those are the next batch's.
             page.retain(|event| event.global_position <= self.accounts_checkpoint);
             let Some(last) = page.last() else {
