@@ -17,6 +17,7 @@ pub mod jetstream;
 pub mod subject;
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -124,7 +125,9 @@ pub fn checkpoint_name(stream: &str) -> String {
 
 /// Relays until `stop` completes. Failures that trying again can mend (NATS restarting,
 /// a lost database connection) are logged and retried with a growing pause; the others
-/// end the relay with their error.
+/// end the relay with their error. A stop lets the batch in flight be acknowledged
+/// first (at most [`MAX_IN_FLIGHT`] events, or the publish timeout), so that the
+/// checkpoint stored on the way out covers every message the stream took.
 pub async fn run(
     store: Arc<dyn EventStore>,
     options: &RelayOptions,
@@ -156,18 +159,12 @@ pub async fn run(
             head: head.clone(),
             options,
         };
-        tokio::select! {
-            () = &mut stop => break,
-            ended = session.run(&mut report, &mut pause_ms) => {
-                let error = match ended {
-                    Ok(never) => match never {},
-                    Err(error) => error,
-                };
-                if !error.is_transient() {
-                    return Err(error);
-                }
+        match session.run(stop.as_mut(), &mut report, &mut pause_ms).await {
+            Ok(Stopped) => break,
+            Err(error) if error.is_transient() => {
                 tracing::warn!(%error, retry_ms = pause_ms, "the relay stopped; it resumes from the stream's last message");
             }
+            Err(error) => return Err(error),
         }
         tokio::select! {
             () = &mut stop => break,
@@ -191,12 +188,44 @@ struct Session<'a> {
     options: &'a RelayOptions,
 }
 
+/// A session ended because the relay was told to stop.
+struct Stopped;
+
 impl Session<'_> {
+    /// Relays until `stop` completes (between batches: a batch published is awaited) or
+    /// something fails.
     async fn run(
         self,
+        mut stop: Pin<&mut impl Future<Output = ()>>,
         on_progress: &mut impl FnMut(Progress),
         pause_ms: &mut u64,
-    ) -> Result<std::convert::Infallible, RelayError> {
+    ) -> Result<Stopped, RelayError> {
+        let (mut feed, mut last_sequence, mut checkpoint) = tokio::select! {
+            () = stop.as_mut() => return Ok(Stopped),
+            started = self.start() => started?,
+        };
+        loop {
+            let examined = tokio::select! {
+                () = stop.as_mut() => return Ok(Stopped),
+                examined = feed.next(MAX_IN_FLIGHT, Duration::from_millis(IDLE_WAIT_MS)) => examined?,
+            };
+            checkpoint.store_if_due().await?;
+            let Some(last) = examined.events.last().map(|e| e.global_position) else {
+                continue;
+            };
+            last_sequence = self.publish(&examined.events, last_sequence).await?;
+            checkpoint.acknowledged = last;
+            *pause_ms = RETRY_FIRST_MS;
+            on_progress(Progress {
+                relayed_through: last,
+                head: feed.head(),
+            });
+        }
+    }
+
+    /// Where the session starts: the stream made or checked, the position after its
+    /// last message (the checkpoint brought there), and the stream's last sequence.
+    async fn start(&self) -> Result<(Feed, u64, Checkpointer), RelayError> {
         let mut stream = ensure_stream(self.js, &self.options.stream, &self.options.subject_prefix).await?;
         let end = stream_end(&mut stream).await?;
         let name = checkpoint_name(&self.options.stream);
@@ -234,23 +263,12 @@ impl Session<'_> {
         }
         ledger_app::stream::advance_named_checkpoint(self.store.as_ref(), &name, after).await?;
         let filter = EventFilter::default();
-        let mut feed = Feed::starting_at(Arc::clone(self.store), self.head.clone(), filter, after + 1);
-        let mut last_sequence = end.last_sequence;
-        let mut checkpoint = Checkpointer::new(Arc::clone(self.store), name, after);
-        loop {
-            let examined = feed.next(MAX_IN_FLIGHT, Duration::from_millis(IDLE_WAIT_MS)).await?;
-            checkpoint.store_if_due().await?;
-            let Some(last) = examined.events.last().map(|e| e.global_position) else {
-                continue;
-            };
-            last_sequence = self.publish(&examined.events, last_sequence).await?;
-            checkpoint.acknowledged = last;
-            *pause_ms = RETRY_FIRST_MS;
-            on_progress(Progress {
-                relayed_through: last,
-                head: feed.head(),
-            });
-        }
+        let feed = Feed::starting_at(Arc::clone(self.store), self.head.clone(), filter, after + 1);
+        Ok((
+            feed,
+            end.last_sequence,
+            Checkpointer::new(Arc::clone(self.store), name, after),
+        ))
     }
 
     /// Publishes the events in order, each expecting the one before it as the stream's
