@@ -118,7 +118,6 @@ async fn run_days(
     ledger: &mut Ledger,
     progress: &mut impl FnMut(DemoProgress<'_>),
 ) -> Result<(), AppError> {
-    let (day1, day2) = (first_day(), last_day());
     // A simulated clock, so that the same seed gives the same log and hash chain on every backend.
     let clock_micros = Arc::new(AtomicI64::new(0));
     let clock = Arc::clone(&clock_micros);
@@ -127,30 +126,162 @@ async fn run_days(
         DateTime::from_timestamp_micros(micros).unwrap_or_default()
     });
     let open_of = |day: NaiveDate| day.and_hms_opt(1, 15, 0).map_or(0, |t| t.and_utc().timestamp_micros());
-
-    clock_micros.store(open_of(day1), Ordering::Relaxed);
-    let plan = demo.plan_setup(day1);
-    run_phase(demo, ledger, progress, "listings and accounts", plan).await?;
-    for (day, first_day) in [(day1, true), (day2, false)] {
-        clock_micros.fetch_max(open_of(day), Ordering::Relaxed);
-        let plan = demo.plan_cash_movements(first_day);
-        run_phase(demo, ledger, progress, "deposits and withdrawals", plan).await?;
-        let plan = demo.plan_orders(day, first_day);
-        run_phase(demo, ledger, progress, &format!("orders {day}"), plan).await?;
-        for round in 0..3 {
-            let plan = demo.plan_executions(round);
-            let name = format!("executions {day} ({})", round + 1);
-            run_phase(demo, ledger, progress, &name, plan).await?;
+    for phase in Phase::all() {
+        if let Some(day) = phase.opens_day() {
+            clock_micros.fetch_max(open_of(day), Ordering::Relaxed);
         }
-        let plan = demo.plan_close(day, first_day);
-        run_phase(demo, ledger, progress, &format!("end of day {day}"), plan).await?;
-        if first_day {
-            let plan = demo.plan_next_day_prev_closes(day2);
-            run_phase(demo, ledger, progress, "previous closes", plan).await?;
+        let plan = demo.plan(phase);
+        run_phase(demo, ledger, progress, &phase.name(), plan).await?;
+    }
+    Ok(())
+}
+
+/// One phase of the demo's days: its commands are planned from the answers to the
+/// phases before, and sent together.
+#[derive(Debug, Clone, Copy)]
+enum Phase {
+    /// The listings, their previous closes and the accounts.
+    Setup,
+    CashMovements {
+        day: NaiveDate,
+        first_day: bool,
+    },
+    Orders {
+        day: NaiveDate,
+        first_day: bool,
+    },
+    /// One of the exchange's three rounds of answers to the day's orders.
+    Executions {
+        day: NaiveDate,
+        round: usize,
+    },
+    Close {
+        day: NaiveDate,
+        first_day: bool,
+    },
+    /// The second day's previous closes, drawn from the first day's.
+    PrevCloses {
+        day: NaiveDate,
+    },
+    Resubmissions,
+}
+
+/// The exchange's rounds of answers a day.
+const EXECUTION_ROUNDS: usize = 3;
+
+impl Phase {
+    /// Every phase, in the order the demo runs them.
+    fn all() -> Vec<Phase> {
+        let (day1, day2) = (first_day(), last_day());
+        let mut phases = vec![Phase::Setup];
+        for (day, first_day) in [(day1, true), (day2, false)] {
+            phases.push(Phase::CashMovements { day, first_day });
+            phases.push(Phase::Orders { day, first_day });
+            phases.extend((0..EXECUTION_ROUNDS).map(|round| Phase::Executions { day, round }));
+            phases.push(Phase::Close { day, first_day });
+            if first_day {
+                phases.push(Phase::PrevCloses { day: day2 });
+            }
+        }
+        phases.push(Phase::Resubmissions);
+        phases
+    }
+
+    fn name(self) -> String {
+        match self {
+            Phase::Setup => "listings and accounts".to_owned(),
+            Phase::CashMovements { .. } => "deposits and withdrawals".to_owned(),
+            Phase::Orders { day, .. } => format!("orders {day}"),
+            Phase::Executions { day, round } => format!("executions {day} ({})", round + 1),
+            Phase::Close { day, .. } => format!("end of day {day}"),
+            Phase::PrevCloses { .. } => "previous closes".to_owned(),
+            Phase::Resubmissions => "resubmitted commands".to_owned(),
         }
     }
-    let plan = demo.plan_resubmissions();
-    run_phase(demo, ledger, progress, "resubmitted commands", plan).await
+
+    /// The trade date whose opening the simulated clock moves to before this phase.
+    fn opens_day(self) -> Option<NaiveDate> {
+        match self {
+            Phase::Setup => Some(first_day()),
+            Phase::CashMovements { day, .. } => Some(day),
+            _ => None,
+        }
+    }
+}
+
+impl Generator {
+    /// The commands of `phase`, each with what it means to the generator.
+    fn plan(&mut self, phase: Phase) -> Vec<(Intent, String)> {
+        match phase {
+            Phase::Setup => self.plan_setup(first_day()),
+            Phase::CashMovements { first_day, .. } => self.plan_cash_movements(first_day),
+            Phase::Orders { day, first_day } => self.plan_orders(day, first_day),
+            Phase::Executions { round, .. } => self.plan_executions(round),
+            Phase::Close { day, first_day } => self.plan_close(day, first_day),
+            Phase::PrevCloses { day } => self.plan_next_day_prev_closes(day),
+            Phase::Resubmissions => self.plan_resubmissions(),
+        }
+    }
+
+    /// Learns from a phase's answers, and keeps its lines and answers as the run's record.
+    fn record(&mut self, plan: Vec<(Intent, String)>, answers: Vec<LineAnswer>) {
+        assert_eq!(answers.len(), plan.len(), "every line of a phase is answered");
+        for ((intent, line), answer) in plan.into_iter().zip(&answers) {
+            self.learn(&intent, answer);
+            self.lines.push(line);
+        }
+        self.answers.extend(answers);
+    }
+}
+
+/// The demo's days as phases of command lines, for a driver of its own (`ledger bench
+/// engine --workload demo`): the same commands as [`run`] for the same seed, each phase
+/// planned from the answers to the ones before. The driver sets no clock: the log's
+/// times are its own.
+pub struct DemoScript {
+    generator: Generator,
+    phases: std::vec::IntoIter<Phase>,
+    /// The phase given out and not yet answered.
+    pending: Option<Vec<(Intent, String)>>,
+}
+
+/// One phase of a [`DemoScript`].
+pub struct DemoPhase {
+    pub name: String,
+    /// The phase's commands, in the `ledger exec` format, in the order the demo sends them.
+    pub lines: Vec<String>,
+}
+
+impl DemoScript {
+    pub fn new(seed: u64, accounts: usize, rules: Arc<MarketRules>) -> Result<Self, AppError> {
+        check_accounts(accounts)?;
+        Ok(DemoScript {
+            generator: Generator::new(seed, accounts, rules),
+            phases: Phase::all().into_iter(),
+            pending: None,
+        })
+    }
+
+    /// The next phase, `None` after the last. The phase before must have been answered.
+    pub fn next_phase(&mut self) -> Option<DemoPhase> {
+        assert!(self.pending.is_none(), "the phase before was answered");
+        let phase = self.phases.next()?;
+        let plan = self.generator.plan(phase);
+        let lines = plan.iter().map(|(_, line)| line.clone()).collect();
+        self.pending = Some(plan);
+        Some(DemoPhase {
+            name: phase.name(),
+            lines,
+        })
+    }
+
+    /// The answers to the phase [`Self::next_phase`] gave, one per line, in its lines' order.
+    pub fn answered(&mut self, answers: Vec<LineAnswer>) {
+        let Some(plan) = self.pending.take() else {
+            unreachable!("answers come after a phase was given");
+        };
+        self.generator.record(plan, answers);
+    }
 }
 
 /// Sends a phase's lines through the batch function and learns from the answers.
@@ -179,12 +310,7 @@ async fn run_phase(
         commands: plan.len() as u64,
         seconds: took.as_secs_f64(),
     });
-    assert_eq!(answers.len(), plan.len(), "every line of the phase {name} was answered");
-    for ((intent, line), answer) in plan.into_iter().zip(&answers) {
-        demo.learn(&intent, answer);
-        demo.lines.push(line);
-    }
-    demo.answers.extend(answers);
+    demo.record(plan, answers);
     Ok(())
 }
 
