@@ -15,7 +15,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod demo_days;
 mod engine;
+mod measured;
 mod setup;
 mod stream;
 mod workload;

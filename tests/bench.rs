@@ -179,3 +179,94 @@ fn bench_engine_refuses_a_workload_it_cannot_build() {
     assert!(!ran.status.success());
     assert!(stderr(&ran).contains("cannot open 10 accounts"), "{}", stderr(&ran));
 }
+
+/// `bench engine --workload demo` sends the demo's days, dealt to concurrent clients by
+/// account: each command is decided as `ledger demo` decides it. The demo's own command
+/// file, run in order by `ledger exec`, gives the same answers, line for line counted by
+/// status, and a log of as many events; the bench's ledger verifies, on both backends.
+#[tokio::test]
+async fn bench_engine_sends_the_demo_days_and_every_answer_is_the_demos() {
+    let dir = tempfile::tempdir().unwrap();
+    let ran = ledger_on(
+        dir.path(),
+        "demo.db",
+        &[
+            "demo",
+            "--accounts",
+            "24",
+            "--seed",
+            "7",
+            "--commands-out",
+            "demo.jsonl",
+        ],
+    );
+    assert!(ran.status.success(), "{}", stderr(&ran));
+    let executed = ledger_on(dir.path(), "in-order.db", &["exec", "--json", "demo.jsonl"]);
+    assert!(executed.status.success(), "{}", stderr(&executed));
+    let mut expected_endings = serde_json::Map::new();
+    for line in stdout(&executed).lines() {
+        let answer: Value = serde_json::from_str(line).unwrap();
+        let status = answer["status"].as_str().unwrap().to_owned();
+        let count = expected_endings.entry(status).or_insert(Value::from(0));
+        *count = Value::from(count.as_u64().unwrap() + 1);
+    }
+    let lines = stdout(&executed).lines().count() as u64;
+    assert!(
+        expected_endings.contains_key("rejected") && expected_endings.contains_key("duplicate"),
+        "the demo's days hold refusals and resubmissions: {expected_endings:?}"
+    );
+    let in_order = ledger_ok(dir.path(), "in-order.db", &["verify", "--json"]);
+    let in_order: Value = serde_json::from_str(stdout(&in_order).trim()).unwrap();
+
+    for backend in ledger_testkit::BACKENDS {
+        let db = ledger_testkit::TestDatabase::fresh(backend).await;
+        let args = [
+            "bench",
+            "engine",
+            "--workload",
+            "demo",
+            "--accounts",
+            "24",
+            "--seed",
+            "7",
+            "--clients",
+            "5",
+            "--json",
+        ];
+        let ran = ledger_on(dir.path(), &db.url, &args);
+        assert!(ran.status.success(), "{backend:?}: {}", stderr(&ran));
+        let result: Value = serde_json::from_str(stdout(&ran).trim()).unwrap();
+        assert_eq!(result["workload"], "demo", "{result}");
+        assert_eq!(result["ledger"]["commands"], lines, "{backend:?}: {result}");
+        assert_eq!(
+            result["ledger"]["endings"],
+            Value::Object(expected_endings.clone()),
+            "{backend:?}: each command answered as in order"
+        );
+        let verified = ledger_ok(dir.path(), &db.url, &["verify", "--json"]);
+        let report: Value = serde_json::from_str(stdout(&verified).trim()).unwrap();
+        assert_eq!(report["problems"].as_array().map(Vec::len), Some(0), "{report}");
+        assert_eq!(report["events"], in_order["events"], "{backend:?}: {report}");
+        assert_eq!(report["accounts"], in_order["accounts"], "{backend:?}: {report}");
+    }
+}
+
+#[test]
+fn bench_engine_refuses_what_the_demo_workload_does_not_take() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, says) in [
+        (&["--commands", "100"][..], "--commands is the shape workload's"),
+        (
+            &["--baseline-db", "postgres://postgres@127.0.0.1:5432/test"][..],
+            "--workload shape only",
+        ),
+        (&["--accounts", "0"][..], "--accounts"),
+    ] {
+        let mut all = vec!["bench", "engine", "--workload", "demo"];
+        all.extend_from_slice(args);
+        let ran = common::ledger_in(dir.path(), &all);
+        assert!(!ran.status.success(), "{args:?}");
+        assert!(stderr(&ran).contains(says), "{args:?}: {}", stderr(&ran));
+        assert!(!dir.path().join("ledger.db").exists(), "{args:?}: nothing written");
+    }
+}

@@ -1,8 +1,9 @@
 //! `ledger bench engine`: the application layer's writer driven in-process by
 //! concurrent clients, each sending one command and waiting for its answer (as the
-//! sessions of a gateway would), on the workload of [`workload`](super::workload);
-//! and, in a binary built with the `baseline` feature, the same commands through the
-//! stock cqrs-es stack in the same run, with the ratio of the two.
+//! sessions of a gateway would), on the workload of [`workload`](super::workload)
+//! (`--workload shape`) or on the demo's days ([`demo_days`](super::demo_days),
+//! `--workload demo`); and, in a binary built with the `baseline` feature, the shape's
+//! commands through the stock cqrs-es stack in the same run, with the ratio of the two.
 //!
 //! The clock runs from the first client's first command to the last answer; a
 //! command's latency from its sending to its answer, which comes only after its
@@ -13,10 +14,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hdrhistogram::Histogram;
-use ledger_app::writer::{self, BatchObserver, WriteFailure, WriterOptions, DEFAULT_QUEUE_COMMANDS};
-use ledger_app::{CommandRequest, MarketRules, RequestOutcome, Status};
+use ledger_app::writer::{self, BatchObserver, WriterOptions, DEFAULT_QUEUE_COMMANDS};
+use ledger_app::{CommandRequest, MarketRules};
 
+use super::demo_days::run_demo_days;
+use super::measured::{ending_of, send_one_by_one, BatchRecorder, Measured};
 use super::setup::{latency_histogram, percentiles_ms, record_latency_us};
 use super::workload::{self, Workload, MAX_ACCOUNTS, MAX_CLIENTS, MAX_COMMANDS, SET_UP_COMMANDS};
 
@@ -25,24 +27,34 @@ const NO_BASELINE: &str = "--baseline-db needs the baseline, which this binary w
                            build it with `cargo build --release --features baseline`";
 
 /// Who the bench's commands are recorded as.
-const ACTOR: &str = "bench";
+pub(super) const ACTOR: &str = "bench";
 
 #[derive(Debug, clap::Args)]
 pub struct EngineArgs {
-    /// Accounts; each is opened and given one deposit, then buys and fills.
-    #[arg(long, default_value_t = 910, value_parser = clap::value_parser!(u64).range(1..=MAX_ACCOUNTS))]
-    pub accounts: u64,
-    /// Commands sent with the clock running (the openings and deposits included; the
-    /// 2 set-up commands before it are not). A buy comes with its fill, so an odd count
-    /// sends one fewer; the figures count what was sent.
-    #[arg(long, default_value_t = 20_020, value_parser = clap::value_parser!(u64).range(2..=MAX_COMMANDS))]
-    pub commands: u64,
+    /// What the clients send: `shape`, the plain cqrs-es benchmark's (per account an
+    /// opening, one deposit, then buys of 100 @ 10.00 each with its fill); or `demo`, the
+    /// two trading days of `ledger demo` (orders, partial fills, cancels, rejects, sells,
+    /// withdrawals, closes and settlements), phase by phase.
+    #[arg(long, value_enum, default_value_t = WorkloadKind::Shape)]
+    pub workload: WorkloadKind,
+    /// Accounts [default: 910 for `shape`, 1,000 for `demo`]. For `shape`, each is opened
+    /// and given one deposit, then buys and fills.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_ACCOUNTS))]
+    pub accounts: Option<u64>,
+    /// `shape` only: commands sent with the clock running (the openings and deposits
+    /// included; the 2 set-up commands before it are not). A buy comes with its fill, so
+    /// an odd count sends one fewer; the figures count what was sent [default: 20,020].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(2..=MAX_COMMANDS))]
+    pub commands: Option<u64>,
+    /// `demo` only: the generator's seed, as `ledger demo --seed`.
+    #[arg(long, default_value_t = DEMO_SEED)]
+    pub seed: u64,
     /// Concurrent clients, each waiting for its answer before it sends its next command.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=MAX_CLIENTS))]
     pub clients: u64,
     /// Also run the workload through the stock cqrs-es `CqrsFramework` over postgres-es
     /// on this PostgreSQL database (tables of its own, dropped after), and print the
-    /// ratio. Needs a binary built with `--features baseline`.
+    /// ratio. `shape` only; needs a binary built with `--features baseline`.
     #[arg(long, value_name = "POSTGRES_URL")]
     pub baseline_db: Option<String>,
     /// Print the result as one JSON object instead of text.
@@ -50,77 +62,35 @@ pub struct EngineArgs {
     pub json: bool,
 }
 
-/// The writer's batches: how many, how large, how long each took to decide and commit.
-struct Batches {
-    count: u64,
-    commands: u64,
-    /// Microseconds from a batch's decision starting to its commit.
-    decide_and_commit_us: Histogram<u64>,
+/// The workloads of `bench engine`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WorkloadKind {
+    Shape,
+    Demo,
 }
 
-impl Batches {
-    fn new() -> anyhow::Result<Batches> {
-        Ok(Batches {
-            count: 0,
-            commands: 0,
-            decide_and_commit_us: latency_histogram()?,
-        })
-    }
-}
-
-/// Records every batch the writer commits.
-struct BatchRecorder(std::sync::Mutex<Batches>);
-
-impl BatchObserver for BatchRecorder {
-    fn committed(&self, requests: &[CommandRequest], _outcomes: &[RequestOutcome], took: Duration) {
-        // A poisoned lock means a bench thread panicked: the run is lost anyway.
-        if let Ok(mut batches) = self.0.lock() {
-            batches.count += 1;
-            batches.commands += requests.len() as u64;
-            let took_us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
-            record_latency_us(&mut batches.decide_and_commit_us, took_us);
+impl WorkloadKind {
+    fn name(self) -> &'static str {
+        match self {
+            WorkloadKind::Shape => "shape",
+            WorkloadKind::Demo => "demo",
         }
     }
-
-    fn failed(&self, _commands: usize, _failure: &WriteFailure) {}
 }
 
-/// What one side of the comparison measured.
-struct Measured {
-    commands: u64,
-    elapsed: Duration,
-    latencies: Histogram<u64>,
-    /// Answers by status (the ledger's `accepted`, `rejected`, ...; the baseline's `accepted`, `refused`).
-    endings: std::collections::BTreeMap<String, u64>,
-    /// The ledger's group commits (the baseline has none).
-    batches: Option<Batches>,
-}
-
-impl Measured {
-    fn commands_per_second(&self) -> f64 {
-        self.commands as f64 / self.elapsed.as_secs_f64().max(f64::MIN_POSITIVE)
-    }
-
-    fn to_json(&self) -> serde_json::Value {
-        let [p50, p99, p999, max] = percentiles_ms(&self.latencies);
-        let batches = self.batches.as_ref().map(|batches| {
-            let [p50, p99, p999, max] = percentiles_ms(&batches.decide_and_commit_us);
-            serde_json::json!({
-                "count": batches.count,
-                "mean_commands": batches.commands as f64 / batches.count.max(1) as f64,
-                "decide_and_commit_ms": {"p50": p50, "p99": p99, "p99_9": p999, "max": max},
-            })
-        });
-        serde_json::json!({
-            "commands": self.commands,
-            "seconds": self.elapsed.as_secs_f64(),
-            "commands_per_second": self.commands_per_second(),
-            "endings": self.endings,
-            "latency_ms": {"p50": p50, "p99": p99, "p99_9": p999, "max": max},
-            "batches": batches,
-        })
-    }
-}
+/// The `shape` workload's defaults.
+const SHAPE_ACCOUNTS: u64 = 910;
+const SHAPE_COMMANDS: u64 = 20_020;
+/// The `demo` workload's defaults: `ledger demo`'s.
+const DEMO_ACCOUNTS: u64 = 1_000;
+const DEMO_SEED: u64 = 20_240_304;
+/// Why the baseline does not run the demo's days.
+const NO_DEMO_BASELINE: &str = "--baseline-db runs with --workload shape only: the stock aggregate of the baseline \
+                                knows openings, deposits, buys and fills, not the demo's sells, cancels, closes and settlements";
+/// Why `--commands` is refused with the demo's days.
+const NO_DEMO_COMMANDS: &str =
+    "--commands is the shape workload's: the demo's days decide how many commands they send \
+                                (give --accounts and --seed)";
 
 pub async fn run(
     args: EngineArgs,
@@ -128,23 +98,53 @@ pub async fn run(
     rules: Arc<MarketRules>,
     cache_aggregates: usize,
 ) -> anyhow::Result<ExitCode> {
+    if args.workload == WorkloadKind::Demo {
+        anyhow::ensure!(args.baseline_db.is_none(), NO_DEMO_BASELINE);
+        anyhow::ensure!(args.commands.is_none(), NO_DEMO_COMMANDS);
+    }
     if args.baseline_db.is_some() && !cfg!(feature = "baseline") {
         anyhow::bail!(NO_BASELINE);
     }
-    let workload = workload::simple(args.accounts, args.commands, args.clients)?;
+    let accounts = args.accounts.unwrap_or(match args.workload {
+        WorkloadKind::Shape => SHAPE_ACCOUNTS,
+        WorkloadKind::Demo => DEMO_ACCOUNTS,
+    });
+    let workload = match args.workload {
+        WorkloadKind::Shape => Some(workload::simple(
+            accounts,
+            args.commands.unwrap_or(SHAPE_COMMANDS),
+            args.clients,
+        )?),
+        WorkloadKind::Demo => {
+            ledger_app::demo::check_accounts(usize::try_from(accounts)?)?;
+            None
+        }
+    };
     // `_scratch` keeps a temporary database until the run's end.
     let super::setup::EmptyLedger {
         store,
         scratch: _scratch,
         ..
     } = super::setup::EmptyLedger::open(db).await?;
-    let ledger = run_ledger(Arc::clone(&store), Arc::clone(&rules), cache_aggregates, &workload).await?;
-    let peak_rss_bytes = peak_rss_bytes();
-    let baseline = match &args.baseline_db {
-        Some(baseline_url) => Some(run_baseline(baseline_url, &rules, &workload).await?),
-        None => None,
+    let ledger = match &workload {
+        Some(workload) => run_ledger(Arc::clone(&store), Arc::clone(&rules), cache_aggregates, workload).await?,
+        None => {
+            let demo = (usize::try_from(accounts)?, args.seed);
+            let clients = usize::try_from(args.clients)?;
+            run_demo_days(Arc::clone(&store), Arc::clone(&rules), cache_aggregates, demo, clients).await?
+        }
     };
-    print_result(&args, store.backend(), &ledger, baseline.as_ref(), peak_rss_bytes)?;
+    let peak_rss_bytes = peak_rss_bytes();
+    let baseline = match (&args.baseline_db, &workload) {
+        (Some(baseline_url), Some(workload)) => Some(run_baseline(baseline_url, &rules, workload).await?),
+        _ => None,
+    };
+    let run = RunShown {
+        args: &args,
+        accounts,
+        backend: store.backend(),
+    };
+    print_result(&run, &ledger, baseline.as_ref(), peak_rss_bytes)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -156,7 +156,7 @@ async fn run_ledger(
     workload: &Workload,
 ) -> anyhow::Result<Measured> {
     let (set_up, plans) = requests_of(workload, &rules)?;
-    let recorder = Arc::new(BatchRecorder(std::sync::Mutex::new(Batches::new()?)));
+    let recorder = Arc::new(BatchRecorder::new()?);
     let options = WriterOptions {
         limit_commands: DEFAULT_QUEUE_COMMANDS.max(plans.len()),
         cache_aggregates,
@@ -166,7 +166,7 @@ async fn run_ledger(
     let set_up_outcomes = send_one_by_one(queue.clone(), set_up).await?;
     let refused = set_up_outcomes
         .iter()
-        .filter(|(ending, _)| ending != "accepted")
+        .filter(|(outcome, _)| ending_of(outcome) != "accepted")
         .count();
     anyhow::ensure!(
         refused == 0,
@@ -174,10 +174,7 @@ async fn run_ledger(
     );
 
     // The set-up's batches came before the clock: counted out.
-    *recorder
-        .0
-        .lock()
-        .map_err(|_| anyhow::anyhow!("a bench thread panicked"))? = Batches::new()?;
+    recorder.take()?;
     let started = Instant::now();
     let clients: Vec<_> = plans
         .into_iter()
@@ -191,19 +188,15 @@ async fn run_ledger(
         batches: None,
     };
     for client in clients {
-        for (ending, latency_us) in client.await?? {
-            *measured.endings.entry(ending).or_default() += 1;
+        for (outcome, latency_us) in client.await?? {
+            *measured.endings.entry(ending_of(&outcome).to_owned()).or_default() += 1;
             record_latency_us(&mut measured.latencies, latency_us);
         }
     }
     measured.elapsed = started.elapsed();
     drop(queue);
     writer_task.await?;
-    let mut batches = recorder
-        .0
-        .lock()
-        .map_err(|_| anyhow::anyhow!("a bench thread panicked"))?;
-    measured.batches = Some(std::mem::replace(&mut *batches, Batches::new()?));
+    measured.batches = Some(recorder.take()?);
     Ok(measured)
 }
 
@@ -230,30 +223,6 @@ fn requests_of(
         })
         .collect::<anyhow::Result<_>>()?;
     Ok((set_up, plans))
-}
-
-/// Sends each request once the one before is answered; each one's ending and latency.
-async fn send_one_by_one(queue: writer::Queue, requests: Vec<CommandRequest>) -> anyhow::Result<Vec<(String, u64)>> {
-    let mut answers = Vec::with_capacity(requests.len());
-    for request in requests {
-        let sent = Instant::now();
-        let answer = queue
-            .send(vec![request])
-            .map_err(|refusal| anyhow::anyhow!("the writer's queue refused a command: {refusal:?}"))?;
-        let outcomes = answer.await.map_err(|_| anyhow::anyhow!("the writer stopped"))??;
-        let latency_us = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
-        let ending = match outcomes.as_slice() {
-            [RequestOutcome::Answered(result)] => match result.status {
-                Status::Accepted => "accepted",
-                Status::Duplicate => "duplicate",
-                Status::Rejected => "rejected",
-            },
-            [RequestOutcome::KeyReused(_)] => "key_reused",
-            _ => anyhow::bail!("one request, {} outcomes", outcomes.len()),
-        };
-        answers.push((ending.to_owned(), latency_us));
-    }
-    Ok(answers)
 }
 
 #[cfg(feature = "baseline")]
@@ -304,18 +273,26 @@ fn peak_rss_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// What the printed result says of the run itself.
+struct RunShown<'a> {
+    args: &'a EngineArgs,
+    accounts: u64,
+    backend: &'static str,
+}
+
 fn print_result(
-    args: &EngineArgs,
-    backend: &str,
+    run: &RunShown<'_>,
     ledger: &Measured,
     baseline: Option<&Measured>,
     peak_rss_bytes: Option<u64>,
 ) -> anyhow::Result<()> {
+    let (args, backend) = (run.args, run.backend);
     let ratio = baseline.map(|baseline| ledger.commands_per_second() / baseline.commands_per_second());
     if args.json {
         let document = serde_json::json!({
             "backend": backend,
-            "accounts": args.accounts,
+            "workload": args.workload.name(),
+            "accounts": run.accounts,
             "clients": args.clients,
             "ledger": ledger.to_json(),
             "ledger_peak_rss_bytes": peak_rss_bytes,
@@ -325,9 +302,16 @@ fn print_result(
         println!("{}", serde_json::to_string(&document)?);
         return Ok(());
     }
+    let before_the_clock = match args.workload {
+        WorkloadKind::Shape => format!("{SET_UP_COMMANDS} set-up commands before the clock"),
+        WorkloadKind::Demo => format!("the demo's days, seed {}, the clock stopped between phases", args.seed),
+    };
     println!(
-        "bench engine: {} commands over {} accounts, {} clients each waiting for its answer ({SET_UP_COMMANDS} set-up commands before the clock)",
-        ledger.commands, args.accounts, args.clients
+        "bench engine ({}): {} commands over {} accounts, {} clients each waiting for its answer ({before_the_clock})",
+        args.workload.name(),
+        ledger.commands,
+        run.accounts,
+        args.clients
     );
     print_side(&format!("ledger ({backend})"), ledger);
     if let Some(bytes) = peak_rss_bytes {
