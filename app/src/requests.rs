@@ -62,6 +62,18 @@ pub enum RequestOutcome {
     KeyReused(CommandResult),
 }
 
+impl RequestOutcome {
+    /// The request's answer as a batch line (`line` numbered from 1): the engine's
+    /// answer, a reused key's included (`rejected`, its code and sentence).
+    pub fn into_line_answer(self, line: u64) -> LineAnswer {
+        match self {
+            RequestOutcome::Answered(result) | RequestOutcome::KeyReused(result) => {
+                LineAnswer::from_result(line, result)
+            }
+        }
+    }
+}
+
 /// One request body (a JSON object) under the `Idempotency-Key` header `key`, if sent.
 pub fn read_command_request(
     body: &[u8],

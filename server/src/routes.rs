@@ -221,19 +221,10 @@ async fn answer_lines(
         .into_iter()
         .filter_map(|slot| match slot {
             Err(answer) => Some(answer),
-            Ok(line_no) => outcomes.next().map(|outcome| line_answer(line_no, outcome)),
+            Ok(line_no) => outcomes.next().map(|outcome| outcome.into_line_answer(line_no)),
         })
         .collect();
     Ok(answers)
-}
-
-/// A batch's line: the engine's answer, a reused key's included (`rejected`, its code).
-fn line_answer(line_no: u64, outcome: RequestOutcome) -> LineAnswer {
-    match outcome {
-        RequestOutcome::Answered(result) | RequestOutcome::KeyReused(result) => {
-            LineAnswer::from_result(line_no, result)
-        }
-    }
 }
 
 /// Queues the requests and waits for their batch's commit.

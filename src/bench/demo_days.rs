@@ -12,15 +12,15 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use ledger_app::demo::DemoScript;
-use ledger_app::writer::{self, BatchObserver, WriterOptions, DEFAULT_QUEUE_COMMANDS};
+use ledger_app::writer::{self, DEFAULT_QUEUE_COMMANDS};
 use ledger_app::{read_command_line, CommandRequest, LineAnswer, MarketRules, RequestOutcome};
 
 use super::engine::ACTOR;
-use super::measured::{send_one_by_one, status_name, BatchRecorder, Measured};
-use super::setup::{latency_histogram, record_latency_us};
+use super::measured::{send_one_by_one, Measured, RecordedWriter};
+use super::setup::record_latency_us;
 
 /// The demo's days for `accounts` accounts from `seed`, over `clients` clients.
 pub(super) async fn run_demo_days(
@@ -32,29 +32,16 @@ pub(super) async fn run_demo_days(
 ) -> anyhow::Result<Measured> {
     assert!(clients > 0);
     let mut script = DemoScript::new(seed, accounts, Arc::clone(&rules))?;
-    let recorder = Arc::new(BatchRecorder::new()?);
-    let options = WriterOptions {
-        limit_commands: DEFAULT_QUEUE_COMMANDS,
-        cache_aggregates,
-        observer: Arc::clone(&recorder) as Arc<dyn BatchObserver>,
-    };
-    let (queue, _commits, writer_task) = writer::start(store, Arc::clone(&rules), options);
-    let mut measured = Measured {
-        commands: 0,
-        elapsed: Duration::ZERO,
-        latencies: latency_histogram()?,
-        endings: Default::default(),
-        batches: None,
-    };
+    let writer = RecordedWriter::start(store, Arc::clone(&rules), cache_aggregates, DEFAULT_QUEUE_COMMANDS)?;
+    let mut measured = Measured::new()?;
     while let Some(phase) = script.next_phase() {
         let (mut requests, mut answers) = read_phase(&phase.lines, &rules);
         let started = Instant::now();
-        let answered = run_phase(&queue, &mut requests, &phase.lines, clients).await?;
+        let answered = run_phase(&writer.queue, &mut requests, &phase.lines, clients).await?;
         measured.elapsed += started.elapsed();
         for (index, (outcome, latency_us)) in answered {
             record_latency_us(&mut measured.latencies, latency_us);
-            let (RequestOutcome::Answered(result) | RequestOutcome::KeyReused(result)) = outcome;
-            answers[index] = Some(LineAnswer::from_result(index as u64 + 1, result));
+            answers[index] = Some(outcome.into_line_answer(index as u64 + 1));
         }
         let answers = answers
             .into_iter()
@@ -62,16 +49,11 @@ pub(super) async fn run_demo_days(
             .collect::<anyhow::Result<Vec<LineAnswer>>>()?;
         measured.commands += answers.len() as u64;
         for answer in &answers {
-            *measured
-                .endings
-                .entry(status_name(answer.status).to_owned())
-                .or_default() += 1;
+            *measured.endings.entry(answer.status.as_str().to_owned()).or_default() += 1;
         }
         script.answered(answers);
     }
-    drop(queue);
-    writer_task.await?;
-    measured.batches = Some(recorder.take()?);
+    measured.batches = Some(writer.finish().await?);
     Ok(measured)
 }
 

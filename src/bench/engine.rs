@@ -12,14 +12,14 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use ledger_app::writer::{self, BatchObserver, WriterOptions, DEFAULT_QUEUE_COMMANDS};
+use ledger_app::writer::DEFAULT_QUEUE_COMMANDS;
 use ledger_app::{CommandRequest, MarketRules};
 
 use super::demo_days::run_demo_days;
-use super::measured::{ending_of, send_one_by_one, BatchRecorder, Measured};
-use super::setup::{latency_histogram, percentiles_ms, record_latency_us};
+use super::measured::{ending_of, send_one_by_one, Measured, RecordedWriter};
+use super::setup::{percentiles_ms, record_latency_us};
 use super::workload::{self, Workload, MAX_ACCOUNTS, MAX_CLIENTS, MAX_COMMANDS, SET_UP_COMMANDS};
 
 /// Why `--baseline-db` is refused by a binary built without the baseline.
@@ -156,14 +156,9 @@ async fn run_ledger(
     workload: &Workload,
 ) -> anyhow::Result<Measured> {
     let (set_up, plans) = requests_of(workload, &rules)?;
-    let recorder = Arc::new(BatchRecorder::new()?);
-    let options = WriterOptions {
-        limit_commands: DEFAULT_QUEUE_COMMANDS.max(plans.len()),
-        cache_aggregates,
-        observer: Arc::clone(&recorder) as Arc<dyn BatchObserver>,
-    };
-    let (queue, _commits, writer_task) = writer::start(store, Arc::clone(&rules), options);
-    let set_up_outcomes = send_one_by_one(queue.clone(), set_up).await?;
+    let limit_commands = DEFAULT_QUEUE_COMMANDS.max(plans.len());
+    let writer = RecordedWriter::start(store, rules, cache_aggregates, limit_commands)?;
+    let set_up_outcomes = send_one_by_one(writer.queue.clone(), set_up).await?;
     let refused = set_up_outcomes
         .iter()
         .filter(|(outcome, _)| ending_of(outcome) != "accepted")
@@ -174,19 +169,14 @@ async fn run_ledger(
     );
 
     // The set-up's batches came before the clock: counted out.
-    recorder.take()?;
+    writer.recorder.take()?;
     let started = Instant::now();
     let clients: Vec<_> = plans
         .into_iter()
-        .map(|plan| tokio::spawn(send_one_by_one(queue.clone(), plan)))
+        .map(|plan| tokio::spawn(send_one_by_one(writer.queue.clone(), plan)))
         .collect();
-    let mut measured = Measured {
-        commands: workload.commands,
-        elapsed: Duration::ZERO,
-        latencies: latency_histogram()?,
-        endings: Default::default(),
-        batches: None,
-    };
+    let mut measured = Measured::new()?;
+    measured.commands = workload.commands;
     for client in clients {
         for (outcome, latency_us) in client.await?? {
             *measured.endings.entry(ending_of(&outcome).to_owned()).or_default() += 1;
@@ -194,9 +184,7 @@ async fn run_ledger(
         }
     }
     measured.elapsed = started.elapsed();
-    drop(queue);
-    writer_task.await?;
-    measured.batches = Some(recorder.take()?);
+    measured.batches = Some(writer.finish().await?);
     Ok(measured)
 }
 
@@ -233,25 +221,21 @@ async fn run_baseline(url: &str, rules: &Arc<MarketRules>, workload: &Workload) 
         .map(|plan| plan.iter().map(|&step| workload::baseline_step(step)).collect())
         .collect::<anyhow::Result<Vec<Vec<_>>>>()?;
     let run = ledger_bench_baseline::run(url, rules.as_ref().clone(), clients).await?;
-    let mut latencies = latency_histogram()?;
+    let mut measured = Measured::new()?;
     for &latency_us in &run.latencies_us {
-        record_latency_us(&mut latencies, latency_us);
+        record_latency_us(&mut measured.latencies, latency_us);
     }
     let answered = run.latencies_us.len() as u64;
-    let endings = [
+    measured.commands = answered;
+    measured.elapsed = run.elapsed;
+    measured.endings = [
         ("accepted".to_owned(), answered - run.refused),
         ("refused".to_owned(), run.refused),
     ]
     .into_iter()
     .filter(|(_, count)| *count > 0)
     .collect();
-    Ok(Measured {
-        commands: answered,
-        elapsed: run.elapsed,
-        latencies,
-        endings,
-        batches: None,
-    })
+    Ok(measured)
 }
 
 #[cfg(not(feature = "baseline"))]

@@ -1,11 +1,12 @@
 //! What `bench engine` measures of a run, whatever its workload: the clients' sends
 //! and answers, the latencies, the writer's group commits.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use ledger_app::writer::{self, BatchObserver, WriteFailure};
-use ledger_app::{CommandRequest, RequestOutcome, Status};
+use ledger_app::writer::{self, BatchObserver, WriteFailure, WriterOptions};
+use ledger_app::{CommandRequest, EventStore, MarketRules, RequestOutcome};
 
 use super::setup::{latency_histogram, percentiles_ms, record_latency_us};
 
@@ -68,6 +69,17 @@ pub(super) struct Measured {
 }
 
 impl Measured {
+    /// Nothing measured yet.
+    pub(super) fn new() -> anyhow::Result<Measured> {
+        Ok(Measured {
+            commands: 0,
+            elapsed: Duration::ZERO,
+            latencies: latency_histogram()?,
+            endings: Default::default(),
+            batches: None,
+        })
+    }
+
     pub(super) fn commands_per_second(&self) -> f64 {
         self.commands as f64 / self.elapsed.as_secs_f64().max(f64::MIN_POSITIVE)
     }
@@ -113,19 +125,45 @@ pub(super) async fn send_one_by_one(
     Ok(answers)
 }
 
-/// How a command ended, as the figures count it.
+/// How a command ended, as the figures count it: its status as `ledger exec --json`
+/// spells it, or `key_reused`.
 pub(super) fn ending_of(outcome: &RequestOutcome) -> &'static str {
     match outcome {
-        RequestOutcome::Answered(result) => status_name(result.status),
+        RequestOutcome::Answered(result) => result.status.as_str(),
         RequestOutcome::KeyReused(_) => "key_reused",
     }
 }
 
-/// A status as the figures count it: as `ledger exec --json` spells it.
-pub(super) fn status_name(status: Status) -> &'static str {
-    match status {
-        Status::Accepted => "accepted",
-        Status::Duplicate => "duplicate",
-        Status::Rejected => "rejected",
+/// The writer of a run, with the recorder of its group commits.
+pub(super) struct RecordedWriter {
+    pub(super) queue: writer::Queue,
+    pub(super) recorder: Arc<BatchRecorder>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RecordedWriter {
+    /// Starts the writer, its queue holding at most `limit_commands`.
+    pub(super) fn start(
+        store: Arc<dyn EventStore>,
+        rules: Arc<MarketRules>,
+        cache_aggregates: usize,
+        limit_commands: usize,
+    ) -> anyhow::Result<RecordedWriter> {
+        let recorder = Arc::new(BatchRecorder::new()?);
+        let options = WriterOptions {
+            limit_commands,
+            cache_aggregates,
+            observer: Arc::clone(&recorder) as Arc<dyn BatchObserver>,
+        };
+        let (queue, _commits, task) = writer::start(store, rules, options);
+        Ok(RecordedWriter { queue, recorder, task })
+    }
+
+    /// Closes the queue, waits for the writer to commit what it holds, and gives the
+    /// group commits recorded since the last [`BatchRecorder::take`].
+    pub(super) async fn finish(self) -> anyhow::Result<Batches> {
+        drop(self.queue);
+        self.task.await?;
+        self.recorder.take()
     }
 }
