@@ -125,20 +125,17 @@ impl Ledger {
                 continue;
             }
             if let Some(first) = seen_before.get(command_id) {
-                answers.push(if names_other_body(submission, first.request_sha256.as_deref()) {
-                    Answer::Unrecorded(CommandResult::key_reused(command_id))
-                } else {
+                let recorded_sha256 = first.request_sha256.as_deref();
+                answers.push(seen_again(submission, recorded_sha256, || {
                     Answer::Duplicate(first.clone())
-                });
+                }));
                 continue;
             }
             if let Some(&record) = decided_in_batch.get(command_id) {
-                let first = &records[record];
-                answers.push(if names_other_body(submission, first.request_sha256.as_deref()) {
-                    Answer::Unrecorded(CommandResult::key_reused(command_id))
-                } else {
+                let recorded_sha256 = records[record].request_sha256.as_deref();
+                answers.push(seen_again(submission, recorded_sha256, || {
                     Answer::DuplicateInBatch(record)
-                });
+                }));
                 continue;
             }
             let business_date = match submission.command.named_trade_date() {
@@ -188,6 +185,17 @@ impl Ledger {
             recorded_at: (self.clock)(),
             business_date,
         }
+    }
+}
+
+/// The answer to a command id recorded before (in the store, or earlier in the batch):
+/// its `duplicate`, unless the submission carries another request body than the one
+/// the id was recorded for.
+fn seen_again(submission: &Submission, recorded_sha256: Option<&str>, duplicate: impl FnOnce() -> Answer) -> Answer {
+    if names_other_body(submission, recorded_sha256) {
+        Answer::Unrecorded(CommandResult::key_reused(&submission.command_id))
+    } else {
+        duplicate()
     }
 }
 
