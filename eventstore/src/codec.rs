@@ -76,9 +76,7 @@ pub fn decode<E: DomainEvent>(recorded: &RecordedEvent) -> Result<E, DecodeError
     if recorded.event_version == current {
         return from_variant_and_payload(event_type, &recorded.payload).map_err(|e| fail(e.to_string()));
     }
-    let payload =
-        upcast(event_type, recorded.event_version, recorded.payload.clone()).map_err(|e| fail(e.to_string()))?;
-    from_variant_and_payload(event_type, &payload).map_err(|e| fail(e.to_string()))
+    upcast_and_read(event_type, recorded.event_version, recorded.payload.clone()).map_err(fail)
 }
 
 /// The event `raw` holds, read from its stored bytes: at its type's current version in
@@ -94,8 +92,13 @@ pub fn decode_raw<E: DomainEvent>(raw: &RawEvent) -> Result<E, DecodeError> {
         return event.map_err(|e| fail(payload_error(&e)));
     }
     let stored: Value = serde_json::from_slice(&raw.payload).map_err(|e| fail(format!("payload is not JSON: {e}")))?;
-    let payload = upcast(event_type, raw.event_version, stored).map_err(|e| fail(e.to_string()))?;
-    from_variant_and_payload(event_type, &payload).map_err(|e| fail(e.to_string()))
+    upcast_and_read(event_type, raw.event_version, stored).map_err(fail)
+}
+
+/// An older version's payload brought to the current version, then read as its event.
+fn upcast_and_read<E: DomainEvent>(event_type: &str, version: u32, stored: Value) -> Result<E, String> {
+    let payload = upcast(event_type, version, stored).map_err(|e| e.to_string())?;
+    from_variant_and_payload(event_type, &payload).map_err(|e| e.to_string())
 }
 
 /// What a payload read in one pass fails with: bytes that are not JSON say so, as a
