@@ -327,3 +327,49 @@ fn a_nats_restored_from_a_backup_gets_again_what_it_lost_and_no_gap() {
     let messages = runtime.block_on(stream_messages(&nats.url(), "RESTORED"));
     assert_stream_is_the_log(dir.path(), &db, &messages, "after a restore from a backup");
 }
+
+/// A copy of the ledger taken before its relay ran has the events but a checkpoint at 0;
+/// relayed from that copy, the stream already ends at the head. Stopped the moment it
+/// says it runs, the relay still learns where the stream ends and stores it.
+#[test]
+fn a_relay_stopped_as_it_starts_leaves_its_checkpoint_at_the_streams_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, copy) = (dir.path().join("stop.db"), dir.path().join("copy.db"));
+    let db = format!("sqlite://{}", path.display());
+    let copy_db = format!("sqlite://{}", copy.display());
+    ledger_ok(dir.path(), &db, &["init"]);
+    let lines: Vec<String> = (0..30)
+        .map(|n| format!(r#"{{"type":"list_instrument","command_id":"L{n}","instrument":"{n:06}.SZ","name":"I{n}","board":"main","risk_level":1}}"#))
+        .collect();
+    let file = dir.path().join("list.jsonl");
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    ledger_ok(dir.path(), &db, &["exec", file.to_str().unwrap()]);
+    std::fs::copy(&path, &copy).unwrap();
+    for suffix in ["-wal", "-shm"] {
+        let (from, to) = (
+            format!("{}{suffix}", path.display()),
+            format!("{}{suffix}", copy.display()),
+        );
+        if Path::new(&from).exists() {
+            std::fs::copy(from, to).unwrap();
+        }
+    }
+    let head: u64 = stdout(&ledger_ok(dir.path(), &db, &["events", "--json"]))
+        .lines()
+        .count() as u64;
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let nats = Nats::start(&dir.path().join("nats"));
+    let first = started_relay(dir.path(), &db, &nats, "STOPSTART");
+    runtime.block_on(wait_for_stream(&nats.url(), "STOPSTART", head));
+    interrupt(first);
+    interrupt(started_relay(dir.path(), &copy_db, &nats, "STOPSTART"));
+    let status: Value = serde_json::from_str(&stdout(&ledger_ok(
+        dir.path(),
+        &copy_db,
+        &["relay", "status", "--stream", "STOPSTART", "--json"],
+    )))
+    .unwrap();
+    assert_eq!(status["checkpoint"], head, "the stream's end is stored");
+    assert_eq!(status["lag_events"], 0);
+    assert_eq!(runtime.block_on(stream_last_sequence(&nats.url(), "STOPSTART")), head);
+}

@@ -44,6 +44,9 @@ pub const CHECKPOINT_EVERY_MS: u64 = 1_000;
 /// First and longest pause before a failed session is tried again (doubling between).
 pub const RETRY_FIRST_MS: u64 = 200;
 pub const RETRY_MAX_MS: u64 = 5_000;
+/// Longest a stop waits for a session that is starting (learning where the stream ends,
+/// bringing the checkpoint there): JetStream's request timeout.
+pub const START_ON_STOP_MS: u64 = 5_000;
 /// The content type of each message: a CloudEvent in structured mode.
 pub const CONTENT_TYPE: &str = "application/cloudevents+json";
 
@@ -126,7 +129,8 @@ pub fn checkpoint_name(stream: &str) -> String {
 /// Relays until `stop` completes. Failures that trying again can mend (NATS restarting,
 /// a lost database connection) are logged and retried with a growing pause; the others
 /// end the relay with their error. A stop lets the batch in flight be acknowledged
-/// first (at most [`MAX_IN_FLIGHT`] events, or the publish timeout), so that the
+/// first (at most [`MAX_IN_FLIGHT`] events, or the publish timeout), and a session that
+/// is starting learn where the stream ends (within [`START_ON_STOP_MS`]), so that the
 /// checkpoint stored on the way out covers every message the stream took.
 pub async fn run(
     store: Arc<dyn EventStore>,
@@ -192,17 +196,27 @@ struct Session<'a> {
 struct Stopped;
 
 impl Session<'_> {
-    /// Relays until `stop` completes (between batches: a batch published is awaited) or
-    /// something fails.
+    /// Relays until `stop` completes (between batches: a batch published is awaited, a
+    /// start under way is finished, within [`START_ON_STOP_MS`]) or something fails.
     async fn run(
         self,
         mut stop: Pin<&mut impl Future<Output = ()>>,
         on_progress: &mut impl FnMut(Progress),
         pause_ms: &mut u64,
     ) -> Result<Stopped, RelayError> {
-        let (mut feed, mut last_sequence, mut checkpoint) = tokio::select! {
-            () = stop.as_mut() => return Ok(Stopped),
-            started = self.start() => started?,
+        let started = {
+            let start = self.start(on_progress);
+            tokio::pin!(start);
+            tokio::select! {
+                started = &mut start => Some(started?),
+                () = stop.as_mut() => {
+                    finish_start_on_stop(start).await;
+                    None
+                }
+            }
+        };
+        let Some((mut feed, mut last_sequence, mut checkpoint)) = started else {
+            return Ok(Stopped);
         };
         loop {
             let examined = tokio::select! {
@@ -224,8 +238,9 @@ impl Session<'_> {
     }
 
     /// Where the session starts: the stream made or checked, the position after its
-    /// last message (the checkpoint brought there), and the stream's last sequence.
-    async fn start(&self) -> Result<(Feed, u64, Checkpointer), RelayError> {
+    /// last message (the checkpoint brought there, and reported), and the stream's last
+    /// sequence.
+    async fn start(&self, on_progress: &mut impl FnMut(Progress)) -> Result<(Feed, u64, Checkpointer), RelayError> {
         let mut stream = ensure_stream(self.js, &self.options.stream, &self.options.subject_prefix).await?;
         let end = stream_end(&mut stream).await?;
         let name = checkpoint_name(&self.options.stream);
@@ -264,6 +279,10 @@ impl Session<'_> {
         ledger_app::stream::advance_named_checkpoint(self.store.as_ref(), &name, after).await?;
         let filter = EventFilter::default();
         let feed = Feed::starting_at(Arc::clone(self.store), self.head.clone(), filter, after + 1);
+        on_progress(Progress {
+            relayed_through: after,
+            head: feed.head(),
+        });
         Ok((
             feed,
             end.last_sequence,
@@ -308,6 +327,19 @@ impl Session<'_> {
             last_sequence = ack.sequence;
         }
         Ok(last_sequence)
+    }
+}
+
+/// Lets a session that was starting when the relay was told to stop finish (it brings
+/// the checkpoint to the stream's end), within [`START_ON_STOP_MS`].
+async fn finish_start_on_stop<T>(start: impl Future<Output = Result<T, RelayError>>) {
+    match tokio::time::timeout(Duration::from_millis(START_ON_STOP_MS), start).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(error)) => tracing::warn!(%error, "the relay stopped while starting"),
+        Err(_) => tracing::warn!(
+            wait_ms = START_ON_STOP_MS,
+            "the relay stopped before it learned where the stream ends"
+        ),
     }
 }
 
