@@ -52,6 +52,17 @@ pub(crate) const OUTCOME_INSERT_COLUMNS: [&str; 10] = [
 /// Bind parameters one stream takes in a stream-head lookup (type and id).
 pub(crate) const STREAM_KEY_PARAMETERS: usize = 2;
 
+/// What an append finds in the store before it writes ([`AppendSql::look_up`]).
+#[derive(Debug, Default)]
+pub(crate) struct LookedUp {
+    /// Command ids that already have an outcome.
+    pub existing: HashSet<String>,
+    /// Each stream's last sequence, for the streams that have events.
+    pub heads: HashMap<StreamId, u64>,
+    /// The log's last position and hash.
+    pub chain_head: Option<(u64, String)>,
+}
+
 /// One `events` row, converted and ready to bind.
 pub(crate) struct EventRow<'a> {
     pub global_position: i64,
@@ -105,20 +116,16 @@ pub(crate) trait AppendSql: Sync {
     /// most `MAX_APPEND_LOCK_WAIT_MS`; taking it again in the same transaction is harmless.
     async fn lock_appends(tx: &mut Transaction<'static, Self::Db>) -> Result<(), StoreError>;
 
-    /// Those of these command ids that already have an outcome.
-    async fn existing_command_ids(
+    /// What an append reads before it writes, in one statement: those of these command
+    /// ids that already have an outcome, the sequence of the last event of each of these
+    /// streams that has one, and the position and hash of the log's last event (`None`
+    /// for an empty log). Either list may be empty; neither is longer than
+    /// `KEYS_PER_LOOKUP`.
+    async fn look_up(
         tx: &mut Transaction<'static, Self::Db>,
         command_ids: &[&str],
-    ) -> Result<Vec<String>, StoreError>;
-
-    /// The sequence of the last event of each of these streams that has one.
-    async fn stream_heads(
-        tx: &mut Transaction<'static, Self::Db>,
         streams: &[&StreamId],
-    ) -> Result<Vec<(StreamId, u64)>, StoreError>;
-
-    /// The position and hash of the last event, `None` for an empty log.
-    async fn chain_head(tx: &mut Transaction<'static, Self::Db>) -> Result<Option<(u64, String)>, StoreError>;
+    ) -> Result<LookedUp, StoreError>;
 
     /// Inserts up to `EVENT_ROWS_PER_INSERT` events in one statement.
     async fn insert_events(tx: &mut Transaction<'static, Self::Db>, rows: &[EventRow<'_>]) -> Result<(), StoreError>;
@@ -195,12 +202,15 @@ async fn write_batch<B: AppendSql>(
     atomicity: Atomicity,
 ) -> Result<Vec<Result<StoredOutcome, StoreError>>, StoreError> {
     B::lock_appends(tx).await?;
-    let existing = existing_command_ids::<B>(tx, commands).await?;
-    let heads = stream_heads::<B>(tx, commands).await?;
+    let LookedUp {
+        existing,
+        heads,
+        chain_head,
+    } = look_up::<B>(tx, commands).await?;
     let plan = plan_append(commands, heads, &existing, atomicity)?;
     let metadata = stored_metadata(commands);
     let recorded_at: Vec<String> = metadata.iter().map(|m| format_recorded_at(&m.recorded_at)).collect();
-    let (last_position, last_hash) = B::chain_head(tx).await?.unwrap_or_else(|| (0, GENESIS_HASH.to_owned()));
+    let (last_position, last_hash) = chain_head.unwrap_or_else(|| (0, GENESIS_HASH.to_owned()));
     let chained = chain_plan(&plan.events, &metadata, last_position, &last_hash);
     let positions: Vec<u64> = chained.iter().map(|row| row.global_position).collect();
     // Many rows per statement: each statement is a round trip (to SQLite's worker
@@ -220,34 +230,37 @@ async fn write_batch<B: AppendSql>(
     Ok(outcomes)
 }
 
-/// Those of the commands' ids that already have an outcome.
-async fn existing_command_ids<B: AppendSql>(
+/// Those of the commands' ids that already have an outcome, the sequence of the last
+/// event of every stream they append to (absent: 0), and the chain's head: one
+/// statement for a batch whose ids and streams fit in one lookup, as nearly all do:
+/// each statement is a round trip (to SQLite's worker thread, to the PostgreSQL server).
+async fn look_up<B: AppendSql>(
     tx: &mut Transaction<'static, B::Db>,
     commands: &[CommandRecord],
-) -> Result<HashSet<String>, StoreError> {
+) -> Result<LookedUp, StoreError> {
     let command_ids: Vec<&str> = commands.iter().map(|c| c.metadata.command_id.as_str()).collect();
-    let mut existing = HashSet::new();
-    for chunk in command_ids.chunks(B::KEYS_PER_LOOKUP) {
-        existing.extend(B::existing_command_ids(tx, chunk).await?);
-    }
-    Ok(existing)
-}
-
-/// The sequence of the last event of every stream the commands append to (absent: 0).
-async fn stream_heads<B: AppendSql>(
-    tx: &mut Transaction<'static, B::Db>,
-    commands: &[CommandRecord],
-) -> Result<HashMap<StreamId, u64>, StoreError> {
     let streams: BTreeSet<&StreamId> = commands
         .iter()
         .flat_map(|c| c.appends.iter().map(|a| &a.stream))
         .collect();
     let streams: Vec<&StreamId> = streams.into_iter().collect();
-    let mut heads = HashMap::with_capacity(streams.len());
-    for chunk in streams.chunks(B::KEYS_PER_LOOKUP) {
-        heads.extend(B::stream_heads(tx, chunk).await?);
+    let rounds = command_ids.len().max(streams.len()).div_ceil(B::KEYS_PER_LOOKUP).max(1);
+    let mut looked_up = LookedUp::default();
+    for round in 0..rounds {
+        let ids = chunk(&command_ids, round, B::KEYS_PER_LOOKUP);
+        let found = B::look_up(tx, ids, chunk(&streams, round, B::KEYS_PER_LOOKUP)).await?;
+        looked_up.existing.extend(found.existing);
+        looked_up.heads.extend(found.heads);
+        // Every round reads the same head: the append lock is held.
+        looked_up.chain_head = found.chain_head;
     }
-    Ok(heads)
+    Ok(looked_up)
+}
+
+/// The `round`th run of `size` keys, empty past the end.
+fn chunk<T>(keys: &[T], round: usize, size: usize) -> &[T] {
+    let start = (round * size).min(keys.len());
+    &keys[start..(start + size).min(keys.len())]
 }
 
 /// The planned events as rows, with the positions and hashes `chain_plan` gave them.

@@ -77,7 +77,10 @@ async fn write_import<B: AppendSql>(
     outcomes: &[StoredOutcome],
 ) -> Result<(), StoreError> {
     B::lock_appends(tx).await?;
-    let (last, last_hash) = B::chain_head(tx).await?.unwrap_or_else(|| (0, GENESIS_HASH.to_owned()));
+    let (last, last_hash) = B::look_up(tx, &[], &[])
+        .await?
+        .chain_head
+        .unwrap_or_else(|| (0, GENESIS_HASH.to_owned()));
     check_chain(events, last, &last_hash).map_err(|refusal| StoreError::Corrupt(refusal.to_string()))?;
     let recorded_at: Vec<String> = events
         .iter()

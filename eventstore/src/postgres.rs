@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use sqlx::{PgPool, Postgres, QueryBuilder, Row, Transaction};
 
 use crate::append::{
-    append_batch, hold_appends, AppendSql, EventRow, OutcomeRow, EVENT_INSERT_COLUMNS, OUTCOME_INSERT_COLUMNS,
+    append_batch, hold_appends, AppendSql, EventRow, LookedUp, OutcomeRow, EVENT_INSERT_COLUMNS, OUTCOME_INSERT_COLUMNS,
 };
 use crate::appended::{AppendWatch, ListenWatch, APPENDED_CHANNEL};
 use crate::connect::OpenMode;
@@ -134,46 +134,43 @@ impl AppendSql for PostgresEventStore {
         Ok(())
     }
 
-    async fn existing_command_ids(
+    async fn look_up(
         tx: &mut Transaction<'static, Postgres>,
         command_ids: &[&str],
-    ) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query("SELECT command_id FROM command_outcomes WHERE command_id = ANY($1)")
-            .bind(command_ids)
-            .fetch_all(&mut **tx)
-            .await?;
-        rows.iter().map(|row| Ok(row.try_get(0)?)).collect()
-    }
-
-    async fn stream_heads(
-        tx: &mut Transaction<'static, Postgres>,
         streams: &[&StreamId],
-    ) -> Result<Vec<(StreamId, u64)>, StoreError> {
-        // Per stream its last index entry: a join grouped by stream would read every
-        // event of each stream, a cost that grows with the account's history.
+    ) -> Result<LookedUp, StoreError> {
+        // Rows tagged by what they answer: 'h' the chain's head (hash, position), 'c' a
+        // command id with an outcome, 's' a stream and its last sequence. Per stream its
+        // last index entry: a join grouped by stream would read every event of each
+        // stream, a cost that grows with the account's history.
         let rows = sqlx::query(
-            "SELECT s.t, s.i, h.head FROM UNNEST($1::text[], $2::text[]) AS s(t, i) \
+            "SELECT 'h', hash, NULL::text, global_position FROM \
+             (SELECT global_position, hash FROM events ORDER BY global_position DESC LIMIT 1) AS last \
+             UNION ALL SELECT 'c', command_id, NULL, NULL FROM command_outcomes WHERE command_id = ANY($1) \
+             UNION ALL SELECT 's', s.t, s.i, h.head FROM UNNEST($2::text[], $3::text[]) AS s(t, i) \
              CROSS JOIN LATERAL (SELECT MAX(e.sequence) AS head FROM events e \
              WHERE e.aggregate_type = s.t AND e.aggregate_id = s.i) AS h WHERE h.head IS NOT NULL",
         )
+        .bind(command_ids)
         .bind(column(streams, |s| s.aggregate_type.as_str()))
         .bind(column(streams, |s| s.aggregate_id.as_str()))
         .fetch_all(&mut **tx)
         .await?;
-        rows.iter()
-            .map(|row| {
-                let stream = StreamId::new(row.try_get::<String, _>(0)?, row.try_get::<String, _>(1)?);
-                Ok((stream, to_u64(row.try_get::<i64, _>(2)?, "sequence")?))
-            })
-            .collect()
-    }
-
-    async fn chain_head(tx: &mut Transaction<'static, Postgres>) -> Result<Option<(u64, String)>, StoreError> {
-        let row = sqlx::query("SELECT global_position, hash FROM events ORDER BY global_position DESC LIMIT 1")
-            .fetch_optional(&mut **tx)
-            .await?;
-        row.map(|row| Ok((to_u64(row.try_get(0)?, "global_position")?, row.try_get(1)?)))
-            .transpose()
+        let mut looked_up = LookedUp::default();
+        for row in &rows {
+            let number = |what| to_u64(row.try_get::<i64, _>(3)?, what);
+            match row.try_get::<&str, _>(0)? {
+                "h" => looked_up.chain_head = Some((number("global_position")?, row.try_get(1)?)),
+                "c" => {
+                    looked_up.existing.insert(row.try_get(1)?);
+                }
+                _ => {
+                    let stream = StreamId::new(row.try_get::<String, _>(1)?, row.try_get::<String, _>(2)?);
+                    looked_up.heads.insert(stream, number("sequence")?);
+                }
+            }
+        }
+        Ok(looked_up)
     }
 
     async fn insert_events(tx: &mut Transaction<'static, Postgres>, rows: &[EventRow<'_>]) -> Result<(), StoreError> {

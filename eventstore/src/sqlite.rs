@@ -14,8 +14,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 
 use crate::append::{
-    append_batch, hold_appends, AppendSql, EventRow, OutcomeRow, EVENT_INSERT_COLUMNS, OUTCOME_INSERT_COLUMNS,
-    STREAM_KEY_PARAMETERS,
+    append_batch, hold_appends, AppendSql, EventRow, LookedUp, OutcomeRow, EVENT_INSERT_COLUMNS,
+    OUTCOME_INSERT_COLUMNS, STREAM_KEY_PARAMETERS,
 };
 use crate::appended::{AppendWatch, PollWatch};
 use crate::connect::OpenMode;
@@ -41,12 +41,13 @@ const BUSY_TIMEOUT_MS: u64 = MAX_APPEND_LOCK_WAIT_MS;
 const PAGE_CACHE_KIB: u32 = 65_536;
 /// SQLite's most bound parameters in one statement (`SQLITE_MAX_VARIABLE_NUMBER`).
 const MAX_BIND_PARAMETERS: usize = 32_766;
-/// Command ids or streams per `IN (...)` lookup.
+/// Command ids, and streams, per lookup.
 const KEYS_PER_LOOKUP: usize = 500;
 const EVENT_ROWS_PER_INSERT: usize = 500;
 const OUTCOME_ROWS_PER_INSERT: usize = 500;
 
-const _: () = assert!(KEYS_PER_LOOKUP * STREAM_KEY_PARAMETERS <= MAX_BIND_PARAMETERS);
+// A lookup binds as many command ids and as many streams.
+const _: () = assert!(KEYS_PER_LOOKUP * (1 + STREAM_KEY_PARAMETERS) <= MAX_BIND_PARAMETERS);
 const _: () = assert!(EVENT_ROWS_PER_INSERT * EVENT_INSERT_COLUMNS.len() <= MAX_BIND_PARAMETERS);
 const _: () = assert!(OUTCOME_ROWS_PER_INSERT * OUTCOME_INSERT_COLUMNS.len() <= MAX_BIND_PARAMETERS);
 
@@ -135,52 +136,64 @@ impl AppendSql for SqliteEventStore {
         Ok(())
     }
 
-    async fn existing_command_ids(
+    async fn look_up(
         tx: &mut Transaction<'static, Sqlite>,
         command_ids: &[&str],
-    ) -> Result<Vec<String>, StoreError> {
-        let mut query = keys_in(
-            "SELECT command_id FROM command_outcomes WHERE command_id",
-            command_ids.iter().copied(),
-        );
-        let rows = query.build().fetch_all(&mut **tx).await?;
-        rows.iter().map(|row| Ok(row.try_get(0)?)).collect()
-    }
-
-    async fn stream_heads(
-        tx: &mut Transaction<'static, Sqlite>,
         streams: &[&StreamId],
-    ) -> Result<Vec<(StreamId, u64)>, StoreError> {
-        // One index search per stream (its last entry): a row-value `IN` over `events`
-        // with `GROUP BY` scans the whole index instead, a cost that grows with the log.
-        let mut query = QueryBuilder::new("WITH keys (aggregate_type, aggregate_id) AS (");
-        query.push_values(streams, |mut key, stream| {
-            key.push_bind(stream.aggregate_type.as_str())
-                .push_bind(stream.aggregate_id.as_str());
-        });
-        // A stream without events has no head (NULL), skipped below: filtering it in SQL
-        // would make SQLite run the subquery twice per stream.
+    ) -> Result<LookedUp, StoreError> {
+        // Rows tagged by what they answer: 'h' the chain's head (hash, position), 'c' a
+        // command id with an outcome, 's' a stream and its last sequence.
+        let mut query = QueryBuilder::new("");
+        if !streams.is_empty() {
+            query.push("WITH keys (aggregate_type, aggregate_id) AS (");
+            query.push_values(streams, |mut key, stream| {
+                key.push_bind(stream.aggregate_type.as_str())
+                    .push_bind(stream.aggregate_id.as_str());
+            });
+            query.push(") ");
+        }
         query.push(
-            ") SELECT k.aggregate_type, k.aggregate_id, (SELECT MAX(e.sequence) FROM events e \
-             WHERE e.aggregate_type = k.aggregate_type AND e.aggregate_id = k.aggregate_id) FROM keys k",
+            "SELECT 'h', hash, NULL, global_position FROM \
+             (SELECT global_position, hash FROM events ORDER BY global_position DESC LIMIT 1)",
         );
+        if !command_ids.is_empty() {
+            query.push(" UNION ALL SELECT 'c', command_id, NULL, NULL FROM command_outcomes WHERE command_id IN (");
+            let mut list = query.separated(", ");
+            for id in command_ids {
+                list.push_bind(*id);
+            }
+            list.push_unseparated(")");
+        }
+        if !streams.is_empty() {
+            // One index search per stream (its last entry): a row-value `IN` over
+            // `events` with `GROUP BY` scans the whole index instead, a cost that grows
+            // with the log. A stream without events has no head (NULL), skipped below:
+            // filtering it in SQL would make SQLite run the subquery twice per stream.
+            query.push(
+                " UNION ALL SELECT 's', k.aggregate_type, k.aggregate_id, (SELECT MAX(e.sequence) FROM events e \
+                 WHERE e.aggregate_type = k.aggregate_type AND e.aggregate_id = k.aggregate_id) FROM keys k",
+            );
+        }
         let rows = query.build().fetch_all(&mut **tx).await?;
-        let mut heads = Vec::with_capacity(rows.len());
+        let mut looked_up = LookedUp::default();
         for row in &rows {
-            if let Some(head) = row.try_get::<Option<i64>, _>(2)? {
-                let stream = StreamId::new(row.try_get::<String, _>(0)?, row.try_get::<String, _>(1)?);
-                heads.push((stream, to_u64(head, "sequence")?));
+            match row.try_get::<&str, _>(0)? {
+                "h" => {
+                    let position = to_u64(row.try_get(3)?, "global_position")?;
+                    looked_up.chain_head = Some((position, row.try_get(1)?));
+                }
+                "c" => {
+                    looked_up.existing.insert(row.try_get(1)?);
+                }
+                _ => {
+                    if let Some(head) = row.try_get::<Option<i64>, _>(3)? {
+                        let stream = StreamId::new(row.try_get::<String, _>(1)?, row.try_get::<String, _>(2)?);
+                        looked_up.heads.insert(stream, to_u64(head, "sequence")?);
+                    }
+                }
             }
         }
-        Ok(heads)
-    }
-
-    async fn chain_head(tx: &mut Transaction<'static, Sqlite>) -> Result<Option<(u64, String)>, StoreError> {
-        let row = sqlx::query("SELECT global_position, hash FROM events ORDER BY global_position DESC LIMIT 1")
-            .fetch_optional(&mut **tx)
-            .await?;
-        row.map(|row| Ok((to_u64(row.try_get(0)?, "global_position")?, row.try_get(1)?)))
-            .transpose()
+        Ok(looked_up)
     }
 
     async fn insert_events(tx: &mut Transaction<'static, Sqlite>, rows: &[EventRow<'_>]) -> Result<(), StoreError> {

@@ -29,6 +29,7 @@ on_every_backend!(
     a_known_command_id_writes_nothing,
     refusals_are_remembered_without_events,
     outcomes_are_found_in_bulk,
+    a_batch_longer_than_one_lookup_sees_every_known_id_and_head,
     reads_are_bounded,
     the_log_survives_a_reopen,
     events_cannot_be_updated_or_deleted,
@@ -259,6 +260,47 @@ async fn outcomes_are_found_in_bulk(store: Arc<dyn EventStore>, _db: TestDatabas
         (totals.commands, totals.events_claimed, totals.highest_position),
         (700, 700, 700)
     );
+}
+
+/// On SQLite an append looks its command ids and streams up 500 at a time: the known
+/// ids and the heads past the first 500 are found as well as the rest.
+async fn a_batch_longer_than_one_lookup_sees_every_known_id_and_head(store: Arc<dyn EventStore>, _db: TestDatabase) {
+    let first: Vec<CommandRecord> = (0..700)
+        .map(|i| record(&format!("k{i}"), vec![append(&format!("S{i}"), 0, 1)]))
+        .collect();
+    store.append(&first).await.unwrap();
+    let mut second: Vec<CommandRecord> = (0..700)
+        .map(|i| record(&format!("n{i}"), vec![append(&format!("S{i}"), 1, 1)]))
+        .collect();
+    second.push(record("k699", vec![append("T", 0, 1)]));
+    second.push(record("stale", vec![append("S650", 1, 1)]));
+    let results = store.append_each(&second).await.unwrap();
+    for (i, result) in results.iter().take(700).enumerate() {
+        let outcome = result.as_ref().unwrap();
+        assert_eq!(
+            outcome.first_position,
+            Some(701 + i as u64),
+            "n{i} follows its stream's head"
+        );
+    }
+    assert!(
+        matches!(&results[700], Err(StoreError::DuplicateCommand(id)) if id == "k699"),
+        "{:?}",
+        results[700]
+    );
+    assert!(
+        matches!(
+            &results[701],
+            Err(StoreError::Conflict {
+                expected: 1,
+                actual: 2,
+                ..
+            })
+        ),
+        "{:?}",
+        results[701]
+    );
+    assert_eq!(store.head_position().await.unwrap(), 1400);
 }
 
 async fn reads_are_bounded(store: Arc<dyn EventStore>, _db: TestDatabase) {
