@@ -251,8 +251,14 @@ async fn look_up<B: AppendSql>(
         let found = B::look_up(tx, ids, chunk(&streams, round, B::KEYS_PER_LOOKUP)).await?;
         looked_up.existing.extend(found.existing);
         looked_up.heads.extend(found.heads);
-        // Every round reads the same head: the append lock is held.
-        looked_up.chain_head = found.chain_head;
+        if round == 0 {
+            looked_up.chain_head = found.chain_head;
+        } else {
+            assert_eq!(
+                found.chain_head, looked_up.chain_head,
+                "the append lock holds the chain's head still"
+            );
+        }
     }
     Ok(looked_up)
 }
