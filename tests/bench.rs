@@ -162,6 +162,12 @@ async fn bench_engine_answers_every_command_and_writes_a_ledger_that_verifies() 
             );
         }
         assert!(result["ratio"].as_f64().unwrap() > 0.0);
+        // Memory when the clock started (set-up done, requests built) is at most the peak.
+        let at_clock = result["ledger_rss_at_clock_bytes"].as_u64().unwrap();
+        assert!(
+            at_clock > 0 && at_clock <= result["ledger_peak_rss_bytes"].as_u64().unwrap(),
+            "{result}"
+        );
         // 2 set-up commands, 12 openings and deposits, 63 buys and their fills: each
         // opening, deposit and buy is one event; a full fill is two (the fill, the order completed).
         let verified = ledger_ok(dir.path(), &db.url, &["verify", "--json"]);

@@ -134,7 +134,7 @@ pub async fn run(
             run_demo_days(Arc::clone(&store), Arc::clone(&rules), cache_aggregates, demo, clients).await?
         }
     };
-    let peak_rss_bytes = peak_rss_bytes();
+    let peak_rss_bytes = process_memory_bytes("VmHWM");
     let baseline = match (&args.baseline_db, &workload) {
         (Some(baseline_url), Some(workload)) => Some(run_baseline(baseline_url, &rules, workload).await?),
         _ => None,
@@ -170,6 +170,7 @@ async fn run_ledger(
 
     // The set-up's batches came before the clock: counted out.
     writer.recorder.take()?;
+    let rss_at_clock_bytes = process_memory_bytes("VmRSS");
     let started = Instant::now();
     let clients: Vec<_> = plans
         .into_iter()
@@ -177,6 +178,7 @@ async fn run_ledger(
         .collect();
     let mut measured = Measured::new()?;
     measured.commands = workload.commands;
+    measured.rss_at_clock_bytes = rss_at_clock_bytes;
     for client in clients {
         for (outcome, latency_us) in client.await?? {
             *measured.endings.entry(ending_of(&outcome).to_owned()).or_default() += 1;
@@ -243,17 +245,14 @@ async fn run_baseline(_url: &str, _rules: &Arc<MarketRules>, _workload: &Workloa
     anyhow::bail!(NO_BASELINE)
 }
 
-/// The process's peak resident memory (Linux's `VmHWM`), if the system tells it.
-fn peak_rss_bytes() -> Option<u64> {
+/// A figure of the process's memory from Linux's `/proc/self/status` (`VmHWM` the peak
+/// resident memory, `VmRSS` the resident memory now), if the system tells it.
+fn process_memory_bytes(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
-    let kib: u64 = line
-        .trim_start_matches("VmHWM:")
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
+    let value = status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))?;
+    let kib: u64 = value.trim().trim_end_matches("kB").trim().parse().ok()?;
     Some(kib * 1024)
 }
 
@@ -280,6 +279,7 @@ fn print_result(
             "clients": args.clients,
             "ledger": ledger.to_json(),
             "ledger_peak_rss_bytes": peak_rss_bytes,
+            "ledger_rss_at_clock_bytes": ledger.rss_at_clock_bytes,
             "baseline": baseline.map(Measured::to_json),
             "ratio": ratio,
         });
@@ -298,11 +298,15 @@ fn print_result(
         args.clients
     );
     print_side(&format!("ledger ({backend})"), ledger);
-    if let Some(bytes) = peak_rss_bytes {
-        println!(
-            "  peak RSS after the ledger's run: {:.1} MiB",
-            bytes as f64 / (1024.0 * 1024.0)
-        );
+    let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
+    match (peak_rss_bytes, ledger.rss_at_clock_bytes) {
+        (Some(peak), Some(at_clock)) => println!(
+            "  peak RSS after the ledger's run: {:.1} MiB; {:.1} MiB when the clock started (the set-up, and every client's requests, built before it)",
+            mib(peak),
+            mib(at_clock)
+        ),
+        (Some(peak), None) => println!("  peak RSS after the ledger's run: {:.1} MiB", mib(peak)),
+        (None, _) => {}
     }
     if let (Some(baseline), Some(ratio)) = (baseline, ratio) {
         print_side(

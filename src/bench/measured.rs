@@ -66,6 +66,9 @@ pub(super) struct Measured {
     pub(super) endings: std::collections::BTreeMap<String, u64>,
     /// The ledger's group commits (the baseline has none).
     pub(super) batches: Option<Batches>,
+    /// The process's resident memory when the clock started, where one clock covers the
+    /// run (the shape's run: its requests are built before it, and held until answered).
+    pub(super) rss_at_clock_bytes: Option<u64>,
 }
 
 impl Measured {
@@ -77,6 +80,7 @@ impl Measured {
             latencies: latency_histogram()?,
             endings: Default::default(),
             batches: None,
+            rss_at_clock_bytes: None,
         })
     }
 
