@@ -286,6 +286,28 @@ fn a_stream_of_another_prefix_is_refused_with_what_to_do() {
         said.contains("stream SHARED takes the subjects [\"t.>\"], not \"other.>\""),
         "{said}"
     );
+    // Told to stop the moment it runs, it still finds the stream is not its own.
+    let mut stopped = ledger_command(dir.path())
+        .args(["--db", &db, "relay", "nats", "--url", &nats.url()])
+        .args(["--stream", "SHARED", "--subject-prefix", "other"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stopped.stderr.take().unwrap()));
+    assert!(lines
+        .next()
+        .unwrap()
+        .unwrap()
+        .starts_with("ledger relay: events to stream"));
+    // It may have ended already, refused: then the signal finds no process, as intended.
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &stopped.id().to_string()])
+        .status();
+    let status = stopped.wait().unwrap();
+    let said: Vec<String> = lines.map_while(Result::ok).collect();
+    assert_eq!(status.code(), Some(2), "{said:?}");
+    assert!(said.iter().any(|line| line.contains("takes the subjects")), "{said:?}");
 }
 
 #[test]

@@ -44,8 +44,10 @@ pub const CHECKPOINT_EVERY_MS: u64 = 1_000;
 /// First and longest pause before a failed session is tried again (doubling between).
 pub const RETRY_FIRST_MS: u64 = 200;
 pub const RETRY_MAX_MS: u64 = 5_000;
-/// Longest a stop waits for a session that is starting (learning where the stream ends,
-/// bringing the checkpoint there): JetStream's request timeout.
+/// Longest a stop waits for a session that is starting (a few JetStream requests and a
+/// few statements, to learn where the stream ends and bring the checkpoint there):
+/// ample on a healthy NATS and database. Past it the relay stops with the checkpoint
+/// where it was, and its next start brings it to the stream's end.
 pub const START_ON_STOP_MS: u64 = 5_000;
 /// The content type of each message: a CloudEvent in structured mode.
 pub const CONTENT_TYPE: &str = "application/cloudevents+json";
@@ -112,10 +114,11 @@ pub struct RelayOptions {
     pub source: String,
 }
 
-/// Where the relay is, after each acknowledged batch.
+/// Where the relay is: when a session starts, then after each acknowledged batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Progress {
-    /// The last position JetStream has acknowledged.
+    /// The last position relayed: found at the stream's end when the session started
+    /// (the stored checkpoint, for a stream that holds nothing), or acknowledged since.
     pub relayed_through: u64,
     /// The log's head as last seen.
     pub head: u64,
@@ -149,7 +152,10 @@ pub async fn run(
     let js = async_nats::jetstream::new(client);
     let (head, _head_task) = watch_log_head(Arc::clone(&store), None);
     tokio::pin!(stop);
-    // The last position acknowledged, stored as the checkpoint when the relay stops.
+    // The last position the session reported, stored as the checkpoint when the relay
+    // stops. Cleared as each session begins: one that fails while starting (after
+    // setting the checkpoint back to a stream that lost messages, say) must not leave
+    // an earlier session's position to be stored.
     let relayed = std::sync::atomic::AtomicU64::new(0);
     let mut report = |progress: Progress| {
         relayed.store(progress.relayed_through, std::sync::atomic::Ordering::Relaxed);
@@ -157,6 +163,7 @@ pub async fn run(
     };
     let mut pause_ms = RETRY_FIRST_MS;
     loop {
+        relayed.store(0, std::sync::atomic::Ordering::Relaxed);
         let session = Session {
             js: &js,
             store: &store,
@@ -210,7 +217,7 @@ impl Session<'_> {
             tokio::select! {
                 started = &mut start => Some(started?),
                 () = stop.as_mut() => {
-                    finish_start_on_stop(start).await;
+                    finish_start_on_stop(start).await?;
                     None
                 }
             }
@@ -281,7 +288,8 @@ impl Session<'_> {
         let feed = Feed::starting_at(Arc::clone(self.store), self.head.clone(), filter, after + 1);
         on_progress(Progress {
             relayed_through: after,
-            head: feed.head(),
+            // The feed's watch of the head may not have looked yet.
+            head: log_head.max(feed.head()),
         });
         Ok((
             feed,
@@ -331,16 +339,19 @@ impl Session<'_> {
 }
 
 /// Lets a session that was starting when the relay was told to stop finish (it brings
-/// the checkpoint to the stream's end), within [`START_ON_STOP_MS`].
-async fn finish_start_on_stop<T>(start: impl Future<Output = Result<T, RelayError>>) {
+/// the checkpoint to the stream's end), within [`START_ON_STOP_MS`]. A failure the
+/// operator must act on (a stream of another's) still ends the relay with its error.
+async fn finish_start_on_stop<T>(start: impl Future<Output = Result<T, RelayError>>) -> Result<(), RelayError> {
     match tokio::time::timeout(Duration::from_millis(START_ON_STOP_MS), start).await {
         Ok(Ok(_)) => {}
+        Ok(Err(error)) if !error.is_transient() => return Err(error),
         Ok(Err(error)) => tracing::warn!(%error, "the relay stopped while starting"),
         Err(_) => tracing::warn!(
             wait_ms = START_ON_STOP_MS,
             "the relay stopped before it learned where the stream ends"
         ),
     }
+    Ok(())
 }
 
 /// Stores the relay's checkpoint in the background, at most every [`CHECKPOINT_EVERY_MS`]
