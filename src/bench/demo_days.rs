@@ -19,7 +19,7 @@ use ledger_app::writer::{self, DEFAULT_QUEUE_COMMANDS};
 use ledger_app::{read_command_line, CommandRequest, LineAnswer, MarketRules, RequestOutcome};
 
 use super::engine::ACTOR;
-use super::measured::{send_one_by_one, Measured, RecordedWriter};
+use super::measured::{send_and_keep, Measured, RecordedWriter};
 use super::setup::record_latency_us;
 
 /// The demo's days for `accounts` accounts from `seed`, over `clients` clients.
@@ -92,7 +92,7 @@ async fn run_phase(
             .map(|indexes| {
                 let taken: Vec<CommandRequest> = indexes.iter().filter_map(|&i| requests[i].take()).collect();
                 assert_eq!(taken.len(), indexes.len(), "each line is sent once");
-                let client = tokio::spawn(send_one_by_one(queue.clone(), taken));
+                let client = tokio::spawn(send_and_keep(queue.clone(), taken));
                 (indexes, client)
             })
             .collect();

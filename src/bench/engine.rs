@@ -18,7 +18,7 @@ use ledger_app::writer::DEFAULT_QUEUE_COMMANDS;
 use ledger_app::{CommandRequest, MarketRules};
 
 use super::demo_days::run_demo_days;
-use super::measured::{ending_of, send_one_by_one, Measured, RecordedWriter};
+use super::measured::{ending_of, send_and_keep, send_one_by_one, Measured, RecordedWriter};
 use super::setup::{percentiles_ms, record_latency_us};
 use super::workload::{self, Workload, MAX_ACCOUNTS, MAX_CLIENTS, MAX_COMMANDS, SET_UP_COMMANDS};
 
@@ -158,7 +158,7 @@ async fn run_ledger(
     let (set_up, plans) = requests_of(workload, &rules)?;
     let limit_commands = DEFAULT_QUEUE_COMMANDS.max(plans.len());
     let writer = RecordedWriter::start(store, rules, cache_aggregates, limit_commands)?;
-    let set_up_outcomes = send_one_by_one(writer.queue.clone(), set_up).await?;
+    let set_up_outcomes = send_and_keep(writer.queue.clone(), set_up).await?;
     let refused = set_up_outcomes
         .iter()
         .filter(|(outcome, _)| ending_of(outcome) != "accepted")
@@ -171,21 +171,38 @@ async fn run_ledger(
     // The set-up's batches came before the clock: counted out.
     writer.recorder.take()?;
     let rss_at_clock_bytes = process_memory_bytes("VmRSS");
+    // The answers are counted as they come, not kept: a run of millions of commands
+    // would otherwise hold every answer until the end, and its memory figure with them.
+    let counted = Arc::new(std::sync::Mutex::new(Measured::new()?));
     let started = Instant::now();
     let clients: Vec<_> = plans
         .into_iter()
-        .map(|plan| tokio::spawn(send_one_by_one(writer.queue.clone(), plan)))
+        .map(|plan| {
+            let counted = Arc::clone(&counted);
+            tokio::spawn(send_one_by_one(
+                writer.queue.clone(),
+                plan,
+                move |outcome, latency_us| {
+                    // A poisoned lock means a client panicked, which its task's join reports.
+                    if let Ok(mut counted) = counted.lock() {
+                        *counted.endings.entry(ending_of(&outcome).to_owned()).or_default() += 1;
+                        record_latency_us(&mut counted.latencies, latency_us);
+                    }
+                },
+            ))
+        })
         .collect();
-    let mut measured = Measured::new()?;
+    for client in clients {
+        client.await??;
+    }
+    let elapsed = started.elapsed();
+    let mut measured = Arc::into_inner(counted)
+        .ok_or_else(|| anyhow::anyhow!("a client still holds the counts"))?
+        .into_inner()
+        .map_err(|_| anyhow::anyhow!("a client panicked while counting"))?;
+    measured.elapsed = elapsed;
     measured.commands = workload.commands;
     measured.rss_at_clock_bytes = rss_at_clock_bytes;
-    for client in clients {
-        for (outcome, latency_us) in client.await?? {
-            *measured.endings.entry(ending_of(&outcome).to_owned()).or_default() += 1;
-            record_latency_us(&mut measured.latencies, latency_us);
-        }
-    }
-    measured.elapsed = started.elapsed();
     measured.batches = Some(writer.finish().await?);
     Ok(measured)
 }

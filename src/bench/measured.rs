@@ -109,12 +109,13 @@ impl Measured {
     }
 }
 
-/// Sends each request once the one before is answered; each one's outcome and latency.
+/// Sends each request once the one before is answered, and hands each one's outcome and
+/// latency to `on_answer` as it comes (a caller that only counts them keeps none).
 pub(super) async fn send_one_by_one(
     queue: writer::Queue,
     requests: Vec<CommandRequest>,
-) -> anyhow::Result<Vec<(RequestOutcome, u64)>> {
-    let mut answers = Vec::with_capacity(requests.len());
+    mut on_answer: impl FnMut(RequestOutcome, u64),
+) -> anyhow::Result<()> {
     for request in requests {
         let sent = Instant::now();
         let answer = queue
@@ -124,8 +125,21 @@ pub(super) async fn send_one_by_one(
         let latency_us = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
         let [outcome] = <[RequestOutcome; 1]>::try_from(outcomes)
             .map_err(|outcomes| anyhow::anyhow!("one request, {} outcomes", outcomes.len()))?;
-        answers.push((outcome, latency_us));
+        on_answer(outcome, latency_us);
     }
+    Ok(())
+}
+
+/// [`send_one_by_one`], every outcome and latency kept, in order.
+pub(super) async fn send_and_keep(
+    queue: writer::Queue,
+    requests: Vec<CommandRequest>,
+) -> anyhow::Result<Vec<(RequestOutcome, u64)>> {
+    let mut answers = Vec::with_capacity(requests.len());
+    send_one_by_one(queue, requests, |outcome, latency_us| {
+        answers.push((outcome, latency_us))
+    })
+    .await?;
     Ok(answers)
 }
 
