@@ -95,16 +95,14 @@ impl SqliteEventStore {
     }
 }
 
-/// `SELECT {select} WHERE {key} IN (?, ?, …)` over these keys.
-fn keys_in<'k>(select: &str, keys: impl IntoIterator<Item = &'k str>) -> QueryBuilder<Sqlite> {
-    let mut query = QueryBuilder::new(select);
+/// ` IN (?, ?, …)` over these keys, pushed onto the query.
+fn push_in_list<'k>(query: &mut QueryBuilder<Sqlite>, keys: impl IntoIterator<Item = &'k str>) {
     query.push(" IN (");
     let mut list = query.separated(", ");
     for key in keys {
         list.push_bind(key);
     }
     list.push_unseparated(")");
-    query
 }
 
 /// `INSERT INTO {table} ({columns}) VALUES (?, …), …` for `rows` rows. Written out rather
@@ -157,12 +155,8 @@ impl AppendSql for SqliteEventStore {
              (SELECT global_position, hash FROM events ORDER BY global_position DESC LIMIT 1)",
         );
         if !command_ids.is_empty() {
-            query.push(" UNION ALL SELECT 'c', command_id, NULL, NULL FROM command_outcomes WHERE command_id IN (");
-            let mut list = query.separated(", ");
-            for id in command_ids {
-                list.push_bind(*id);
-            }
-            list.push_unseparated(")");
+            query.push(" UNION ALL SELECT 'c', command_id, NULL, NULL FROM command_outcomes WHERE command_id");
+            push_in_list(&mut query, command_ids.iter().copied());
         }
         if !streams.is_empty() {
             // One index search per stream (its last entry): a row-value `IN` over
@@ -319,10 +313,8 @@ impl EventStore for SqliteEventStore {
         check_limit("command ids in one lookup", command_ids.len(), MAX_OUTCOME_LOOKUPS)?;
         let mut found = HashMap::new();
         for chunk in command_ids.chunks(KEYS_PER_LOOKUP) {
-            let mut query = keys_in(
-                "SELECT * FROM command_outcomes WHERE command_id",
-                chunk.iter().map(String::as_str),
-            );
+            let mut query = QueryBuilder::new("SELECT * FROM command_outcomes WHERE command_id");
+            push_in_list(&mut query, chunk.iter().map(String::as_str));
             for row in query.build().fetch_all(&self.pool).await? {
                 let outcome = outcome_from_row(&row)?;
                 found.insert(outcome.command_id.clone(), outcome);
