@@ -162,7 +162,7 @@ async fn bench_engine_answers_every_command_and_writes_a_ledger_that_verifies() 
             );
         }
         assert!(result["ratio"].as_f64().unwrap() > 0.0);
-        // Memory when the clock started (set-up done, requests built) is at most the peak.
+        // Memory when the clock started (the set-up committed) is at most the peak.
         let at_clock = result["ledger_rss_at_clock_bytes"].as_u64().unwrap();
         assert!(
             at_clock > 0 && at_clock <= result["ledger_peak_rss_bytes"].as_u64().unwrap(),

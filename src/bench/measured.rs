@@ -67,7 +67,7 @@ pub(super) struct Measured {
     /// The ledger's group commits (the baseline has none).
     pub(super) batches: Option<Batches>,
     /// The process's resident memory when the clock started, where one clock covers the
-    /// run (the shape's run: its requests are built before it, and held until answered).
+    /// run (the shape's run, its set-up committed and no client's command built yet).
     pub(super) rss_at_clock_bytes: Option<u64>,
 }
 
@@ -110,13 +110,16 @@ impl Measured {
 }
 
 /// Sends each request once the one before is answered, and hands each one's outcome and
-/// latency to `on_answer` as it comes (a caller that only counts them keeps none).
+/// latency to `on_answer` as it comes (a caller that only counts them keeps none). A
+/// request is taken from `requests` only when it is its turn, so a generated workload
+/// is never held whole; a request that could not be built ends the client.
 pub(super) async fn send_one_by_one(
     queue: writer::Queue,
-    requests: Vec<CommandRequest>,
+    requests: impl IntoIterator<Item = anyhow::Result<CommandRequest>>,
     mut on_answer: impl FnMut(RequestOutcome, u64),
 ) -> anyhow::Result<()> {
     for request in requests {
+        let request = request?;
         let sent = Instant::now();
         let answer = queue
             .send(vec![request])
@@ -130,13 +133,13 @@ pub(super) async fn send_one_by_one(
     Ok(())
 }
 
-/// [`send_one_by_one`], every outcome and latency kept, in order.
+/// [`send_one_by_one`] of requests built already, every outcome and latency kept, in order.
 pub(super) async fn send_and_keep(
     queue: writer::Queue,
     requests: Vec<CommandRequest>,
 ) -> anyhow::Result<Vec<(RequestOutcome, u64)>> {
     let mut answers = Vec::with_capacity(requests.len());
-    send_one_by_one(queue, requests, |outcome, latency_us| {
+    send_one_by_one(queue, requests.into_iter().map(Ok), |outcome, latency_us| {
         answers.push((outcome, latency_us))
     })
     .await?;

@@ -13,10 +13,11 @@ pub const TRADE_DATE: &str = "2024-03-04";
 pub const DEPOSIT_CNY: &str = "400000.00";
 /// Most buy-and-fill pairs one account is given, so that its deposit always covers them.
 pub const MAX_ORDERS_PER_ACCOUNT: u64 = 390;
-/// Most accounts and commands a run may generate (the requests are built before the
-/// clock starts, so the run holds them all).
+/// Most accounts and commands a run may generate. The steps are generated as each
+/// client sends them, so a run holds none of them ahead: 10,000,000 commands over a
+/// million accounts write some fourteen million events.
 pub const MAX_ACCOUNTS: u64 = 1_000_000;
-pub const MAX_COMMANDS: u64 = 5_000_000;
+pub const MAX_COMMANDS: u64 = 10_000_000;
 /// Most concurrent clients.
 pub const MAX_CLIENTS: u64 = 1_024;
 /// The commands sent before the clock starts: the instrument and its previous close.
@@ -39,10 +40,15 @@ pub struct Step {
     pub action: Action,
 }
 
-/// The steps each client sends, in order.
-#[derive(Debug)]
+/// The plan of a run: who sends what, generated on demand ([`Workload::steps_of`]).
+/// Account `a` belongs to client `a % clients`; buy-and-fill pairs are dealt round
+/// robin over the accounts, so the first `pairs % accounts` accounts have one more.
+#[derive(Debug, Clone, Copy)]
 pub struct Workload {
-    pub clients: Vec<Vec<Step>>,
+    accounts: u64,
+    pairs: u64,
+    /// Clients with at least one account.
+    pub clients: u64,
     /// Every step of every client.
     pub commands: u64,
 }
@@ -74,43 +80,38 @@ pub fn simple(accounts: u64, commands: u64, clients: u64) -> anyhow::Result<Work
         "{pairs} orders over {accounts} accounts is {most_per_account} for some account, more than its deposit \
          covers ({MAX_ORDERS_PER_ACCOUNT}); give more accounts"
     );
-    let orders_of = |account: u64| pairs / accounts + u64::from(account < pairs % accounts);
-    let mut plans: Vec<Vec<Step>> = (0..clients).map(|_| Vec::new()).collect();
-    for account in 0..accounts {
-        let plan = &mut plans[(account % clients) as usize];
-        plan.push(Step {
-            account,
-            action: Action::Open,
-        });
-        plan.push(Step {
-            account,
-            action: Action::Deposit,
-        });
-    }
-    for order in 0..most_per_account {
-        for account in (0..accounts).filter(|&account| order < orders_of(account)) {
-            let plan = &mut plans[(account % clients) as usize];
-            plan.push(Step {
-                account,
-                action: Action::Buy(order),
-            });
-            plan.push(Step {
-                account,
-                action: Action::Fill(order),
-            });
-        }
-    }
-    let generated = plans.iter().map(|plan| plan.len() as u64).sum();
-    assert_eq!(
-        generated,
-        opening + 2 * pairs,
-        "every account opened, every order filled"
-    );
-    plans.retain(|plan| !plan.is_empty());
     Ok(Workload {
-        clients: plans,
-        commands: generated,
+        accounts,
+        pairs,
+        // A client without an account would send nothing: there are none.
+        clients: clients.min(accounts),
+        commands: opening + 2 * pairs,
     })
+}
+
+impl Workload {
+    /// The steps client `client` sends, in order: its accounts opened and funded, then
+    /// round after round one buy and its fill for each of its accounts that has one left.
+    pub fn steps_of(&self, client: u64) -> impl Iterator<Item = Step> + Send + 'static {
+        assert!(client < self.clients, "client {client} of {}", self.clients);
+        let Workload {
+            accounts,
+            pairs,
+            clients,
+            ..
+        } = *self;
+        let orders_of = move |account: u64| pairs / accounts + u64::from(account < pairs % accounts);
+        let own = move || (client..accounts).step_by(usize::try_from(clients).unwrap_or(usize::MAX));
+        let opening = own().flat_map(|account| [Action::Open, Action::Deposit].map(|action| Step { account, action }));
+        let trading = (0..pairs.div_ceil(accounts)).flat_map(move |order| {
+            own()
+                .filter(move |&account| order < orders_of(account))
+                .flat_map(move |account| {
+                    [Action::Buy(order), Action::Fill(order)].map(|action| Step { account, action })
+                })
+        });
+        opening.chain(trading)
+    }
 }
 
 pub fn account_id(account: u64) -> String {
@@ -195,8 +196,10 @@ mod tests {
     fn every_account_is_opened_before_its_orders_and_each_fill_follows_its_buy() {
         let workload = simple(5, 42, 3).expect("a workload");
         assert_eq!(workload.commands, 42);
-        assert_eq!(workload.clients.len(), 3);
-        for plan in &workload.clients {
+        assert_eq!(workload.clients, 3);
+        let plans = plans_of(&workload);
+        assert_eq!(plans.iter().map(Vec::len).sum::<usize>(), 42, "every step sent once");
+        for plan in &plans {
             let client = plan[0].account % 3;
             for (index, step) in plan.iter().enumerate() {
                 assert_eq!(step.account % 3, client, "an account stays with one client");
@@ -217,8 +220,7 @@ mod tests {
         }
         // 42 commands: 10 to open 5 accounts, 16 pairs dealt 4, 3, 3, 3, 3.
         let buys_of = |account| {
-            workload
-                .clients
+            plans
                 .iter()
                 .flatten()
                 .filter(|s| s.account == account && matches!(s.action, Action::Buy(_)))
@@ -240,7 +242,37 @@ mod tests {
     #[test]
     fn fewer_accounts_than_clients_leaves_no_idle_client() {
         let workload = simple(2, 10, 8).expect("a workload");
-        assert_eq!(workload.clients.len(), 2);
-        assert!(workload.clients.iter().all(|plan| !plan.is_empty()));
+        assert_eq!(workload.clients, 2);
+        assert!(plans_of(&workload).iter().all(|plan| !plan.is_empty()));
+    }
+
+    #[test]
+    fn a_run_at_the_limits_is_planned_without_building_its_steps() {
+        let workload = simple(MAX_ACCOUNTS, MAX_COMMANDS, MAX_CLIENTS).expect("a workload");
+        assert_eq!(workload.commands, MAX_COMMANDS);
+        let first: Vec<Step> = workload.steps_of(7).take(3).collect();
+        assert_eq!(
+            first,
+            vec![
+                Step {
+                    account: 7,
+                    action: Action::Open
+                },
+                Step {
+                    account: 7,
+                    action: Action::Deposit
+                },
+                Step {
+                    account: 7 + MAX_CLIENTS,
+                    action: Action::Open
+                },
+            ]
+        );
+    }
+
+    fn plans_of(workload: &Workload) -> Vec<Vec<Step>> {
+        (0..workload.clients)
+            .map(|client| workload.steps_of(client).collect())
+            .collect()
     }
 }
