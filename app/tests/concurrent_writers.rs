@@ -1,14 +1,16 @@
 //! Writers on the same accounts at once, on every backend: engines each with its
 //! own connections (as `ledger exec` processes have), running files whose batches
-//! all touch the same accounts, while read-outs and `verify` run beside them. All
-//! finish, every line is answered once, nothing is lost or applied twice, every
-//! read-out answers, and the log verifies.
+//! all touch the same accounts, and the server's writer (its queue and group
+//! commit) fed by concurrent clients, while read-outs and `verify` run beside them.
+//! All finish, every command is answered once, nothing is lost or applied twice,
+//! every read-out answers, and the log verifies. The other writers make the
+//! queue's batches conflict, again and again: each is then decided again.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use ledger_app::{EventStore, Ledger, LineAnswer, Status};
+use ledger_app::{CommandRequest, EventStore, Ledger, LineAnswer, RequestOutcome, Status};
 use ledger_testkit::{TestDatabase, BACKENDS};
 use rust_decimal::Decimal;
 
@@ -19,6 +21,8 @@ const DEPOSITS_PER_WRITER: usize = 3_000;
 /// Writers at once. Each deposit of writer `w` is `w + 1` yuan, so their totals differ.
 /// (With the three tries the engine once had, one of four gave up in every run.)
 const WRITERS: usize = 4;
+/// Clients of the server's writer, which writes one more writer's deposits beside them.
+const QUEUE_CLIENTS: usize = 16;
 /// Read-outs running beside them, each bringing the read models up to date as it goes
 /// (so they also run beside each other); the first also verifies.
 const READERS: usize = 2;
@@ -65,6 +69,56 @@ async fn write(url: String, writer: usize) -> Result<Vec<LineAnswer>, String> {
         .map_err(|e| format!("writer {writer}: {}: {e}", e.code()))
 }
 
+/// Told nothing: the test reads the answers, not the batches.
+struct Unobserved;
+
+impl ledger_app::writer::BatchObserver for Unobserved {
+    fn committed(&self, _: &[CommandRequest], _: &[RequestOutcome], _: std::time::Duration) {}
+    fn failed(&self, _: usize, _: &ledger_app::writer::WriteFailure) {}
+}
+
+/// Writer number `writer`'s deposits sent through the server's writer by
+/// `QUEUE_CLIENTS` clients, each sending a command once the one before is answered;
+/// every command's answer, or the first error.
+async fn write_through_the_queue(url: String, writer: usize) -> Result<Vec<Status>, String> {
+    let (store, _ledger) = engine(&url).await;
+    let rules = Arc::new(ledger_app::load_rules(None).unwrap());
+    let options = ledger_app::writer::WriterOptions {
+        limit_commands: ledger_app::writer::DEFAULT_QUEUE_COMMANDS,
+        cache_aggregates: ledger_app::DEFAULT_CACHE_AGGREGATES,
+        observer: Arc::new(Unobserved),
+    };
+    let (queue, _commits, task) = ledger_app::writer::start(store, Arc::clone(&rules), options);
+    let lines = deposit_lines(writer);
+    let clients: Vec<_> = (0..QUEUE_CLIENTS)
+        .map(|client| {
+            let mine: Vec<String> = lines.iter().skip(client).step_by(QUEUE_CLIENTS).cloned().collect();
+            let (queue, rules) = (queue.clone(), Arc::clone(&rules));
+            tokio::spawn(async move {
+                let mut statuses = Vec::with_capacity(mine.len());
+                for line in mine {
+                    let request = ledger_app::read_command_request(line.as_bytes(), None, "test", &rules)
+                        .map_err(|e| format!("{line}: {e}"))?;
+                    let answer = queue.send(vec![request]).map_err(|e| format!("queue: {e:?}"))?;
+                    let outcomes = answer.await.map_err(|_| "the writer stopped".to_owned())?;
+                    match outcomes.map_err(|e| format!("{}: {e}", e.code))?.as_slice() {
+                        [RequestOutcome::Answered(result)] => statuses.push(result.status),
+                        other => return Err(format!("{line}: {other:?}")),
+                    }
+                }
+                Ok::<_, String>(statuses)
+            })
+        })
+        .collect();
+    drop(queue);
+    let mut statuses = Vec::with_capacity(lines.len());
+    for client in clients {
+        statuses.extend(client.await.map_err(|e| e.to_string())??);
+    }
+    task.await.map_err(|e| e.to_string())?;
+    Ok(statuses)
+}
+
 /// Read-outs (and, with `verifying`, verify), with connections of their own, until the
 /// writers are done; how many rounds ran, or the first error.
 async fn read(url: String, verifying: bool, writers_done: Arc<AtomicBool>) -> Result<u32, String> {
@@ -102,6 +156,7 @@ async fn writers_on_the_same_accounts_all_finish() {
         let readers: Vec<_> = (0..READERS)
             .map(|reader| tokio::spawn(read(db.url.clone(), reader == 0, Arc::clone(&writers_done))))
             .collect();
+        let queued = tokio::spawn(write_through_the_queue(db.url.clone(), WRITERS));
         let writers: Vec<_> = (0..WRITERS)
             .map(|writer| tokio::spawn(write(db.url.clone(), writer)))
             .collect();
@@ -109,6 +164,7 @@ async fn writers_on_the_same_accounts_all_finish() {
         for handle in writers {
             answered.push(handle.await.unwrap());
         }
+        let queued = queued.await.unwrap().unwrap_or_else(|e| panic!("{backend:?}: {e}"));
         writers_done.store(true, Ordering::Relaxed);
         for handle in readers {
             let rounds = handle.await.unwrap().unwrap_or_else(|e| panic!("{backend:?}: {e}"));
@@ -131,6 +187,20 @@ async fn writers_on_the_same_accounts_all_finish() {
             }
         }
 
+        assert_eq!(
+            queued.len(),
+            DEPOSITS_PER_WRITER,
+            "{backend:?}: every command answered once"
+        );
+        assert!(
+            queued.iter().all(|status| *status == Status::Accepted),
+            "{backend:?}: through the queue: {:?}",
+            queued
+                .iter()
+                .filter(|status| **status != Status::Accepted)
+                .collect::<Vec<_>>()
+        );
+
         // Nothing lost, nothing applied twice: each account holds exactly its deposits.
         let balances = ledger_app::balances(store.as_ref(), |_| {}).await.unwrap();
         let available: BTreeMap<String, Decimal> = balances
@@ -138,7 +208,8 @@ async fn writers_on_the_same_accounts_all_finish() {
             .map(|row| (row.account_id.clone(), row.available.parse().unwrap()))
             .collect();
         let per_account = DEPOSITS_PER_WRITER / ACCOUNTS;
-        let expected = Decimal::from(per_account * (1..=WRITERS).sum::<usize>());
+        // Writer `w` deposits `w + 1` yuan; the queue's is writer number WRITERS.
+        let expected = Decimal::from(per_account * (1..=WRITERS + 1).sum::<usize>());
         for i in 0..ACCOUNTS {
             assert_eq!(
                 available.get(&account(i)),
@@ -153,7 +224,7 @@ async fn writers_on_the_same_accounts_all_finish() {
         assert!(report.projections_checked, "{backend:?}");
         assert_eq!(
             report.events,
-            (ACCOUNTS + WRITERS * DEPOSITS_PER_WRITER) as u64,
+            (ACCOUNTS + (WRITERS + 1) * DEPOSITS_PER_WRITER) as u64,
             "{backend:?}: one event per open and per deposit"
         );
     }
