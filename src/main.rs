@@ -45,10 +45,23 @@ fn main() -> ExitCode {
     match runtime.block_on(cli::run(args)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", error_text(&e));
+            let text = error_text(&e);
+            match error_code(&e) {
+                Some(code) if !text.starts_with(code) => eprintln!("error: {code}: {text}"),
+                _ => eprintln!("error: {text}"),
+            }
             ExitCode::from(2)
         }
     }
+}
+
+/// The stable code of the application layer's error in the chain, if there is one: the
+/// code an HTTP problem would carry, so that a script can tell failures apart.
+fn error_code(error: &anyhow::Error) -> Option<&'static str> {
+    error
+        .chain()
+        .find_map(|layer| layer.downcast_ref::<ledger_app::AppError>())
+        .map(ledger_app::AppError::code)
 }
 
 /// The error and its causes, each once. anyhow's `{:#}` prints every layer of the chain,

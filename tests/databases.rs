@@ -70,6 +70,11 @@ async fn commands_that_do_not_create_refuse_a_database_without_a_ledger() {
             let said = text(&out);
             assert!(!out.status.success(), "{backend:?} {args:?} must refuse: {said}");
             assert!(said.contains("holds no ledger"), "{backend:?} {args:?}: {said}");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                stderr.lines().any(|line| line.starts_with("error: no_ledger: ")),
+                "{backend:?} {args:?}: the stable code first: {stderr}"
+            );
             assert!(
                 said.contains("ledger init"),
                 "{backend:?} {args:?} says what to do: {said}"
