@@ -47,7 +47,7 @@ fn main() -> ExitCode {
         Err(e) => {
             let text = error_text(&e);
             match error_code(&e) {
-                Some(code) if !text.starts_with(code) => eprintln!("error: {code}: {text}"),
+                Some(code) if !text.starts_with(&format!("{code}: ")) => eprintln!("error: {code}: {text}"),
                 _ => eprintln!("error: {text}"),
             }
             ExitCode::from(2)

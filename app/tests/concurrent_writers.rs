@@ -3,8 +3,9 @@
 //! all touch the same accounts, and the server's writer (its queue and group
 //! commit) fed by concurrent clients, while read-outs and `verify` run beside them.
 //! All finish, every command is answered once, nothing is lost or applied twice,
-//! every read-out answers, and the log verifies. The other writers make the
-//! queue's batches conflict, again and again: each is then decided again.
+//! every read-out answers, and the log verifies. The other writers make some of
+//! the queue's batches conflict: each is then decided again, under the append
+//! lock if need be.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
