@@ -241,9 +241,7 @@ async fn run_configured(cli: Cli) -> anyhow::Result<ExitCode> {
     let rules = Arc::new(ledger_app::load_rules(cli.rules.as_deref())?);
     // `serve --print-openapi` opens nothing, so it creates no configuration file either.
     let creates_config = matches!(&cli.command, Command::Serve(args) if !args.print_openapi);
-    let Some(config) = load_config(cli.config.as_deref(), creates_config)? else {
-        return Ok(ExitCode::from(2));
-    };
+    let config = load_config(cli.config.as_deref(), creates_config)?;
     let db = cli.db.clone().unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
     let writer = |store| Ledger::with_cache(store, Arc::clone(&rules), cli.cache_aggregates);
     let serve_settings = (cli.cache_aggregates, cli.config.as_deref());
@@ -343,15 +341,12 @@ async fn migrate(db: &str) -> anyhow::Result<ExitCode> {
 }
 
 /// The configuration (its file first created when `create_missing` and it does not
-/// exist: `serve` and `token` share the file, and serving on a fresh clone creates
-/// it), or None once its error (with its code) is said.
-fn load_config(named: Option<&std::path::Path>, create_missing: bool) -> anyhow::Result<Option<ledger_app::Config>> {
+/// exist: `serve` and `token` share the file, and serving on a fresh clone creates it).
+fn load_config(named: Option<&std::path::Path>, create_missing: bool) -> anyhow::Result<ledger_app::Config> {
     if create_missing {
         crate::serve::create_config_if_missing(named)?;
     }
-    Ok(ledger_app::load_config(named)
-        .inspect_err(|error| eprintln!("error: {}: {error}", error.code()))
-        .ok())
+    Ok(ledger_app::load_config(named)?)
 }
 
 /// Parses a date argument; its error names the format, which chrono's own ("input is out

@@ -69,11 +69,11 @@ pub async fn run(
     Ok(ExitCode::SUCCESS)
 }
 
-/// An error that stopped the run after line `answered_through`: one sentence with its
-/// stable code first, saying what is committed and that a rerun is safe.
+/// An error that stopped the run after line `answered_through`: one sentence saying what
+/// is committed and that a rerun is safe (printed with its stable code first, as every
+/// error of the application layer is).
 fn stopped(error: AppError, answered_through: u64) -> anyhow::Error {
-    let error = AppError::interrupted(error, answered_through);
-    anyhow::anyhow!("{}: {error}", error.code())
+    AppError::interrupted(error, answered_through).into()
 }
 
 /// The command file, or standard input for `-` (a file piped from another program).
