@@ -82,7 +82,7 @@ impl ledger_app::writer::BatchObserver for Unobserved {
 /// `QUEUE_CLIENTS` clients, each sending a command once the one before is answered;
 /// every command's answer, or the first error.
 async fn write_through_the_queue(url: String, writer: usize) -> Result<Vec<Status>, String> {
-    let (store, _ledger) = engine(&url).await;
+    let store = ledger_app::open_store(&url).await.unwrap();
     let rules = Arc::new(ledger_app::load_rules(None).unwrap());
     let options = ledger_app::writer::WriterOptions {
         limit_commands: ledger_app::writer::DEFAULT_QUEUE_COMMANDS,
