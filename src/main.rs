@@ -28,7 +28,9 @@ use clap::Parser;
 /// Reading the log allocates and frees a few small buffers per event (rows, JSON values,
 /// strings); under glibc's allocator that was close to half of `replay`'s and
 /// `events --json`'s time (docs/performance.md). mimalloc's thread-local free lists
-/// make those cheap.
+/// make those cheap. Built with its `override` feature it also serves C's `malloc`, so
+/// SQLite's allocations, which sqlx's worker thread makes for every value it hands back,
+/// skip glibc's locked arena: rebuild and verify took 15–25 % less time.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -16,7 +16,7 @@ use ledger_eventstore::RawEvent;
 use super::compliance::LargeCashAlert;
 use super::journal::JournalLine;
 use super::obligations::{ObligationKey, ObligationSums};
-use super::orders::{OrderChange, OrderRow};
+use super::orders::{OrderChange, OrderRow, OrderWrites};
 use super::trades::TradeRow;
 use crate::ProjectionError;
 
@@ -24,7 +24,41 @@ use crate::ProjectionError;
 #[derive(Default)]
 pub(crate) struct Changes {
     pub events_by_account: BTreeMap<String, Vec<AccountEvent>>,
-    pub rows: Vec<RowChange>,
+    pub rows: RowWrites,
+}
+
+/// The rows of a batch, sorted by table as they come, in event order within each: the
+/// form they are written in. A rebuild holds a whole batch's rows (over 300,000 for
+/// 100,000 of the demo's events); kept as one `Vec<RowChange>`, each row took the size of
+/// the largest variant, the rows were copied again into lists like these to be written,
+/// and the one large buffer re-grew into fresh pages (docs/performance.md).
+#[derive(Default)]
+pub(crate) struct RowWrites {
+    pub trades: Vec<TradeRow>,
+    pub orders: OrderWrites,
+    pub alerts: Vec<LargeCashAlert>,
+    pub journal: Vec<JournalLine>,
+}
+
+impl RowWrites {
+    fn add(&mut self, row: RowChange) {
+        match row {
+            RowChange::Trade(trade) => self.trades.push(trade),
+            RowChange::OrderPlaced(order) => self.orders.place(order),
+            RowChange::Order(change) => self.orders.change(&change),
+            RowChange::Alert(alert) => self.alerts.push(alert),
+            RowChange::Journal(line) => self.journal.push(line),
+        }
+    }
+
+    /// The trades summed per (trade date, account, instrument).
+    pub(crate) fn obligations(&self) -> BTreeMap<ObligationKey, ObligationSums> {
+        let mut sums: BTreeMap<ObligationKey, ObligationSums> = BTreeMap::new();
+        for trade in &self.trades {
+            sums.entry(trade.obligation_key()).or_default().add_trade(trade);
+        }
+        sums
+    }
 }
 
 /// A row an event adds or changes beside the balances and positions.
@@ -46,22 +80,13 @@ impl Changes {
     }
 
     fn add(&mut self, placed: Placed<'_>, event: AccountEvent) {
-        self.rows.extend(row_changes(&placed, &event));
+        for row in row_changes(&placed, &event) {
+            self.rows.add(row);
+        }
         self.events_by_account
             .entry(placed.account_id.to_owned())
             .or_default()
             .push(event);
-    }
-
-    /// The batch's trades summed per (trade date, account, instrument).
-    pub(crate) fn obligations(&self) -> BTreeMap<ObligationKey, ObligationSums> {
-        let mut sums: BTreeMap<ObligationKey, ObligationSums> = BTreeMap::new();
-        for row in &self.rows {
-            if let RowChange::Trade(trade) = row {
-                sums.entry(trade.obligation_key()).or_default().add_trade(trade);
-            }
-        }
-        sums
     }
 
     /// Applies the events to the states (a missing one starts empty); returns the accounts

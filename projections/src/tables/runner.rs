@@ -12,15 +12,14 @@ use sqlx::Pool;
 
 use super::backend::{connection, on_store, Backend, Operation};
 use super::balances::{self, AccountBalance, AsOf};
-use super::changes::{Changes, RowChange};
+use super::changes::{Changes, RowWrites};
 use super::checkpoints::{self, ACCOUNTS_PROJECTION, ACCOUNT_STATES, REFUSAL_ALERTS};
-use super::compliance::{self, AlertRefusals, LargeCashAlert};
-use super::journal::{self, JournalLine};
+use super::compliance::{self, AlertRefusals};
+use super::journal;
 use super::obligations;
-use super::orders::OrderWrites;
 use super::positions::{self, HeldPosition};
 use super::state_cache::{store_alone, Recover, StateCache};
-use super::trades::{self, TradeRow};
+use super::trades;
 use crate::ProjectionError;
 
 /// Events applied per transaction when catching up. A transaction holds SQLite's write
@@ -328,7 +327,7 @@ impl Batch {
         states.load_missing::<DB>(conn, &account_ids).await?;
         let touched = self.changes.apply_to(&mut states.accounts);
         write_balances_and_positions::<DB>(conn, &states.accounts, &touched, self.last_position).await?;
-        write_rows::<DB>(conn, self.changes).await?;
+        write_rows::<DB>(conn, self.changes.rows).await?;
         if self.fail_mid_batch {
             // The caller rolls every row of this batch back.
             return Err(ProjectionError::Injected("failed in the middle of a batch".into()));
@@ -376,24 +375,10 @@ async fn write_balances_and_positions<DB: Backend>(
 
 /// Trades, orders, alerts, journal lines and obligations of one batch, many rows per
 /// statement, in the batch's event order.
-async fn write_rows<DB: Backend>(conn: &mut DB::Connection, changes: Changes) -> Result<(), ProjectionError> {
-    let obligations = changes.obligations();
-    let mut trade_rows: Vec<TradeRow> = Vec::new();
-    let mut orders = OrderWrites::default();
-    let mut alerts: Vec<LargeCashAlert> = Vec::new();
-    let mut lines: Vec<JournalLine> = Vec::new();
-    for row in changes.rows {
-        match row {
-            RowChange::Trade(trade) => trade_rows.push(trade),
-            RowChange::OrderPlaced(order) => orders.place(order),
-            RowChange::Order(change) => orders.change(&change),
-            RowChange::Alert(alert) => alerts.push(alert),
-            RowChange::Journal(line) => lines.push(line),
-        }
-    }
-    trades::insert::<DB>(conn, &trade_rows).await?;
-    orders.write::<DB>(conn).await?;
-    compliance::insert_large_cash::<DB>(conn, &alerts).await?;
-    journal::insert::<DB>(conn, &lines).await?;
-    obligations::add::<DB>(conn, &obligations).await
+async fn write_rows<DB: Backend>(conn: &mut DB::Connection, rows: RowWrites) -> Result<(), ProjectionError> {
+    trades::insert::<DB>(conn, &rows.trades).await?;
+    rows.orders.write::<DB>(conn).await?;
+    compliance::insert_large_cash::<DB>(conn, &rows.alerts).await?;
+    journal::insert::<DB>(conn, &rows.journal).await?;
+    obligations::add::<DB>(conn, &rows.obligations()).await
 }
