@@ -34,6 +34,7 @@ mod postgres;
 mod records;
 mod rows;
 mod sqlite;
+mod sqlite_reader;
 mod store;
 mod tagged;
 pub mod versions;

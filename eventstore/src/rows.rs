@@ -100,9 +100,45 @@ pub(crate) enum PayloadForm {
     Respelled,
 }
 
-/// An `events` row as either backend reads it: `payload`, `prev_hash` and `hash` as
-/// bytes, `recorded_at` as canonical text. Only a position that cannot be read fails
-/// the read; any other column that does not read is that row's problem.
+/// The columns of one row as a driver hands them over, each value read or its problem
+/// said: the one mapping of an `events` row ([`raw_event_of`]) serves every driver.
+pub(crate) trait RowColumns {
+    fn int(&self, name: &str) -> Result<i64, String>;
+    fn bytes(&self, name: &str) -> Result<Vec<u8>, String>;
+    fn text(&self, name: &str) -> Result<String, String>;
+    fn optional_text(&self, name: &str) -> Result<Option<String>, String>;
+}
+
+/// An sqlx row's columns.
+struct SqlxColumns<'r, R>(&'r R);
+
+impl<R> RowColumns for SqlxColumns<'_, R>
+where
+    R: Row,
+    for<'c> &'c str: ColumnIndex<R>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    fn int(&self, name: &str) -> Result<i64, String> {
+        self.0.try_get(name).map_err(|e| e.to_string())
+    }
+
+    fn bytes(&self, name: &str) -> Result<Vec<u8>, String> {
+        self.0.try_get(name).map_err(|e| e.to_string())
+    }
+
+    fn text(&self, name: &str) -> Result<String, String> {
+        self.0.try_get(name).map_err(|e| e.to_string())
+    }
+
+    fn optional_text(&self, name: &str) -> Result<Option<String>, String> {
+        self.0.try_get(name).map_err(|e| e.to_string())
+    }
+}
+
+/// An `events` row as read through sqlx: see [`raw_event_of`].
 pub(crate) fn raw_event_from_row<R>(row: &R, form: PayloadForm) -> Result<Result<RawEvent, UnreadableEvent>, StoreError>
 where
     R: Row,
@@ -112,26 +148,35 @@ where
     for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
     for<'r> Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
 {
-    let global_position = to_u64(row.try_get("global_position")?, "global_position")?;
+    raw_event_of(&SqlxColumns(row), form)
+}
+
+/// An `events` row as either backend reads it: `payload`, `prev_hash` and `hash` as
+/// bytes, `recorded_at` as canonical text. Only a position that cannot be read fails
+/// the read; any other column that does not read is that row's problem.
+pub(crate) fn raw_event_of(
+    row: &impl RowColumns,
+    form: PayloadForm,
+) -> Result<Result<RawEvent, UnreadableEvent>, StoreError> {
+    let position = row
+        .int("global_position")
+        .map_err(|e| StoreError::Corrupt(format!("column global_position cannot be read: {e}")))?;
+    let global_position = to_u64(position, "global_position")?;
     let bytes = |name: &str| {
-        row.try_get::<Vec<u8>, _>(name)
+        row.bytes(name)
             .map_err(|e| format!("column {name} cannot be read: {e}"))
     };
-    let text = |name: &str| {
-        row.try_get::<String, _>(name)
-            .map_err(|e| format!("column {name} cannot be read: {e}"))
-    };
+    let text = |name: &str| row.text(name).map_err(|e| format!("column {name} cannot be read: {e}"));
     // A hash is hex: bytes that are not UTF-8 only ever fail to match.
     let lossy = |bytes: Vec<u8>| String::from_utf8_lossy(&bytes).into_owned();
     let hash = bytes("hash").map(lossy);
     let read = || -> Result<RawEvent, String> {
-        let version: i64 = row.try_get("event_version").map_err(|e| e.to_string())?;
+        let version: i64 = row.int("event_version")?;
         let payload = bytes("payload")?;
         Ok(RawEvent {
             global_position,
             stream: StreamId::new(text("aggregate_type")?, text("aggregate_id")?),
-            sequence: to_u64(row.try_get("sequence").map_err(|e| e.to_string())?, "sequence")
-                .map_err(|e| e.to_string())?,
+            sequence: to_u64(row.int("sequence")?, "sequence").map_err(|e| e.to_string())?,
             event_type: text("event_type")?,
             event_version: u32::try_from(version).map_err(|_| format!("event_version {version} is out of range"))?,
             payload: match (form, std::str::from_utf8(&payload)) {
@@ -145,7 +190,7 @@ where
                 actor: text("actor")?,
                 recorded_at: parse_time(&text("recorded_at")?).map_err(|e| e.to_string())?,
                 business_date: row
-                    .try_get::<Option<String>, _>("business_date")
+                    .optional_text("business_date")
                     .map_err(|e| format!("column business_date cannot be read: {e}"))?
                     .map(|date| parse_date(&date))
                     .transpose()

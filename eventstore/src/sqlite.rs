@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -27,6 +28,7 @@ use crate::rows::{
     all_decoded, all_readable, decoded_stream, head_position_of, outcome_from_row, outcome_totals_of,
     raw_event_from_row, to_i64, to_u64, PayloadForm,
 };
+use crate::sqlite_reader::LogReader;
 use crate::store::{
     check_limit, AppendLock, Atomicity, EventStore, MAX_APPEND_LOCK_WAIT_MS, MAX_OUTCOME_LOOKUPS, MAX_READ_EVENTS,
     MAX_REFUSAL_READS,
@@ -66,6 +68,8 @@ pub struct SqliteEventStore {
     pool: SqlitePool,
     /// An in-memory database lives in the pool's one connection (so in one process).
     in_memory: bool,
+    /// Reads the log in pages on connections of its own; `None` in memory.
+    reader: Option<Arc<LogReader>>,
 }
 
 impl SqliteEventStore {
@@ -90,8 +94,13 @@ impl SqliteEventStore {
             .foreign_keys(true)
             .pragma("cache_size", format!("-{PAGE_CACHE_KIB}"));
         let in_memory = url.contains(":memory:");
+        let reader = (!in_memory).then(|| Arc::new(LogReader::new(options.get_filename())));
         let pool = open_sqlite_pool(options, in_memory, mode).await?;
-        Ok(Self { pool, in_memory })
+        Ok(Self {
+            pool,
+            in_memory,
+            reader,
+        })
     }
 }
 
@@ -294,6 +303,9 @@ impl EventStore for SqliteEventStore {
         check_limit("events in one read", limit, MAX_READ_EVENTS)?;
         let sql =
             format!("SELECT {EVENT_COLUMNS} FROM events WHERE global_position > ? ORDER BY global_position LIMIT ?");
+        if let Some(reader) = &self.reader {
+            return reader.read_after(sql, after_position, limit).await;
+        }
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(to_i64(after_position)?)
             .bind(to_i64(limit as u64)?)
