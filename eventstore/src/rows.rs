@@ -110,7 +110,7 @@ pub(crate) trait RowColumns {
 }
 
 /// An sqlx row's columns.
-struct SqlxColumns<'r, R>(&'r R);
+pub(crate) struct SqlxColumns<'r, R>(&'r R);
 
 impl<R> RowColumns for SqlxColumns<'_, R>
 where
@@ -141,12 +141,7 @@ where
 /// An `events` row as read through sqlx: see [`raw_event_of`].
 pub(crate) fn raw_event_from_row<R>(row: &R, form: PayloadForm) -> Result<Result<RawEvent, UnreadableEvent>, StoreError>
 where
-    R: Row,
-    for<'c> &'c str: ColumnIndex<R>,
-    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> Option<String>: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> SqlxColumns<'r, R>: RowColumns,
 {
     raw_event_of(&SqlxColumns(row), form)
 }
