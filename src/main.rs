@@ -29,8 +29,8 @@ use clap::Parser;
 /// strings); under glibc's allocator that was close to half of `replay`'s and
 /// `events --json`'s time (docs/performance.md). mimalloc's thread-local free lists
 /// make those cheap. Built with its `override` feature it also serves C's `malloc`, so
-/// SQLite's allocations, which sqlx's worker thread makes for every value it hands back,
-/// skip glibc's locked arena: rebuild and verify took 15–25 % less time.
+/// SQLite's allocations (its page cache, and a copy of every value of every row sqlx
+/// hands back) skip glibc's locked arena: rebuild and verify took 15–25 % less time.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -94,7 +94,7 @@ impl SqliteEventStore {
             .foreign_keys(true)
             .pragma("cache_size", format!("-{PAGE_CACHE_KIB}"));
         let in_memory = url.contains(":memory:");
-        let reader = (!in_memory).then(|| Arc::new(LogReader::new(options.get_filename())));
+        let reader = has_own_readers(&url).then(|| Arc::new(LogReader::new(options.get_filename())));
         let pool = open_sqlite_pool(options, in_memory, mode).await?;
         Ok(Self {
             pool,
@@ -102,6 +102,18 @@ impl SqliteEventStore {
             reader,
         })
     }
+}
+
+/// Whether the log of the database `url` names can be read on connections of the
+/// store's own ([`LogReader`]): a plain file. Not an in-memory database (sqlx's one
+/// connection holds it), nor a file opened with its own VFS or as immutable, which the
+/// two drivers would lock differently.
+fn has_own_readers(url: &str) -> bool {
+    let query = url.split_once('?').map_or("", |(_, query)| query);
+    let special = query.split('&').any(|parameter| {
+        parameter == "mode=memory" || parameter.starts_with("vfs=") || parameter.starts_with("immutable=")
+    });
+    !url.contains(":memory:") && !special
 }
 
 /// ` IN (?, ?, …)` over these keys, pushed onto the query.
@@ -403,4 +415,20 @@ impl AppendLock for UnheldAppend {
     }
 
     async fn release(self: Box<Self>) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_own_readers;
+
+    #[test]
+    fn only_a_plain_file_is_read_on_connections_of_the_stores_own() {
+        assert!(has_own_readers("sqlite:///var/lib/ledger/ledger.db"));
+        assert!(has_own_readers("sqlite://ledger.db?mode=rwc"));
+        assert!(has_own_readers("ledger.db"));
+        assert!(!has_own_readers("sqlite::memory:"));
+        assert!(!has_own_readers("sqlite://ledger.db?mode=memory&cache=shared"));
+        assert!(!has_own_readers("sqlite://ledger.db?vfs=unix-dotfile"));
+        assert!(!has_own_readers("sqlite://ledger.db?mode=ro&immutable=1"));
+    }
 }

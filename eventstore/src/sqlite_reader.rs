@@ -13,6 +13,7 @@
 //! An in-memory database lives in sqlx's one connection, out of reach here: a store
 //! on one has no reader and reads through sqlx.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -58,7 +59,7 @@ impl LogReader {
         let permit = Arc::clone(&self.permits)
             .acquire_owned()
             .await
-            .map_err(|_| StoreError::Corrupt("the log's readers are closed".into()))?;
+            .map_err(|_| reader_stopped("the log's readers are closed".into()))?;
         let reader = Arc::clone(self);
         // The permit goes with the blocking read, not with this future: a caller that
         // stops waiting leaves the read to finish, and its connection still counted.
@@ -134,17 +135,68 @@ fn read_page(
     Ok(events)
 }
 
-/// A failure of the reader's connection, sorted as sqlx's are: a busy timeout that ran
-/// out, or the file gone from under it (a rerun is safe after either).
+/// A failure of the reader's connection, handed to the store's errors as sqlx's own
+/// SQLite errors are: SQLite's message and extended result code, so a busy timeout is
+/// `LockTimeout` and anything else `Database` with its code, on both paths alike.
 fn reader_error(error: rusqlite::Error) -> StoreError {
-    if error.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) {
-        return StoreError::LockTimeout {
-            waited_ms: MAX_APPEND_LOCK_WAIT_MS,
-        };
+    let failure = match &error {
+        rusqlite::Error::SqliteFailure(cause, message) => ReaderFailure {
+            message: message.clone().unwrap_or_else(|| cause.to_string()),
+            code: Some(cause.extended_code.to_string()),
+        },
+        other => ReaderFailure {
+            message: other.to_string(),
+            code: None,
+        },
+    };
+    StoreError::from(sqlx::Error::Database(Box::new(failure)))
+}
+
+/// A read that ended without SQLite's word (its thread panicked, or the runtime is
+/// shutting down): a database failure, not a fault of the data.
+fn reader_stopped(message: String) -> StoreError {
+    StoreError::from(sqlx::Error::Database(Box::new(ReaderFailure { message, code: None })))
+}
+
+/// What SQLite said to the reader, in the form sqlx gives a database's answer.
+#[derive(Debug)]
+struct ReaderFailure {
+    message: String,
+    code: Option<String>,
+}
+
+impl std::fmt::Display for ReaderFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
     }
-    StoreError::from(sqlx::Error::Io(std::io::Error::other(format!(
-        "reading the log: {error}"
-    ))))
+}
+
+impl std::error::Error for ReaderFailure {}
+
+impl sqlx::error::DatabaseError for ReaderFailure {
+    fn message(&self) -> &str {
+        &self.message
+    }
+
+    fn code(&self) -> Option<Cow<'_, str>> {
+        self.code.as_deref().map(Cow::Borrowed)
+    }
+
+    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self
+    }
+
+    fn kind(&self) -> sqlx::error::ErrorKind {
+        sqlx::error::ErrorKind::Other
+    }
 }
 
 /// A rusqlite row's columns, by name.

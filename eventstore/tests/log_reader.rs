@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use ledger_eventstore::{connect, Atomicity, EventStore, RawEvent};
+use ledger_eventstore::{connect, Atomicity, EventStore, RawEvent, StoreError};
 use ledger_testkit::{sqlite, tick_command};
 use sqlx::Row;
 
@@ -86,4 +86,21 @@ async fn readers_that_give_up_halfway_leave_the_others_whole() {
         }
     }
     assert_eq!(store.read_after(EVENTS as u64 - 1, 10).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_read_that_sqlite_refuses_is_a_database_failure_with_sqlites_words() {
+    let db = sqlite();
+    let store = a_log_of_ticks(&db.url).await;
+    let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+    sqlx::query("ALTER TABLE events RENAME TO events_elsewhere")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let error = store.read_raw_after(0, 10).await.unwrap_err();
+    // Not a lost connection (nothing to retry) and not corrupt data: SQLite's answer.
+    assert!(matches!(error, StoreError::Database(_)), "{error:?}");
+    let said = error.to_string();
+    assert!(said.contains("SQLite said: no such table: events"), "{said}");
+    assert!(said.contains("code 1"), "{said}");
 }
