@@ -69,7 +69,7 @@ impl LogReader {
             events
         })
         .await
-        .map_err(|e| StoreError::Corrupt(format!("a read of the log stopped: {e}")))?
+        .map_err(|e| reader_stopped(format!("a read of the log stopped: {e}")))?
     }
 
     fn read_blocking(
